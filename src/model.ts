@@ -1,0 +1,91 @@
+// Types shared by every module. No logic lives here.
+
+/** `drop` frees on a drop path (the kfree_skb tracepoint), `consume` on a normal path (consume_skb). */
+export type DropKind = 'drop' | 'consume';
+
+/**
+ * A drop API: a function or function-like macro whose call frees an skb through a tracepoint.
+ * `root`: fires `trace_kfree_skb`/`trace_consume_skb` itself; `wrapper`: always forwards its skb to one.
+ */
+export interface DropApi {
+  name: string;
+  role: 'root' | 'wrapper' | 'seed';
+  /** Where the tracepoint's location points when this API is called: at the call (`caller`),
+   * inside this API's own out-of-line code (`inside`), or at a fixed function (`fixed`, e.g. net_tx_action). */
+  locationAt: 'caller' | 'inside' | 'fixed';
+  /** For `inside`/`fixed`: the function whose symbol the location carries. */
+  reportedIn: string | null;
+  kinds: DropKind[];
+  skbArg: number;
+  reasonArg: number | null;
+  /** The reason this API fixes when it has no reason argument (`kfree_skb` → NOT_SPECIFIED). */
+  impliedReason: string | null;
+  /** Reasons the API's own body can give when it chooses them itself. */
+  ownReasons: string[];
+  /** The next API down the chain (null for roots). */
+  forwardsTo: string | null;
+  file: string;
+  line: number;
+  linkage: 'static' | 'static inline' | 'extern' | 'macro';
+}
+
+export interface FunctionRecord {
+  file: string;
+  name: string;
+  startLine: number;
+  endLine: number;
+  startByte: number;
+  endByte: number;
+  isStatic: boolean;
+  isInline: boolean;
+  isMacro: boolean;
+}
+
+export interface DropSite {
+  file: string;
+  line: number;
+  endLine: number;
+  column: number;
+  function: string;
+  functionStartLine: number;
+  api: string;
+  /** Reason argument as written (`SKB_DROP_REASON_NO_SOCKET`, `drop_reason`), or null when the API has none. */
+  reasonText: string | null;
+  /** A single reason when the argument is a constant or the API implies one. */
+  reason: string | null;
+  /** Every reason that can reach the call (constants assigned to the variable, reasons passed by callers). */
+  reasons: string[];
+  kind: DropKind;
+  /** Chain of APIs from the callee down to the function that fires the tracepoint. */
+  via: string[];
+  /** When the location is not reported at this call: the function whose symbol carries it. */
+  reportedIn: string | null;
+}
+
+/** A call from a function to a helper (same file, or a static inline in a header) that reaches a site. */
+export interface CallEdge {
+  file: string;
+  caller: string;
+  callerStartLine: number;
+  callee: string;
+  calleeFile: string;
+  line: number;
+  args: string[];
+}
+
+export interface DropReason {
+  name: string;
+  value: number;
+  /** Which enum it comes from: `skb_drop_reason`, or a subsystem enum. */
+  enumName: string;
+  file: string;
+  line: number;
+  description: string;
+}
+
+export interface TreeInfo {
+  root: string;
+  version: string | null;
+  indexedAt: string;
+  gitHead: string | null;
+}
