@@ -1,0 +1,43 @@
+// `dropsite index <tree>`: wiring only.
+import { buildIndex, type BuildSummary } from '../../build-index.ts';
+import { progressBar, writeErr, writeOut } from '../sink.ts';
+
+export interface IndexFlags {
+  db: string;
+  jobs?: number;
+  quiet?: boolean;
+  force?: boolean;
+  all?: boolean;
+}
+
+export function formatSummary(s: BuildSummary, db: string): string {
+  const lines = [
+    `indexed ${s.root} (Linux ${s.version ?? 'unknown version'}) into ${db}`,
+    `  files seen ${s.filesSeen}, read ${s.filesParsed}, unchanged since last run ${s.filesReused}, mentioning skbs ${s.candidates}`,
+    `  functions ${s.functions}, drop sites ${s.sites}`,
+    `  drop functions ${s.roots.length} (${s.roots.join(', ')})${s.usedSeeds ? ' [built-in list: the tree has none]' : ''}, wrappers ${s.wrappers}`,
+    `  reasons ${s.reasons}${s.reasonsFile !== null ? ` (${s.reasonsFile})` : ''}`,
+    `  files with parse errors (recovered) ${s.parseErrorFiles}, non-UTF-8 files ${s.nonUtf8Files}, unreadable ${s.unreadable.length}`,
+    `  elapsed ${(s.elapsedMs / 1000).toFixed(1)} s`,
+  ];
+  return lines.join('\n');
+}
+
+export async function runIndex(tree: string, flags: IndexFlags): Promise<void> {
+  const bar = flags.quiet === true ? null : progressBar('indexing');
+  const opts: Parameters<typeof buildIndex>[1] = { db: flags.db };
+  if (flags.jobs !== undefined) opts.jobs = flags.jobs;
+  if (flags.force !== undefined) opts.force = flags.force;
+  if (flags.all !== undefined) opts.includeAll = flags.all;
+  if (bar !== null) opts.onProgress = (p) => bar.update(p.done, p.total, p.phase === 'resolving' ? `resolving wrappers, round ${p.round}` : '');
+  let summary: BuildSummary;
+  try {
+    summary = await buildIndex(tree, opts);
+  } finally {
+    bar?.end();
+  }
+  for (const w of summary.warnings) writeErr(`warning: ${w}`);
+  for (const u of summary.unreadable.slice(0, 5)) writeErr(`warning: cannot read ${u.path}: ${u.error}`);
+  if (summary.unreadable.length > 5) writeErr(`warning: ... and ${summary.unreadable.length - 5} more unreadable files`);
+  if (flags.quiet !== true) await writeOut(formatSummary(summary, flags.db));
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// The command line: commander wiring over the library. Only this folder reads argv or sets exit codes.
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { UsageError } from '../errors.ts';
+import { defaultDbPath } from '../index/open.ts';
+import { runIndex } from './commands/index.ts';
+import { runReasons, runSites, runTrees } from './commands/query.ts';
+import { runDemo } from './commands/demo.ts';
+import { EXIT, reportError } from './exit.ts';
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number ≥ 1, got "${v}"`);
+  return n;
+}
+
+const dbOption = (): Option => new Option('--db <file>', 'index database').default(defaultDbPath(process.env), '${XDG_CACHE_HOME:-~/.cache}/dropsite/index.sqlite');
+
+export function buildProgram(): Command {
+  const program = new Command('dropsite')
+    .description('Find the source line that dropped a packet: index a Linux tree, explain drop locations, annotate drop reports.')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program.command('index')
+    .description('index every place a Linux source tree frees an skb on a drop or consume path')
+    .argument('<tree>', 'top folder of a Linux source tree')
+    .addOption(dbOption())
+    .option('-j, --jobs <n>', 'worker threads (default: all cores)', positiveInt)
+    .option('-q, --quiet', 'no progress bar and no summary')
+    .option('--force', 'index a folder that does not look like a kernel tree')
+    .option('--all', 'also index tools/, scripts/, samples/ and Documentation/')
+    .action(async (tree: string, flags: { db: string; jobs?: number; quiet?: boolean; force?: boolean; all?: boolean }) => runIndex(tree, flags));
+
+  program.command('sites')
+    .description('list the indexed drop sites')
+    .addOption(dbOption())
+    .option('--tree <path|version>', 'which indexed tree (default: the latest indexed)')
+    .option('--function <name>', 'only sites in this function')
+    .option('--reason <name>', 'only sites this reason can reach (NO_SOCKET)')
+    .option('--file <glob>', "only files matching this glob ('net/ipv4/*')")
+    .option('--api <name>', 'only calls of this drop function or wrapper')
+    .option('--json', 'JSON array (schema in the README)')
+    .action(async (flags: Parameters<typeof runSites>[0]) => runSites(flags));
+
+  program.command('reasons')
+    .description("list the tree's drop reasons with how many sites each can reach")
+    .addOption(dbOption())
+    .option('--tree <path|version>', 'which indexed tree')
+    .option('--json', 'JSON output')
+    .action(async (flags: { db: string; tree?: string; json?: boolean }) => runReasons(flags));
+
+  program.command('trees')
+    .description('list the indexed trees')
+    .addOption(dbOption())
+    .option('--json', 'JSON output')
+    .action(async (flags: { db: string; json?: boolean }) => runTrees(flags));
+
+  program.command('demo')
+    .description('index the bundled sample tree into a temporary index and show what dropsite finds (npm start)')
+    .action(async () => runDemo());
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (err instanceof UsageError) return reportError(err);
+    return reportError(err);
+  }
+}
+
+process.exitCode = await main(process.argv);

@@ -1,0 +1,40 @@
+// The only writer to stdout and stderr. Large outputs go through the stream (a single
+// process.stdout.write of more than 64 kB can be cut short when piped and the process exits).
+
+export async function writeOut(text: string): Promise<void> {
+  const data = text.endsWith('\n') || text === '' ? text : `${text}\n`;
+  await new Promise<void>((resolve, reject) => {
+    process.stdout.write(data, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+export function writeErr(text: string): void {
+  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+export const isTty = (): boolean => process.stderr.isTTY === true && process.env.NO_COLOR === undefined;
+
+/** A one-line progress bar on stderr, redrawn in place; silent when stderr is not a terminal. */
+export function progressBar(label: string): { update(done: number, total: number, note?: string): void; end(): void } {
+  const enabled = process.stderr.isTTY === true;
+  const start = performance.now();
+  let last = 0;
+  return {
+    update(done, total, note) {
+      if (!enabled) return;
+      const now = performance.now();
+      if (now - last < 100 && done < total) return;
+      last = now;
+      const secs = (now - start) / 1000;
+      const rate = secs > 0 ? done / secs : 0;
+      const eta = rate > 0 && done < total ? `ETA ${Math.ceil((total - done) / rate)}s` : '';
+      const width = 24;
+      const filled = total > 0 ? Math.round((done / total) * width) : 0;
+      const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
+      process.stderr.write(`\r${label} [${bar}] ${done}/${total} files  ${Math.round(rate)}/s  ${eta} ${note ?? ''}\u001b[K`);
+    },
+    end() {
+      if (enabled) process.stderr.write('\r\u001b[K');
+    },
+  };
+}

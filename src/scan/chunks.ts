@@ -1,0 +1,69 @@
+// Cutting a kernel source file into top-level pieces, so that only the pieces that mention a
+// name we look for are handed to tree-sitter. Kernel style closes every function body and every
+// struct or initialiser with a `}` in column 0 (Documentation/process/coding-style.rst §6), so a
+// line starting with `}` ends a top-level piece. Parsing a piece instead of the whole file keeps
+// tree-sitter's work proportional to the code that matters (a tenth of a typical net/ file).
+
+export interface Chunk {
+  /** 0-based line of the chunk's first line in the file. */
+  startLine: number;
+  startIndex: number;
+  endIndex: number;
+}
+
+export function splitChunks(text: string): Chunk[] {
+  const chunks: Chunk[] = [];
+  let start = 0;
+  let startLine = 0;
+  let line = 0;
+  let pos = 0;
+  const n = text.length;
+  while (pos < n) {
+    let eol = text.indexOf('\n', pos);
+    if (eol < 0) eol = n;
+    if (text.charCodeAt(pos) === 125 /* } */) {
+      chunks.push({ startLine, startIndex: start, endIndex: eol });
+      start = eol + 1;
+      startLine = line + 1;
+    }
+    pos = eol + 1;
+    line++;
+  }
+  if (start < n) chunks.push({ startLine, startIndex: start, endIndex: n });
+  return chunks;
+}
+
+/** Index of the chunk holding `index` (chunks are sorted and contiguous). */
+export function chunkAt(chunks: readonly Chunk[], index: number): number {
+  let lo = 0;
+  let hi = chunks.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    const c = chunks[mid];
+    if (c !== undefined && c.startIndex <= index) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** 0-based line number of every line start, for turning string indices into lines. */
+export function lineStarts(text: string): number[] {
+  const starts = [0];
+  let i = text.indexOf('\n');
+  while (i >= 0) {
+    starts.push(i + 1);
+    i = text.indexOf('\n', i + 1);
+  }
+  return starts;
+}
+
+export function lineOf(starts: readonly number[], index: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((starts[mid] ?? 0) <= index) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}

@@ -1,0 +1,289 @@
+// From a parsed chunk to function summaries. Pure: takes the tree and text, never a path.
+import type { SyntaxNode } from './parse.ts';
+import { balanced, splitArgs } from './text-calls.ts';
+import type { CallSummary, FreeFormula, FunctionSummary, ReasonAssign } from './summary.ts';
+
+// SKB_REASON_DROPPED / SKB_REASON_CONSUMED: `enum skb_free_reason` of dev_kfree_skb_*() before 6.3.
+const REASON_CONST = /\bSKB_(?:DROP_REASON_([A-Z0-9_]+)|CONSUMED|NOT_DROPPED_YET|REASON_CONSUMED|REASON_DROPPED)\b/g;
+
+const FIXED_REASONS: Record<string, string> = {
+  SKB_CONSUMED: 'CONSUMED', SKB_NOT_DROPPED_YET: 'NOT_DROPPED_YET', SKB_REASON_CONSUMED: 'CONSUMED', SKB_REASON_DROPPED: 'NOT_SPECIFIED',
+};
+
+/** Reason names (without `SKB_DROP_REASON_`) named in a piece of code. */
+export function reasonConstants(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(REASON_CONST)) {
+    const name = m[1] ?? FIXED_REASONS[m[0]] ?? m[0];
+    // SKB_DROP_REASON_MAX / _SUBSYS_* are bounds, not reasons.
+    if (name === 'MAX' || name.startsWith('SUBSYS_')) continue;
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
+}
+
+/** The function_definition node enclosing `node`, if any. */
+export function enclosingFunction(node: SyntaxNode): SyntaxNode | null {
+  for (let n: SyntaxNode | null = node; n !== null; n = n.parent) {
+    if (n.type === 'function_definition') return n;
+  }
+  return null;
+}
+
+function functionDeclarator(def: SyntaxNode): SyntaxNode | null {
+  let d = def.childForFieldName('declarator');
+  while (d !== null && d.type !== 'function_declarator') {
+    d = d.childForFieldName('declarator');
+  }
+  return d;
+}
+
+export function functionName(def: SyntaxNode): string | null {
+  const fd = functionDeclarator(def);
+  const id = fd?.childForFieldName('declarator');
+  if (id === null || id === undefined) return null;
+  if (id.type === 'identifier') return id.text;
+  // `(*name)` and similar: take the first identifier.
+  const m = /[A-Za-z_]\w*/.exec(id.text);
+  return m === null ? null : m[0];
+}
+
+const CALL = /\b([A-Za-z_]\w*)\s*\(/g;
+/** Words followed by `(` that are not function calls. */
+export const NOT_CALLS = new Set(['if', 'while', 'for', 'switch', 'return', 'sizeof', 'do', 'typeof', '__typeof__', 'defined',
+  'case', 'else', '__attribute__', 'asm', '__asm__', 'volatile', '__volatile__', '_Static_assert', 'offsetof', 'alignof', '__alignof__']);
+
+/** Position of a chunk-local index in the file: 1-based line and column. */
+export type PositionOf = (chunkIndex: number) => { line: number; column: number };
+
+/**
+ * Direct calls in a function body, read from its text with comments and strings blanked: much cheaper
+ * than asking tree-sitter for every call node, and it also sees calls inside ERROR nodes.
+ * Member calls (`ops->fn(`, `x.fn(`) are left out: they are indirect.
+ */
+export function textCallsIn(clean: string, from: number, to: number, positionOf: PositionOf): { calls: CallSummary[]; ranges: Array<{ start: number; end: number }> } {
+  const calls: CallSummary[] = [];
+  const ranges: Array<{ start: number; end: number }> = [];
+  CALL.lastIndex = from;
+  for (let m = CALL.exec(clean); m !== null && m.index < to; m = CALL.exec(clean)) {
+    const callee = m[1] ?? '';
+    CALL.lastIndex = m.index + callee.length;
+    if (NOT_CALLS.has(callee)) continue;
+    let k = m.index - 1;
+    while (k >= 0 && (clean[k] === ' ' || clean[k] === '\t')) k--;
+    if (clean[k] === '.' || (clean[k] === '>' && clean[k - 1] === '-')) continue;
+    const open = m.index + m[0].length - 1;
+    const split = splitArgs(clean, open);
+    const end = split?.end ?? open + 1;
+    let semi = end;
+    for (let depth = 0; semi < to; semi++) {
+      const ch = clean.charCodeAt(semi);
+      if (ch === 40) depth++;
+      else if (ch === 41) depth--;
+      else if ((ch === 59 /* ; */ && depth <= 0) || ch === 123 || ch === 125) break;
+    }
+    const at = positionOf(m.index);
+    calls.push({
+      callee, line: at.line, column: at.column, stmtLine: at.line, stmtEndLine: positionOf(Math.min(semi, to)).line,
+      args: split?.args ?? [],
+    });
+    ranges.push({ start: m.index, end });
+  }
+  return { calls, ranges };
+}
+
+/** `!x`, `x == NULL`, `unlikely(!x)`: the variable a guard tests for NULL, else null. */
+function nullGuardVariable(cond: SyntaxNode | null): string | null {
+  if (cond === null) return null;
+  let t = cond.text.replace(/\s+/g, '');
+  for (;;) {
+    const inner = /^\((.*)\)$/.exec(t) ?? /^(?:unlikely|likely)\((.*)\)$/.exec(t);
+    if (inner?.[1] === undefined || !balanced(inner[1])) break;
+    t = inner[1];
+  }
+  const m = /^!([A-Za-z_]\w*)$/.exec(t) ?? /^([A-Za-z_]\w*)==NULL$/.exec(t) ?? /^NULL==([A-Za-z_]\w*)$/.exec(t);
+  return m?.[1] ?? null;
+}
+
+function escapes(node: SyntaxNode): boolean {
+  return /\b(?:return|goto)\b/.test(node.text);
+}
+
+interface Walk {
+  calls: CallSummary[];
+  /** Call index by the call node's start index. */
+  callIndex: Map<number, number>;
+  /** Start/end of every call, in call order, for range lookups. */
+  callRanges: Array<{ start: number; end: number }>;
+}
+
+function formulaOf(node: SyntaxNode | null, w: Walk): FreeFormula {
+  if (node === null) return { t: 'never' };
+  switch (node.type) {
+    case 'compound_statement': {
+      const of: Array<{ f: FreeFormula; stop: string | null }> = [];
+      for (const s of node.namedChildren) {
+        if (s.type === 'comment' || s.type === 'declaration') {
+          if (s.type === 'declaration') of.push({ f: callsIn(s, w), stop: null });
+          continue;
+        }
+        let stop: string | null = null;
+        if (escapes(s)) {
+          const guard = s.type === 'if_statement' && s.childForFieldName('alternative') === null
+            ? nullGuardVariable(s.childForFieldName('condition')) : null;
+          stop = guard ?? '*';
+        }
+        of.push({ f: formulaOf(s, w), stop });
+      }
+      return { t: 'seq', of };
+    }
+    case 'expression_statement':
+    case 'return_statement':
+      return callsIn(node, w);
+    case 'labeled_statement':
+      return formulaOf(node.namedChildren[node.namedChildren.length - 1] ?? null, w);
+    case 'if_statement': {
+      const alt = node.childForFieldName('alternative');
+      if (alt === null) return { t: 'never' };
+      const altBody = alt.type === 'else_clause' ? alt.namedChildren[0] ?? null : alt;
+      return { t: 'all', of: [formulaOf(node.childForFieldName('consequence'), w), formulaOf(altBody, w)] };
+    }
+    case 'while_statement':
+    case 'for_statement': {
+      const cond = node.childForFieldName('condition');
+      const v = cond === null ? null : /^\(?\s*([A-Za-z_]\w*)\s*\)?$/.exec(cond.text)?.[1] ?? null;
+      if (v === null) return { t: 'never' };
+      return { t: 'loop', v, body: formulaOf(node.childForFieldName('body'), w) };
+    }
+    case 'do_statement':
+      return formulaOf(node.childForFieldName('body'), w);
+    default:
+      return { t: 'never' };
+  }
+}
+
+/** Calls made unconditionally by a statement (not inside `?:`, or right of `&&` / `||`). */
+function callsIn(node: SyntaxNode, w: Walk): FreeFormula {
+  const lo = node.startIndex;
+  const hi = node.endIndex;
+  let excluded: Array<{ start: number; end: number }> = [];
+  const text = node.text;
+  if (text.includes('?') || text.includes('&&') || text.includes('||')) {
+    for (const c of node.descendantsOfType('conditional_expression')) excluded.push({ start: c.startIndex, end: c.endIndex });
+    for (const b of node.descendantsOfType('binary_expression')) {
+      const op = b.childForFieldName('operator')?.type;
+      const right = b.childForFieldName('right');
+      if ((op === '&&' || op === '||') && right !== null) excluded.push({ start: right.startIndex, end: right.endIndex });
+    }
+  }
+  const of: Array<{ f: FreeFormula; stop: string | null }> = [];
+  w.callRanges.forEach((r, i) => {
+    if (r.start < lo || r.end > hi) return;
+    if (excluded.some((e) => e.start <= r.start && r.end <= e.end)) return;
+    of.push({ f: { t: 'call', i }, stop: null });
+  });
+  excluded = [];
+  return of.length === 0 ? { t: 'never' } : { t: 'seq', of };
+}
+
+function paramsOf(def: SyntaxNode): { params: string[]; reasonParams: number[] } {
+  const list = functionDeclarator(def)?.childForFieldName('parameters');
+  const params: string[] = [];
+  const reasonParams: number[] = [];
+  if (list === null || list === undefined) return { params, reasonParams };
+  for (const p of list.namedChildren) {
+    if (p.type !== 'parameter_declaration') continue;
+    const ids = [...p.text.matchAll(/[A-Za-z_]\w*/g)].map((m) => m[0]);
+    const name = ids[ids.length - 1] ?? '';
+    if (/\benum\s+skb_drop_reason\b/.test(p.text)) reasonParams.push(params.length);
+    params.push(name === 'void' && ids.length === 1 ? '' : name);
+  }
+  return { params: params.filter((p, i) => p !== '' || i < params.length - 1), reasonParams };
+}
+
+function reasonAssignments(body: SyntaxNode): { assigns: ReasonAssign[]; returnReasons: string[] } {
+  const assigns: ReasonAssign[] = [];
+  const returnReasons: string[] = [];
+  const fromValue = (variable: string, value: SyntaxNode): void => {
+    const reasons = reasonConstants(value.text);
+    let fromCall: string | null = null;
+    if (value.type === 'call_expression') {
+      const fn = value.childForFieldName('function');
+      if (fn?.type === 'identifier') fromCall = fn.text;
+    }
+    if (reasons.length > 0 || fromCall !== null) assigns.push({ variable, reasons, fromCall });
+  };
+  for (const n of body.descendantsOfType(['assignment_expression', 'init_declarator', 'call_expression', 'return_statement'])) {
+    switch (n.type) {
+      case 'assignment_expression': {
+        const left = n.childForFieldName('left');
+        const right = n.childForFieldName('right');
+        if (left?.type === 'identifier' && right !== null) fromValue(left.text, right);
+        break;
+      }
+      case 'init_declarator': {
+        const d = n.childForFieldName('declarator');
+        const v = n.childForFieldName('value');
+        if (d?.type === 'identifier' && v !== null) fromValue(d.text, v);
+        break;
+      }
+      case 'call_expression': {
+        // SKB_DR(name) declares NOT_SPECIFIED; SKB_DR_SET/SKB_DR_OR/SKB_DR_INIT(name, REASON) paste the prefix.
+        const fn = n.childForFieldName('function')?.text;
+        if (fn === undefined || !/^SKB_DR(?:_SET|_OR|_INIT)?$/.test(fn)) break;
+        const args = n.childForFieldName('arguments')?.namedChildren ?? [];
+        const v = args[0];
+        if (v?.type !== 'identifier') break;
+        const r = fn === 'SKB_DR' ? 'NOT_SPECIFIED' : args[1]?.text.trim();
+        if (r !== undefined && /^[A-Z0-9_]+$/.test(r)) {
+          assigns.push({ variable: v.text, reasons: [r.replace(/^SKB_DROP_REASON_/, '')], fromCall: null });
+        }
+        break;
+      }
+      default:
+        for (const r of reasonConstants(n.text)) if (!returnReasons.includes(r)) returnReasons.push(r);
+        break;
+    }
+  }
+  return { assigns, returnReasons };
+}
+
+/** Summarise one function definition; `lineBase`/`indexBase` place the chunk in its file. */
+/**
+ * Summarise one function definition. `clean` is the chunk's text with comments and strings blanked;
+ * `positionOf` places chunk-local indices in the file.
+ */
+export function summariseFunction(def: SyntaxNode, clean: string, end: number, positionOf: PositionOf, indexBase: number): FunctionSummary | null {
+  const name = functionName(def);
+  if (name === null) return null;
+  const body = def.childForFieldName('body');
+  const nameNode = functionDeclarator(def);
+  const prefix = clean.slice(def.startIndex, nameNode === null ? def.startIndex : nameNode.startIndex);
+  const w: Walk = { calls: [], callIndex: new Map(), callRanges: [] };
+  if (body !== null) {
+    const { calls, ranges } = textCallsIn(clean, body.startIndex, Math.max(end, body.endIndex), positionOf);
+    w.calls = calls;
+    w.callRanges = ranges;
+    ranges.forEach((r, i) => w.callIndex.set(r.start, i));
+  }
+  const { params, reasonParams } = paramsOf(def);
+  const bodyText = body === null ? '' : clean.slice(body.startIndex, body.endIndex);
+  const { assigns, returnReasons } = body === null || !/SKB_|reason/.test(bodyText)
+    ? { assigns: [], returnReasons: [] } : reasonAssignments(body);
+  return {
+    name,
+    startLine: positionOf(def.startIndex).line,
+    endLine: positionOf(Math.max(end, def.endIndex)).line,
+    startByte: def.startIndex + indexBase,
+    endByte: Math.max(end, def.endIndex) + indexBase,
+    isStatic: /\bstatic\b/.test(prefix),
+    isInline: /\binline\b|__always_inline/.test(prefix),
+    params,
+    reasonParams,
+    calls: w.calls,
+    assigns,
+    returnReasons,
+    formula: formulaOf(body, w),
+    recovered: false,
+  };
+}

@@ -1,0 +1,31 @@
+// Messages between the scanning threads and the main thread.
+import type { FileSummary } from './summary.ts';
+
+export interface WorkerFile {
+  path: string;
+  /** What a previous run learnt about this file; used when its size and mtime are unchanged. */
+  known?: { size: number; mtimeMs: number; candidate: boolean; searched: string[] };
+}
+
+export interface FileLoad {
+  path: string;
+  size: number;
+  mtimeMs: number;
+  /** The previous run's results still hold (same size and mtime). */
+  reused: boolean;
+  candidate: boolean;
+  hash: string | null;
+  nonUtf8: boolean;
+  error: string | null;
+}
+
+export type ToWorker =
+  | { type: 'load'; files: WorkerFile[] }
+  | { type: 'scan'; global: string[]; local: Record<string, string[]> }
+  | { type: 'finish' };
+
+export type ToMain =
+  | { type: 'progress'; done: number }
+  | { type: 'loaded'; files: FileLoad[] }
+  | { type: 'scanned'; summaries: FileSummary[]; errors: Array<{ path: string; error: string }> }
+  | { type: 'finished'; searched: Record<string, string[]> };

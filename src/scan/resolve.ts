@@ -1,0 +1,388 @@
+// From function and macro summaries to drop APIs (roots and wrappers, to a fixed point), drop sites,
+// the helpers that reach them, and the names the scanner must still look for. Pure.
+import { DEFERRED_FREES, DEFERRED_REPORTER, SEED_APIS, TRACEPOINT_CALLS } from '../kernel/drop-functions.ts';
+import type { CallEdge, DropApi, DropKind, DropSite, FunctionRecord } from '../model.ts';
+import { reasonConstants } from './extract.ts';
+import type { CallSummary, FreeFormula, FunctionSummary, MacroSummary } from './summary.ts';
+
+export interface FileUnits {
+  functions: FunctionSummary[];
+  macros: MacroSummary[];
+}
+
+export interface Resolution {
+  apis: DropApi[];
+  /** True when the tree had no root and the built-in seed list was used. */
+  usedSeeds: boolean;
+  sites: DropSite[];
+  functions: FunctionRecord[];
+  edges: CallEdge[];
+  /** Names every candidate file must be searched for, and names only one file must be. */
+  globalNames: Set<string>;
+  localNames: Map<string, Set<string>>;
+}
+
+interface Def {
+  file: string;
+  fn: FunctionSummary;
+}
+
+interface ApiEntry {
+  api: DropApi;
+  transparent: boolean;
+}
+
+const isHeader = (file: string): boolean => file.endsWith('.h');
+const TRACE_NAMES = new Set(Object.keys(TRACEPOINT_CALLS));
+/**
+ * How many levels of inlined helpers a location may hide a site behind. Two levels cover a static
+ * helper calling a header inline (the common deep case); deeper chains would multiply what must be
+ * parsed for little gain.
+ */
+const MAX_HELPER_DEPTH = 2;
+const RETURN_ADDRESS = /^__builtin_return_address\s*\(\s*0\s*\)$/;
+
+export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
+  const localFns = new Map<string, Map<string, FunctionSummary>>();
+  const headerFns = new Map<string, Def>();
+  for (const [file, units] of files) {
+    const m = new Map<string, FunctionSummary>();
+    for (const fn of units.functions) {
+      if (!m.has(fn.name)) m.set(fn.name, fn);
+      if (isHeader(file) && !headerFns.has(fn.name)) headerFns.set(fn.name, { file, fn });
+    }
+    localFns.set(file, m);
+  }
+  /** A callee the compiler can inline here: a function of the same file, or one defined in a header. */
+  const inlineable = (file: string, name: string): Def | null => {
+    const same = localFns.get(file)?.get(name);
+    if (same !== undefined) return { file, fn: same };
+    return headerFns.get(name) ?? null;
+  };
+
+  const globalApis = new Map<string, ApiEntry>();
+  const localApis = new Map<string, Map<string, ApiEntry>>();
+  const lookupApi = (file: string, name: string): ApiEntry | undefined =>
+    localApis.get(file)?.get(name) ?? globalApis.get(name);
+  const addApi = (file: string, scopeLocal: boolean, entry: ApiEntry): void => {
+    if (scopeLocal) {
+      let m = localApis.get(file);
+      if (m === undefined) localApis.set(file, (m = new Map()));
+      if (!m.has(entry.api.name)) m.set(entry.api.name, entry);
+    } else if (!globalApis.has(entry.api.name)) {
+      globalApis.set(entry.api.name, entry);
+    }
+  };
+  const linkage = (fn: FunctionSummary): DropApi['linkage'] =>
+    fn.isStatic ? (fn.isInline ? 'static inline' : 'static') : 'extern';
+
+  // 1. Roots: functions that fire the skb tracepoints themselves.
+  for (const [file, units] of files) {
+    for (const fn of units.functions) {
+      const traces = fn.calls.filter((c) => TRACE_NAMES.has(c.callee));
+      if (traces.length === 0) continue;
+      const first = traces[0];
+      if (first === undefined) continue;
+      const skbArg = fn.params.indexOf(first.args[0] ?? '');
+      if (skbArg < 0) continue; // net_tx_action: frees a queued skb, reported at its own address
+      const kinds = [...new Set(traces.map((c) => TRACEPOINT_CALLS[c.callee as keyof typeof TRACEPOINT_CALLS]))].sort();
+      const dropTrace = traces.find((c) => c.callee === 'trace_kfree_skb');
+      const reasonText = dropTrace?.args[2];
+      let reasonArg: number | null = reasonText === undefined ? null : fn.params.indexOf(reasonText);
+      if (reasonArg === -1) reasonArg = fn.reasonParams[0] ?? null;
+      const reportsCaller = traces.every((c) => c.args.length < 2 || RETURN_ADDRESS.test(c.args[1] ?? ''));
+      addApi(file, !isHeader(file) && fn.isStatic, {
+        api: {
+          name: fn.name, role: 'root', locationAt: reportsCaller ? 'caller' : 'inside', reportedIn: reportsCaller ? null : fn.name,
+          kinds, skbArg, reasonArg, impliedReason: reasonArg === null && reasonText !== undefined ? reasonConstants(reasonText)[0] ?? null : null,
+          ownReasons: [], forwardsTo: null, file, line: fn.startLine, linkage: linkage(fn),
+        },
+        transparent: fn.isStatic || fn.isInline,
+      });
+    }
+  }
+  const usedSeeds = globalApis.size === 0 && [...localApis.values()].every((m) => m.size === 0);
+  if (usedSeeds) {
+    for (const s of SEED_APIS) {
+      addApi('', false, {
+        api: { ...s, kinds: [...s.kinds], role: 'seed', locationAt: 'caller', reportedIn: null, ownReasons: [], forwardsTo: null, file: '', line: 0, linkage: 'extern' },
+        transparent: false,
+      });
+    }
+  }
+  for (const name of DEFERRED_FREES) {
+    const def = [...files].find(([, u]) => u.functions.some((f) => f.name === name && !f.isStatic));
+    if (def === undefined) continue;
+    const fn = def[1].functions.find((f) => f.name === name);
+    if (fn === undefined) continue;
+    addApi(def[0], false, {
+      api: {
+        name, role: 'seed', locationAt: 'fixed', reportedIn: DEFERRED_REPORTER, kinds: ['consume', 'drop'], skbArg: 0,
+        reasonArg: fn.params.length > 1 ? 1 : null, impliedReason: null, ownReasons: [], forwardsTo: null,
+        file: def[0], line: fn.startLine, linkage: linkage(fn),
+      },
+      transparent: false,
+    });
+  }
+
+  // 2. Wrappers, to a fixed point: functions that free a parameter on every path, and macros that
+  // pass a parameter on to a drop API.
+  const freesParam = (file: string, fn: FunctionSummary, f: FreeFormula, p: string): CallSummary | null => {
+    switch (f.t) {
+      case 'call': {
+        const c = fn.calls[f.i];
+        if (c === undefined) return null;
+        const a = lookupApi(file, c.callee);
+        return a !== undefined && a.api.name !== fn.name && c.args[a.api.skbArg] === p ? c : null;
+      }
+      case 'all': {
+        // Every branch frees; name the branch that frees at once over one that defers (dev_kfree_skb_any).
+        let best: CallSummary | null = null;
+        for (const g of f.of) {
+          const c = freesParam(file, fn, g, p);
+          if (c === null) return null;
+          if (best === null || lookupApi(file, best.callee)?.api.locationAt === 'fixed') best = c;
+        }
+        return best;
+      }
+      case 'seq':
+        for (const item of f.of) {
+          const c = freesParam(file, fn, item.f, p);
+          if (c !== null) return c;
+          if (item.stop !== null && item.stop !== p) return null;
+        }
+        return null;
+      case 'loop':
+        return f.v === p ? freesParam(file, fn, f.body, p) : null;
+      case 'never':
+        return null;
+    }
+  };
+  const wrapperApi = (
+    file: string, name: string, line: number, params: string[], call: { callee: string; args: string[] }, skbArg: number,
+    link: DropApi['linkage'], transparent: boolean, ownReasons: string[],
+  ): ApiEntry | null => {
+    const d = lookupApi(file, call.callee);
+    if (d === undefined) return null;
+    const reasonText = d.api.reasonArg === null ? null : call.args[d.api.reasonArg] ?? null;
+    const reasonParam = reasonText === null ? -1 : params.indexOf(reasonText);
+    const implied = d.api.reasonArg === null ? d.api.impliedReason
+      : reasonParam >= 0 ? null : reasonConstants(reasonText ?? '')[0] ?? null;
+    let kinds: DropKind[] = d.api.kinds;
+    if (implied === 'CONSUMED') kinds = ['consume'];
+    else if (implied !== null && kinds.includes('drop')) kinds = ['drop'];
+    let locationAt = d.api.locationAt;
+    let reportedIn = d.api.reportedIn;
+    if (locationAt === 'caller' && !d.transparent && !transparent) {
+      locationAt = 'inside';
+      reportedIn = name;
+    }
+    return {
+      api: {
+        name, role: 'wrapper', locationAt, reportedIn, kinds, skbArg,
+        reasonArg: reasonParam >= 0 ? reasonParam : null, impliedReason: implied,
+        ownReasons: reasonParam < 0 && implied === null ? ownReasons : [],
+        forwardsTo: d.api.name, file, line, linkage: link,
+      },
+      transparent,
+    };
+  };
+  // Who calls what, by name: the fixed points below revisit only the callers of what changed.
+  const callersOf = new Map<string, Array<{ file: string; fn: FunctionSummary; call: CallSummary }>>();
+  const macroUsers = new Map<string, Array<{ file: string; macro: MacroSummary }>>();
+  for (const [file, units] of files) {
+    for (const fn of units.functions) {
+      for (const call of fn.calls) {
+        let list = callersOf.get(call.callee);
+        if (list === undefined) callersOf.set(call.callee, (list = []));
+        list.push({ file, fn, call });
+      }
+    }
+    for (const macro of units.macros) {
+      for (const call of macro.calls) {
+        let list = macroUsers.get(call.callee);
+        if (list === undefined) macroUsers.set(call.callee, (list = []));
+        list.push({ file, macro });
+      }
+    }
+  }
+  const tryFunction = (file: string, fn: FunctionSummary): string | null => {
+    const scopeLocal = !isHeader(file) && fn.isStatic;
+    if (scopeLocal ? localApis.get(file)?.has(fn.name) : globalApis.has(fn.name)) return null;
+    for (let j = 0; j < fn.params.length; j++) {
+      const p = fn.params[j];
+      if (p === undefined || p === '') continue;
+      const call = freesParam(file, fn, fn.formula, p);
+      if (call === null) continue;
+      const own = reasonsOfVariable(fn, call, lookupApi(file, call.callee)?.api.reasonArg ?? null);
+      const entry = wrapperApi(file, fn.name, fn.startLine, fn.params, call, j, linkage(fn), fn.isStatic || fn.isInline, own);
+      if (entry === null) return null;
+      addApi(file, scopeLocal, entry);
+      return fn.name;
+    }
+    return null;
+  };
+  const tryMacro = (file: string, m: MacroSummary): string | null => {
+    const scopeLocal = !isHeader(file);
+    if (scopeLocal ? localApis.get(file)?.has(m.name) : globalApis.has(m.name)) return null;
+    for (const call of m.calls) {
+      const d = lookupApi(file, call.callee);
+      if (d === undefined || d.api.name === m.name) continue;
+      const skbArg = m.params.indexOf(call.args[d.api.skbArg] ?? '');
+      if (skbArg < 0) continue;
+      const entry = wrapperApi(file, m.name, m.line, m.params, call, skbArg, 'macro', true, []);
+      if (entry === null) return null;
+      addApi(file, scopeLocal, entry);
+      return m.name;
+    }
+    return null;
+  };
+  const work = [...globalApis.keys(), ...[...localApis.values()].flatMap((m) => [...m.keys()])];
+  for (let name = work.pop(); name !== undefined; name = work.pop()) {
+    for (const c of callersOf.get(name) ?? []) {
+      const added = tryFunction(c.file, c.fn);
+      if (added !== null) work.push(added);
+    }
+    for (const u of macroUsers.get(name) ?? []) {
+      const added = tryMacro(u.file, u.macro);
+      if (added !== null) work.push(added);
+    }
+  }
+
+  // 3. Sites: every call of an API; then the reasons that reach each one.
+  const returnReasons = (file: string, name: string): string[] => inlineable(file, name)?.fn.returnReasons ?? [];
+  const reasonsOf = (file: string, fn: FunctionSummary, text: string, depth: number): string[] => {
+    const constants = reasonConstants(text);
+    if (constants.length > 0 || !/^[A-Za-z_]\w*$/.test(text)) return constants;
+    const out = new Set<string>();
+    for (const a of fn.assigns) {
+      if (a.variable !== text) continue;
+      for (const r of a.reasons) out.add(r);
+      if (a.fromCall !== null) for (const r of returnReasons(file, a.fromCall)) out.add(r);
+    }
+    const j = fn.params.indexOf(text);
+    if (j >= 0 && depth < 4) {
+      for (const caller of callersOf.get(fn.name) ?? []) {
+        if (caller.file !== file && !isHeader(file) && fn.isStatic) continue;
+        const arg = caller.call.args[j];
+        if (arg !== undefined) for (const r of reasonsOf(caller.file, caller.fn, arg, depth + 1)) out.add(r);
+      }
+    }
+    return [...out].sort();
+  };
+  const viaOf = (file: string, api: DropApi): string[] => {
+    const via: string[] = [];
+    let cur: ApiEntry | undefined = { api, transparent: false };
+    let curFile = file;
+    while (cur?.api.forwardsTo != null && via.length < 10) {
+      via.push(cur.api.forwardsTo);
+      curFile = cur.api.file || curFile;
+      cur = lookupApi(curFile, cur.api.forwardsTo);
+    }
+    return via;
+  };
+  const sites: DropSite[] = [];
+  const siteFns = new Set<FunctionSummary>();
+  for (const [file, units] of files) {
+    for (const fn of units.functions) {
+      for (const call of fn.calls) {
+        const entry = lookupApi(file, call.callee);
+        if (entry === undefined) continue;
+        const api = entry.api;
+        const reasonText = api.reasonArg === null ? null : call.args[api.reasonArg] ?? null;
+        let reasons: string[];
+        if (reasonText !== null) reasons = reasonsOf(file, fn, reasonText, 0);
+        else if (api.impliedReason !== null) reasons = [api.impliedReason];
+        else reasons = [...api.ownReasons];
+        const consumeOnly = api.kinds.length === 1 && api.kinds[0] === 'consume';
+        const kind: DropKind = consumeOnly || (reasons.length > 0 && reasons.every((r) => r === 'CONSUMED')) ? 'consume' : 'drop';
+        if (consumeOnly) reasons = [];
+        sites.push({
+          file, line: call.line, endLine: Math.max(call.line, call.stmtEndLine), column: call.column,
+          function: fn.name, functionStartLine: fn.startLine, api: api.name, reasonText,
+          reason: reasons.length === 1 ? reasons[0] ?? null : null, reasons, kind,
+          via: viaOf(file, api), reportedIn: api.locationAt === 'caller' ? null : api.reportedIn,
+        });
+        siteFns.add(fn);
+      }
+    }
+  }
+
+  // 4. Helpers: functions the compiler may inline into their callers and that reach a site.
+  // Depth 0: holds a site; depth n: calls, and may inline, a helper of depth n - 1.
+  const depth = new Map<FunctionSummary, number>();
+  const reachWork: Array<{ file: string; fn: FunctionSummary }> = [];
+  for (const [file, units] of files) {
+    for (const fn of units.functions) {
+      if (siteFns.has(fn)) {
+        depth.set(fn, 0);
+        reachWork.push({ file, fn });
+      }
+    }
+  }
+  for (let i = 0; i < reachWork.length; i++) {
+    const h = reachWork[i];
+    if (h === undefined) continue;
+    const d = depth.get(h.fn) ?? 0;
+    if (d >= MAX_HELPER_DEPTH) continue;
+    for (const c of callersOf.get(h.fn.name) ?? []) {
+      if (depth.has(c.fn) || c.fn === h.fn || inlineable(c.file, h.fn.name)?.fn !== h.fn) continue;
+      depth.set(c.fn, d + 1);
+      reachWork.push({ file: c.file, fn: c.fn });
+    }
+  }
+  const reach = new Set<FunctionSummary>(depth.keys());
+  const functions: FunctionRecord[] = [];
+  const edges: CallEdge[] = [];
+  const globalNames = new Set<string>();
+  const localNames = new Map<string, Set<string>>();
+  const addLocal = (file: string, name: string): void => {
+    let s = localNames.get(file);
+    if (s === undefined) localNames.set(file, (s = new Set()));
+    s.add(name);
+  };
+  for (const [file, units] of files) {
+    for (const fn of units.functions) {
+      if (!reach.has(fn)) continue;
+      functions.push({
+        file, name: fn.name, startLine: fn.startLine, endLine: fn.endLine, startByte: fn.startByte, endByte: fn.endByte,
+        isStatic: fn.isStatic, isInline: fn.isInline, isMacro: false,
+      });
+      // Callers of a helper are searched for only while they stay within the depth we record.
+      if ((depth.get(fn) ?? 0) < MAX_HELPER_DEPTH) {
+        if (isHeader(file)) globalNames.add(fn.name);
+        else addLocal(file, fn.name);
+      }
+      for (const c of fn.calls) {
+        const h = inlineable(file, c.callee);
+        if (h === null || h.fn === fn || !reach.has(h.fn)) continue;
+        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: c.callee, calleeFile: h.file, line: c.line, args: c.args });
+      }
+    }
+  }
+  const apis: DropApi[] = [];
+  for (const e of globalApis.values()) {
+    apis.push(e.api);
+    globalNames.add(e.api.name);
+  }
+  for (const [file, m] of localApis) {
+    for (const e of m.values()) {
+      apis.push(e.api);
+      addLocal(file, e.api.name);
+    }
+  }
+  apis.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.name.localeCompare(b.name));
+  sites.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
+  return { apis, usedSeeds, sites, functions, edges, globalNames, localNames };
+}
+
+/** Reasons a function picks for the reason argument of one of its calls, from its own assignments. */
+function reasonsOfVariable(fn: FunctionSummary, call: CallSummary, reasonArg: number | null): string[] {
+  if (reasonArg === null) return [];
+  const text = call.args[reasonArg] ?? '';
+  const constants = reasonConstants(text);
+  if (constants.length > 0) return constants;
+  const out = new Set<string>();
+  for (const a of fn.assigns) if (a.variable === text) for (const r of a.reasons) out.add(r);
+  return [...out].sort();
+}

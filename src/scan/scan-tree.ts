@@ -1,0 +1,252 @@
+// Scanning a whole tree: discover files, spread them over worker threads, and search to a fixed point
+// (each round's resolution names the wrappers and helpers the next round must look for).
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { INITIAL_NAMES } from '../kernel/drop-functions.ts';
+import { discoverSources } from './discover.ts';
+import type { ToMain, ToWorker, WorkerFile } from './protocol.ts';
+import { resolve, type FileUnits, type Resolution } from './resolve.ts';
+import { ScanState } from './scan-state.ts';
+import type { FileSummary } from './summary.ts';
+
+/** What a previous run stored about one file. */
+export interface CachedFile {
+  size: number;
+  mtimeMs: number;
+  hash: string | null;
+  candidate: boolean;
+  searched: string[];
+  units: FileUnits;
+  parseErrors: number;
+}
+
+export interface ScannedFile extends CachedFile {
+  path: string;
+}
+
+export interface ScanProgress {
+  phase: 'reading' | 'resolving';
+  done: number;
+  total: number;
+  round: number;
+}
+
+export interface ScanOptions {
+  jobs?: number;
+  includeAll?: boolean;
+  cache?: ReadonlyMap<string, CachedFile>;
+  onProgress?: (p: ScanProgress) => void;
+}
+
+export interface ScanResult {
+  resolution: Resolution;
+  files: ScannedFile[];
+  stats: {
+    filesSeen: number;
+    filesRead: number;
+    filesReused: number;
+    candidates: number;
+    parseErrorFiles: number;
+    nonUtf8Files: number;
+    unreadable: Array<{ path: string; error: string }>;
+    rounds: number;
+  };
+  /** Milliseconds per stage. */
+  timings: { discover: number; read: number; search: number; resolve: number };
+}
+
+/** Wrapper chains are at most a handful deep; this only bounds a pathological tree. */
+const MAX_ROUNDS = 30;
+
+interface Pool {
+  size: number;
+  request(i: number, msg: ToWorker): Promise<ToMain>;
+  close(): Promise<void>;
+}
+
+/** The same work in the calling thread: for small trees, and when running from TypeScript sources. */
+function inlinePool(root: string, onProgress: (done: number) => void): Pool {
+  const state = new ScanState(root, onProgress);
+  return {
+    size: 1,
+    request: async (_i, msg) => state.handle(msg),
+    close: async () => undefined,
+  };
+}
+
+function threadPool(n: number, root: string, onProgress: (done: number) => void): Pool {
+  const workers: Worker[] = [];
+  const waiting: Array<{ res: (m: ToMain) => void; rej: (e: Error) => void } | null> = [];
+  for (let i = 0; i < n; i++) {
+    const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { root } });
+    w.on('message', (m: ToMain) => {
+      if (m.type === 'progress') {
+        onProgress(m.done);
+        return;
+      }
+      const r = waiting[i];
+      waiting[i] = null;
+      r?.res(m);
+    });
+    w.on('error', (e) => {
+      const r = waiting[i];
+      waiting[i] = null;
+      r?.rej(e);
+    });
+    workers.push(w);
+    waiting.push(null);
+  }
+  return {
+    size: n,
+    request(i, msg) {
+      return new Promise((res, rej) => {
+        waiting[i] = { res, rej };
+        workers[i]?.postMessage(msg);
+      });
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}
+
+function mergeSummary(into: FileUnits, s: FileSummary): void {
+  const starts = new Set(into.functions.map((f) => `${f.startByte}:${f.name}`));
+  for (const f of s.functions) if (!starts.has(`${f.startByte}:${f.name}`)) into.functions.push(f);
+  const macros = new Set(into.macros.map((m) => `${m.line}:${m.name}`));
+  for (const m of s.macros) if (!macros.has(`${m.line}:${m.name}`)) into.macros.push(m);
+}
+
+export async function scanTree(root: string, opts: ScanOptions = {}): Promise<ScanResult> {
+  const t0 = performance.now();
+  const timings = { discover: 0, read: 0, search: 0, resolve: 0 };
+  const { paths: sources, unreadableDirs } = discoverSources(root, opts.includeAll === true ? { includeAll: true } : {});
+  // Threads pay off only on real trees; from TypeScript sources (tests, benchmarks) there is no compiled worker.
+  const fromSources = import.meta.url.endsWith('.ts');
+  const jobs = fromSources ? 1 : Math.max(1, Math.min(opts.jobs ?? availableParallelism(), 64, Math.ceil(sources.length / 2000)));
+  timings.discover = performance.now() - t0;
+  let done = 0;
+  let round = 0;
+  const report = (phase: ScanProgress['phase']): void => opts.onProgress?.({ phase, done, total: sources.length, round });
+  const onRead = (n: number): void => {
+    done += n;
+    report('reading');
+  };
+  const pool = jobs === 1 ? inlinePool(root, onRead) : threadPool(jobs, root, onRead);
+  try {
+    const cache = opts.cache ?? new Map<string, CachedFile>();
+    const units = new Map<string, FileUnits>();
+    const parseErrors = new Map<string, number>();
+    const hashes = new Map<string, string | null>();
+    const candidates = new Set<string>();
+    let filesReused = 0;
+    // Deal files round-robin in path order: neighbouring files are alike in size and in skb content.
+    const shares: WorkerFile[][] = Array.from({ length: jobs }, () => []);
+    sources.forEach((path, i) => {
+      const c = cache.get(path);
+      const wf: WorkerFile = { path };
+      if (c !== undefined) wf.known = { size: c.size, mtimeMs: c.mtimeMs, candidate: c.candidate, searched: c.searched };
+      shares[i % jobs]?.push(wf);
+    });
+    const unreadable: Array<{ path: string; error: string }> = [...unreadableDirs];
+    let nonUtf8Files = 0;
+    const stat = new Map<string, { size: number; mtimeMs: number }>();
+    const loaded = await Promise.all(shares.map((files, i) => pool.request(i, { type: 'load', files })));
+    for (const m of loaded) {
+      if (m.type !== 'loaded') continue;
+      for (const f of m.files) {
+        stat.set(f.path, { size: f.size, mtimeMs: f.mtimeMs });
+        if (f.error !== null) unreadable.push({ path: f.path, error: f.error });
+        if (f.nonUtf8) nonUtf8Files++;
+        if (f.reused) {
+          filesReused++;
+          const c = cache.get(f.path);
+          if (c?.candidate === true) {
+            candidates.add(f.path);
+            units.set(f.path, { functions: [...c.units.functions], macros: [...c.units.macros] });
+            parseErrors.set(f.path, c.parseErrors);
+            hashes.set(f.path, c.hash);
+          }
+        } else if (f.candidate) {
+          candidates.add(f.path);
+          hashes.set(f.path, f.hash);
+        }
+      }
+    }
+    done = sources.length;
+    report('reading');
+    timings.read = performance.now() - t0 - timings.discover;
+
+    const addSummaries = (list: FileSummary[]): void => {
+      for (const s of list) {
+        let u = units.get(s.file);
+        if (u === undefined) units.set(s.file, (u = { functions: [], macros: [] }));
+        mergeSummary(u, s);
+        parseErrors.set(s.file, (parseErrors.get(s.file) ?? 0) + s.parseErrors);
+      }
+    };
+    // Every round sends all wanted names; each thread skips what a file was already searched for.
+    const wantGlobal = new Set<string>(INITIAL_NAMES);
+    const wantLocal = new Map<string, Set<string>>();
+    let resolution: Resolution;
+    for (;;) {
+      round++;
+      report('resolving');
+      const local = Object.fromEntries([...wantLocal].map(([f, names]) => [f, [...names]]));
+      const replies = await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.request(i, { type: 'scan', global: [...wantGlobal], local })));
+      for (const m of replies) {
+        if (m.type !== 'scanned') continue;
+        addSummaries(m.summaries);
+        for (const e of m.errors) {
+          unreadable.push(e);
+          candidates.delete(e.path);
+        }
+      }
+      const tr = performance.now();
+      resolution = resolve(units);
+      timings.resolve += performance.now() - tr;
+      let grew = false;
+      for (const n of resolution.globalNames) {
+        if (!wantGlobal.has(n)) {
+          wantGlobal.add(n);
+          grew = true;
+        }
+      }
+      for (const [file, names] of resolution.localNames) {
+        let want = wantLocal.get(file);
+        if (want === undefined) wantLocal.set(file, (want = new Set()));
+        for (const n of names) {
+          if (!want.has(n) && !wantGlobal.has(n)) {
+            want.add(n);
+            grew = true;
+          }
+        }
+      }
+      if (!grew || round >= MAX_ROUNDS) break;
+    }
+    const finished = await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.request(i, { type: 'finish' })));
+    const searched = new Map<string, string[]>();
+    for (const m of finished) if (m.type === 'finished') for (const [p, s] of Object.entries(m.searched)) searched.set(p, s);
+    const files: ScannedFile[] = [];
+    for (const path of sources) {
+      const isCand = candidates.has(path);
+      const st = stat.get(path) ?? { size: 0, mtimeMs: 0 };
+      files.push({
+        path, size: st.size, mtimeMs: st.mtimeMs, hash: hashes.get(path) ?? null, candidate: isCand,
+        searched: isCand ? searched.get(path) ?? [] : [],
+        units: units.get(path) ?? { functions: [], macros: [] }, parseErrors: parseErrors.get(path) ?? 0,
+      });
+    }
+    return {
+      resolution,
+      files,
+      stats: {
+        filesSeen: sources.length, filesRead: sources.length - filesReused, filesReused, candidates: candidates.size,
+        parseErrorFiles: [...parseErrors.values()].filter((n) => n > 0).length, nonUtf8Files, unreadable, rounds: round,
+      },
+      timings: { ...timings, search: performance.now() - t0 - timings.discover - timings.read - timings.resolve },
+    };
+  } finally {
+    await pool.close();
+  }
+}
