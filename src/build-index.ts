@@ -3,12 +3,14 @@ import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from './errors.ts';
 import { openForRead } from './index/open.ts';
-import { loadCache } from './index/read.ts';
+import { loadCache, loadFileStats } from './index/read.ts';
 import { writeTree, type CacheRow } from './index/write.ts';
 import { parseDropReasons } from './kernel/drop-reasons.ts';
 import { gitHead, probeTree } from './kernel/tree-layout.ts';
 import type { DropReason } from './model.ts';
+import { discoverSources } from './scan/discover.ts';
 import type { FileUnits } from './scan/resolve.ts';
+import { SUMMARY_FORMAT } from './scan/summary.ts';
 import { scanTree, type CachedFile, type ScanProgress, type ScanResult } from './scan/scan-tree.ts';
 
 export interface BuildOptions {
@@ -41,6 +43,45 @@ export interface BuildSummary {
   warnings: string[];
   elapsedMs: number;
   timings: ScanResult['timings'];
+  /** Nothing changed since the last run: the stored index was kept as it was. */
+  upToDate: boolean;
+}
+
+/**
+ * When no source file was added, removed or touched since the last run, the stored index stands:
+ * return its summary without reading a file. Checking costs one directory walk and one stat per file.
+ */
+function storedIfUnchanged(db: string, root: string, includeAll: boolean): BuildSummary | null {
+  if (!existsSync(db)) return null;
+  const handle = openForRead(db);
+  let stored;
+  try {
+    stored = loadFileStats(handle, root);
+  } finally {
+    handle.close();
+  }
+  if (stored.tree === null || stored.tree.stats.includeAll !== includeAll || stored.tree.stats.summaryFormat !== SUMMARY_FORMAT) return null;
+  const { paths } = discoverSources(root, { includeAll });
+  if (paths.length !== stored.files.size) return null;
+  for (const p of paths) {
+    const before = stored.files.get(p);
+    if (before === undefined) return null;
+    try {
+      const st = statSync(join(root, p));
+      if (st.size !== before.size || Math.trunc(st.mtimeMs) !== before.mtimeMs) return null;
+    } catch {
+      return null;
+    }
+  }
+  const s = stored.tree.stats;
+  const num = (k: string): number => (typeof s[k] === 'number' ? s[k] : 0);
+  const list = (k: string): string[] => (Array.isArray(s[k]) ? s[k].map(String) : []);
+  return {
+    root, version: stored.tree.version, filesSeen: paths.length, filesParsed: 0, filesReused: paths.length, candidates: num('candidates'),
+    functions: num('functions'), sites: num('sites'), roots: list('roots'), wrappers: num('wrappers'), usedSeeds: stored.tree.usedSeeds,
+    reasons: num('reasons'), reasonsFile: stored.tree.reasonsFile, parseErrorFiles: num('parseErrorFiles'), nonUtf8Files: num('nonUtf8Files'),
+    unreadable: [], warnings: list('warnings'), elapsedMs: 0, timings: { discover: 0, read: 0, search: 0, resolve: 0 }, upToDate: true,
+  };
 }
 
 function isUnits(v: unknown): v is FileUnits {
@@ -52,6 +93,8 @@ function readCache(db: string, root: string): Map<string, CachedFile> {
   if (!existsSync(db)) return cache;
   const handle = openForRead(db);
   try {
+    const stored = loadFileStats(handle, root).tree;
+    if (stored?.stats.summaryFormat !== SUMMARY_FORMAT) return cache;
     for (const r of loadCache(handle, root)) {
       cache.set(r.path, {
         size: r.size, mtimeMs: r.mtimeMs, hash: r.hash, candidate: r.candidate, searched: r.searched,
@@ -90,6 +133,10 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
     }
     warnings.push(`${tree} does not look like a Linux source tree; indexed anyway (--force)`);
   }
+  const unchanged = storedIfUnchanged(opts.db, root, opts.includeAll === true);
+  if (unchanged !== null) {
+    return { ...unchanged, warnings: [...warnings, ...unchanged.warnings], elapsedMs: performance.now() - started, upToDate: true };
+  }
   const cache = readCache(opts.db, root);
   const scanOpts: Parameters<typeof scanTree>[1] = { cache };
   if (opts.jobs !== undefined) scanOpts.jobs = opts.jobs;
@@ -119,12 +166,12 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
     candidates: scan.stats.candidates, functions: resolution.functions.length, sites: resolution.sites.length, roots,
     wrappers: resolution.apis.filter((a) => a.role === 'wrapper').length, usedSeeds: resolution.usedSeeds, reasons: reasons.length,
     reasonsFile: probe.reasonsFile, parseErrorFiles: scan.stats.parseErrorFiles, nonUtf8Files: scan.stats.nonUtf8Files,
-    unreadable: scan.stats.unreadable, warnings, elapsedMs: 0, timings: scan.timings,
+    unreadable: scan.stats.unreadable, warnings, elapsedMs: 0, timings: scan.timings, upToDate: false,
   };
   writeTree(opts.db, {
     info: { root, version: probe.version, indexedAt: (opts.now?.() ?? new Date()).toISOString(), gitHead: gitHead(root) },
     usedSeeds: resolution.usedSeeds, reasonsFile: probe.reasonsFile,
-    stats: { ...summary, unreadable: summary.unreadable.length, timings: undefined },
+    stats: { ...summary, unreadable: summary.unreadable.length, timings: undefined, includeAll: opts.includeAll === true, summaryFormat: SUMMARY_FORMAT },
     apis: resolution.apis, functions: resolution.functions, sites: resolution.sites, edges: resolution.edges, reasons, cache: cacheRows,
   });
   summary.elapsedMs = performance.now() - started;

@@ -160,3 +160,14 @@ export function loadCache(db: Db, root: string): CacheRow[] {
     searched: JSON.parse(r.searched) as string[], units: r.units === null ? null : JSON.parse(r.units), parseErrors: r.parse_errors,
   }));
 }
+
+/** The size and mtime each file had when `root` was last indexed (empty when never indexed). */
+export function loadFileStats(db: Db, root: string): { tree: TreeRow | null; files: Map<string, { size: number; mtimeMs: number }> } {
+  const raw = db.prepare('SELECT * FROM trees WHERE root = ?').get(root) as RawTree | undefined;
+  const files = new Map<string, { size: number; mtimeMs: number }>();
+  if (raw === undefined) return { tree: null, files };
+  for (const r of db.prepare('SELECT path, size, mtime_ms FROM file_cache WHERE tree_id = ?').all(raw.id) as Array<{ path: string; size: number; mtime_ms: number }>) {
+    files.set(r.path, { size: r.size, mtimeMs: r.mtime_ms });
+  }
+  return { tree: toTree(raw), files };
+}

@@ -12,11 +12,13 @@ const ENUMERATOR = /^\s*([A-Z][A-Z0-9_]*)\s*(?:=\s*([^,\n]+?))?\s*,?\s*(?:\/\*.*
 
 /** The name the tracepoint prints for an enumerator: the core prefix removed (`SKB_CONSUMED` → `CONSUMED`). */
 export function reasonString(enumerator: string): string {
-  return enumerator.replace(/^SKB_DROP_REASON_/, '').replace(/^SKB_/, '');
+  // Only one prefix goes: SKB_DROP_REASON_SKB_CSUM prints as SKB_CSUM.
+  return enumerator.startsWith('SKB_DROP_REASON_') ? enumerator.slice('SKB_DROP_REASON_'.length) : enumerator.replace(/^SKB_/, '');
 }
 
 function describe(comment: string, enumerator: string): string {
   return comment
+    .trim()
     .replace(/^\/\*\*?|\*\/$/g, '')
     .split('\n')
     .map((l) => l.replace(/^\s*\*\s?/, '').trim())

@@ -22,12 +22,22 @@ export function reasonConstants(text: string): string[] {
   return out;
 }
 
-/** The function_definition node enclosing `node`, if any. */
+/**
+ * The outermost function_definition holding `node`. Kernel iterator macros followed by a block
+ * (`for_each_possible_cpu(cpu) { ... }`) look like nested definitions to the grammar; the real
+ * function is the outermost one.
+ */
 export function enclosingFunction(node: SyntaxNode): SyntaxNode | null {
+  let found: SyntaxNode | null = null;
   for (let n: SyntaxNode | null = node; n !== null; n = n.parent) {
-    if (n.type === 'function_definition') return n;
+    if (n.type === 'function_definition') found = n;
   }
-  return null;
+  return found;
+}
+
+/** Definitions that are not inside another definition (see enclosingFunction). */
+export function topLevelFunctions(root: SyntaxNode): SyntaxNode[] {
+  return root.descendantsOfType('function_definition').filter((d) => enclosingFunction(d) === d);
 }
 
 function functionDeclarator(def: SyntaxNode): SyntaxNode | null {
@@ -253,12 +263,52 @@ function reasonAssignments(body: SyntaxNode): { assigns: ReasonAssign[]; returnR
  * Summarise one function definition. `clean` is the chunk's text with comments and strings blanked;
  * `positionOf` places chunk-local indices in the file.
  */
-export function summariseFunction(def: SyntaxNode, clean: string, end: number, positionOf: PositionOf, indexBase: number): FunctionSummary | null {
+interface Header {
+  name: string;
+  /** Chunk-local index of the name. */
+  nameIndex: number;
+  params: string[];
+  reasonParams: number[];
+}
+
+const HEADER_NOISE = /^(?:__attribute__|__releases|__acquires|__must_hold|__printf|__aligned|__section|__cond_lock|__diag\w*)$/;
+
+/**
+ * Name and parameters of a definition. Usually from its function_declarator; when an annotation the
+ * grammar does not know (`void __exit name(void)`) splits the header, from the header's text instead.
+ */
+function headerOf(def: SyntaxNode, clean: string): Header | null {
+  const fd = functionDeclarator(def);
   const name = functionName(def);
-  if (name === null) return null;
+  if (fd !== null && name !== null) {
+    const { params, reasonParams } = paramsOf(def);
+    return { name, nameIndex: fd.startIndex, params, reasonParams };
+  }
   const body = def.childForFieldName('body');
-  const nameNode = functionDeclarator(def);
-  const prefix = clean.slice(def.startIndex, nameNode === null ? def.startIndex : nameNode.startIndex);
+  const header = clean.slice(def.startIndex, body?.startIndex ?? def.endIndex);
+  for (const m of header.matchAll(/([A-Za-z_]\w*)\s*\(/g)) {
+    const id = m[1] ?? '';
+    if (HEADER_NOISE.test(id) || NOT_CALLS.has(id)) continue;
+    const open = def.startIndex + m.index + m[0].length - 1;
+    const params = (splitArgs(clean, open)?.args ?? []).map((p) => /([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?$/.exec(p)?.[1] ?? '');
+    const reasonParams = (splitArgs(clean, open)?.args ?? []).flatMap((p, i) => (/\benum\s+skb_drop_reason\b/.test(p) ? [i] : []));
+    return { name: id, nameIndex: def.startIndex + m.index, params: params.length === 1 && params[0] === 'void' ? [] : params, reasonParams };
+  }
+  return null;
+}
+
+/**
+ * Summarise one function definition. `clean` is the chunk's text with comments and strings blanked;
+ * `end` is where its text ends (past the node when the grammar ended it early); `positionOf` places
+ * chunk-local indices in the file.
+ */
+export function summariseFunction(def: SyntaxNode, clean: string, end: number, positionOf: PositionOf, indexBase: number): FunctionSummary | null {
+  const header = headerOf(def, clean);
+  if (header === null) return null;
+  const body = def.childForFieldName('body');
+  // Storage class and inline-ness: from the start of the header's line, which also covers a split header.
+  const lineStart = clean.lastIndexOf('\n', def.startIndex) + 1;
+  const prefix = clean.slice(Math.min(lineStart, def.startIndex), header.nameIndex);
   const w: Walk = { calls: [], callIndex: new Map(), callRanges: [] };
   if (body !== null) {
     const { calls, ranges } = textCallsIn(clean, body.startIndex, Math.max(end, body.endIndex), positionOf);
@@ -266,20 +316,19 @@ export function summariseFunction(def: SyntaxNode, clean: string, end: number, p
     w.callRanges = ranges;
     ranges.forEach((r, i) => w.callIndex.set(r.start, i));
   }
-  const { params, reasonParams } = paramsOf(def);
   const bodyText = body === null ? '' : clean.slice(body.startIndex, body.endIndex);
   const { assigns, returnReasons } = body === null || !/SKB_|reason/.test(bodyText)
     ? { assigns: [], returnReasons: [] } : reasonAssignments(body);
   return {
-    name,
-    startLine: positionOf(def.startIndex).line,
+    name: header.name,
+    startLine: positionOf(Math.min(lineStart, def.startIndex)).line,
     endLine: positionOf(Math.max(end, def.endIndex)).line,
     startByte: def.startIndex + indexBase,
     endByte: Math.max(end, def.endIndex) + indexBase,
     isStatic: /\bstatic\b/.test(prefix),
     isInline: /\binline\b|__always_inline/.test(prefix),
-    params,
-    reasonParams,
+    params: header.params,
+    reasonParams: header.reasonParams,
     calls: w.calls,
     assigns,
     returnReasons,

@@ -2,9 +2,9 @@
 // and which names were already searched. `scan(names)` parses only the chunks that mention one of
 // the new names and returns the summaries found there.
 import { chunkAt, lineOf, lineStarts, splitChunks, type Chunk } from './chunks.ts';
-import { enclosingFunction, NOT_CALLS, summariseFunction, textCallsIn } from './extract.ts';
+import { enclosingFunction, NOT_CALLS, summariseFunction, textCallsIn, topLevelFunctions } from './extract.ts';
 import { parseC } from './parse.ts';
-import type { FileSummary, FunctionSummary, MacroSummary } from './summary.ts';
+import type { FileSummary, MacroSummary } from './summary.ts';
 import { blankCommentsAndStrings, findMacros, recoverFunctionName, splitArgs, type RawMacro } from './text-calls.ts';
 
 const CALL = /\b([A-Za-z_]\w*)\s*\(/g;
@@ -74,28 +74,25 @@ export class FileScan {
     const tree = parseC(text);
     if (tree.rootNode.hasError) out.parseErrors++;
     const positionOf = (i: number): { line: number; column: number } => this.position(chunk.startIndex + i);
-    const defs = new Map<number, FunctionSummary>();
-    // A macro the grammar cannot follow (a case label made by a macro, say) can end a function node
-    // early; kernel style still closes the function with the chunk's column-0 brace, so the last
-    // function of a chunk owns the text up to the chunk's end.
-    const all = tree.rootNode.descendantsOfType('function_definition');
+    // A function that is last in its chunk owns the text up to the chunk's end: a macro the grammar
+    // cannot follow (a case label made by a macro, say) can end a function node early, and kernel
+    // style still closes the function with the chunk's column-0 brace.
+    const all = topLevelFunctions(tree.rootNode);
     const lastDef = all[all.length - 1];
     const last = lastDef !== undefined && closesMore(clean.slice(lastDef.endIndex)) ? lastDef : undefined;
+    // Every function of the chunk is summarised now: the chunk is not parsed again when a later
+    // round looks for other names.
+    for (const def of all) {
+      const end = def === last ? clean.length : def.endIndex;
+      const summary = summariseFunction(def, clean, end, positionOf, chunk.startIndex);
+      if (summary !== null) out.functions.push(summary);
+    }
     for (const hit of hits) {
       const local = hit - chunk.startIndex;
       if (clean.charCodeAt(local) === 32) continue; // inside a comment or a string
       const node = tree.rootNode.descendantForIndex(local);
       const def = enclosingFunction(node) ?? (last !== undefined && local >= last.endIndex ? last : null);
-      if (def === null) {
-        this.recover(ci, clean, local, out);
-        continue;
-      }
-      if (defs.has(def.id)) continue;
-      const end = def === last ? clean.length : def.endIndex;
-      const summary = summariseFunction(def, clean, end, positionOf, chunk.startIndex);
-      if (summary === null) continue;
-      defs.set(def.id, summary);
-      out.functions.push(summary);
+      if (def === null) this.recover(ci, clean, local, out);
     }
   }
 

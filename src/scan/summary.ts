@@ -1,3 +1,6 @@
+/** Bump when summaries change meaning: cached summaries of another format are not reused. */
+export const SUMMARY_FORMAT = 3;
+
 // What the scanner keeps of each parsed function or macro: a compact, serialisable summary that is
 // enough to decide later (once every drop API is known) which calls are drop sites, which
 // functions are wrappers, and which reasons reach a call. Summaries are cached per file.

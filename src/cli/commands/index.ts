@@ -12,7 +12,8 @@ export interface IndexFlags {
 
 export function formatSummary(s: BuildSummary, db: string): string {
   const lines = [
-    `indexed ${s.root} (Linux ${s.version ?? 'unknown version'}) into ${db}`,
+    s.upToDate ? `${s.root} (Linux ${s.version ?? 'unknown version'}) is unchanged since it was indexed into ${db}: kept that index`
+      : `indexed ${s.root} (Linux ${s.version ?? 'unknown version'}) into ${db}`,
     `  files seen ${s.filesSeen}, read ${s.filesParsed}, unchanged since last run ${s.filesReused}, mentioning skbs ${s.candidates}`,
     `  functions ${s.functions}, drop sites ${s.sites}`,
     `  drop functions ${s.roots.length} (${s.roots.join(', ')})${s.usedSeeds ? ' [built-in list: the tree has none]' : ''}, wrappers ${s.wrappers}`,

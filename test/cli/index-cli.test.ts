@@ -1,0 +1,155 @@
+// The real binary on the bundled sample and on bad input: exit codes, one-line errors, nothing lost.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { fixture, runCli } from '../helpers/fixture.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'dropsite-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const sample = fixture('sample');
+
+test('index the sample, then query it', async () => {
+  const db = join(dir, 'sample.sqlite');
+  const r = await runCli(['index', sample, '--db', db]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /indexed .*fixtures\/sample \(Linux 6\.1\.0\)/);
+  assert.match(r.stdout, /drop functions \d+ \(kfree_skb_reason, consume_skb/);
+  const sites = await runCli(['sites', '--db', db, '--json']);
+  assert.equal(sites.code, 0, sites.stderr);
+  const list = JSON.parse(sites.stdout) as Array<{ file: string; line: number; endLine: number; column: number; function: string; api: string; reason: unknown; kind: string; via: string[] }>;
+  assert.ok(list.length >= 30, `sample has at least 30 sites, got ${list.length}`);
+  for (const s of list) {
+    assert.deepEqual(Object.keys(s).slice(0, 9), ['file', 'line', 'endLine', 'column', 'function', 'api', 'reason', 'reasonText', 'kind']);
+    assert.ok(s.endLine >= s.line);
+  }
+  const sorted = [...list].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
+  assert.deepEqual(list.map((s) => `${s.file}:${s.line}`), sorted.map((s) => `${s.file}:${s.line}`), 'sorted by file and line');
+  const udp = list.filter((s) => s.function === '__udp4_lib_rcv');
+  assert.ok(udp.some((s) => Array.isArray(s.reason) && s.reason.includes('NO_SOCKET')), 'a variable reason lists NO_SOCKET');
+
+  const byReason = await runCli(['sites', '--db', db, '--reason', 'NO_SOCKET', '--json']);
+  const noSock = JSON.parse(byReason.stdout) as Array<{ function: string }>;
+  assert.ok(noSock.length > 0 && noSock.length < list.length);
+  const byFile = await runCli(['sites', '--db', db, '--file', 'net/ipv4/*', '--json']);
+  assert.ok((JSON.parse(byFile.stdout) as Array<{ file: string }>).every((s) => s.file.startsWith('net/ipv4/')));
+
+  const reasons = await runCli(['reasons', '--db', db, '--json']);
+  const rl = JSON.parse(reasons.stdout) as Array<{ name: string; sites: number; description: string }>;
+  assert.equal(rl.find((x) => x.name === 'NO_SOCKET')?.sites, noSock.length);
+  assert.ok(rl.every((x) => !x.description.startsWith('/*') && !x.description.includes('@SKB_')), 'descriptions are clean text');
+  const trees = await runCli(['trees', '--db', db]);
+  assert.match(trees.stdout, /fixtures\/sample\s+6\.1\.0/);
+});
+
+test('a second run over an unchanged tree keeps the index and says so', async () => {
+  const db = join(dir, 'again.sqlite');
+  assert.equal((await runCli(['index', sample, '--db', db, '--quiet'])).code, 0);
+  const r = await runCli(['index', sample, '--db', db]);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /is unchanged since it was indexed/);
+});
+
+test('bad trees: missing, a file, not a kernel tree (and --force)', async () => {
+  const db = join(dir, 'bad.sqlite');
+  const missing = await runCli(['index', join(dir, 'nope'), '--db', db]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^dropsite: cannot index .*nope: no such file or directory$/m);
+  const file = await runCli(['index', join(sample, 'Makefile'), '--db', db]);
+  assert.equal(file.code, 1);
+  assert.match(file.stderr, /not a directory/);
+  const notKernel = await runCli(['index', fixture('scan', 'not-kernel'), '--db', db]);
+  assert.equal(notKernel.code, 1);
+  assert.match(notKernel.stderr, /does not look like a Linux source tree/);
+  assert.match(notKernel.stderr, /hint: pass --force/);
+  const forced = await runCli(['index', fixture('scan', 'not-kernel'), '--db', db, '--force']);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.match(forced.stderr, /warning: .*indexed anyway/);
+  assert.match(forced.stderr, /built-in list of drop functions/);
+});
+
+test('usage errors exit 2', async () => {
+  const r = await runCli(['index']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /missing required argument 'tree'/);
+  const jobs = await runCli(['index', sample, '--jobs', 'zero']);
+  assert.equal(jobs.code, 2);
+  assert.match(jobs.stderr, /expected a whole number/);
+});
+
+test('index files that are missing, not an index, or of an older schema', async () => {
+  const none = await runCli(['sites', '--db', join(dir, 'absent.sqlite')]);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /no index at .*absent\.sqlite/);
+  const junk = join(dir, 'junk.sqlite');
+  writeFileSync(junk, 'this is not sqlite, just text that is long enough to look like a header.........................................');
+  const j = await runCli(['sites', '--db', junk]);
+  assert.equal(j.code, 1);
+  assert.match(j.stderr, /not a dropsite index/);
+
+  const old = join(dir, 'old.sqlite');
+  const h = new Database(old);
+  h.exec('CREATE TABLE trees (id INTEGER PRIMARY KEY)');
+  h.pragma('user_version = 0');
+  h.close();
+  const before = readFileSync(old);
+  const q = await runCli(['sites', '--db', old]);
+  assert.equal(q.code, 1);
+  assert.match(q.stderr, /schema version 0, this dropsite reads version \d+/);
+  const w = await runCli(['index', sample, '--db', old, '--quiet']);
+  assert.equal(w.code, 1);
+  assert.match(w.stderr, /schema version 0/);
+  assert.deepEqual(readFileSync(old), before, 'a failed index leaves the old file as it was');
+});
+
+test('a read-only index folder is a clear error and the existing index survives', async () => {
+  const ro = join(dir, 'ro');
+  mkdirSync(ro);
+  const db = join(ro, 'index.sqlite');
+  // Root ignores permission bits, so as root the folder becomes a read-only tmpfs mount instead.
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', ro]);
+  try {
+    assert.equal((await runCli(['index', sample, '--db', db, '--quiet'])).code, 0);
+    const before = readFileSync(db);
+    if (asRoot) execFileSync('mount', ['-o', 'remount,ro', ro]);
+    else chmodSync(ro, 0o555);
+    const r = await runCli(['index', fixture('scan', 'basic'), '--db', db]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^dropsite: cannot write index .*index\.sqlite: /m);
+    assert.deepEqual(readFileSync(db), before);
+    const q = await runCli(['sites', '--db', db, '--json']);
+    assert.equal(q.code, 0, 'a read-only index can still be queried');
+  } finally {
+    if (asRoot) execFileSync('umount', [ro]);
+    else chmodSync(ro, 0o755);
+  }
+});
+
+test('a locked index is reported as locked', async () => {
+  const db = join(dir, 'locked.sqlite');
+  assert.equal((await runCli(['index', sample, '--db', db, '--quiet'])).code, 0);
+  const h = new Database(db);
+  h.exec('BEGIN EXCLUSIVE');
+  const r = await runCli(['sites', '--db', db]);
+  h.exec('ROLLBACK');
+  h.close();
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /locked by another process/);
+});
+
+test('several trees in one index, chosen with --tree', async () => {
+  const db = join(dir, 'multi.sqlite');
+  assert.equal((await runCli(['index', sample, '--db', db, '--quiet'])).code, 0);
+  assert.equal((await runCli(['index', fixture('scan', 'basic'), '--db', db, '--quiet'])).code, 0);
+  const trees = await runCli(['trees', '--db', db, '--json']);
+  assert.equal((JSON.parse(trees.stdout) as unknown[]).length, 2);
+  const s = await runCli(['sites', '--db', db, '--tree', sample, '--json']);
+  assert.ok((JSON.parse(s.stdout) as Array<{ file: string }>).some((x) => x.file === 'net/ipv4/udp.c'));
+  const bad = await runCli(['sites', '--db', db, '--tree', '9.9']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /no indexed tree matches --tree 9\.9/);
+});
