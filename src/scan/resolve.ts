@@ -217,6 +217,13 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       const own = reasonsOfVariable(fn, call, lookupApi(file, call.callee)?.api.reasonArg ?? null);
       const entry = wrapperApi(file, fn.name, fn.startLine, fn.params, call, j, linkage(fn), fn.isStatic || fn.isInline, own);
       if (entry === null) return null;
+      // Branches may free differently (consume on success, drop on error): the wrapper can do both.
+      const kinds = new Set(entry.api.kinds);
+      for (const c of fn.calls) {
+        const a = lookupApi(file, c.callee);
+        if (a !== undefined && a.api.name !== fn.name && c.args[a.api.skbArg] === p) for (const k of a.api.kinds) kinds.add(k);
+      }
+      entry.api.kinds = [...kinds].sort();
       addApi(file, scopeLocal, entry);
       return fn.name;
     }
