@@ -10,7 +10,7 @@ import { gitHead, probeTree } from './kernel/tree-layout.ts';
 import type { DropReason } from './model.ts';
 import { discoverSources } from './scan/discover.ts';
 import type { FileUnits } from './scan/resolve.ts';
-import { SUMMARY_FORMAT } from './scan/summary.ts';
+import { SCANNER_VERSION } from './scan/summary.ts';
 import { scanTree, type CachedFile, type ScanProgress, type ScanResult } from './scan/scan-tree.ts';
 
 export interface BuildOptions {
@@ -60,7 +60,7 @@ function storedIfUnchanged(db: string, root: string, includeAll: boolean): Build
   } finally {
     handle.close();
   }
-  if (stored.tree === null || stored.tree.stats.includeAll !== includeAll || stored.tree.stats.summaryFormat !== SUMMARY_FORMAT) return null;
+  if (stored.tree === null || stored.tree.stats.includeAll !== includeAll || stored.tree.stats.scannerVersion !== SCANNER_VERSION) return null;
   const { paths } = discoverSources(root, { includeAll });
   if (paths.length !== stored.files.size) return null;
   for (const p of paths) {
@@ -94,7 +94,7 @@ function readCache(db: string, root: string): Map<string, CachedFile> {
   const handle = openForRead(db);
   try {
     const stored = loadFileStats(handle, root).tree;
-    if (stored?.stats.summaryFormat !== SUMMARY_FORMAT) return cache;
+    if (stored?.stats.scannerVersion !== SCANNER_VERSION) return cache;
     for (const r of loadCache(handle, root)) {
       cache.set(r.path, {
         size: r.size, mtimeMs: r.mtimeMs, hash: r.hash, candidate: r.candidate, searched: r.searched,
@@ -171,7 +171,7 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
   writeTree(opts.db, {
     info: { root, version: probe.version, indexedAt: (opts.now?.() ?? new Date()).toISOString(), gitHead: gitHead(root) },
     usedSeeds: resolution.usedSeeds, reasonsFile: probe.reasonsFile,
-    stats: { ...summary, unreadable: summary.unreadable.length, timings: undefined, includeAll: opts.includeAll === true, summaryFormat: SUMMARY_FORMAT },
+    stats: { ...summary, unreadable: summary.unreadable.length, timings: undefined, includeAll: opts.includeAll === true, scannerVersion: SCANNER_VERSION },
     apis: resolution.apis, functions: resolution.functions, sites: resolution.sites, edges: resolution.edges, reasons, cache: cacheRows,
   });
   summary.elapsedMs = performance.now() - started;

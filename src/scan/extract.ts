@@ -153,10 +153,13 @@ function formulaOf(node: SyntaxNode | null, w: Walk): FreeFormula {
     case 'labeled_statement':
       return formulaOf(node.namedChildren[node.namedChildren.length - 1] ?? null, w);
     case 'if_statement': {
+      // The condition always runs (`if (__sk_skb_reason_drop(sk, skb, reason))`); the branches only both.
+      const cond = node.childForFieldName('condition');
       const alt = node.childForFieldName('alternative');
-      if (alt === null) return { t: 'never' };
-      const altBody = alt.type === 'else_clause' ? alt.namedChildren[0] ?? null : alt;
-      return { t: 'all', of: [formulaOf(node.childForFieldName('consequence'), w), formulaOf(altBody, w)] };
+      const altBody = alt === null ? null : alt.type === 'else_clause' ? alt.namedChildren[0] ?? null : alt;
+      const branches: FreeFormula = altBody === null ? { t: 'never' }
+        : { t: 'all', of: [formulaOf(node.childForFieldName('consequence'), w), formulaOf(altBody, w)] };
+      return cond === null ? branches : { t: 'seq', of: [{ f: callsIn(cond, w), stop: null }, { f: branches, stop: null }] };
     }
     case 'while_statement':
     case 'for_statement': {
@@ -327,6 +330,7 @@ export function summariseFunction(def: SyntaxNode, clean: string, end: number, p
     endByte: Math.max(end, def.endIndex) + indexBase,
     isStatic: /\bstatic\b/.test(prefix),
     isInline: /\binline\b|__always_inline/.test(prefix),
+    isNoinline: /\b(?:noinline|__fix_address|noinline_for_stack|noinline_for_tracing|__noinline)\b/.test(prefix),
     params: header.params,
     reasonParams: header.reasonParams,
     calls: w.calls,

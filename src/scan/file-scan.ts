@@ -117,6 +117,7 @@ export class FileScan {
       endByte: chunk.endIndex,
       isStatic: /\bstatic\b/.test(before),
       isInline: /\binline\b/.test(before),
+      isNoinline: /\b(?:noinline|__fix_address)\b/.test(before),
       params: [],
       reasonParams: [],
       calls,

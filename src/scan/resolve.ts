@@ -29,8 +29,18 @@ interface Def {
 
 interface ApiEntry {
   api: DropApi;
+  /** Static, inline or a macro: its code lands in its callers. */
   transparent: boolean;
+  /** `noinline`/`__fix_address`: stays out of line even for callers in its own file. */
+  noinline: boolean;
 }
+
+/**
+ * Whether the compiler puts an API's code into a caller in `file`: always for inline functions and
+ * macros; for other functions of the same file unless they are marked noinline (6.12's
+ * `__sk_skb_reason_drop` is inlined into `sk_skb_reason_drop`, which is `__fix_address`).
+ */
+const inlinedInto = (e: ApiEntry, file: string): boolean => e.transparent || (e.api.file === file && !e.noinline);
 
 const isHeader = (file: string): boolean => file.endsWith('.h');
 const TRACE_NAMES = new Set(Object.keys(TRACEPOINT_CALLS));
@@ -98,6 +108,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
           ownReasons: [], forwardsTo: null, file, line: fn.startLine, linkage: linkage(fn),
         },
         transparent: fn.isStatic || fn.isInline,
+        noinline: fn.isNoinline,
       });
     }
   }
@@ -107,6 +118,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       addApi('', false, {
         api: { ...s, kinds: [...s.kinds], role: 'seed', locationAt: 'caller', reportedIn: null, ownReasons: [], forwardsTo: null, file: '', line: 0, linkage: 'extern' },
         transparent: false,
+        noinline: true,
       });
     }
   }
@@ -122,6 +134,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
         file: def[0], line: fn.startLine, linkage: linkage(fn),
       },
       transparent: false,
+      noinline: true,
     });
   }
 
@@ -160,7 +173,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   };
   const wrapperApi = (
     file: string, name: string, line: number, params: string[], call: { callee: string; args: string[] }, skbArg: number,
-    link: DropApi['linkage'], transparent: boolean, ownReasons: string[],
+    link: DropApi['linkage'], transparent: boolean, noinline: boolean, ownReasons: string[],
   ): ApiEntry | null => {
     const d = lookupApi(file, call.callee);
     if (d === undefined) return null;
@@ -171,12 +184,9 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     let kinds: DropKind[] = d.api.kinds;
     if (implied === 'CONSUMED') kinds = ['consume'];
     else if (implied !== null && kinds.includes('drop')) kinds = ['drop'];
-    let locationAt = d.api.locationAt;
-    let reportedIn = d.api.reportedIn;
-    if (locationAt === 'caller' && !d.transparent && !transparent) {
-      locationAt = 'inside';
-      reportedIn = name;
-    }
+    // Provisional: settled for the whole chain once every wrapper is known (settleLocations).
+    const locationAt = d.api.locationAt === 'fixed' ? 'fixed' : 'caller';
+    const reportedIn = d.api.locationAt === 'fixed' ? d.api.reportedIn : null;
     return {
       api: {
         name, role: 'wrapper', locationAt, reportedIn, kinds, skbArg,
@@ -185,6 +195,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
         forwardsTo: d.api.name, file, line, linkage: link,
       },
       transparent,
+      noinline,
     };
   };
   // Who calls what, by name: the fixed points below revisit only the callers of what changed.
@@ -215,13 +226,13 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       const call = freesParam(file, fn, fn.formula, p);
       if (call === null) continue;
       const own = reasonsOfVariable(fn, call, lookupApi(file, call.callee)?.api.reasonArg ?? null);
-      const entry = wrapperApi(file, fn.name, fn.startLine, fn.params, call, j, linkage(fn), fn.isStatic || fn.isInline, own);
+      const entry = wrapperApi(file, fn.name, fn.startLine, fn.params, call, j, linkage(fn), fn.isStatic || fn.isInline, fn.isNoinline, own);
       if (entry === null) return null;
       // Branches may free differently (consume on success, drop on error): the wrapper can do both.
       const kinds = new Set(entry.api.kinds);
       for (const c of fn.calls) {
         const a = lookupApi(file, c.callee);
-        if (a !== undefined && a.api.name !== fn.name && c.args[a.api.skbArg] === p) for (const k of a.api.kinds) kinds.add(k);
+        if (a !== undefined && a.api.name !== fn.name && c.args[a.api.skbArg] === p) for (const k of callKinds(a.api, c)) kinds.add(k);
       }
       entry.api.kinds = [...kinds].sort();
       addApi(file, scopeLocal, entry);
@@ -237,7 +248,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       if (d === undefined || d.api.name === m.name) continue;
       const skbArg = m.params.indexOf(call.args[d.api.skbArg] ?? '');
       if (skbArg < 0) continue;
-      const entry = wrapperApi(file, m.name, m.line, m.params, call, skbArg, 'macro', true, []);
+      const entry = wrapperApi(file, m.name, m.line, m.params, call, skbArg, 'macro', true, false, []);
       if (entry === null) return null;
       addApi(file, scopeLocal, entry);
       return m.name;
@@ -255,6 +266,32 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       if (added !== null) work.push(added);
     }
   }
+
+  // Where the location lands for a call of each API: follow the chain down to the root, opening a
+  // new frame at every call the compiler does not inline. The root's __builtin_return_address(0)
+  // points into the frame above the one that fires; when that frame is the API's caller, the location
+  // is the call itself.
+  const settle = (file: string, e: ApiEntry): void => {
+    if (e.api.role !== 'wrapper') return;
+    const frames: string[] = [e.transparent ? '' : e.api.name];
+    let cur = e;
+    for (let hops = 0; cur.api.forwardsTo !== null && hops < 20; hops++) {
+      const next = lookupApi(cur.api.file || file, cur.api.forwardsTo);
+      if (next === undefined) break;
+      if (!inlinedInto(next, cur.api.file || file)) frames.push(next.api.name);
+      cur = next;
+    }
+    if (cur.api.locationAt === 'fixed') {
+      e.api.locationAt = 'fixed';
+      e.api.reportedIn = cur.api.reportedIn;
+      return;
+    }
+    const above = frames.length >= 2 ? frames[frames.length - 2] ?? '' : '';
+    e.api.locationAt = above === '' ? 'caller' : 'inside';
+    e.api.reportedIn = above === '' ? null : above;
+  };
+  for (const e of globalApis.values()) settle(e.api.file, e);
+  for (const [file, m] of localApis) for (const e of m.values()) settle(file, e);
 
   // 3. Sites: every call of an API; then the reasons that reach each one.
   const returnReasons = (file: string, name: string): string[] => inlineable(file, name)?.fn.returnReasons ?? [];
@@ -279,7 +316,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   };
   const viaOf = (file: string, api: DropApi): string[] => {
     const via: string[] = [];
-    let cur: ApiEntry | undefined = { api, transparent: false };
+    let cur: ApiEntry | undefined = { api, transparent: false, noinline: false };
     let curFile = file;
     while (cur?.api.forwardsTo != null && via.length < 10) {
       via.push(cur.api.forwardsTo);
@@ -381,6 +418,13 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   apis.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.name.localeCompare(b.name));
   sites.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
   return { apis, usedSeeds, sites, functions, edges, globalNames, localNames };
+}
+
+/** What one call of an API can do: a constant reason argument settles drop or consume. */
+function callKinds(api: DropApi, call: CallSummary): DropKind[] {
+  const r = api.reasonArg === null ? api.impliedReason : reasonConstants(call.args[api.reasonArg] ?? '')[0] ?? null;
+  if (r === null) return api.kinds;
+  return r === 'CONSUMED' ? ['consume'] : api.kinds.includes('drop') ? ['drop'] : api.kinds;
 }
 
 /** Reasons a function picks for the reason argument of one of its calls, from its own assignments. */

@@ -1,5 +1,5 @@
-/** Bump when summaries change meaning: cached summaries of another format are not reused. */
-export const SUMMARY_FORMAT = 3;
+/** Bump when summaries or their resolution change: an index or cache of another version is rebuilt. */
+export const SCANNER_VERSION = 5;
 
 // What the scanner keeps of each parsed function or macro: a compact, serialisable summary that is
 // enough to decide later (once every drop API is known) which calls are drop sites, which
@@ -44,6 +44,8 @@ export interface FunctionSummary {
   endByte: number;
   isStatic: boolean;
   isInline: boolean;
+  /** Marked `noinline` or `__fix_address`: never inlined, so it keeps its own return address. */
+  isNoinline: boolean;
   params: string[];
   /** Parameters declared as `enum skb_drop_reason` (their indices). */
   reasonParams: number[];
