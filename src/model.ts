@@ -89,3 +89,35 @@ export interface TreeInfo {
   indexedAt: string;
   gitHead: string | null;
 }
+
+/** A site ranked for a drop location. */
+export interface Candidate {
+  file: string;
+  line: number;
+  endLine: number;
+  function: string;
+  api: string;
+  reason: string | null;
+  reasons: string[];
+  kind: DropKind;
+  /** Helpers from the location's function down to the site's function (empty: the site is in it). */
+  via: string[];
+  /** `site`: a drop site of the function or its helpers; `caller`: a call of the drop function named
+   * by the location; `debuginfo`: the line the debug info names, when no indexed site matches it. */
+  role: 'site' | 'caller' | 'debuginfo';
+  score: number;
+  evidence: string[];
+}
+
+export interface Explanation {
+  input: string;
+  symbol: string;
+  function: string;
+  offset: number | null;
+  size: number | null;
+  reason: string | null;
+  event: 'kfree_skb' | 'consume_skb';
+  exact: boolean;
+  candidates: Candidate[];
+  notes: string[];
+}

@@ -86,6 +86,13 @@ export function querySites(db: Db, treeId: number, filter: SiteFilter = {}): Dro
   return rows.map(toSite);
 }
 
+/** Calls of a drop function, and calls of wrappers whose drops are reported inside it. */
+export function sitesReportedIn(db: Db, treeId: number, name: string): DropSite[] {
+  const rows = db.prepare('SELECT * FROM sites WHERE tree_id = ? AND (api = ? OR reported_in = ?) ORDER BY file, line, col')
+    .all(treeId, name, name) as RawSite[];
+  return rows.map(toSite);
+}
+
 /** Sites of one function definition (file + start line tell same-named statics apart). */
 export function sitesOfFunction(db: Db, treeId: number, file: string, startLine: number): DropSite[] {
   const rows = db.prepare('SELECT * FROM sites WHERE tree_id = ? AND file = ? AND function_start_line = ? ORDER BY line, col')

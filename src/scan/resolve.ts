@@ -368,7 +368,8 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     const h = reachWork[i];
     if (h === undefined) continue;
     const d = depth.get(h.fn) ?? 0;
-    if (d >= MAX_HELPER_DEPTH) continue;
+    // A call of a drop API is a site of its own: the API's body is not a helper of its callers.
+    if (d >= MAX_HELPER_DEPTH || lookupApi(h.file, h.fn.name) !== undefined) continue;
     for (const c of callersOf.get(h.fn.name) ?? []) {
       if (depth.has(c.fn) || c.fn === h.fn || inlineable(c.file, h.fn.name)?.fn !== h.fn) continue;
       depth.set(c.fn, d + 1);
@@ -399,7 +400,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       }
       for (const c of fn.calls) {
         const h = inlineable(file, c.callee);
-        if (h === null || h.fn === fn || !reach.has(h.fn)) continue;
+        if (h === null || h.fn === fn || !reach.has(h.fn) || lookupApi(file, c.callee) !== undefined) continue;
         edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: c.callee, calleeFile: h.file, line: c.line, args: c.args });
       }
     }

@@ -1,0 +1,88 @@
+// Accuracy of `explain` against the ground truth of bench/calibration/build-truth.ts: for every real
+// drop location of a Debian kernel, is the line its debug info names the first candidate (top-1) or
+// among the first three (top-3)? Source-only in two input forms (perf/tracefs with size and reason;
+// dropwatch with neither), and exact mode with the vmlinux.
+import { readFileSync } from 'node:fs';
+import { Explainer, type LocationQuery } from '../../src/explain/explain.ts';
+import { openForRead } from '../../src/index/open.ts';
+import { listApis, pickTree } from '../../src/index/read.ts';
+import { functionOfSymbol } from '../../src/locate/location.ts';
+
+interface Frame { function: string; file: string; line: number }
+interface Truth {
+  symbol: string; offset: number; size: number; kind: string; tail: boolean; reason: string | null;
+  event: 'kfree_skb' | 'consume_skb'; location: string; chain: Frame[];
+}
+
+export interface Accuracy { n: number; top1: number; top3: number }
+
+export interface EvaluationResult {
+  truthFile: string;
+  locations: number;
+  excludedTailCalls: number;
+  perf: Accuracy;
+  dropwatch: Accuracy;
+  misses: string[];
+}
+
+/** The first frame, innermost first, that is not inside a drop function or wrapper: the drop site. */
+export function trueSite(chain: readonly Frame[], apis: ReadonlySet<string>): Frame | null {
+  return chain.find((f) => !apis.has(f.function)) ?? null;
+}
+
+export function evaluate(db: string, tree: string | undefined, truthFile: string): EvaluationResult {
+  const handle = openForRead(db);
+  const t = pickTree(handle, tree, db);
+  const explainer = new Explainer(handle, t);
+  const apis = new Set(listApis(handle, t.id).map((a) => a.name));
+  const truths = readFileSync(truthFile, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Truth);
+  const perf: Accuracy = { n: 0, top1: 0, top3: 0 };
+  const dw: Accuracy = { n: 0, top1: 0, top3: 0 };
+  const misses: string[] = [];
+  let excluded = 0;
+  for (const tr of truths) {
+    if (tr.kind !== 'call') {
+      excluded++;
+      continue;
+    }
+    const site = trueSite(tr.chain, apis);
+    if (site === null) continue;
+    const { function: fn, isCold } = functionOfSymbol(tr.symbol);
+    const m = /\/0x([0-9a-f]+)$/.exec(tr.location);
+    const size = m?.[1] !== undefined ? parseInt(m[1], 16) : tr.size;
+    const base: LocationQuery = { input: tr.location, symbol: tr.symbol, function: fn, isCold, offset: tr.offset, size, module: null, reason: tr.reason, event: tr.event };
+    const hit = (q: LocationQuery, acc: Accuracy, label: string): void => {
+      const e = explainer.explain(q, { maxCandidates: 3 });
+      const ok = (i: number): boolean => {
+        const c = e.candidates[i];
+        return c !== undefined && c.file === site.file && c.line <= site.line && site.line <= c.endLine;
+      };
+      acc.n++;
+      if (ok(0)) acc.top1++;
+      if (ok(0) || ok(1) || ok(2)) acc.top3++;
+      else if (misses.length < 400) misses.push(`${label} ${q.input} ${q.reason ?? ''}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line}`).join(', ') || 'nothing'}`);
+    };
+    hit(base, perf, 'perf');
+    if (tr.event === 'kfree_skb') hit({ ...base, input: `${tr.symbol}+${tr.offset.toString(16)}`, size: null, reason: null, event: null }, dw, 'dropwatch');
+  }
+  handle.close();
+  return { truthFile, locations: truths.length, excludedTailCalls: excluded, perf, dropwatch: dw, misses };
+}
+
+const pctOf = (a: Accuracy, k: 'top1' | 'top3'): string => `${((a[k] / Math.max(1, a.n)) * 100).toFixed(1)}%`;
+
+export function formatEvaluation(r: EvaluationResult): string {
+  return [
+    `truth: ${r.truthFile} (${r.locations} locations; ${r.excludedTailCalls} tail calls and self-reports left out)`,
+    `source-only, perf form (size + reason): top-1 ${pctOf(r.perf, 'top1')}, top-3 ${pctOf(r.perf, 'top3')} of ${r.perf.n}`,
+    `source-only, dropwatch form (no size, no reason): top-1 ${pctOf(r.dropwatch, 'top1')}, top-3 ${pctOf(r.dropwatch, 'top3')} of ${r.dropwatch.n}`,
+  ].join('\n');
+}
+
+if (process.argv[1]?.endsWith('evaluate.ts')) {
+  const args = process.argv.slice(2);
+  const get = (k: string): string | undefined => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
+  const r = evaluate(get('--db') ?? '', get('--tree'), get('--truth') ?? '');
+  console.log(formatEvaluation(r));
+  if (args.includes('--misses')) console.log(r.misses.join('\n'));
+}

@@ -1,0 +1,107 @@
+// From a drop location to ranked candidates: the library entry point behind `dropsite explain`.
+import type { Db } from '../index/open.ts';
+import { functionNames, listApis, type TreeRow } from '../index/read.ts';
+import type { Candidate, DropApi, Explanation, FunctionRecord } from '../model.ts';
+import { CandidateSource } from './candidates.ts';
+import { rankCandidates, type RawCandidate } from './rank.ts';
+
+/** The parts of a parsed location that explain reads (see locate/location.ts). */
+export interface LocationQuery {
+  input: string;
+  symbol: string;
+  function: string;
+  isCold: boolean;
+  offset: number | null;
+  size: number | null;
+  module: string | null;
+  reason: string | null;
+  event: 'kfree_skb' | 'consume_skb' | null;
+}
+
+export interface ExplainOptions {
+  /** Candidates kept per location (the rest are summarised in a note). */
+  maxCandidates?: number;
+}
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+function distance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0] ?? 0;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j] ?? 0;
+      prev[j] = Math.min(up + 1, (prev[j - 1] ?? 0) + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length] ?? 0;
+}
+
+export class Explainer {
+  private readonly source: CandidateSource;
+  private readonly apis: Map<string, DropApi>;
+  private names: string[] | null = null;
+  private readonly db: Db;
+  readonly tree: TreeRow;
+
+  constructor(db: Db, tree: TreeRow) {
+    this.db = db;
+    this.tree = tree;
+    this.source = new CandidateSource(db, tree.id);
+    this.apis = new Map(listApis(db, tree.id).map((a) => [a.name, a]));
+  }
+
+  private nearest(name: string): string[] {
+    this.names ??= functionNames(this.db, this.tree.id);
+    const limit = Math.max(2, Math.floor(name.length / 4));
+    return this.names
+      .map((n) => ({ n, d: distance(name, n) }))
+      .filter((x) => x.d <= limit)
+      .sort((a, b) => a.d - b.d || a.n.localeCompare(b.n))
+      .slice(0, 5)
+      .map((x) => x.n);
+  }
+
+  explain(loc: LocationQuery, opts: ExplainOptions = {}): Explanation {
+    const notes: string[] = [];
+    const event = loc.event ?? 'kfree_skb';
+    const input = { offset: loc.offset, size: loc.size, reason: loc.reason, event, eventGiven: loc.event !== null, isCold: loc.isCold };
+    const fnName = loc.function;
+    const records = this.source.functions(fnName);
+    const api = this.apis.get(fnName);
+    let raw: RawCandidate[] = [];
+    if (records.length > 1) {
+      notes.push(`${records.length} functions are named ${fnName} (${records.map((r) => r.file).join(', ')}): static functions share names, so candidates from all of them are ranked`);
+    }
+    for (const r of records) raw.push(...this.source.sitesFor(r));
+    if (api !== undefined && (api.locationAt === 'inside' ? api.reportedIn === fnName : api.role === 'root' || api.role === 'seed')) {
+      notes.push(`${fnName} is a drop function: a location inside it means it was called out of line, so the drop happened at one of its call sites; a stack trace (perf -g, bpftrace kstack) names which`);
+      raw.push(...this.source.callersOf(fnName, records[0] ?? null));
+    }
+    if (records.length === 0 && api === undefined) {
+      const near = this.nearest(fnName);
+      notes.push(`${fnName} has no drop site in the indexed tree (${this.tree.root}, Linux ${this.tree.version ?? '?'}). Likely: a different kernel version (the function is new, renamed or frees differently there), a module or driver outside this tree, or a typo`
+        + (near.length > 0 ? `; nearest names: ${near.join(', ')}` : ''));
+      if (loc.module !== null) notes.push(`the location is in module ${loc.module}: index the tree that module was built from`);
+    }
+    if (loc.offset !== null && loc.size === null && records.length > 0) {
+      notes.push('no function size in the input: the offset is compared with a size estimated from the source (give sym+0xoff/0xsize, --kallsyms or --vmlinux for better ranking)');
+    }
+    let candidates: Candidate[] = raw.length === 0 ? [] : rankCandidates(input, raw, fnName);
+    const max = opts.maxCandidates ?? 10;
+    if (candidates.length > max) {
+      notes.push(`${candidates.length - max} more candidates with lower scores are not shown`);
+      candidates = candidates.slice(0, max);
+    }
+    if (records.length > 0 && raw.length === 0) notes.push(`${fnName} is indexed but holds no drop site and reaches none through helpers`);
+    return {
+      input: loc.input, symbol: loc.symbol, function: fnName, offset: loc.offset, size: loc.size, reason: loc.reason, event,
+      exact: false, candidates, notes,
+    };
+  }
+
+  functionRecords(name: string): FunctionRecord[] {
+    return this.source.functions(name);
+  }
+}
