@@ -3,10 +3,17 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors.ts';
 import { defaultDbPath } from '../index/open.ts';
-import { runIndex } from './commands/index.ts';
-import { runReasons, runSites, runTrees } from './commands/query.ts';
-import { runDemo } from './commands/demo.ts';
+import type { ExplainFlags } from './commands/explain.ts';
+import type { SitesFlags } from './commands/query.ts';
 import { EXIT, reportError } from './exit.ts';
+
+// Commands are loaded when run: `explain` must start fast, and must not load tree-sitter.
+
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number ≥ 0, got "${v}"`);
+  return n;
+}
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -31,7 +38,7 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'no progress bar and no summary')
     .option('--force', 'index a folder that does not look like a kernel tree')
     .option('--all', 'also index tools/, scripts/, samples/ and Documentation/')
-    .action(async (tree: string, flags: { db: string; jobs?: number; quiet?: boolean; force?: boolean; all?: boolean }) => runIndex(tree, flags));
+    .action(async (tree: string, flags: { db: string; jobs?: number; quiet?: boolean; force?: boolean; all?: boolean }) => (await import('./commands/index.ts')).runIndex(tree, flags));
 
   program.command('sites')
     .description('list the indexed drop sites')
@@ -42,24 +49,41 @@ export function buildProgram(): Command {
     .option('--file <glob>', "only files matching this glob ('net/ipv4/*')")
     .option('--api <name>', 'only calls of this drop function or wrapper')
     .option('--json', 'JSON array (schema in the README)')
-    .action(async (flags: Parameters<typeof runSites>[0]) => runSites(flags));
+    .action(async (flags: SitesFlags) => (await import('./commands/query.ts')).runSites(flags));
 
   program.command('reasons')
     .description("list the tree's drop reasons with how many sites each can reach")
     .addOption(dbOption())
     .option('--tree <path|version>', 'which indexed tree')
     .option('--json', 'JSON output')
-    .action(async (flags: { db: string; tree?: string; json?: boolean }) => runReasons(flags));
+    .action(async (flags: { db: string; tree?: string; json?: boolean }) => (await import('./commands/query.ts')).runReasons(flags));
 
   program.command('trees')
     .description('list the indexed trees')
     .addOption(dbOption())
     .option('--json', 'JSON output')
-    .action(async (flags: { db: string; json?: boolean }) => runTrees(flags));
+    .action(async (flags: { db: string; json?: boolean }) => (await import('./commands/query.ts')).runTrees(flags));
+
+  program.command('explain')
+    .description('rank the source lines that a drop location (symbol+offset) can stand for')
+    .argument('[location...]', 'e.g. __udp4_lib_rcv+0x4bc/0xd00 reason: NO_SOCKET, netlink_unicast+251, or a tracefs/perf/dropwatch line')
+    .addOption(dbOption())
+    .option('--tree <path|version>', 'which indexed tree')
+    .option('--stdin', 'read one location per line from stdin: LOCATION [reason: NAME] [event: NAME]')
+    .option('--decimal', 'read bare offsets (+155) as decimal, as bpftrace prints them (default: hex, as dropwatch)')
+    .option('--reason <name>', 'the drop reason the event reported (NO_SOCKET)')
+    .option('--event <name>', 'kfree_skb (default) or consume_skb')
+    .option('--kallsyms <file>', 'a saved /proc/kallsyms: names raw addresses and gives function sizes')
+    .option('--system-map <file>', 'a System.map, as --kallsyms')
+    .option('--vmlinux <file>', 'exact mode: a vmlinux or .ko with debug info (uses binutils nm and addr2line)')
+    .addOption(new Option('--context <n>', 'source lines shown around each site').default(3).argParser(nonNegativeInt))
+    .addOption(new Option('--max <n>', 'candidates shown per location').default(5).argParser(positiveInt))
+    .option('--json', 'JSON output (schema in the README)')
+    .action(async (words: string[], flags: ExplainFlags) => (await import('./commands/explain.ts')).runExplain(words, flags));
 
   program.command('demo')
     .description('index the bundled sample tree into a temporary index and show what dropsite finds (npm start)')
-    .action(async () => runDemo());
+    .action(async () => (await import('./commands/demo.ts')).runDemo());
 
   return program;
 }

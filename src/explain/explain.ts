@@ -1,8 +1,9 @@
 // From a drop location to ranked candidates: the library entry point behind `dropsite explain`.
 import type { Db } from '../index/open.ts';
-import { functionNames, listApis, type TreeRow } from '../index/read.ts';
+import { functionNames, listApis, sitesAtLine, type TreeRow } from '../index/read.ts';
 import type { Candidate, DropApi, Explanation, FunctionRecord } from '../model.ts';
 import { CandidateSource } from './candidates.ts';
+import type { Frame } from './debuginfo.ts';
 import { rankCandidates, type RawCandidate } from './rank.ts';
 
 /** The parts of a parsed location that explain reads (see locate/location.ts). */
@@ -99,6 +100,38 @@ export class Explainer {
       input: loc.input, symbol: loc.symbol, function: fnName, offset: loc.offset, size: loc.size, reason: loc.reason, event,
       exact: false, candidates, notes,
     };
+  }
+
+  /**
+   * Exact mode: the debug info's inline chain (innermost first) for `address - 1` names the line;
+   * the first frame outside the drop functions and wrappers is the drop site.
+   */
+  explainExact(loc: LocationQuery, chain: readonly Frame[], extraNotes: readonly string[]): Explanation {
+    const event = loc.event ?? 'kfree_skb';
+    const base = { input: loc.input, symbol: loc.symbol, function: loc.function, offset: loc.offset, size: loc.size, reason: loc.reason, event, exact: true };
+    const notes = [...extraNotes];
+    const frame = chain.find((f) => !this.apis.has(f.function));
+    if (frame === undefined) {
+      notes.push(chain.length === 0 ? 'the debug info has no line for this address' : `every frame is inside a drop function (${chain.map((f) => f.function).join(' ← ')})`);
+      return { ...base, candidates: [], notes };
+    }
+    const chainText = chain.map((f) => `${f.function} (${f.file}:${f.line})`).join(' ← ');
+    const sites = sitesAtLine(this.db, this.tree.id, frame.file, frame.line);
+    // Helpers from the symbol's own function (the outermost frame) down to the site's function.
+    const via = chain.slice(chain.indexOf(frame), -1).map((f) => f.function).reverse();
+    if (sites.length === 0) {
+      notes.push(`the debug info names ${frame.file}:${frame.line}, where the index has no drop site (an indirect call, or a tree that differs from the vmlinux)`);
+      return {
+        ...base, notes,
+        candidates: [{ file: frame.file, line: frame.line, endLine: frame.line, function: frame.function, api: chain[chain.indexOf(frame) - 1]?.function ?? '?', reason: null, reasons: [], kind: 'drop', via, role: 'debuginfo', score: 1, evidence: [`debug info: ${chainText}`] }],
+      };
+    }
+    const candidates: Candidate[] = sites.map((s) => ({
+      file: s.file, line: s.line, endLine: s.endLine, function: s.function, api: s.api, reason: s.reason, reasons: s.reasons, kind: s.kind, via,
+      role: 'site' as const, score: Math.round(1000 / sites.length) / 1000,
+      evidence: [`debug info: ${chainText}`, ...(loc.reason !== null && s.reasons.length > 0 && !s.reasons.includes(loc.reason) ? [`but reason ${loc.reason} is not among those this call passes (${s.reasons.join(', ')})`] : [])],
+    }));
+    return { ...base, candidates, notes };
   }
 
   functionRecords(name: string): FunctionRecord[] {

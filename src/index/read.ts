@@ -93,6 +93,13 @@ export function sitesReportedIn(db: Db, treeId: number, name: string): DropSite[
   return rows.map(toSite);
 }
 
+/** Sites whose statement spans a line of a file. */
+export function sitesAtLine(db: Db, treeId: number, file: string, line: number): DropSite[] {
+  const rows = db.prepare('SELECT * FROM sites WHERE tree_id = ? AND file = ? AND line <= ? AND end_line >= ? ORDER BY line, col')
+    .all(treeId, file, line, line) as RawSite[];
+  return rows.map(toSite);
+}
+
 /** Sites of one function definition (file + start line tell same-named statics apart). */
 export function sitesOfFunction(db: Db, treeId: number, file: string, startLine: number): DropSite[] {
   const rows = db.prepare('SELECT * FROM sites WHERE tree_id = ? AND file = ? AND function_start_line = ? ORDER BY line, col')

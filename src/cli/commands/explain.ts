@@ -1,0 +1,191 @@
+// `dropsite explain`: wiring only.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError, UsageError } from '../../errors.ts';
+import { kernelBanner, readElfSymbols, resolveLines } from '../../explain/debuginfo.ts';
+import { Explainer, type LocationQuery } from '../../explain/explain.ts';
+import { openForRead } from '../../index/open.ts';
+import { pickTree } from '../../index/read.ts';
+import { lookupSymbol, parseSymbolMap, resolveAddress, type SymbolMap } from '../../locate/kallsyms.ts';
+import { functionOfSymbol, parseLocation, parseLocationLines, type DropLocation } from '../../locate/location.ts';
+import type { Explanation } from '../../model.ts';
+import { renderExplanations } from '../../report/explain-text.ts';
+import { isTty, writeErr, writeOut } from '../sink.ts';
+
+export interface ExplainFlags {
+  db: string;
+  tree?: string;
+  stdin?: boolean;
+  decimal?: boolean;
+  reason?: string;
+  event?: string;
+  kallsyms?: string;
+  systemMap?: string;
+  vmlinux?: string;
+  context: number;
+  max: number;
+  json?: boolean;
+}
+
+/** Command-line words → location texts: `reason:`/`event:` and their values, `[mod]` and `(0x…)` attach to the location before them. */
+export function groupLocationWords(words: readonly string[]): string[] {
+  const groups: string[][] = [];
+  let attachNext = false;
+  for (const w of words) {
+    const attaches = attachNext || /^(?:reason|event):/.test(w) || w.startsWith('[') || w.startsWith('(');
+    attachNext = /^(?:reason|event):$/.test(w);
+    const last = groups[groups.length - 1];
+    if (attaches && last !== undefined) last.push(w);
+    else groups.push([w]);
+  }
+  return groups.map((g) => g.join(' '));
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function readMap(file: string): SymbolMap {
+  let text: string;
+  try {
+    text = readFileSync(file, 'latin1');
+  } catch (err) {
+    throw new InputError(`cannot read symbol map ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const map = parseSymbolMap(text);
+  if (map.allZero) throw new InputError(`${file} lists every address as 0 (kptr_restrict)`, { hint: 'read /proc/kallsyms as root, or set kernel.kptr_restrict=0' });
+  if (map.symbols.length === 0) throw new InputError(`${file} has no text symbols`, { hint: 'expected /proc/kallsyms or System.map lines such as "ffffffff81000000 T _text"' });
+  return map;
+}
+
+function toQuery(l: DropLocation, flags: ExplainFlags): LocationQuery {
+  const event = l.event ?? (flags.event === 'consume_skb' || flags.event === 'kfree_skb' ? flags.event : null);
+  return {
+    input: l.input, symbol: l.symbol, function: l.function, isCold: l.isCold, offset: l.offset, size: l.size, module: l.module,
+    reason: l.reason ?? (flags.reason !== undefined ? flags.reason.replace(/^SKB_DROP_REASON_/, '') : null), event,
+  };
+}
+
+export async function runExplain(words: readonly string[], flags: ExplainFlags): Promise<void> {
+  if (flags.event !== undefined && flags.event !== 'kfree_skb' && flags.event !== 'consume_skb') {
+    throw new UsageError(`--event ${flags.event}: expected kfree_skb or consume_skb`);
+  }
+  const opts = { offsetBase: flags.decimal === true ? 'decimal' as const : 'hex' as const };
+  let locations: DropLocation[] = [];
+  if (flags.stdin === true) {
+    let skipped = 0;
+    for (const r of parseLocationLines((await readStdin()).split('\n'), opts)) {
+      if (r.kind === 'ok') locations.push(r.location);
+      else {
+        skipped++;
+        if (skipped <= 10) writeErr(`dropsite: stdin line ${r.lineNo}: ${r.why}`);
+      }
+    }
+    if (skipped > 10) writeErr(`dropsite: ... ${skipped - 10} more unparsable lines`);
+    if (skipped > 0) writeErr(`dropsite: skipped ${skipped} unparsable line(s); answered ${locations.length}`);
+    if (locations.length === 0 && skipped > 0) throw new InputError('no location on stdin could be read');
+  } else {
+    if (words.length === 0) throw new UsageError('give a location (e.g. __udp4_lib_rcv+0x4bc/0xd00) or --stdin');
+    locations = groupLocationWords(words).map((w) => parseLocation(w, opts));
+  }
+
+  const map = flags.kallsyms !== undefined ? readMap(flags.kallsyms) : flags.systemMap !== undefined ? readMap(flags.systemMap) : null;
+  const notesByIndex = new Map<number, string[]>();
+  locations = locations.map((l, i) => {
+    if (l.symbol === '' && l.address !== null) {
+      if (map === null) throw new InputError(`${l.input} is a raw address`, { hint: 'give --kallsyms FILE (a saved /proc/kallsyms) or --system-map FILE to name it' });
+      const r = resolveAddress(map, l.address);
+      if (r === null) throw new InputError(`${l.input}: no symbol of the given map holds this address`);
+      const { function: fn, isCold } = functionOfSymbol(r.symbol);
+      return { ...l, symbol: r.symbol, function: fn, isCold, offset: r.offset, size: r.size, module: r.module };
+    }
+    if (map !== null && l.size === null && l.symbol !== '') {
+      const s = lookupSymbol(map, l.symbol, l.module);
+      if (s !== null && s.size !== null) {
+        if (s.sameNameCount > 1) notesByIndex.set(i, [`${s.sameNameCount} symbols are named ${l.symbol}: the size of the first was used`]);
+        return { ...l, size: s.size };
+      }
+    }
+    return l;
+  });
+
+  const db = openForRead(flags.db);
+  let results: Explanation[];
+  let root: string;
+  try {
+    const tree = pickTree(db, flags.tree, flags.db);
+    root = tree.root;
+    const explainer = new Explainer(db, tree);
+    const queries = locations.map((l) => toQuery(l, flags));
+    if (flags.vmlinux !== undefined) {
+      results = await explainExact(explainer, queries, flags.vmlinux, tree.version);
+    } else {
+      results = queries.map((q, i) => {
+        const e = explainer.explain(q, { maxCandidates: flags.max });
+        e.notes.unshift(...(notesByIndex.get(i) ?? []));
+        return e;
+      });
+    }
+  } finally {
+    db.close();
+  }
+
+  if (flags.json === true) {
+    await writeOut(JSON.stringify(results, null, 2));
+    return;
+  }
+  const cache = new Map<string, string[] | null>();
+  const source = (file: string): string[] | null => {
+    if (!cache.has(file)) {
+      try {
+        cache.set(file, readFileSync(join(root, file), 'latin1').split('\n'));
+      } catch {
+        cache.set(file, null);
+      }
+    }
+    return cache.get(file) ?? null;
+  };
+  await writeOut(renderExplanations(results, source, { context: flags.context, color: isTty() && process.stdout.isTTY === true }));
+}
+
+async function explainExact(explainer: Explainer, queries: LocationQuery[], vmlinux: string, treeVersion: string | null): Promise<Explanation[]> {
+  const notes: string[] = [];
+  let banner: string | null = null;
+  try {
+    banner = kernelBanner(vmlinux);
+  } catch (err) {
+    throw new InputError(`cannot read ${vmlinux}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (banner !== null && treeVersion !== null && !banner.startsWith(treeVersion)) {
+    notes.push(`${vmlinux} is Linux ${banner} but the index is of ${treeVersion}: lines may not match the indexed sites`);
+  }
+  const symbols = await readElfSymbols(vmlinux, new Set(queries.map((q) => q.symbol)));
+  const addresses: bigint[] = [];
+  const slot: Array<number | null> = [];
+  const perNotes: string[][] = queries.map(() => []);
+  queries.forEach((q, i) => {
+    const list = symbols.get(q.symbol) ?? [];
+    const sym = list.find((s) => q.size === null || s.size === q.size) ?? list[0];
+    if (sym === undefined || q.offset === null) {
+      slot.push(null);
+      perNotes[i]?.push(sym === undefined ? `${q.symbol} is not in the symbol table of ${vmlinux}` : 'no offset: exact mode needs SYMBOL+OFFSET');
+      return;
+    }
+    if (list.length > 1) perNotes[i]?.push(`${list.length} symbols are named ${q.symbol}${q.size !== null ? '; the one of the given size was used' : '; the first was used (give /0xSIZE to choose)'}`);
+    slot.push(addresses.length);
+    // The location is a return address: the call is the instruction before it.
+    addresses.push(sym.address + BigInt(q.offset) - 1n);
+  });
+  const chains = addresses.length > 0 ? await resolveLines(vmlinux, addresses) : [];
+  if (addresses.length > 0 && chains.every((c) => c.length === 0)) {
+    throw new InputError(`${vmlinux} has no line information (no DWARF debug info)`, { hint: 'use the vmlinux from the linux-image-…-dbg package (/usr/lib/debug/boot/vmlinux-…)' });
+  }
+  return queries.map((q, i) => {
+    const s = slot[i];
+    const chain = s === null || s === undefined ? [] : chains[s] ?? [];
+    const e = explainer.explainExact(q, chain, [...notes, ...(perNotes[i] ?? [])]);
+    return e;
+  });
+}

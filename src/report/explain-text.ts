@@ -1,0 +1,49 @@
+// Terminal rendering of explanations. Pure: explanations and source lines in, text out.
+import type { Explanation } from '../model.ts';
+
+/** Source lines of a file, 1-based index, or null when the file could not be read. */
+export type SourceLines = (file: string) => readonly string[] | null;
+
+export interface ExplainTextOptions {
+  context: number;
+  color: boolean;
+}
+
+const bold = (s: string, on: boolean): string => (on ? `\u001b[1m${s}\u001b[22m` : s);
+const dim = (s: string, on: boolean): string => (on ? `\u001b[2m${s}\u001b[22m` : s);
+
+function snippet(lines: readonly string[], line: number, endLine: number, context: number, color: boolean): string[] {
+  const from = Math.max(1, line - context);
+  const to = Math.min(lines.length, endLine + context);
+  const width = String(to).length;
+  const out: string[] = [];
+  for (let n = from; n <= to; n++) {
+    const mark = n >= line && n <= endLine ? '>' : ' ';
+    const text = (lines[n - 1] ?? '').replace(/\t/g, '    ');
+    const row = `      ${mark} ${String(n).padStart(width)} | ${text}`;
+    out.push(mark === '>' ? bold(row, color) : dim(row, color));
+  }
+  return out;
+}
+
+export function renderExplanations(list: readonly Explanation[], source: SourceLines, opts: ExplainTextOptions): string {
+  const out: string[] = [];
+  for (const e of list) {
+    const where = e.offset === null ? e.symbol || e.function : `${e.symbol}+0x${e.offset.toString(16)}${e.size !== null ? `/0x${e.size.toString(16)}` : ''}`;
+    const extra = [e.reason !== null ? `reason ${e.reason}` : '', e.event !== 'kfree_skb' ? `event ${e.event}` : '', e.exact ? 'exact (debug info)' : 'from source'].filter((x) => x !== '');
+    out.push(bold(`${where}`, opts.color) + `  (${extra.join(', ')})`);
+    if (e.candidates.length === 0) out.push('  no candidate');
+    e.candidates.forEach((c, i) => {
+      const reason = c.reason ?? (c.reasons.length > 0 ? c.reasons.join('|') : c.kind === 'consume' ? 'consume' : '?');
+      const via = c.via.length > 0 ? `  via ${c.via.join(' → ')}` : '';
+      const role = c.role === 'caller' ? '  [caller of the drop function]' : c.role === 'debuginfo' ? '  [debug info, no indexed site]' : '';
+      out.push(`  ${i + 1}. ${bold(`${c.file}:${c.line}`, opts.color)}  ${c.function}() calls ${c.api}  reason ${reason}  score ${c.score.toFixed(2)}${via}${role}`);
+      for (const ev of c.evidence) out.push(`       - ${ev}`);
+      const lines = opts.context >= 0 ? source(c.file) : null;
+      if (lines !== null) out.push(...snippet(lines, c.line, c.endLine, opts.context, opts.color));
+    });
+    for (const n of e.notes) out.push(`  note: ${n}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
