@@ -266,6 +266,148 @@ function reasonAssignments(body: SyntaxNode): { assigns: ReasonAssign[]; returnR
  * Summarise one function definition. `clean` is the chunk's text with comments and strings blanked;
  * `positionOf` places chunk-local indices in the file.
  */
+type ReasonState = Map<string, Set<string>>;
+
+const cloneState = (s: ReasonState): ReasonState => new Map([...s].map(([k, v]) => [k, new Set(v)]));
+
+function mergeState(a: ReasonState | null, b: ReasonState | null): ReasonState | null {
+  if (a === null) return b === null ? null : cloneState(b);
+  if (b === null) return cloneState(a);
+  const out = cloneState(a);
+  for (const [k, v] of b) {
+    const cur = out.get(k);
+    if (cur === undefined) out.set(k, new Set(v));
+    else for (const x of v) cur.add(x);
+  }
+  return out;
+}
+
+/**
+ * Which reason constants reach each call, per reason variable: a forward walk over the body's
+ * statements that follows branches, loops (once or not at all) and forward `goto`s to their labels.
+ * Values are reason names, `?` (unknown: a parameter or an untracked value) or `=fn` (what fn returns).
+ * The result is stored on the calls (`CallSummary.reaching`) for the arguments that are reason variables.
+ */
+function reasonFlow(body: SyntaxNode, vars: ReadonlySet<string>, w: Walk): void {
+  const pending = new Map<string, ReasonState>();
+  const recorded = new Set<number>();
+  const record = (node: SyntaxNode, state: ReasonState): void => {
+    w.callRanges.forEach((r, i) => {
+      if (recorded.has(i) || r.start < node.startIndex || r.end > node.endIndex) return;
+      recorded.add(i);
+      const call = w.calls[i];
+      if (call === undefined) return;
+      for (const a of call.args) {
+        const v = state.get(a);
+        if (v === undefined || !vars.has(a)) continue;
+        const reaching = (call.reaching ??= {});
+        reaching[a] = [...new Set([...(reaching[a] ?? []), ...v])].sort();
+      }
+    });
+  };
+  const assign = (state: ReasonState, name: string, value: SyntaxNode | null, text: string): void => {
+    if (!vars.has(name)) return;
+    const consts = reasonConstants(text);
+    const fn = value?.type === 'call_expression' ? value.childForFieldName('function') : null;
+    state.set(name, new Set(consts.length > 0 ? consts : fn?.type === 'identifier' ? [`=${fn.text}`] : ['?']));
+  };
+  const effects = (node: SyntaxNode, state: ReasonState): void => {
+    record(node, state);
+    for (const n of node.descendantsOfType(['assignment_expression', 'init_declarator', 'call_expression'])) {
+      if (n.type === 'assignment_expression') {
+        const left = n.childForFieldName('left');
+        const right = n.childForFieldName('right');
+        if (left?.type === 'identifier' && right !== null && n.childForFieldName('operator')?.text === '=') assign(state, left.text, right, right.text);
+      } else if (n.type === 'init_declarator') {
+        const d = n.childForFieldName('declarator');
+        const v = n.childForFieldName('value');
+        if (d?.type === 'identifier' && v !== null) assign(state, d.text, v, v.text);
+      } else {
+        const fn = n.childForFieldName('function')?.text;
+        const args = n.childForFieldName('arguments')?.namedChildren ?? [];
+        const v = args[0]?.text.trim();
+        if (v === undefined || !vars.has(v)) continue;
+        const r = (args[1]?.text.trim() ?? '').replace(/^SKB_DROP_REASON_/, '');
+        if (fn === 'SKB_DR') state.set(v, new Set(['NOT_SPECIFIED']));
+        else if ((fn === 'SKB_DR_SET' || fn === 'SKB_DR_INIT') && /^[A-Z0-9_]+$/.test(r)) state.set(v, new Set([r]));
+        else if (fn === 'SKB_DR_OR' && /^[A-Z0-9_]+$/.test(r)) {
+          const cur = state.get(v) ?? new Set<string>(['?']);
+          // SKB_DR_OR sets the reason only when none was set yet.
+          if (cur.has('NOT_SPECIFIED') || cur.has('NOT_DROPPED_YET') || cur.has('?')) {
+            cur.delete('NOT_SPECIFIED');
+            cur.delete('NOT_DROPPED_YET');
+            cur.add(r);
+          }
+          state.set(v, cur);
+        }
+      }
+    }
+  };
+  const walk = (node: SyntaxNode | null, state: ReasonState | null): ReasonState | null => {
+    if (node === null) return state;
+    switch (node.type) {
+      case 'compound_statement': {
+        let cur = state;
+        for (const c of node.namedChildren) cur = walk(c, cur);
+        return cur;
+      }
+      case 'labeled_statement': {
+        const label = node.childForFieldName('label')?.text ?? '';
+        const merged = mergeState(state, pending.get(label) ?? null);
+        return walk(node.namedChildren[node.namedChildren.length - 1] ?? null, merged);
+      }
+      case 'if_statement': {
+        if (state === null) return null;
+        const cond = node.childForFieldName('condition');
+        if (cond !== null) effects(cond, state);
+        const alt = node.childForFieldName('alternative');
+        const altBody = alt === null ? null : alt.type === 'else_clause' ? alt.namedChildren[0] ?? null : alt;
+        const thenState = walk(node.childForFieldName('consequence'), cloneState(state));
+        const elseState = altBody === null ? state : walk(altBody, cloneState(state));
+        return mergeState(thenState, elseState);
+      }
+      case 'while_statement':
+      case 'for_statement':
+      case 'do_statement':
+      case 'switch_statement': {
+        if (state === null) return null;
+        for (const f of ['condition', 'initializer', 'update']) {
+          const part = node.childForFieldName(f);
+          if (part !== null) effects(part, state);
+        }
+        return mergeState(state, walk(node.childForFieldName('body'), cloneState(state)));
+      }
+      case 'case_statement': {
+        let cur = state;
+        for (const c of node.namedChildren.slice(1)) cur = walk(c, cur);
+        return cur;
+      }
+      case 'goto_statement': {
+        if (state === null) return null;
+        const label = node.childForFieldName('label')?.text ?? '';
+        pending.set(label, mergeState(pending.get(label) ?? null, state) ?? new Map());
+        return null;
+      }
+      case 'return_statement':
+        if (state !== null) effects(node, state);
+        return null;
+      case 'comment':
+        return state;
+      default:
+        if (state !== null) effects(node, state);
+        return state;
+    }
+  };
+  // Twice: the second walk carries the states of backward gotos (`csum_err: ...; goto discard;`) to
+  // labels placed before them.
+  for (let pass = 0; pass < 2; pass++) {
+    recorded.clear();
+    const initial: ReasonState = new Map();
+    for (const v of vars) initial.set(v, new Set(['?']));
+    walk(body, initial);
+  }
+}
+
 interface Header {
   name: string;
   /** Chunk-local index of the name. */
@@ -322,6 +464,8 @@ export function summariseFunction(def: SyntaxNode, clean: string, end: number, p
   const bodyText = body === null ? '' : clean.slice(body.startIndex, body.endIndex);
   const { assigns, returnReasons } = body === null || !/SKB_|reason/.test(bodyText)
     ? { assigns: [], returnReasons: [] } : reasonAssignments(body);
+  const reasonVars = new Set(assigns.filter((a) => a.reasons.length > 0).map((a) => a.variable));
+  if (body !== null && reasonVars.size > 0) reasonFlow(body, reasonVars, w);
   return {
     name: header.name,
     startLine: positionOf(Math.min(lineStart, def.startIndex)).line,

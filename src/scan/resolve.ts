@@ -295,23 +295,35 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
 
   // 3. Sites: every call of an API; then the reasons that reach each one.
   const returnReasons = (file: string, name: string): string[] => inlineable(file, name)?.fn.returnReasons ?? [];
-  const reasonsOf = (file: string, fn: FunctionSummary, text: string, depth: number): string[] => {
+  const reasonsOf = (file: string, fn: FunctionSummary, text: string, depth: number, call?: CallSummary): string[] => {
     const constants = reasonConstants(text);
     if (constants.length > 0 || !/^[A-Za-z_]\w*$/.test(text)) return constants;
     const out = new Set<string>();
+    const j = fn.params.indexOf(text);
+    const fromCallers = (): void => {
+      if (j < 0 || depth >= 4) return;
+      for (const caller of callersOf.get(fn.name) ?? []) {
+        if (caller.file !== file && !isHeader(file) && fn.isStatic) continue;
+        const arg = caller.call.args[j];
+        if (arg !== undefined) for (const r of reasonsOf(caller.file, caller.fn, arg, depth + 1, caller.call)) out.add(r);
+      }
+    };
+    // Flow-sensitive when the scanner traced the variable to this call; else every value it is given.
+    const reaching = call?.reaching?.[text];
+    if (reaching !== undefined) {
+      for (const r of reaching) {
+        if (r === '?') fromCallers();
+        else if (r.startsWith('=')) for (const x of returnReasons(file, r.slice(1))) out.add(x);
+        else out.add(r);
+      }
+      if (out.size > 0) return [...out].sort();
+    }
     for (const a of fn.assigns) {
       if (a.variable !== text) continue;
       for (const r of a.reasons) out.add(r);
       if (a.fromCall !== null) for (const r of returnReasons(file, a.fromCall)) out.add(r);
     }
-    const j = fn.params.indexOf(text);
-    if (j >= 0 && depth < 4) {
-      for (const caller of callersOf.get(fn.name) ?? []) {
-        if (caller.file !== file && !isHeader(file) && fn.isStatic) continue;
-        const arg = caller.call.args[j];
-        if (arg !== undefined) for (const r of reasonsOf(caller.file, caller.fn, arg, depth + 1)) out.add(r);
-      }
-    }
+    fromCallers();
     return [...out].sort();
   };
   const viaOf = (file: string, api: DropApi): string[] => {
@@ -335,7 +347,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
         const api = entry.api;
         const reasonText = api.reasonArg === null ? null : call.args[api.reasonArg] ?? null;
         let reasons: string[];
-        if (reasonText !== null) reasons = reasonsOf(file, fn, reasonText, 0);
+        if (reasonText !== null) reasons = reasonsOf(file, fn, reasonText, 0, call);
         else if (api.impliedReason !== null) reasons = [api.impliedReason];
         else reasons = [...api.ownReasons];
         const consumeOnly = api.kinds.length === 1 && api.kinds[0] === 'consume';

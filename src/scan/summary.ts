@@ -1,5 +1,5 @@
 /** Bump when summaries or their resolution change: an index or cache of another version is rebuilt. */
-export const SCANNER_VERSION = 6;
+export const SCANNER_VERSION = 7;
 
 // What the scanner keeps of each parsed function or macro: a compact, serialisable summary that is
 // enough to decide later (once every drop API is known) which calls are drop sites, which
@@ -14,6 +14,8 @@ export interface CallSummary {
   stmtLine: number;
   stmtEndLine: number;
   args: string[];
+  /** For arguments that are reason variables: the values that reach this call (see extract.ts reasonFlow). */
+  reaching?: Record<string, string[]>;
 }
 
 /**
