@@ -7,6 +7,7 @@ import { Explainer, type LocationQuery } from '../../src/explain/explain.ts';
 import { openForRead } from '../../src/index/open.ts';
 import { listApis, pickTree } from '../../src/index/read.ts';
 import { functionOfSymbol } from '../../src/locate/location.ts';
+import { explainExact } from '../../src/explain/exact.ts';
 
 interface Frame { function: string; file: string; line: number }
 interface Truth {
@@ -18,6 +19,7 @@ export interface Accuracy { n: number; top1: number; top3: number }
 
 export interface EvaluationResult {
   truthFile: string;
+  exact: Accuracy | null;
   locations: number;
   excludedTailCalls: number;
   perf: Accuracy;
@@ -30,7 +32,7 @@ export function trueSite(chain: readonly Frame[], apis: ReadonlySet<string>): Fr
   return chain.find((f) => !apis.has(f.function)) ?? null;
 }
 
-export function evaluate(db: string, tree: string | undefined, truthFile: string): EvaluationResult {
+export async function evaluate(db: string, tree: string | undefined, truthFile: string, vmlinux?: string): Promise<EvaluationResult> {
   const handle = openForRead(db);
   const t = pickTree(handle, tree, db);
   const explainer = new Explainer(handle, t);
@@ -40,6 +42,7 @@ export function evaluate(db: string, tree: string | undefined, truthFile: string
   const dw: Accuracy = { n: 0, top1: 0, top3: 0 };
   const misses: string[] = [];
   let excluded = 0;
+  const exactQueries: Array<{ q: LocationQuery; site: Frame }> = [];
   for (const tr of truths) {
     if (tr.kind !== 'call') {
       excluded++;
@@ -63,10 +66,26 @@ export function evaluate(db: string, tree: string | undefined, truthFile: string
       else if (misses.length < 400) misses.push(`${label} ${q.input} ${q.reason ?? ''}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line}`).join(', ') || 'nothing'}`);
     };
     hit(base, perf, 'perf');
+    exactQueries.push({ q: base, site });
     if (tr.event === 'kfree_skb') hit({ ...base, input: `${tr.symbol}+${tr.offset.toString(16)}`, size: null, reason: null, event: null }, dw, 'dropwatch');
   }
+  let exact: Accuracy | null = null;
+  if (vmlinux !== undefined) {
+    exact = { n: 0, top1: 0, top3: 0 };
+    const results = await explainExact(explainer, exactQueries.map((x) => x.q), vmlinux, t.version);
+    results.forEach((e, i) => {
+      const site = exactQueries[i]?.site;
+      if (exact === null || site === undefined) return;
+      exact.n++;
+      const c = e.candidates[0];
+      if (c !== undefined && c.file === site.file && c.line <= site.line && site.line <= c.endLine) {
+        exact.top1++;
+        exact.top3++;
+      } else if (misses.length < 400) misses.push(`exact ${e.input}: truth ${site.file}:${site.line}; got ${c === undefined ? 'nothing' : `${c.file}:${c.line}`} ${e.notes.join('; ')}`);
+    });
+  }
   handle.close();
-  return { truthFile, locations: truths.length, excludedTailCalls: excluded, perf, dropwatch: dw, misses };
+  return { truthFile, exact, locations: truths.length, excludedTailCalls: excluded, perf, dropwatch: dw, misses };
 }
 
 const pctOf = (a: Accuracy, k: 'top1' | 'top3'): string => `${((a[k] / Math.max(1, a.n)) * 100).toFixed(1)}%`;
@@ -76,13 +95,14 @@ export function formatEvaluation(r: EvaluationResult): string {
     `truth: ${r.truthFile} (${r.locations} locations; ${r.excludedTailCalls} tail calls and self-reports left out)`,
     `source-only, perf form (size + reason): top-1 ${pctOf(r.perf, 'top1')}, top-3 ${pctOf(r.perf, 'top3')} of ${r.perf.n}`,
     `source-only, dropwatch form (no size, no reason): top-1 ${pctOf(r.dropwatch, 'top1')}, top-3 ${pctOf(r.dropwatch, 'top3')} of ${r.dropwatch.n}`,
+    r.exact === null ? 'exact mode: not measured (no --vmlinux)' : `exact mode (--vmlinux): top-1 ${pctOf(r.exact, 'top1')} of ${r.exact.n}`,
   ].join('\n');
 }
 
 if (process.argv[1]?.endsWith('evaluate.ts')) {
   const args = process.argv.slice(2);
   const get = (k: string): string | undefined => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
-  const r = evaluate(get('--db') ?? '', get('--tree'), get('--truth') ?? '');
+  const r = await evaluate(get('--db') ?? '', get('--tree'), get('--truth') ?? '', get('--vmlinux'));
   console.log(formatEvaluation(r));
   if (args.includes('--misses')) console.log(r.misses.join('\n'));
 }

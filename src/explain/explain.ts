@@ -87,7 +87,7 @@ export class Explainer {
       if (loc.module !== null) notes.push(`the location is in module ${loc.module}: index the tree that module was built from`);
     }
     if (loc.offset !== null && loc.size === null && records.length > 0) {
-      notes.push('no function size in the input: the offset is compared with a size estimated from the source (give sym+0xoff/0xsize, --kallsyms or --vmlinux for better ranking)');
+      notes.push('no function size in the input, so the offset is not used; the reason (reason: NAME, as tracefs prints it) ranks best, and --vmlinux gives the exact line');
     }
     let candidates: Candidate[] = raw.length === 0 ? [] : rankCandidates(input, raw, fnName);
     const max = opts.maxCandidates ?? 10;

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../../errors.ts';
-import { kernelBanner, readElfSymbols, resolveLines } from '../../explain/debuginfo.ts';
+import { explainExact } from '../../explain/exact.ts';
 import { Explainer, type LocationQuery } from '../../explain/explain.ts';
 import { openForRead } from '../../index/open.ts';
 import { pickTree } from '../../index/read.ts';
@@ -150,42 +150,3 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
   await writeOut(renderExplanations(results, source, { context: flags.context, color: isTty() && process.stdout.isTTY === true }));
 }
 
-async function explainExact(explainer: Explainer, queries: LocationQuery[], vmlinux: string, treeVersion: string | null): Promise<Explanation[]> {
-  const notes: string[] = [];
-  let banner: string | null = null;
-  try {
-    banner = kernelBanner(vmlinux);
-  } catch (err) {
-    throw new InputError(`cannot read ${vmlinux}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (banner !== null && treeVersion !== null && !banner.startsWith(treeVersion)) {
-    notes.push(`${vmlinux} is Linux ${banner} but the index is of ${treeVersion}: lines may not match the indexed sites`);
-  }
-  const symbols = await readElfSymbols(vmlinux, new Set(queries.map((q) => q.symbol)));
-  const addresses: bigint[] = [];
-  const slot: Array<number | null> = [];
-  const perNotes: string[][] = queries.map(() => []);
-  queries.forEach((q, i) => {
-    const list = symbols.get(q.symbol) ?? [];
-    const sym = list.find((s) => q.size === null || s.size === q.size) ?? list[0];
-    if (sym === undefined || q.offset === null) {
-      slot.push(null);
-      perNotes[i]?.push(sym === undefined ? `${q.symbol} is not in the symbol table of ${vmlinux}` : 'no offset: exact mode needs SYMBOL+OFFSET');
-      return;
-    }
-    if (list.length > 1) perNotes[i]?.push(`${list.length} symbols are named ${q.symbol}${q.size !== null ? '; the one of the given size was used' : '; the first was used (give /0xSIZE to choose)'}`);
-    slot.push(addresses.length);
-    // The location is a return address: the call is the instruction before it.
-    addresses.push(sym.address + BigInt(q.offset) - 1n);
-  });
-  const chains = addresses.length > 0 ? await resolveLines(vmlinux, addresses) : [];
-  if (addresses.length > 0 && chains.every((c) => c.length === 0)) {
-    throw new InputError(`${vmlinux} has no line information (no DWARF debug info)`, { hint: 'use the vmlinux from the linux-image-…-dbg package (/usr/lib/debug/boot/vmlinux-…)' });
-  }
-  return queries.map((q, i) => {
-    const s = slot[i];
-    const chain = s === null || s === undefined ? [] : chains[s] ?? [];
-    const e = explainer.explainExact(q, chain, [...notes, ...(perNotes[i] ?? [])]);
-    return e;
-  });
-}
