@@ -1,0 +1,139 @@
+// explain on hand-written trees: ranking from source on the bundled sample, and exact mode against a
+// small kernel-style program compiled with debug info here, so that its DWARF is real.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { buildIndex } from '../../src/build-index.ts';
+import { explainExact } from '../../src/explain/exact.ts';
+import { Explainer, type LocationQuery } from '../../src/explain/explain.ts';
+import { openForRead, type Db } from '../../src/index/open.ts';
+import { pickTree } from '../../src/index/read.ts';
+import { parseLocation } from '../../src/locate/location.ts';
+import { fixture } from '../helpers/fixture.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'dropsite-explain-'));
+let sampleDb: Db;
+let sample: Explainer;
+after(() => {
+  sampleDb?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+before(async () => {
+  const db = join(dir, 'sample.sqlite');
+  await buildIndex(fixture('sample'), { db });
+  sampleDb = openForRead(db);
+  sample = new Explainer(sampleDb, pickTree(sampleDb, undefined, db));
+});
+
+const query = (text: string, opts: { decimal?: boolean } = {}): LocationQuery => parseLocation(text, opts.decimal === true ? { offsetBase: 'decimal' } : {});
+
+test('the reason picks the site it reaches among several in one function', () => {
+  const a = sample.explain(query('__udp4_lib_rcv+0x4bc/0xd00 reason: NO_SOCKET'));
+  assert.equal(`${a.candidates[0]?.file}:${a.candidates[0]?.line}`, 'net/ipv4/udp.c:126');
+  assert.ok(a.candidates[0]?.evidence.some((e) => e.includes('reason NO_SOCKET matches')));
+  // UDP_CSUM reaches the drop: label of __udp4_lib_rcv and a site of an inlined helper: both rank high.
+  const b = sample.explain(query('__udp4_lib_rcv+0x4bc/0xd00 reason: UDP_CSUM'));
+  assert.ok(b.candidates.slice(0, 2).some((c) => `${c.file}:${c.line}` === 'net/ipv4/udp.c:142'));
+  const other = b.candidates.find((c) => c.line === 126);
+  assert.ok(other !== undefined && other.score < 0.1, 'the NO_SOCKET-only site is very unlikely for UDP_CSUM');
+  assert.ok(other.evidence.some((e) => e.includes('cannot reach')));
+  for (const e of [a, b]) {
+    const total = e.candidates.reduce((s, c) => s + c.score, 0);
+    assert.ok(total <= 1.001 && e.candidates.every((c) => c.score >= 0 && c.score <= 1));
+  }
+});
+
+test('sites inside inlined helpers are candidates, with the helper chain', () => {
+  const e = sample.explain(query('tcp_data_queue+0x2c1/0x800 reason: TCP_OFOMERGE'));
+  const top = e.candidates[0];
+  assert.equal(`${top?.file}:${top?.line}`, 'net/ipv4/tcp_input.c:42');
+  assert.deepEqual(top?.via, ['tcp_data_queue_ofo']);
+  const ip = sample.explain(query('ip_rcv+1d4'));
+  assert.ok(ip.candidates.length >= 2);
+  assert.ok(ip.candidates.every((c) => c.via[0] === 'ip_rcv_core'), 'ip_rcv holds no site itself: all come through ip_rcv_core');
+  assert.ok(ip.candidates.some((c) => c.via.join('/') === 'ip_rcv_core/skb_share_check'), 'two levels deep');
+  assert.ok(ip.notes.some((n) => n.includes('no function size')));
+});
+
+test('the event separates consume from drop, and .cold turns the offset off', () => {
+  const c = sample.explain(query('ip_protocol_deliver_rcu+0x10/0x200 event: consume_skb'));
+  assert.equal(c.candidates[0]?.kind, 'consume');
+  assert.equal(c.candidates[0]?.line, 44);
+  const d = sample.explain(query('ip_protocol_deliver_rcu+0x10/0x200'));
+  assert.equal(d.candidates[0]?.kind, 'drop');
+  const cold = sample.explain(query('ip_rcv_finish_core.isra.0.cold+0x10/0x40'));
+  assert.equal(cold.function, 'ip_rcv_finish_core');
+  assert.ok(cold.candidates[0]?.evidence.some((e) => e.includes('cold part')));
+});
+
+test('a location inside a drop function points at its callers', () => {
+  const e = sample.explain(query('__dev_kfree_skb_any+0x30/0x80'));
+  assert.ok(e.notes.some((n) => n.includes('is a drop function')));
+  const callers = e.candidates.filter((c) => c.role === 'caller');
+  assert.ok(callers.some((c) => c.file === 'drivers/net/ethernet/acme/acme_main.c'), 'the driver calls dev_kfree_skb_any, reported inside __dev_kfree_skb_any');
+});
+
+test('a symbol the tree does not have is a result with notes, not an error', () => {
+  const e = sample.explain(query('udp_rcvv+0x10/0x40'));
+  assert.deepEqual(e.candidates, []);
+  assert.ok(e.notes.some((n) => n.includes('nearest names') && n.includes('udp_rcv')), e.notes.join('\n'));
+  const m = sample.explain(query('nf_hook_slow+0x9b/0x130 [nf_tables]'));
+  assert.ok(m.notes.some((n) => n.includes('module nf_tables')));
+});
+
+test('exact mode maps the debug info of a compiled program onto the indexed sites', { skip: hasGcc() ? false : 'gcc and binutils are needed to compile the exact-mode fixture (.ci/run installs them)' }, async () => {
+  const tree = fixture('exact');
+  const bin = join(dir, 'demo');
+  execFileSync('gcc', ['-g', '-O2', '-fno-optimize-sibling-calls', '-o', bin, join(tree, 'net/core/rcv.c'), join(tree, 'net/core/skbuff.c')]);
+  const db = join(dir, 'exact.sqlite');
+  await buildIndex(tree, { db });
+  const handle = openForRead(db);
+  try {
+    const explainer = new Explainer(handle, pickTree(handle, undefined, db));
+    // Real locations: the return address after each call of kfree_skb_reason in demo_rcv.
+    const nm = execFileSync('nm', ['-S', bin], { encoding: 'utf8' });
+    const sym = /^([0-9a-f]+) ([0-9a-f]+) T demo_rcv$/m.exec(nm);
+    assert.ok(sym !== null, 'demo_rcv in the symbol table');
+    const start = parseInt(sym[1] ?? '0', 16);
+    const size = parseInt(sym[2] ?? '0', 16);
+    const asm = execFileSync('objdump', ['-d', '--no-show-raw-insn', bin], { encoding: 'utf8' }).split('\n');
+    const offsets: number[] = [];
+    asm.forEach((l, i) => {
+      const m = /^\s*([0-9a-f]+):\s+call\s+[0-9a-f]+ <kfree_skb_reason>/.exec(l);
+      const addr = m === null ? NaN : parseInt(m[1] ?? '', 16);
+      const next = /^\s*([0-9a-f]+):/.exec(asm[i + 1] ?? '');
+      if (addr >= start && addr < start + size && next !== null) offsets.push(parseInt(next[1] ?? '', 16) - start);
+    });
+    assert.ok(offsets.length >= 3, `three calls of kfree_skb_reason in demo_rcv, found ${offsets.length}`);
+    const queries = offsets.map((o) => query(`demo_rcv+0x${o.toString(16)}/0x${size.toString(16)}`));
+    const results = await explainExact(explainer, queries, bin, '6.1.0');
+    const source = readFileSync(join(tree, 'net/core/rcv.c'), 'utf8').split('\n');
+    const lineOf = (text: string): number => source.findIndex((l) => l.includes(text)) + 1;
+    const expected = new Set([lineOf('SKB_DROP_REASON_PKT_TOO_SMALL'), lineOf('SKB_DROP_REASON_NO_SOCKET'), lineOf('kfree_skb(skb);')]);
+    const got = new Set(results.map((r) => {
+      assert.equal(r.exact, true);
+      const c = r.candidates[0];
+      assert.ok(c !== undefined && c.role === 'site', JSON.stringify(r));
+      return c.line;
+    }));
+    assert.deepEqual(got, expected);
+    const helper = results.find((r) => r.candidates[0]?.line === lineOf('SKB_DROP_REASON_PKT_TOO_SMALL'));
+    assert.deepEqual(helper?.candidates[0]?.via, ['rcv_check_len']);
+    await assert.rejects(explainExact(explainer, queries.slice(0, 1), join(tree, 'Makefile'), '6.1.0'), /no symbol table|nm failed|not in the symbol table|no line information/);
+  } finally {
+    handle.close();
+  }
+});
+
+function hasGcc(): boolean {
+  try {
+    execFileSync('gcc', ['--version']);
+    execFileSync('addr2line', ['--version']);
+    return true;
+  } catch {
+    return false;
+  }
+}
