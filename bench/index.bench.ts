@@ -5,13 +5,10 @@ import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
-  aggregate, aggregateFor, childEnv, countFiles, measureCommand, note, removeDb, round, versionOf, withTempDir,
+  DROPSITE_CLI, aggregate, aggregateFor, childEnv, countFiles, measureCommand, note, removeDb, round, versionOf, withTempDir,
   type Aggregate, type Measurement,
 } from './lib.ts';
-
-export const DROPSITE_CLI = fileURLToPath(new URL('../dist/cli/program.js', import.meta.url));
 
 /** The same top-level folders `dropsite index` leaves out unless given --all. */
 const SKIPPED_TOP_LEVEL: ReadonlySet<string> = new Set(['tools', 'scripts', 'samples', 'Documentation']);

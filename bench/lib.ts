@@ -1,10 +1,33 @@
 // Shared pieces for the benchmarks: timed child processes, temp folders, file counts, aggregates.
 // Node builtins only; every external program is started with an argument array, never a shell.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const DROPSITE_CLI = fileURLToPath(new URL('../dist/cli/program.js', import.meta.url));
+
+/** What run.ts hands every benchmark. Absent flags are null rather than optional (exactOptionalPropertyTypes). */
+export interface BenchOptions {
+  tree: string;
+  runs: number;
+  /** --truth, or the default truth file when it exists; null when there is none. */
+  truth: string | null;
+  vmlinux: string | null;
+  /** The index to query: the --db file, or one built from --tree on first use and shared by later benchmarks. */
+  index: () => Promise<IndexInfo>;
+}
+
+export interface IndexInfo {
+  db: string;
+  origin: 'given' | 'built';
+  /** Wall time and peak RSS of the build; null for a --db index. */
+  build: Measurement | null;
+  /** True when an earlier benchmark of this run asked first (and so paid for the build). */
+  isShared: boolean;
+}
 
 /** A benchmark could not run (a command failed, a tool is broken). Printed as one line plus `detail`. */
 export class BenchError extends Error {
@@ -80,6 +103,130 @@ export async function measureCommand(cmd: string, args: readonly string[], timeF
 
 export function hasGnuTime(): boolean {
   return existsSync(GNU_TIME);
+}
+
+export interface TimedRun {
+  wallS: number;
+  /** Only when a time file was given (the run then goes through GNU time). */
+  peakRssMiB: number | null;
+  code: number;
+  /** The whole stdout when asked for (`keepStdout`), else ''. */
+  stdout: string;
+}
+
+export interface TimeOptions {
+  /** A file given to the command as its stdin, as `cmd < file` would. */
+  stdinFile?: string;
+  /** Exit codes that are not failures (grep exits 1 when nothing matches). Default: [0]. */
+  okCodes?: readonly number[];
+  keepStdout?: boolean;
+  /** Wrap the command in GNU time to get its peak RSS (its figures go to this file). */
+  timeFile?: string;
+}
+
+/**
+ * Wall time of one command, measured here with hrtime from spawn to exit. GNU time's `%e` comes in
+ * 10 ms steps, too coarse for a 0.1 s command; the spawn cost it adds falls on every command alike.
+ */
+export async function timeCommand(cmd: string, args: readonly string[], opts: TimeOptions = {}): Promise<TimedRun> {
+  const shown = [cmd, ...args].join(' ') + (opts.stdinFile === undefined ? '' : ` < ${opts.stdinFile}`);
+  const okCodes = opts.okCodes ?? [0];
+  const stdinFd = opts.stdinFile === undefined ? null : openSync(opts.stdinFile, 'r');
+  const [file, argv] = opts.timeFile === undefined
+    ? [cmd, [...args]]
+    : [GNU_TIME, ['-o', opts.timeFile, '-f', '%e %M', cmd, ...args]];
+  let result: { code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string; wallS: number };
+  try {
+    result = await new Promise((resolve, reject) => {
+      const started = process.hrtime.bigint();
+      const child = spawn(file, argv, {
+        stdio: [stdinFd ?? 'ignore', opts.keepStdout === true ? 'pipe' : 'ignore', 'pipe'],
+        env: childEnv(),
+      });
+      const chunks: string[] = [];
+      let err = '';
+      child.stdout?.setEncoding('utf8').on('data', (c: string) => { chunks.push(c); });
+      child.stderr.setEncoding('utf8').on('data', (c: string) => { err = keepTail(err, c); });
+      child.on('error', (e) => reject(new BenchError(`cannot start ${shown}: ${e.message}`)));
+      child.on('close', (code, signal) => {
+        const wallS = Number(process.hrtime.bigint() - started) / 1e9;
+        resolve({ code, signal, stderr: err, stdout: chunks.join(''), wallS });
+      });
+    });
+  } finally {
+    if (stdinFd !== null) closeSync(stdinFd);
+  }
+  const { code, signal, stderr, stdout, wallS } = result;
+  if (code === null || !okCodes.includes(code)) {
+    const how = signal !== null ? `was killed by ${signal}` : `exited with status ${String(code)}`;
+    throw new BenchError(`${shown} ${how}`, stderr.trim() || undefined);
+  }
+  let peakRssMiB: number | null = null;
+  if (opts.timeFile !== undefined) {
+    const last = (await readFile(opts.timeFile, 'utf8')).trim().split('\n').pop() ?? '';
+    const m = /^\d+(?:\.\d+)? (\d+)$/.exec(last.trim());
+    if (m?.[1] === undefined) throw new BenchError(`cannot read GNU time's figures for ${shown}: got ${JSON.stringify(last)}`);
+    peakRssMiB = Number(m[1]) / 1024;
+  }
+  return { wallS, peakRssMiB, code, stdout };
+}
+
+/** Run `dropsite ARGS` and return its stdout; a failure is a BenchError carrying the CLI's own message. */
+export function runDropsite(args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [DROPSITE_CLI, ...args], { env: childEnv(), encoding: 'utf8', maxBuffer: 1 << 30 }, (err, stdout, stderr) => {
+      if (err) reject(new BenchError(`dropsite ${args.join(' ')} failed: ${err.message.split('\n')[0] ?? ''}`, stderr.trim() || undefined));
+      else resolve(stdout);
+    });
+  });
+}
+
+export interface IndexedTree {
+  root: string;
+  version: string | null;
+}
+
+/**
+ * Which tree of `db` a benchmark should query, from `dropsite trees --json`. `selector` is what to
+ * pass as `--tree` (null when the index holds one tree, so the measured command stays the plain one).
+ * A --db of another tree is used anyway, with a note: the user may have indexed a copy elsewhere.
+ */
+export async function chooseIndexedTree(db: string, tree: string): Promise<{ selector: string | null; chosen: IndexedTree; note: string | null }> {
+  const parsed: unknown = JSON.parse(await runDropsite(['trees', '--db', db, '--json']));
+  const trees: IndexedTree[] = Array.isArray(parsed)
+    ? parsed.flatMap((t: unknown) => (typeof t === 'object' && t !== null && 'root' in t && typeof t.root === 'string'
+      ? [{ root: t.root, version: 'version' in t && typeof t.version === 'string' ? t.version : null }]
+      : []))
+    : [];
+  const first = trees[0];
+  if (first === undefined) throw new BenchError(`the index ${db} holds no tree: run dropsite index on --tree first`);
+  const match = trees.find((t) => t.root === tree);
+  if (match !== undefined) return { selector: trees.length > 1 ? match.root : null, chosen: match, note: null };
+  return {
+    selector: trees.length > 1 ? first.root : null,
+    chosen: first,
+    note: `the index ${db} does not hold --tree ${tree}; using its latest tree, ${first.root} (${first.version ?? 'unknown version'})`,
+  };
+}
+
+/**
+ * The index provider run.ts passes as `BenchOptions.index`: the --db file as is, or `dropsite index
+ * --tree` into `scratchDir` on the first call (a kernel takes ~15 s, so benchmarks share it).
+ */
+export function indexProvider(tree: string, givenDb: string | null, scratchDir: string): () => Promise<IndexInfo> {
+  let pending: Promise<IndexInfo> | null = null;
+  return async () => {
+    if (givenDb !== null) return { db: givenDb, origin: 'given', build: null, isShared: false };
+    if (pending !== null) return { ...(await pending), isShared: true };
+    pending = (async (): Promise<IndexInfo> => {
+      const db = join(scratchDir, 'index.sqlite');
+      note(`building an index of ${tree} in ${scratchDir} (no --db given)…`);
+      const build = await measureCommand(process.execPath, [DROPSITE_CLI, 'index', tree, '--db', db, '--quiet'], join(scratchDir, 'index-time.txt'));
+      note(`index built in ${build.wallS.toFixed(2)} s, peak RSS ${build.peakRssMiB.toFixed(1)} MiB`);
+      return { db, origin: 'built', build, isShared: false };
+    })();
+    return pending;
+  };
 }
 
 /** The first line of `cmd --version`, or null when `cmd` is not on PATH (or cannot report a version). */

@@ -19,7 +19,7 @@ export interface SitesFlags {
 export function siteJson(s: DropSite): Record<string, unknown> {
   return {
     file: s.file, line: s.line, endLine: s.endLine, column: s.column, function: s.function, api: s.api,
-    reason: s.reason ?? (s.reasons.length > 0 ? s.reasons : null), reasonText: s.reasonText, kind: s.kind, via: s.via,
+    reason: s.reason, reasons: s.reasons, reasonText: s.reasonText, kind: s.kind, via: s.via,
     reportedIn: s.reportedIn,
   };
 }
