@@ -146,7 +146,7 @@ export async function timeCommand(cmd: string, args: readonly string[], opts: Ti
       const chunks: string[] = [];
       let err = '';
       child.stdout?.setEncoding('utf8').on('data', (c: string) => { chunks.push(c); });
-      child.stderr.setEncoding('utf8').on('data', (c: string) => { err = keepTail(err, c); });
+      child.stderr?.setEncoding('utf8').on('data', (c: string) => { err = keepTail(err, c); });
       child.on('error', (e) => reject(new BenchError(`cannot start ${shown}: ${e.message}`)));
       child.on('close', (code, signal) => {
         const wallS = Number(process.hrtime.bigint() - started) / 1e9;

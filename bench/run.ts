@@ -1,37 +1,86 @@
-// `npm run bench -- --tree DIR [--only a,b] [--runs N]`: runs the registered benchmarks against a
-// real tree, prints a human table per benchmark to stderr and its JSON result to stdout (one JSON
-// document per benchmark, in registry order, so `jq` reads them as a stream). Exit status: 0 even
-// when a target is missed (benchmarks gate nothing), 1 when a benchmark could not run, 2 on usage.
-import { existsSync, statSync } from 'node:fs';
+// `npm run bench -- --tree DIR [--only a,b] [--runs N] [--db FILE] [--truth FILE] [--vmlinux FILE]`:
+// runs the registered benchmarks against a real tree, prints a human table per benchmark to stderr
+// and its JSON result to stdout (one JSON document per benchmark, in registry order, so `jq` reads
+// them as a stream). Exit status: 0 even when a target is missed or a benchmark skips itself for want
+// of an input (benchmarks gate nothing), 1 when a benchmark could not run, 2 on usage.
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DROPSITE_CLI, runIndexBench } from './index.bench.ts';
-import { BenchError, BenchUsageError, GNU_TIME, hasGnuTime, newestMtimeMs, note } from './lib.ts';
-
-export interface BenchOptions {
-  tree: string;
-  runs: number;
-}
+import { DEFAULT_TRUTH, runCalibrationBench } from './calibration.bench.ts';
+import { runExplainBench } from './explain.bench.ts';
+import { runIndexBench } from './index.bench.ts';
+import {
+  BenchError, BenchUsageError, DROPSITE_CLI, GNU_TIME, hasGnuTime, indexProvider, newestMtimeMs, note, withTempDir,
+  type BenchOptions,
+} from './lib.ts';
 
 type Benchmark = (opts: BenchOptions) => Promise<object>;
 
-/** Every benchmark by the name `--only` takes. Add new ones here (explain, calibration, …). */
+/** Every benchmark by the name `--only` takes. Add new ones here. */
 const BENCHMARKS = {
   index: runIndexBench,
+  explain: runExplainBench,
+  calibration: runCalibrationBench,
 } satisfies Record<string, Benchmark>;
 
 type BenchName = keyof typeof BENCHMARKS;
 const KNOWN: readonly BenchName[] = Object.keys(BENCHMARKS).filter((k): k is BenchName => k in BENCHMARKS);
 
-const USAGE = 'usage: npm run bench -- --tree DIR [--only NAME[,NAME…]] [--runs N]';
+const USAGE = 'usage: npm run bench -- --tree DIR [--only NAME[,NAME…]] [--runs N] [--db FILE] [--truth FILE] [--vmlinux FILE]';
 
-function parseCommandLine(argv: readonly string[]): { opts: BenchOptions; names: BenchName[] } {
+/** The options run.ts parses; `index` (the provider) is added once the scratch folder exists. */
+type ParsedOptions = Omit<BenchOptions, 'index'> & { db: string | null };
+
+/** The first `n` bytes of `path` (fewer if it is shorter). */
+function headOf(path: string, n: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    return buf.subarray(0, readSync(fd, buf, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * `--flag FILE` must name a readable regular file that starts with `magic` (when given): a wrong path
+ * or a swapped argument is then one clear line, not a SQLite or nm error deep in a benchmark.
+ */
+function checkInputFile(flag: string, path: string, what: string, magic?: Buffer): string {
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    throw new BenchUsageError(`--${flag} ${path} does not exist; expected ${what}`);
+  }
+  if (!isFile) throw new BenchUsageError(`--${flag} ${path} is not a regular file; expected ${what}`);
+  let head: Buffer;
+  try {
+    head = headOf(path, magic?.length ?? 1);
+  } catch (err) {
+    throw new BenchUsageError(`--${flag} ${path} cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (magic !== undefined && !head.equals(magic)) throw new BenchUsageError(`--${flag} ${path} is not ${what}`);
+  return resolve(path);
+}
+
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
+
+function parseCommandLine(argv: readonly string[]): { opts: ParsedOptions; names: BenchName[] } {
   let values;
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: { tree: { type: 'string' }, only: { type: 'string' }, runs: { type: 'string' } },
+      options: {
+        tree: { type: 'string' },
+        only: { type: 'string' },
+        runs: { type: 'string' },
+        db: { type: 'string' },
+        truth: { type: 'string' },
+        vmlinux: { type: 'string' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -55,6 +104,14 @@ function parseCommandLine(argv: readonly string[]): { opts: BenchOptions; names:
     throw new BenchUsageError(`--runs expects a whole number ≥ 1, got "${runsText}"`);
   }
 
+  const db = values.db === undefined ? null : checkInputFile('db', values.db, 'a dropsite index, the SQLite file `dropsite index` writes', SQLITE_MAGIC);
+  // An explicit --truth that is missing is a typo to report; only the default may be absent (the
+  // calibration benchmark then skips itself and says how to build it).
+  const truth = values.truth !== undefined
+    ? checkInputFile('truth', values.truth, 'a truth set, the JSON lines of bench/calibration/build-truth.ts (see bench/calibration/README.md)')
+    : existsSync(DEFAULT_TRUTH) ? DEFAULT_TRUTH : null;
+  const vmlinux = values.vmlinux === undefined ? null : checkInputFile('vmlinux', values.vmlinux, 'an ELF file, a vmlinux with debug info', ELF_MAGIC);
+
   let names: BenchName[] = [...KNOWN];
   if (values.only !== undefined) {
     const asked = values.only.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -65,7 +122,7 @@ function parseCommandLine(argv: readonly string[]): { opts: BenchOptions; names:
     // Registry order, whatever order they were asked in, each once.
     names = KNOWN.filter((k) => asked.includes(k));
   }
-  return { opts: { tree: resolve(tree), runs }, names };
+  return { opts: { tree: resolve(tree), runs, db, truth, vmlinux }, names };
 }
 
 function checkBuild(): void {
@@ -82,12 +139,18 @@ async function writeOut(text: string): Promise<void> {
 
 async function main(argv: readonly string[]): Promise<number> {
   try {
-    const { opts, names } = parseCommandLine(argv);
+    const { opts: parsed, names } = parseCommandLine(argv);
     checkBuild();
-    for (const name of names) {
-      const result = await BENCHMARKS[name](opts);
-      await writeOut(JSON.stringify(result, null, 2));
-    }
+    // The explain and calibration benchmarks share one index of --tree when no --db is given; it
+    // lives here so that it is built at most once per run and removed at the end (or on Ctrl-C).
+    await withTempDir('dropsite-bench-', async (scratch) => {
+      const { db, ...rest } = parsed;
+      const opts: BenchOptions = { ...rest, index: indexProvider(rest.tree, db, scratch) };
+      for (const name of names) {
+        const result = await BENCHMARKS[name](opts);
+        await writeOut(JSON.stringify(result, null, 2));
+      }
+    });
     return 0;
   } catch (err) {
     if (err instanceof BenchError) {

@@ -1,10 +1,21 @@
 // The only writer to stdout and stderr. Large outputs go through the stream (a single
 // process.stdout.write of more than 64 kB can be cut short when piped and the process exits).
 
+/** A reader that went away (`dropsite sites --json | head`) is not an error: stop writing quietly. */
+let stdoutClosed = false;
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') stdoutClosed = true;
+  else throw err;
+});
+
 export async function writeOut(text: string): Promise<void> {
+  if (stdoutClosed) return;
   const data = text.endsWith('\n') || text === '' ? text : `${text}\n`;
   await new Promise<void>((resolve, reject) => {
-    process.stdout.write(data, (err) => (err ? reject(err) : resolve()));
+    process.stdout.write(data, (err) => {
+      if (err && (err as NodeJS.ErrnoException).code !== 'EPIPE') reject(err);
+      else resolve();
+    });
   });
 }
 

@@ -2,28 +2,85 @@
 // the static and inline helpers it reaches (their code carries the caller's symbol once inlined),
 // and, when the location is inside a drop function itself, the calls of that drop function.
 import type { Db } from '../index/open.ts';
-import { edgesFrom, functionAt, functionsNamed, sitesOfFunction, sitesReportedIn } from '../index/read.ts';
-import type { FunctionRecord } from '../model.ts';
+import { allEdges, allFunctions, allSites, edgesFrom, functionAt, functionsNamed, sitesOfFunction, sitesReportedIn } from '../index/read.ts';
+import type { CallEdge, DropSite, FunctionRecord } from '../model.ts';
 import type { RawCandidate } from './rank.ts';
 
 /** How many helper levels to follow: the index records helpers two levels deep. */
 const MAX_DEPTH = 2;
 
+/** The index as lookups; backed by queries, or by whole tables in memory for large batches. */
+interface Lookups {
+  functionsNamed(name: string): FunctionRecord[];
+  functionAt(file: string, name: string): FunctionRecord | null;
+  sitesOf(file: string, startLine: number): DropSite[];
+  edgesFrom(file: string, startLine: number): CallEdge[];
+  reportedIn(name: string): DropSite[];
+}
+
+function queryLookups(db: Db, treeId: number): Lookups {
+  return {
+    functionsNamed: (name) => functionsNamed(db, treeId, name),
+    functionAt: (file, name) => functionAt(db, treeId, file, name),
+    sitesOf: (file, line) => sitesOfFunction(db, treeId, file, line),
+    edgesFrom: (file, line) => edgesFrom(db, treeId, file, line),
+    reportedIn: (name) => sitesReportedIn(db, treeId, name),
+  };
+}
+
+function group<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    const list = m.get(k);
+    if (list === undefined) m.set(k, [it]);
+    else list.push(it);
+  }
+  return m;
+}
+
+function memoryLookups(db: Db, treeId: number): Lookups {
+  const fns = allFunctions(db, treeId);
+  const sites = allSites(db, treeId);
+  const byName = group(fns, (f) => f.name);
+  const byFileName = group(fns, (f) => `${f.file}\0${f.name}`);
+  const sitesByDef = group(sites, (s) => `${s.file}\0${s.functionStartLine}`);
+  const sitesByApi = group(sites, (s) => s.api);
+  const sitesByReport = group(sites.filter((s) => s.reportedIn !== null), (s) => s.reportedIn ?? '');
+  const edges = group(allEdges(db, treeId), (e) => `${e.file}\0${e.callerStartLine}`);
+  return {
+    functionsNamed: (name) => byName.get(name) ?? [],
+    functionAt: (file, name) => byFileName.get(`${file}\0${name}`)?.[0] ?? null,
+    sitesOf: (file, line) => sitesByDef.get(`${file}\0${line}`) ?? [],
+    edgesFrom: (file, line) => edges.get(`${file}\0${line}`) ?? [],
+    reportedIn: (name) => [...new Set([...(sitesByApi.get(name) ?? []), ...(sitesByReport.get(name) ?? [])])]
+      .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column),
+  };
+}
+
 export class CandidateSource {
   private readonly db: Db;
   private readonly treeId: number;
+  private lookups: Lookups;
   private readonly byName = new Map<string, FunctionRecord[]>();
   private readonly rawByFn = new Map<string, RawCandidate[]>();
+  private readonly callers = new Map<string, RawCandidate[]>();
 
   constructor(db: Db, treeId: number) {
     this.db = db;
     this.treeId = treeId;
+    this.lookups = queryLookups(db, treeId);
+  }
+
+  /** Read the whole tree's index into memory: worth it from a few hundred locations on. */
+  preload(): void {
+    this.lookups = memoryLookups(this.db, this.treeId);
   }
 
   functions(name: string): FunctionRecord[] {
     let list = this.byName.get(name);
     if (list === undefined) {
-      list = functionsNamed(this.db, this.treeId, name);
+      list = this.lookups.functionsNamed(name);
       this.byName.set(name, list);
     }
     return list;
@@ -35,14 +92,14 @@ export class CandidateSource {
     const cached = this.rawByFn.get(key);
     if (cached !== undefined) return cached;
     const out: RawCandidate[] = [];
-    for (const site of sitesOfFunction(this.db, this.treeId, fn.file, fn.startLine)) {
+    for (const site of this.lookups.sitesOf(fn.file, fn.startLine)) {
       out.push({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, role: 'site' });
     }
     const seen = new Set<string>([key]);
     const walk = (from: FunctionRecord, via: string[], anchor: number | null, mayStay: boolean): void => {
       if (via.length >= MAX_DEPTH) return;
-      for (const e of edgesFrom(this.db, this.treeId, from.file, from.startLine)) {
-        const helper = functionAt(this.db, this.treeId, e.calleeFile, e.callee);
+      for (const e of this.lookups.edgesFrom(from.file, from.startLine)) {
+        const helper = this.lookups.functionAt(e.calleeFile, e.callee);
         if (helper === null) continue;
         const hk = `${helper.file}:${helper.startLine}`;
         if (seen.has(hk)) continue;
@@ -50,7 +107,7 @@ export class CandidateSource {
         const chain = [...via, helper.name];
         const anchorLine = anchor ?? e.line;
         const stays = mayStay || (!helper.isStatic && !helper.isInline && helper.file.endsWith('.c'));
-        for (const site of sitesOfFunction(this.db, this.treeId, helper.file, helper.startLine)) {
+        for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
           out.push({ site, fn, via: chain, anchorLine, helperMayStayOutOfLine: stays, role: 'site' });
         }
         walk(helper, chain, anchorLine, stays);
@@ -63,8 +120,12 @@ export class CandidateSource {
 
   /** Calls of a drop function whose drops are reported inside it. */
   callersOf(apiName: string, fnForAnchor: FunctionRecord | null): RawCandidate[] {
-    const sites = sitesReportedIn(this.db, this.treeId, apiName);
+    const cached = this.callers.get(apiName);
+    if (cached !== undefined) return cached;
+    const sites = this.lookups.reportedIn(apiName);
     const fn: FunctionRecord = fnForAnchor ?? { file: '', name: apiName, startLine: 0, endLine: 0, startByte: 0, endByte: 0, isStatic: false, isInline: false, isMacro: false };
-    return sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, role: 'caller' as const }));
+    const out = sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, role: 'caller' as const }));
+    this.callers.set(apiName, out);
+    return out;
   }
 }

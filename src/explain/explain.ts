@@ -134,6 +134,11 @@ export class Explainer {
     return { ...base, candidates, notes };
   }
 
+  /** For large batches: answer from the whole index held in memory instead of per-location queries. */
+  preload(): void {
+    this.source.preload();
+  }
+
   functionRecords(name: string): FunctionRecord[] {
     return this.source.functions(name);
   }

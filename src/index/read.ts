@@ -1,8 +1,19 @@
+import type Database from 'better-sqlite3';
 // Queries over the index, returning model records.
 import { IndexError } from '../errors.ts';
 import type { CallEdge, DropApi, DropReason, DropSite, FunctionRecord } from '../model.ts';
 import type { Db } from './open.ts';
 import type { CacheRow } from './write.ts';
+
+/** Statements are prepared once per connection: explain --stdin runs the same few queries thousands of times. */
+const prepared = new WeakMap<Db, Map<string, Database.Statement<unknown[]>>>();
+function stmt(db: Db, sql: string): Database.Statement<unknown[]> {
+  let m = prepared.get(db);
+  if (m === undefined) prepared.set(db, (m = new Map()));
+  let s = m.get(sql);
+  if (s === undefined) m.set(sql, (s = db.prepare<unknown[]>(sql)));
+  return s;
+}
 
 export interface TreeRow {
   id: number;
@@ -26,7 +37,7 @@ const toTree = (r: RawTree): TreeRow => ({
 });
 
 export function listTrees(db: Db): TreeRow[] {
-  return (db.prepare('SELECT * FROM trees ORDER BY indexed_at DESC').all() as RawTree[]).map(toTree);
+  return (stmt(db, 'SELECT * FROM trees ORDER BY indexed_at DESC').all() as RawTree[]).map(toTree);
 }
 
 /**
@@ -82,27 +93,27 @@ export function querySites(db: Db, treeId: number, filter: SiteFilter = {}): Dro
     where.push('EXISTS (SELECT 1 FROM json_each(sites.reasons) WHERE json_each.value = ?)');
     args.push(filter.reason);
   }
-  const rows = db.prepare(`SELECT * FROM sites WHERE ${where.join(' AND ')} ORDER BY file, line, col`).all(...args) as RawSite[];
+  const rows = stmt(db, `SELECT * FROM sites WHERE ${where.join(' AND ')} ORDER BY file, line, col`).all(...args) as RawSite[];
   return rows.map(toSite);
 }
 
 /** Calls of a drop function, and calls of wrappers whose drops are reported inside it. */
 export function sitesReportedIn(db: Db, treeId: number, name: string): DropSite[] {
-  const rows = db.prepare('SELECT * FROM sites WHERE tree_id = ? AND (api = ? OR reported_in = ?) ORDER BY file, line, col')
-    .all(treeId, name, name) as RawSite[];
+  const rows = stmt(db, `SELECT * FROM sites WHERE tree_id = ? AND api = ? UNION SELECT * FROM sites WHERE tree_id = ? AND reported_in = ?
+    ORDER BY file, line, col`).all(treeId, name, treeId, name) as RawSite[];
   return rows.map(toSite);
 }
 
 /** Sites whose statement spans a line of a file. */
 export function sitesAtLine(db: Db, treeId: number, file: string, line: number): DropSite[] {
-  const rows = db.prepare('SELECT * FROM sites WHERE tree_id = ? AND file = ? AND line <= ? AND end_line >= ? ORDER BY line, col')
+  const rows = stmt(db, 'SELECT * FROM sites WHERE tree_id = ? AND file = ? AND line <= ? AND end_line >= ? ORDER BY line, col')
     .all(treeId, file, line, line) as RawSite[];
   return rows.map(toSite);
 }
 
 /** Sites of one function definition (file + start line tell same-named statics apart). */
 export function sitesOfFunction(db: Db, treeId: number, file: string, startLine: number): DropSite[] {
-  const rows = db.prepare('SELECT * FROM sites WHERE tree_id = ? AND file = ? AND function_start_line = ? ORDER BY line, col')
+  const rows = stmt(db, 'SELECT * FROM sites WHERE tree_id = ? AND file = ? AND function_start_line = ? ORDER BY line, col')
     .all(treeId, file, startLine) as RawSite[];
   return rows.map(toSite);
 }
@@ -118,23 +129,23 @@ const toFunction = (r: RawFunction): FunctionRecord => ({
 });
 
 export function functionsNamed(db: Db, treeId: number, name: string): FunctionRecord[] {
-  return (db.prepare('SELECT * FROM functions WHERE tree_id = ? AND name = ? ORDER BY file, start_line').all(treeId, name) as RawFunction[]).map(toFunction);
+  return (stmt(db, 'SELECT * FROM functions WHERE tree_id = ? AND name = ? ORDER BY file, start_line').all(treeId, name) as RawFunction[]).map(toFunction);
 }
 
 export function functionAt(db: Db, treeId: number, file: string, name: string): FunctionRecord | null {
-  const r = db.prepare('SELECT * FROM functions WHERE tree_id = ? AND file = ? AND name = ? ORDER BY start_line LIMIT 1').get(treeId, file, name) as RawFunction | undefined;
+  const r = stmt(db, 'SELECT * FROM functions WHERE tree_id = ? AND file = ? AND name = ? ORDER BY start_line LIMIT 1').get(treeId, file, name) as RawFunction | undefined;
   return r === undefined ? null : toFunction(r);
 }
 
 /** All function names, for "did you mean" suggestions. */
 export function functionNames(db: Db, treeId: number): string[] {
-  return (db.prepare('SELECT DISTINCT name FROM functions WHERE tree_id = ?').pluck().all(treeId) as string[]);
+  return (stmt(db, 'SELECT DISTINCT name FROM functions WHERE tree_id = ?').pluck().all(treeId) as string[]);
 }
 
 interface RawEdge { file: string; caller: string; caller_start_line: number; callee: string; callee_file: string; line: number; args: string }
 
 export function edgesFrom(db: Db, treeId: number, file: string, callerStartLine: number): CallEdge[] {
-  const rows = db.prepare('SELECT * FROM edges WHERE tree_id = ? AND file = ? AND caller_start_line = ? ORDER BY line').all(treeId, file, callerStartLine) as RawEdge[];
+  const rows = stmt(db, 'SELECT * FROM edges WHERE tree_id = ? AND file = ? AND caller_start_line = ? ORDER BY line').all(treeId, file, callerStartLine) as RawEdge[];
   return rows.map((r) => ({ file: r.file, caller: r.caller, callerStartLine: r.caller_start_line, callee: r.callee, calleeFile: r.callee_file, line: r.line, args: JSON.parse(r.args) as string[] }));
 }
 
@@ -149,7 +160,7 @@ const LINKAGES = ['static', 'static inline', 'extern', 'macro'] as const;
 const oneOf = <T extends string>(list: readonly T[], v: string, fallback: T): T => list.find((x) => x === v) ?? fallback;
 
 export function listApis(db: Db, treeId: number): DropApi[] {
-  return (db.prepare('SELECT * FROM apis WHERE tree_id = ? ORDER BY file, line').all(treeId) as RawApi[]).map((r) => ({
+  return (stmt(db, 'SELECT * FROM apis WHERE tree_id = ? ORDER BY file, line').all(treeId) as RawApi[]).map((r) => ({
     name: r.name, role: oneOf(ROLES, r.role, 'wrapper'), locationAt: oneOf(LOCATIONS, r.location_at, 'caller'), reportedIn: r.reported_in,
     kinds: (JSON.parse(r.kinds) as string[]).map((k) => (k === 'consume' ? 'consume' : 'drop')), skbArg: r.skb_arg, reasonArg: r.reason_arg,
     impliedReason: r.implied_reason, ownReasons: JSON.parse(r.own_reasons) as string[], forwardsTo: r.forwards_to, file: r.file, line: r.line,
@@ -158,15 +169,15 @@ export function listApis(db: Db, treeId: number): DropApi[] {
 }
 
 export function listReasons(db: Db, treeId: number): Array<DropReason & { sites: number }> {
-  const rows = db.prepare(`SELECT r.*, (SELECT COUNT(*) FROM sites s, json_each(s.reasons) j WHERE s.tree_id = r.tree_id AND j.value = r.name) AS sites
+  const rows = stmt(db, `SELECT r.*, (SELECT COUNT(*) FROM sites s, json_each(s.reasons) j WHERE s.tree_id = r.tree_id AND j.value = r.name) AS sites
     FROM reasons r WHERE r.tree_id = ? ORDER BY r.ord`).all(treeId) as Array<{ name: string; value: number; enum_name: string; file: string; line: number; description: string; sites: number }>;
   return rows.map((r) => ({ name: r.name, value: r.value, enumName: r.enum_name, file: r.file, line: r.line, description: r.description, sites: r.sites }));
 }
 
 export function loadCache(db: Db, root: string): CacheRow[] {
-  const tree = db.prepare('SELECT id FROM trees WHERE root = ?').get(root) as { id: number } | undefined;
+  const tree = stmt(db, 'SELECT id FROM trees WHERE root = ?').get(root) as { id: number } | undefined;
   if (tree === undefined) return [];
-  const rows = db.prepare('SELECT * FROM file_cache WHERE tree_id = ?').all(tree.id) as Array<{
+  const rows = stmt(db, 'SELECT * FROM file_cache WHERE tree_id = ?').all(tree.id) as Array<{
     path: string; size: number; mtime_ms: number; hash: string | null; candidate: number; searched: string; units: string | null; parse_errors: number;
   }>;
   return rows.map((r) => ({
@@ -177,11 +188,25 @@ export function loadCache(db: Db, root: string): CacheRow[] {
 
 /** The size and mtime each file had when `root` was last indexed (empty when never indexed). */
 export function loadFileStats(db: Db, root: string): { tree: TreeRow | null; files: Map<string, { size: number; mtimeMs: number }> } {
-  const raw = db.prepare('SELECT * FROM trees WHERE root = ?').get(root) as RawTree | undefined;
+  const raw = stmt(db, 'SELECT * FROM trees WHERE root = ?').get(root) as RawTree | undefined;
   const files = new Map<string, { size: number; mtimeMs: number }>();
   if (raw === undefined) return { tree: null, files };
-  for (const r of db.prepare('SELECT path, size, mtime_ms FROM file_cache WHERE tree_id = ?').all(raw.id) as Array<{ path: string; size: number; mtime_ms: number }>) {
+  for (const r of stmt(db, 'SELECT path, size, mtime_ms FROM file_cache WHERE tree_id = ?').all(raw.id) as Array<{ path: string; size: number; mtime_ms: number }>) {
     files.set(r.path, { size: r.size, mtimeMs: r.mtime_ms });
   }
   return { tree: toTree(raw), files };
+}
+
+/** Whole tables of one tree, for answering many locations from memory. */
+export function allSites(db: Db, treeId: number): DropSite[] {
+  return (stmt(db, 'SELECT * FROM sites WHERE tree_id = ? ORDER BY file, line, col').all(treeId) as RawSite[]).map(toSite);
+}
+
+export function allFunctions(db: Db, treeId: number): FunctionRecord[] {
+  return (stmt(db, 'SELECT * FROM functions WHERE tree_id = ? ORDER BY file, start_line').all(treeId) as RawFunction[]).map(toFunction);
+}
+
+export function allEdges(db: Db, treeId: number): CallEdge[] {
+  return (stmt(db, 'SELECT * FROM edges WHERE tree_id = ? ORDER BY line').all(treeId) as RawEdge[])
+    .map((r) => ({ file: r.file, caller: r.caller, callerStartLine: r.caller_start_line, callee: r.callee, calleeFile: r.callee_file, line: r.line, args: JSON.parse(r.args) as string[] }));
 }

@@ -1,5 +1,5 @@
 // The index's tables. Bump SCHEMA_VERSION on any change: older files are refused with a clear error.
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 3;
 
 export const SCHEMA = `
 CREATE TABLE trees (
@@ -30,11 +30,14 @@ CREATE TABLE sites (
 );
 CREATE INDEX sites_function ON sites(tree_id, function);
 CREATE INDEX sites_file ON sites(tree_id, file, line);
+CREATE INDEX sites_definition ON sites(tree_id, file, function_start_line);
+CREATE INDEX sites_reported_in ON sites(tree_id, reported_in);
+CREATE INDEX sites_api ON sites(tree_id, api);
 CREATE TABLE edges (
   tree_id INTEGER NOT NULL, file TEXT NOT NULL, caller TEXT NOT NULL, caller_start_line INTEGER NOT NULL,
   callee TEXT NOT NULL, callee_file TEXT NOT NULL, line INTEGER NOT NULL, args TEXT NOT NULL
 );
-CREATE INDEX edges_caller ON edges(tree_id, caller);
+CREATE INDEX edges_caller ON edges(tree_id, file, caller_start_line);
 CREATE TABLE reasons (
   tree_id INTEGER NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, enum_name TEXT NOT NULL,
   file TEXT NOT NULL, line INTEGER NOT NULL, description TEXT NOT NULL, ord INTEGER NOT NULL

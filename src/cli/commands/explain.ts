@@ -118,6 +118,7 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
     const tree = pickTree(db, flags.tree, flags.db);
     root = tree.root;
     const explainer = new Explainer(db, tree);
+    if (locations.length > 200) explainer.preload();
     const queries = locations.map((l) => toQuery(l, flags));
     if (flags.vmlinux !== undefined) {
       results = await explainExact(explainer, queries, flags.vmlinux, tree.version);
