@@ -48,10 +48,20 @@ function functionDeclarator(def: SyntaxNode): SyntaxNode | null {
   return d;
 }
 
+/**
+ * Macros that define a function named by their first argument: `BPF_CALL_3(bpf_clone_redirect, ...)`
+ * defines `bpf_clone_redirect` (its body becomes the inlined `____bpf_clone_redirect`).
+ */
+const DEFINING_MACRO = /^(?:BPF_CALL_\d|BPF_CALL_x|INDIRECT_CALLABLE_DECLARE)$/;
+
 export function functionName(def: SyntaxNode): string | null {
   const fd = functionDeclarator(def);
   const id = fd?.childForFieldName('declarator');
   if (id === null || id === undefined) return null;
+  if (id.type === 'identifier' && DEFINING_MACRO.test(id.text)) {
+    const first = fd?.childForFieldName('parameters')?.namedChildren[0]?.text.trim();
+    if (first !== undefined && /^[A-Za-z_]\w*$/.test(first)) return first;
+  }
   if (id.type === 'identifier') return id.text;
   // `(*name)` and similar: take the first identifier.
   const m = /[A-Za-z_]\w*/.exec(id.text);
