@@ -5,6 +5,7 @@ import { UsageError } from '../errors.ts';
 import { defaultDbPath } from '../index/open.ts';
 import type { ExplainFlags } from './commands/explain.ts';
 import type { SitesFlags } from './commands/query.ts';
+import type { ReportFlags, WatchFlags } from './commands/report.ts';
 import { EXIT, reportError } from './exit.ts';
 
 // Commands are loaded when run: `explain` must start fast, and must not load tree-sitter.
@@ -12,6 +13,12 @@ import { EXIT, reportError } from './exit.ts';
 function nonNegativeInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number ≥ 0, got "${v}"`);
+  return n;
+}
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number of seconds > 0, got "${v}"`);
   return n;
 }
 
@@ -80,6 +87,36 @@ export function buildProgram(): Command {
     .addOption(new Option('--max <n>', 'candidates shown per location').default(5).argParser(positiveInt))
     .option('--json', 'JSON output (schema in the README)')
     .action(async (words: string[], flags: ExplainFlags) => (await import('./commands/explain.ts')).runExplain(words, flags));
+
+  program.command('report')
+    .description('aggregate a recorded drop log (dropwatch, tracefs, perf script, bpftrace, retis) and point each location at its source line')
+    .argument('[file]', 'the recording; - or nothing for stdin')
+    .addOption(dbOption())
+    .option('--tree <path|version>', 'which indexed tree')
+    .addOption(new Option('--format <format>', 'the recording\'s format').choices(['auto', 'dropwatch', 'tracefs', 'perf', 'bpftrace', 'retis-json']).default('auto'))
+    .addOption(new Option('--as <format>', 'output format (default: from --output\'s extension, else table)').choices(['table', 'md', 'html', 'json']))
+    .option('-o, --output <file>', 'write the report to a file')
+    .addOption(new Option('--top <n>', 'locations shown').default(20).argParser(positiveInt))
+    .option('--all-candidates', 'show every candidate of each location, not only the best')
+    .option('--kallsyms <file>', 'name raw addresses with a saved /proc/kallsyms of the recording machine')
+    .option('--system-map <file>', 'name raw addresses with a System.map')
+    .addOption(new Option('--context <n>', 'source lines around each site').default(3).argParser(nonNegativeInt))
+    .action(async (file: string | undefined, flags: ReportFlags) => (await import('./commands/report.ts')).runReport(file, flags));
+
+  program.command('watch')
+    .description('live drops with their source lines: dropwatch, annotated (root)')
+    .addOption(dbOption())
+    .option('--tree <path|version>', 'which indexed tree')
+    .addOption(new Option('--source <source>', 'where drops come from').choices(['tracefs', 'dropwatch']).default('tracefs'))
+    .addOption(new Option('--interval <s>', 'seconds between refreshes of the live table').default(1).argParser(positiveNumber))
+    .addOption(new Option('--duration <s>', 'stop after this many seconds (default: Ctrl-C)').argParser(positiveNumber))
+    .option('--consume', 'also count consume_skb events (normal frees)')
+    .addOption(new Option('--as <format>', 'format of the final report').choices(['table', 'md', 'html', 'json']))
+    .option('-o, --output <file>', 'write the final report to a file')
+    .addOption(new Option('--top <n>', 'locations shown').default(20).argParser(positiveInt))
+    .option('--all-candidates', 'show every candidate of each location')
+    .addOption(new Option('--context <n>', 'source lines around each site').default(3).argParser(nonNegativeInt))
+    .action(async (flags: WatchFlags) => (await import('./commands/report.ts')).runWatch(flags));
 
   program.command('demo')
     .description('index the bundled sample tree into a temporary index and show what dropsite finds (npm start)')

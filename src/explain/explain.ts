@@ -1,6 +1,7 @@
 // From a drop location to ranked candidates: the library entry point behind `dropsite explain`.
 import type { Db } from '../index/open.ts';
 import { functionNames, listApis, sitesAtLine, type TreeRow } from '../index/read.ts';
+import { DEFERRED_REPORTER } from '../kernel/drop-functions.ts';
 import type { Candidate, DropApi, Explanation, FunctionRecord } from '../model.ts';
 import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
@@ -76,11 +77,21 @@ export class Explainer {
       notes.push(`${records.length} functions are named ${fnName} (${records.map((r) => r.file).join(', ')}): static functions share names, so candidates from all of them are ranked`);
     }
     for (const r of records) raw.push(...this.source.sitesFor(r));
-    if (api !== undefined && (api.locationAt === 'inside' ? api.reportedIn === fnName : api.role === 'root' || api.role === 'seed')) {
-      notes.push(`${fnName} is a drop function: a location inside it means it was called out of line, so the drop happened at one of its call sites; a stack trace (perf -g, bpftrace kstack) names which`);
-      raw.push(...this.source.callersOf(fnName, records[0] ?? null));
+    // A location inside a drop function (called out of line), or at the function that fires for
+    // deferred frees (net_tx_action): the drop happened at a call of it, which only a stack names.
+    // Calls inside other wrappers' bodies are not places a packet is dropped from: their callers are.
+    const callers = this.source.callersOf(fnName, records[0] ?? null).filter((c) => !this.apis.has(c.site.function));
+    const reportsHere = api !== undefined && (api.role === 'root' || api.role === 'seed' || (api.locationAt === 'inside' && api.reportedIn === fnName));
+    if (reportsHere || (callers.length > 0 && callers.some((c) => c.site.reportedIn === fnName))) {
+      const deferred = callers.some((c) => c.site.api !== fnName && c.site.reportedIn === fnName && api === undefined);
+      notes.push(deferred
+        ? `${fnName} reports frees deferred to the NET_TX softirq (dev_kfree_skb_irq and friends): the skb was freed by one of the ${callers.length} calls below, which no location can tell apart`
+        : `${fnName} is a drop function: a location inside it means it was called out of line, so the drop happened at one of its call sites; a stack trace (perf -g, bpftrace kstack) names which`);
+      raw.push(...callers);
     }
-    if (records.length === 0 && api === undefined) {
+    if (fnName === DEFERRED_REPORTER && raw.length === 0) {
+      notes.push(`${fnName} frees skbs that drivers queued from interrupt context (dev_kfree_skb_irq(), dev_consume_skb_irq(), or dev_kfree_skb_any() with interrupts off): the location cannot say which driver; look at the TX completion of the device that drops`);
+    } else if (records.length === 0 && api === undefined && raw.length === 0) {
       const near = this.nearest(fnName);
       notes.push(`${fnName} has no drop site in the indexed tree (${this.tree.root}, Linux ${this.tree.version ?? '?'}). Likely: a different kernel version (the function is new, renamed or frees differently there), a module or driver outside this tree, or a typo`
         + (near.length > 0 ? `; nearest names: ${near.join(', ')}` : ''));

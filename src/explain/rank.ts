@@ -85,7 +85,7 @@ export function rankCandidates(input: RankInput, raw: readonly RawCandidate[], l
     const s = c.site;
     let f = reasonFactor(input, s, ev) * eventFactor(input, s, ev);
     if (c.role === 'site') f *= positionFactor(input, c, ev);
-    if (s.reportedIn !== null && s.reportedIn !== locationFunction) {
+    if (s.reportedIn !== null && s.reportedIn !== locationFunction && c.role === 'site') {
       ev.push(`calls ${s.api}, whose drops are reported inside ${s.reportedIn}, not here`);
       f *= 0.05;
     }
@@ -98,7 +98,7 @@ export function rankCandidates(input: RankInput, raw: readonly RawCandidate[], l
       }
     }
     if (c.role === 'caller') {
-      ev.push(`a call of ${locationFunction}: the location is inside it, so its caller is the real drop site`);
+      ev.push(`a call of ${s.api}, whose drops show up as ${locationFunction}: one of these calls is the real drop site`);
       f *= 0.5;
     }
     return { c, f, ev };

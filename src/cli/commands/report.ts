@@ -1,0 +1,204 @@
+// `dropsite report` and `dropsite watch`: wiring only.
+import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { createInterface } from 'node:readline';
+import { DropAggregator } from '../../build-report.ts';
+import { CaptureError, InputError } from '../../errors.ts';
+import { Explainer } from '../../explain/explain.ts';
+import { openForRead, type Db } from '../../index/open.ts';
+import { pickTree } from '../../index/read.ts';
+import { parseSymbolMap, type SymbolMap } from '../../locate/kallsyms.ts';
+import { readRecording, type RecordingFormat } from '../../locate/recording.ts';
+import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
+import { RENDERERS } from '../../report/formats.ts';
+import type { ReportFormat, ReportView } from '../../report/view.ts';
+import { isTty, writeErr, writeOut } from '../sink.ts';
+
+export interface ReportFlags {
+  db: string;
+  tree?: string;
+  format: RecordingFormat | 'auto';
+  output?: string;
+  as?: ReportFormat;
+  top: number;
+  allCandidates?: boolean;
+  kallsyms?: string;
+  systemMap?: string;
+  context: number;
+}
+
+function readMap(file: string | undefined): SymbolMap | null {
+  if (file === undefined) return null;
+  try {
+    return parseSymbolMap(readFileSync(file, 'latin1'));
+  } catch (err) {
+    throw new InputError(`cannot read symbol map ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** The output format: --as, else from --output's extension, else a table. */
+function formatFor(flags: { as?: ReportFormat; output?: string }): ReportFormat {
+  if (flags.as !== undefined) return flags.as;
+  const ext = /\.(html?|md|json)$/i.exec(flags.output ?? '')?.[1]?.toLowerCase();
+  return ext === undefined ? 'table' : ext.startsWith('htm') ? 'html' : ext === 'md' ? 'md' : 'json';
+}
+
+async function emit(view: ReportView, flags: { as?: ReportFormat; output?: string; allCandidates?: boolean }): Promise<void> {
+  const as = formatFor(flags);
+  const toTerminal = flags.output === undefined && process.stdout.isTTY === true;
+  const text = RENDERERS[as](view, { width: toTerminal ? process.stdout.columns ?? 120 : 160, color: toTerminal && isTty(), allCandidates: flags.allCandidates === true });
+  if (flags.output === undefined) {
+    await writeOut(text);
+    return;
+  }
+  try {
+    writeFileSync(flags.output, text);
+  } catch (err) {
+    throw new InputError(`cannot write ${flags.output}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  writeErr(`wrote ${as} report to ${flags.output}`);
+}
+
+function openIndex(flags: { db: string; tree?: string }): { db: Db; explainer: Explainer } {
+  const db = openForRead(flags.db);
+  try {
+    return { db, explainer: new Explainer(db, pickTree(db, flags.tree, flags.db)) };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+export async function runReport(file: string | undefined, flags: ReportFlags): Promise<void> {
+  const path = file ?? '-';
+  if (path !== '-') {
+    if (!existsSync(path)) throw new InputError(`cannot read recording ${path}: no such file`);
+    if (statSync(path).isDirectory()) throw new InputError(`cannot read recording ${path}: it is a directory`, { hint: 'give a saved dropwatch, tracefs, perf script, bpftrace or retis output file, or - for stdin' });
+  }
+  const { db, explainer } = openIndex(flags);
+  try {
+    const agg = new DropAggregator(readMap(flags.kallsyms ?? flags.systemMap));
+    const input = path === '-' ? process.stdin : createReadStream(path);
+    const lines = createInterface({ input, crlfDelay: Infinity });
+    for await (const item of readRecording(lines, { format: flags.format })) agg.add(item);
+    if (agg.totalDrops > 200) explainer.preload();
+    const view = agg.view(explainer, {
+      title: `Drops in ${path === '-' ? 'stdin' : path}`, source: path === '-' ? 'stdin' : path, format: flags.format,
+      top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context,
+    });
+    if (view.totals.events === 0 && view.totals.skippedLines > 0) {
+      throw new InputError(`${path}: no drop record in ${view.totals.skippedLines} line(s) (first: line ${view.skipped[0]?.lineNo ?? '?'}: ${view.skipped[0]?.why ?? ''})`, {
+        hint: 'expected dropwatch, tracefs trace, perf script, bpftrace kstack or retis JSON output; name it with --format',
+      });
+    }
+    await emit(view, flags);
+  } finally {
+    db.close();
+  }
+}
+
+export interface WatchFlags extends Omit<ReportFlags, 'format' | 'kallsyms' | 'systemMap'> {
+  source: 'tracefs' | 'dropwatch';
+  interval: number;
+  duration?: number;
+  consume?: boolean;
+}
+
+/** `6.18.44-fc` and `6.1.192` → whether major.minor differ. */
+function versionsDiffer(running: string, indexed: string | null): boolean {
+  const mm = (v: string): string => /^(\d+\.\d+)/.exec(v)?.[1] ?? v;
+  return indexed !== null && mm(running) !== mm(indexed);
+}
+
+export async function runWatch(flags: WatchFlags): Promise<void> {
+  if (flags.source === 'dropwatch') return watchDropwatch(flags);
+  if (process.getuid?.() !== 0) throw new CaptureError('dropsite watch needs root to read kernel trace events', { hint: 'run it with sudo' });
+  const { db, explainer } = openIndex(flags);
+  const running = release();
+  if (versionsDiffer(running, explainer.tree.version)) {
+    writeErr(`warning: the running kernel is ${running} but the index is of Linux ${explainer.tree.version ?? '?'} (${explainer.tree.root}); names mostly survive between versions, and rows whose function is not in the index are marked`);
+  }
+  const tracefs = await findTracefs();
+  for (const n of removeStaleInstances(tracefs)) writeErr(`removed tracing instance ${n} left by a dropsite run that was killed`);
+  const capture = startCapture(tracefs, { consume: flags.consume === true });
+  const stop = (): void => capture.stop();
+  process.once('exit', stop);
+  const onSignal = (): void => {
+    stop();
+    done();
+  };
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const agg = new DropAggregator();
+  const opts = { title: 'Live drops', source: `live tracefs (${capture.instance})`, format: 'tracefs', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context };
+  const reading = (async () => {
+    for await (const item of readRecording(capture.lines, { format: 'tracefs' })) agg.add(item);
+  })();
+  const live = process.stdout.isTTY === true && flags.output === undefined;
+  const timer = setInterval(() => {
+    if (!live) return;
+    const view = agg.view(explainer, opts);
+    process.stdout.write(`\u001b[H\u001b[2J${RENDERERS.table(view, { width: process.stdout.columns ?? 120, color: isTty(), allCandidates: false })}`);
+  }, flags.interval * 1000);
+  const deadline = flags.duration === undefined ? null : setTimeout(done, flags.duration * 1000);
+  try {
+    await Promise.race([finished, reading]);
+  } finally {
+    clearInterval(timer);
+    if (deadline !== null) clearTimeout(deadline);
+    const lost = overruns(capture.instance);
+    stop();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    await reading.catch(() => undefined);
+    const view = agg.view(explainer, opts);
+    if (lost > 0) view.warnings.push(`the kernel overwrote ${lost} events before they were read (per_cpu stats overrun)`);
+    db.close();
+    await emit(view, flags);
+  }
+}
+
+async function watchDropwatch(flags: WatchFlags): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const { db, explainer } = openIndex(flags);
+  const child = spawn('dropwatch', ['-l', 'kas'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const spawned = new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (err) => reject('code' in err && err.code === 'ENOENT'
+      ? new CaptureError('dropwatch is not installed', { hint: 'apt-get install dropwatch, or use --source tracefs' })
+      : err));
+  });
+  await spawned;
+  const agg = new DropAggregator();
+  let noNetDm = false;
+  const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+  const errLines = createInterface({ input: child.stderr, crlfDelay: Infinity });
+  errLines.on('line', (l) => {
+    if (/Unable to find NET_DM family/.test(l)) noNetDm = true;
+  });
+  child.stdin.write('start\n');
+  const stopDropwatch = (): void => {
+    if (child.exitCode === null) child.kill('SIGINT');
+    child.stdin.end('stop\nexit\n');
+  };
+  process.once('exit', () => child.kill('SIGKILL'));
+  const timer = flags.duration === undefined ? null : setTimeout(stopDropwatch, flags.duration * 1000);
+  process.once('SIGINT', stopDropwatch);
+  try {
+    for await (const item of readRecording(lines, { format: 'dropwatch' })) agg.add(item);
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+    process.removeListener('SIGINT', stopDropwatch);
+  }
+  if (noNetDm) {
+    db.close();
+    throw new CaptureError('this kernel has no drop monitor (dropwatch: Unable to find NET_DM family)', { hint: 'use --source tracefs (the default), which reads the skb:kfree_skb trace event instead' });
+  }
+  const view = agg.view(explainer, { title: 'Live drops (dropwatch)', source: 'dropwatch -l kas', format: 'dropwatch', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context });
+  db.close();
+  await emit(view, flags);
+}

@@ -1,0 +1,162 @@
+// Live drops from tracefs: a tracing instance of our own with only the skb events enabled, read
+// through its trace_pipe. Nothing global is touched, and the instance is removed on every way out
+// we can catch; a killed run leaves one behind, which the next run removes (its pid is dead).
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { CaptureError } from '../errors.ts';
+
+/** Where tracefs lives: its own mount point since 4.1, under debugfs before. */
+export const TRACEFS_MOUNTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'] as const;
+export const INSTANCE_PREFIX = 'dropsite-';
+
+export function hasTracefs(dir: string): boolean {
+  return existsSync(join(dir, 'instances')) && existsSync(join(dir, 'events'));
+}
+
+function run(cmd: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, [...args], (err, _o, stderr) => (err === null ? resolve() : reject(new Error(String(stderr).trim() || err.message))));
+  });
+}
+
+/** Find tracefs, mounting it on /sys/kernel/tracing when it is not mounted yet (root only). */
+export async function findTracefs(): Promise<string> {
+  for (const d of TRACEFS_MOUNTS) if (hasTracefs(d)) return d;
+  if (process.getuid?.() !== 0) {
+    throw new CaptureError('tracefs is not mounted and only root can mount it', { hint: 'run as root (sudo dropsite watch), or mount -t tracefs nodev /sys/kernel/tracing' });
+  }
+  try {
+    await run('mount', ['-t', 'tracefs', 'nodev', TRACEFS_MOUNTS[0]]);
+  } catch (err) {
+    throw new CaptureError(`cannot mount tracefs on ${TRACEFS_MOUNTS[0]}: ${err instanceof Error ? err.message : String(err)}`, { hint: 'the kernel needs CONFIG_TRACING' });
+  }
+  if (!hasTracefs(TRACEFS_MOUNTS[0])) throw new CaptureError(`tracefs mounted on ${TRACEFS_MOUNTS[0]} has no instances/ or events/`);
+  return TRACEFS_MOUNTS[0];
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return typeof err === 'object' && err !== null && 'code' in err && err.code === 'EPERM';
+  }
+}
+
+const EVENTS = { kfree_skb: 'skb/kfree_skb', consume_skb: 'skb/consume_skb' } as const;
+
+function disableAll(instance: string): void {
+  for (const ev of Object.values(EVENTS)) {
+    const f = join(instance, 'events', ev, 'enable');
+    try {
+      if (existsSync(f)) writeFileSync(f, '0');
+    } catch {
+      // the instance is going away anyway
+    }
+  }
+}
+
+/** Remove instances left by dropsite runs whose process is gone (killed with SIGKILL, say). */
+export function removeStaleInstances(tracefs: string): string[] {
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(tracefs, 'instances'));
+  } catch {
+    return removed;
+  }
+  for (const n of names) {
+    if (!n.startsWith(INSTANCE_PREFIX)) continue;
+    const pid = Number(n.slice(INSTANCE_PREFIX.length));
+    if (!Number.isInteger(pid) || pid === process.pid || pidAlive(pid)) continue;
+    const dir = join(tracefs, 'instances', n);
+    disableAll(dir);
+    try {
+      rmdirSync(dir);
+      removed.push(n);
+    } catch {
+      // busy: a reader still has its trace_pipe open
+    }
+  }
+  return removed;
+}
+
+export interface Capture {
+  instance: string;
+  lines: AsyncIterable<string>;
+  /** Disable the events, stop reading and remove the instance. Safe to call more than once. */
+  stop(): void;
+}
+
+/** Start capturing skb drop events (and consume events with `consume`) in an instance of our own. */
+export function startCapture(tracefs: string, opts: { consume: boolean }): Capture {
+  const wanted: Array<keyof typeof EVENTS> = opts.consume ? ['kfree_skb', 'consume_skb'] : ['kfree_skb'];
+  for (const ev of wanted) {
+    if (!existsSync(join(tracefs, 'events', EVENTS[ev]))) {
+      throw new CaptureError(`this kernel has no ${EVENTS[ev]} trace event`, { hint: 'the skb tracepoints need CONFIG_TRACEPOINTS and a kernel from 2.6.30 on' });
+    }
+  }
+  const instance = join(tracefs, 'instances', `${INSTANCE_PREFIX}${process.pid}`);
+  try {
+    mkdirSync(instance);
+  } catch (err) {
+    throw new CaptureError(`cannot create tracing instance ${instance}: ${err instanceof Error ? err.message : String(err)}`, { hint: 'run as root' });
+  }
+  let child: ChildProcess | null = null;
+  let stopped = false;
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    disableAll(instance);
+    child?.kill('SIGKILL');
+    // rmdir fails while the reader still holds trace_pipe open: retry briefly.
+    for (let i = 0; i < 50; i++) {
+      try {
+        rmdirSync(instance);
+        return;
+      } catch {
+        // stop() also runs from exit handlers, which must be synchronous: sleep 20 ms without a loop.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
+    }
+  };
+  try {
+    for (const ev of wanted) writeFileSync(join(instance, 'events', EVENTS[ev], 'enable'), '1');
+    // A child reads trace_pipe: a blocking read in our own thread pool could not be interrupted.
+    child = spawn('cat', [join(instance, 'trace_pipe')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch (err) {
+    stop();
+    throw new CaptureError(`cannot enable skb events in ${instance}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const out = child.stdout;
+  if (out === null) {
+    stop();
+    throw new CaptureError('cannot read trace_pipe');
+  }
+  return { instance, lines: createInterface({ input: out, crlfDelay: Infinity }), stop };
+}
+
+/** The global (top-level) enable flag of an event, for checking that a run left it alone. */
+export function globalEnable(tracefs: string, event: keyof typeof EVENTS): string | null {
+  try {
+    return readFileSync(join(tracefs, 'events', EVENTS[event], 'enable'), 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Overrun counts of the instance's per-CPU buffers (`per_cpu/cpuN/stats`): events the kernel lost. */
+export function overruns(instance: string): number {
+  let total = 0;
+  try {
+    for (const cpu of readdirSync(join(instance, 'per_cpu'))) {
+      const stats = readFileSync(join(instance, 'per_cpu', cpu, 'stats'), 'utf8');
+      total += Number(/^overrun: (\d+)/m.exec(stats)?.[1] ?? 0);
+    }
+  } catch {
+    return total;
+  }
+  return total;
+}
