@@ -1,10 +1,10 @@
 // Live drops from tracefs: a tracing instance of our own with only the skb events enabled, read
 // through its trace_pipe. Nothing global is touched, and the instance is removed on every way out
 // we can catch; a killed run leaves one behind, which the next run removes (its pid is dead).
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync, mkdirSync } from 'node:fs';
+// trace_pipe is read in this process, through a non-blocking descriptor that dies with it.
+import { execFile } from 'node:child_process';
+import { closeSync, constants, existsSync, mkdirSync, openSync, read, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { CaptureError } from '../errors.ts';
 
 /** Where tracefs lives: its own mount point since 4.1, under debugfs before. */
@@ -104,39 +104,70 @@ export function startCapture(tracefs: string, opts: { consume: boolean }): Captu
   } catch (err) {
     throw new CaptureError(`cannot create tracing instance ${instance}: ${err instanceof Error ? err.message : String(err)}`, { hint: 'run as root' });
   }
-  let child: ChildProcess | null = null;
+  let fd: number | null = null;
   let stopped = false;
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
     disableAll(instance);
-    child?.kill('SIGKILL');
-    // rmdir fails while the reader still holds trace_pipe open: retry briefly.
-    for (let i = 0; i < 50; i++) {
+    if (fd !== null) {
       try {
-        rmdirSync(instance);
-        return;
+        closeSync(fd);
       } catch {
-        // stop() also runs from exit handlers, which must be synchronous: sleep 20 ms without a loop.
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        // already closed
       }
+      fd = null;
+    }
+    try {
+      rmdirSync(instance);
+    } catch {
+      // left for the next run's removeStaleInstances
     }
   };
   try {
     for (const ev of wanted) writeFileSync(join(instance, 'events', EVENTS[ev], 'enable'), '1');
-    // A child reads trace_pipe: a blocking read in our own thread pool could not be interrupted.
-    child = spawn('cat', [join(instance, 'trace_pipe')], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // Non-blocking: a blocking read would hold a thread-pool thread (and the instance) until data came.
+    // The descriptor dies with the process, so even SIGKILL leaves nothing that keeps the instance busy.
+    fd = openSync(join(instance, 'trace_pipe'), constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     stop();
     throw new CaptureError(`cannot enable skb events in ${instance}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const out = child.stdout;
-  if (out === null) {
-    stop();
-    throw new CaptureError('cannot read trace_pipe');
-  }
-  return { instance, lines: createInterface({ input: out, crlfDelay: Infinity }), stop };
+  return { instance, lines: readLines(() => fd), stop };
 }
+
+/** Lines from a non-blocking trace_pipe descriptor, polling when it is empty, until it is closed. */
+async function* readLines(fdOf: () => number | null): AsyncGenerator<string> {
+  const buf = Buffer.alloc(1 << 16);
+  let rest = '';
+  for (;;) {
+    const fd = fdOf();
+    if (fd === null) break;
+    let n: number;
+    try {
+      n = await new Promise<number>((resolve, reject) => read(fd, buf, 0, buf.length, null, (err, bytes) => (err ? reject(err) : resolve(bytes))));
+    } catch (err) {
+      const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : '';
+      if (code === 'EAGAIN') {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        continue;
+      }
+      break; // EBADF once stop() closed it
+    }
+    if (n === 0) {
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      continue;
+    }
+    const text = rest + buf.toString('latin1', 0, n);
+    const lines = text.split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) yield l;
+  }
+  if (rest !== '') yield rest;
+}
+
+/** How long to wait when trace_pipe is empty: 20 wake-ups a second cost nothing, and a line waits at most this. */
+const POLL_MS = 50;
 
 /** The global (top-level) enable flag of an event, for checking that a run left it alone. */
 export function globalEnable(tracefs: string, event: keyof typeof EVENTS): string | null {

@@ -25,10 +25,11 @@ export const RECORDING_FORMATS: readonly RecordingFormat[] = ['dropwatch', 'trac
 // Real lines are a few hundred characters; a retis event with its packet a few KiB. Longer is not a recording, and
 // running the line patterns over it would only cost time.
 export const MAX_LINE_CHARS = 65_536;
-// 'auto' looks at this many non-empty lines before choosing a reader, and buffers at most BUFFER_MAX_LINES lines
-// (leading blank lines included) while it does.
+// 'auto' looks at this many non-empty lines before choosing a reader. While it does it holds back at most
+// BUFFER_MAX_LINES lines (leading blank lines included) and BUFFER_MAX_CHARS characters, then decides on what it has.
 export const DETECT_LINES = 50;
 const BUFFER_MAX_LINES = 1000;
+const BUFFER_MAX_CHARS = 1_048_576;
 
 // Control characters other than tab (and the CR of CRLF, removed first), and the U+FFFD a bad UTF-8 decode leaves.
 const BINARY_RE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]/;
@@ -144,6 +145,7 @@ class RecordingSession {
   /** Lines held back for detection ('auto' only); null once the reader is chosen. */
   #buffer: BufferedLine[] | null;
   #bufferedNonEmpty = 0;
+  #bufferedChars = 0;
   #lineNo = 0;
 
   constructor(format: RecordingFormat | 'auto') {
@@ -159,11 +161,15 @@ class RecordingSession {
     if (buffer !== null) {
       buffer.push(typeof line === 'string' ? { lineNo, line } : line);
       if (typeof line !== 'string' || line.trim() !== '') this.#bufferedNonEmpty += 1;
-      if (this.#bufferedNonEmpty >= DETECT_LINES || buffer.length >= BUFFER_MAX_LINES) this.#chooseReader(out);
-      return;
+      this.#bufferedChars += typeof line === 'string' ? line.length : 0;
+      if (this.#bufferedNonEmpty >= DETECT_LINES || buffer.length >= BUFFER_MAX_LINES || this.#bufferedChars >= BUFFER_MAX_CHARS) {
+        this.#chooseReader(out);
+      }
+    } else if (typeof line === 'string') {
+      this.#reader?.feed(line, lineNo, out);
+    } else {
+      out.push(line);
     }
-    if (typeof line === 'string') this.#reader?.feed(line, lineNo, out);
-    else out.push(line);
     this.#detach(out);
   }
 
