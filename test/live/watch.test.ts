@@ -71,7 +71,8 @@ async function waitFor(cond: () => boolean, ms: number): Promise<void> {
 }
 
 test('watch reports NO_SOCKET drops in __udp4_lib_rcv with their line in net/ipv4/udp.c, and cleans up', { skip }, async () => {
-  const flagBefore = globalFlag();
+  // Not mounted yet (a fresh machine): watch mounts tracefs itself, and the kernel's default flag is 0.
+  const flagBefore = globalFlag() ?? '0';
   const w = runWatch(['--duration', '3', '--as', 'json']);
   await waitFor(capturing, 5000);
   await sendToClosedPort(40);
