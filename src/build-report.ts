@@ -1,8 +1,7 @@
 // Drop records → an explained, aggregated ReportView: the library behind `dropsite report` and
 // `dropsite watch`. Streaming: memory grows with the number of distinct locations, not of events.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Explainer } from './explain/explain.ts';
+import { sourceLines } from './explain/source-lines.ts';
 import { functionOfSymbol } from './locate/location.ts';
 import { resolveAddress, type SymbolMap } from './locate/kallsyms.ts';
 import type { RecordingItem } from './locate/recording.ts';
@@ -115,18 +114,7 @@ export class DropAggregator {
     const restList = sorted.slice(opts.top);
     const total = Math.max(1, this.drops);
     const root = explainer?.tree.root ?? null;
-    const files = new Map<string, string[] | null>();
-    const sourceOf = (file: string): string[] | null => {
-      if (root === null) return null;
-      if (!files.has(file)) {
-        try {
-          files.set(file, readFileSync(join(root, file), 'latin1').split('\n'));
-        } catch {
-          files.set(file, null);
-        }
-      }
-      return files.get(file) ?? null;
-    };
+    const sourceOf = root === null ? (): null => null : sourceLines(root);
     const snippets: Record<string, Snippet> = {};
     const rows: ReportRow[] = top.map((b) => {
       const notes: string[] = [];

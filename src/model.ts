@@ -1,5 +1,26 @@
 // Types shared by every module. No logic lives here.
 
+/** The skb tracepoint an event came from. */
+export type DropEvent = 'kfree_skb' | 'consume_skb';
+
+/** A parsed drop location: what every input format (a location, a trace line, a recording) boils down to. */
+export interface DropLocation {
+  /** The text the location was parsed from, trimmed. */
+  input: string;
+  /** Full symbol as given, e.g. `ip_rcv_finish_core.isra.0`; empty when only an address is known. */
+  symbol: string;
+  /** C function name: compiler suffixes (`.isra.0`, `.constprop.0`, `.part.0`, `.cold`, `.llvm.N`) stripped. */
+  function: string;
+  isCold: boolean;
+  offset: number | null;
+  size: number | null;
+  module: string | null;
+  address: bigint | null;
+  /** Reason without the `SKB_DROP_REASON_` prefix (`NO_SOCKET`), or the raw `0x10002` tracefs prints for subsystem reasons. */
+  reason: string | null;
+  event: DropEvent | null;
+}
+
 /** `drop` frees on a drop path (the kfree_skb tracepoint), `consume` on a normal path (consume_skb). */
 export type DropKind = 'drop' | 'consume';
 

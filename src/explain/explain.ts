@@ -2,23 +2,13 @@
 import type { Db } from '../index/open.ts';
 import { functionNames, listApis, sitesAtLine, type TreeRow } from '../index/read.ts';
 import { DEFERRED_REPORTER } from '../kernel/drop-functions.ts';
-import type { Candidate, DropApi, Explanation, FunctionRecord } from '../model.ts';
+import type { Candidate, DropApi, DropLocation, Explanation, FunctionRecord } from '../model.ts';
 import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
 import { rankCandidates, type RawCandidate } from './rank.ts';
 
-/** The parts of a parsed location that explain reads (see locate/location.ts). */
-export interface LocationQuery {
-  input: string;
-  symbol: string;
-  function: string;
-  isCold: boolean;
-  offset: number | null;
-  size: number | null;
-  module: string | null;
-  reason: string | null;
-  event: 'kfree_skb' | 'consume_skb' | null;
-}
+/** What explain reads of a location: everything but the raw address (resolved before explain). */
+export type LocationQuery = Omit<DropLocation, 'address'>;
 
 export interface ExplainOptions {
   /** Candidates kept per location (the rest are summarised in a note). */

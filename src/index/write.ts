@@ -7,6 +7,7 @@ import { IndexError } from '../errors.ts';
 import type { CallEdge, DropApi, DropReason, DropSite, FunctionRecord, TreeInfo } from '../model.ts';
 import { checkSchema, describeSqliteError, type Db } from './open.ts';
 import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
+import { isPidAlive } from '../pid.ts';
 
 /** What a run stored about one file, so that the next run can skip it when it is unchanged. */
 export interface CacheRow {
@@ -34,15 +35,6 @@ export interface TreeIndex {
   cache: readonly CacheRow[];
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return typeof err === 'object' && err !== null && 'code' in err && err.code === 'EPERM';
-  }
-}
-
 /** Temporary files left by runs that were killed. */
 function removeStaleTemporaries(file: string): void {
   const prefix = `${basename(file)}.tmp-`;
@@ -55,7 +47,7 @@ function removeStaleTemporaries(file: string): void {
   for (const n of names) {
     if (!n.startsWith(prefix)) continue;
     const pid = Number(n.slice(prefix.length));
-    if (Number.isInteger(pid) && !pidAlive(pid)) rmSync(join(dirname(file), n), { force: true });
+    if (Number.isInteger(pid) && !isPidAlive(pid)) rmSync(join(dirname(file), n), { force: true });
   }
 }
 

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdirSync, openSync, read, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CaptureError } from '../errors.ts';
+import { isPidAlive } from '../pid.ts';
 
 /** Where tracefs lives: its own mount point since 4.1, under debugfs before. */
 export const TRACEFS_MOUNTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'] as const;
@@ -36,15 +37,6 @@ export async function findTracefs(): Promise<string> {
   return TRACEFS_MOUNTS[0];
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return typeof err === 'object' && err !== null && 'code' in err && err.code === 'EPERM';
-  }
-}
-
 const EVENTS = { kfree_skb: 'skb/kfree_skb', consume_skb: 'skb/consume_skb' } as const;
 
 function disableAll(instance: string): void {
@@ -70,7 +62,7 @@ export function removeStaleInstances(tracefs: string): string[] {
   for (const n of names) {
     if (!n.startsWith(INSTANCE_PREFIX)) continue;
     const pid = Number(n.slice(INSTANCE_PREFIX.length));
-    if (!Number.isInteger(pid) || pid === process.pid || pidAlive(pid)) continue;
+    if (!Number.isInteger(pid) || pid === process.pid || isPidAlive(pid)) continue;
     const dir = join(tracefs, 'instances', n);
     disableAll(dir);
     try {

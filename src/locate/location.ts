@@ -2,8 +2,9 @@
 // Formats and their sources: /work/shared/FORMATS.md §0, §1.1, §2.1, §3.1.
 
 import { InputError } from '../errors.ts';
+import type { DropEvent, DropLocation } from '../model.ts';
 
-export type DropEvent = 'kfree_skb' | 'consume_skb';
+export type { DropEvent } from '../model.ts';
 
 /** How to read an offset written without `0x` (`netlink_unicast+251`). `0x…` is always hex. */
 export type OffsetBase = 'hex' | 'decimal';
@@ -12,22 +13,7 @@ export interface ParseLocationOptions {
   offsetBase?: OffsetBase;
 }
 
-export interface DropLocation {
-  /** The text the location was parsed from, trimmed. */
-  input: string;
-  /** Full symbol as given, e.g. `ip_rcv_finish_core.isra.0`; empty when only an address is known. */
-  symbol: string;
-  /** C function name: compiler suffixes (`.isra.0`, `.constprop.0`, `.part.0`, `.cold`, `.llvm.N`) stripped. */
-  function: string;
-  isCold: boolean;
-  offset: number | null;
-  size: number | null;
-  module: string | null;
-  address: bigint | null;
-  /** Reason without the `SKB_DROP_REASON_` prefix (`NO_SOCKET`), or the raw `0x10002` tracefs prints for subsystem reasons. */
-  reason: string | null;
-  event: DropEvent | null;
-}
+export type { DropLocation } from '../model.ts';
 
 export type LocationLine =
   | { kind: 'ok'; lineNo: number; location: DropLocation }

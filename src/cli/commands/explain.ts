@@ -1,9 +1,9 @@
 // `dropsite explain`: wiring only.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { InputError, UsageError } from '../../errors.ts';
 import { explainExact } from '../../explain/exact.ts';
 import { Explainer, type LocationQuery } from '../../explain/explain.ts';
+import { sourceLines } from '../../explain/source-lines.ts';
 import { openForRead } from '../../index/open.ts';
 import { pickTree } from '../../index/read.ts';
 import { lookupSymbol, parseSymbolMap, resolveAddress, type SymbolMap } from '../../locate/kallsyms.ts';
@@ -137,17 +137,6 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
     await writeOut(JSON.stringify(results, null, 2));
     return;
   }
-  const cache = new Map<string, string[] | null>();
-  const source = (file: string): string[] | null => {
-    if (!cache.has(file)) {
-      try {
-        cache.set(file, readFileSync(join(root, file), 'latin1').split('\n'));
-      } catch {
-        cache.set(file, null);
-      }
-    }
-    return cache.get(file) ?? null;
-  };
-  await writeOut(renderExplanations(results, source, { context: flags.context, color: isTty() && process.stdout.isTTY === true }));
+  await writeOut(renderExplanations(results, sourceLines(root), { context: flags.context, color: isTty() && process.stdout.isTTY === true }));
 }
 
