@@ -2,7 +2,7 @@
 // the static and inline helpers it reaches (their code carries the caller's symbol once inlined),
 // and, when the location is inside a drop function itself, the calls of that drop function.
 import type { Db } from '../index/open.ts';
-import { allEdges, allFunctions, allSites, edgesFrom, functionAt, functionsNamed, sitesOfFunction, sitesReportedIn } from '../index/read.ts';
+import { allEdges, allFunctions, allSites, edgesFrom, functionAt, functionsNamed, helperCallSites, sitesOfFunction, sitesReportedIn } from '../index/read.ts';
 import type { CallEdge, DropSite, FunctionRecord } from '../model.ts';
 import type { RawCandidate } from './rank.ts';
 
@@ -16,6 +16,8 @@ interface Lookups {
   sitesOf(file: string, startLine: number): DropSite[];
   edgesFrom(file: string, startLine: number): CallEdge[];
   reportedIn(name: string): DropSite[];
+  /** How many calls of a helper the index records (from functions that reach a site). */
+  callSites(file: string, name: string): number;
 }
 
 function queryLookups(db: Db, treeId: number): Lookups {
@@ -25,6 +27,7 @@ function queryLookups(db: Db, treeId: number): Lookups {
     sitesOf: (file, line) => sitesOfFunction(db, treeId, file, line),
     edgesFrom: (file, line) => edgesFrom(db, treeId, file, line),
     reportedIn: (name) => sitesReportedIn(db, treeId, name),
+    callSites: (file, name) => helperCallSites(db, treeId, file, name),
   };
 }
 
@@ -47,7 +50,10 @@ function memoryLookups(db: Db, treeId: number): Lookups {
   const sitesByDef = group(sites, (s) => `${s.file}\0${s.functionStartLine}`);
   const sitesByApi = group(sites, (s) => s.api);
   const sitesByReport = group(sites.filter((s) => s.reportedIn !== null), (s) => s.reportedIn ?? '');
-  const edges = group(allEdges(db, treeId), (e) => `${e.file}\0${e.callerStartLine}`);
+  const allE = allEdges(db, treeId);
+  const edges = group(allE, (e) => `${e.file}\0${e.callerStartLine}`);
+  const callCount = new Map<string, number>();
+  for (const e of allE) callCount.set(`${e.calleeFile}\0${e.callee}`, (callCount.get(`${e.calleeFile}\0${e.callee}`) ?? 0) + 1);
   return {
     functionsNamed: (name) => byName.get(name) ?? [],
     functionAt: (file, name) => byFileName.get(`${file}\0${name}`)?.[0] ?? null,
@@ -55,6 +61,7 @@ function memoryLookups(db: Db, treeId: number): Lookups {
     edgesFrom: (file, line) => edges.get(`${file}\0${line}`) ?? [],
     reportedIn: (name) => [...new Set([...(sitesByApi.get(name) ?? []), ...(sitesByReport.get(name) ?? [])])]
       .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column),
+    callSites: (file, name) => callCount.get(`${file}\0${name}`) ?? 0,
   };
 }
 
@@ -93,10 +100,10 @@ export class CandidateSource {
     if (cached !== undefined) return cached;
     const out: RawCandidate[] = [];
     for (const site of this.lookups.sitesOf(fn.file, fn.startLine)) {
-      out.push({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, role: 'site' });
+      out.push({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'site' });
     }
     const seen = new Set<string>([key]);
-    const walk = (from: FunctionRecord, via: string[], anchor: number | null, mayStay: boolean): void => {
+    const walk = (from: FunctionRecord, via: string[], anchor: number | null, mayStay: boolean, surelyInlined: boolean): void => {
       if (via.length >= MAX_DEPTH) return;
       for (const e of this.lookups.edgesFrom(from.file, from.startLine)) {
         const helper = this.lookups.functionAt(e.calleeFile, e.callee);
@@ -107,13 +114,15 @@ export class CandidateSource {
         const chain = [...via, helper.name];
         const anchorLine = anchor ?? e.line;
         const stays = mayStay || (!helper.isStatic && !helper.isInline && helper.file.endsWith('.c'));
+        // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once).
+        const surely = surelyInlined && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
         for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
-          out.push({ site, fn, via: chain, anchorLine, helperMayStayOutOfLine: stays, role: 'site' });
+          out.push({ site, fn, via: chain, anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site' });
         }
-        walk(helper, chain, anchorLine, stays);
+        walk(helper, chain, anchorLine, stays, surely);
       }
     };
-    walk(fn, [], null, false);
+    walk(fn, [], null, false, true);
     this.rawByFn.set(key, out);
     return out;
   }
@@ -124,7 +133,7 @@ export class CandidateSource {
     if (cached !== undefined) return cached;
     const sites = this.lookups.reportedIn(apiName);
     const fn: FunctionRecord = fnForAnchor ?? { file: '', name: apiName, startLine: 0, endLine: 0, startByte: 0, endByte: 0, isStatic: false, isInline: false, isMacro: false };
-    const out = sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, role: 'caller' as const }));
+    const out = sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'caller' as const }));
     this.callers.set(apiName, out);
     return out;
   }

@@ -22,6 +22,8 @@ export interface RawCandidate {
   anchorLine: number;
   /** Helpers that are neither static nor inline may stay out of line. */
   helperMayStayOutOfLine: boolean;
+  /** Every helper on the way is static with a single call site: certainly inlined. */
+  helpersCalledOnce: boolean;
   role: 'site' | 'caller';
 }
 
@@ -91,7 +93,8 @@ export function rankCandidates(input: RankInput, raw: readonly RawCandidate[], l
     }
     if (c.via.length > 0) {
       ev.push(`inside ${c.via.join(' → ')}, inlined into ${c.fn.name}`);
-      f *= c.via.length === 1 ? 0.9 : 0.8;
+      if (c.helpersCalledOnce) ev.push(`${c.via.join(', ')} ${c.via.length > 1 ? 'are' : 'is'} static and called once: always inlined`);
+      else f *= c.via.length === 1 ? 0.7 : 0.6;
       if (c.helperMayStayOutOfLine) {
         ev.push(`${c.via[0] ?? ''} is not static: the compiler may keep it out of line`);
         f *= 0.5;

@@ -104,6 +104,11 @@ export function sitesReportedIn(db: Db, treeId: number, name: string): DropSite[
   return rows.map(toSite);
 }
 
+/** Calls of a helper recorded in the index (edges into it). */
+export function helperCallSites(db: Db, treeId: number, file: string, name: string): number {
+  return Number(stmt(db, 'SELECT COUNT(*) FROM edges WHERE tree_id = ? AND callee_file = ? AND callee = ?').pluck().get(treeId, file, name) ?? 0);
+}
+
 /** Sites whose statement spans a line of a file. */
 export function sitesAtLine(db: Db, treeId: number, file: string, line: number): DropSite[] {
   const rows = stmt(db, 'SELECT * FROM sites WHERE tree_id = ? AND file = ? AND line <= ? AND end_line >= ? ORDER BY line, col')
