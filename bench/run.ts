@@ -10,6 +10,8 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_TRUTH, runCalibrationBench } from './calibration.bench.ts';
 import { runExplainBench } from './explain.bench.ts';
 import { runIndexBench } from './index.bench.ts';
+import { runReportBench } from './report.bench.ts';
+import { runWatchBench } from './watch.bench.ts';
 import {
   BenchError, BenchUsageError, DROPSITE_CLI, GNU_TIME, hasGnuTime, indexProvider, newestMtimeMs, note, withTempDir,
   type BenchOptions,
@@ -22,6 +24,8 @@ const BENCHMARKS = {
   index: runIndexBench,
   explain: runExplainBench,
   calibration: runCalibrationBench,
+  report: runReportBench,
+  watch: runWatchBench,
 } satisfies Record<string, Benchmark>;
 
 type BenchName = keyof typeof BENCHMARKS;
