@@ -104,6 +104,47 @@ export async function* readRecording(
   for (const item of out) yield item;
 }
 
+/**
+ * Like readRecording, from raw text chunks (a file stream set to utf8): lines are split here and the items of each
+ * chunk come as one batch, so a line costs a function call rather than a promise. A line longer than MAX_LINE_CHARS
+ * is cut there (the reader then skips it as too long) instead of being gathered whole.
+ */
+export async function* readRecordingBatches(chunks: AsyncIterable<string>, opts: ReadRecordingOptions): AsyncGenerator<RecordingItem[]> {
+  const session = new RecordingSession(opts.format);
+  let rest = '';
+  let dropping = false;
+  // push() works on the items of one line (it post-processes all of `out`): gather them per line.
+  const line: RecordingItem[] = [];
+  const push = (text: string, batch: RecordingItem[]): void => {
+    session.push(text, line);
+    for (const item of line) batch.push(item);
+    line.length = 0;
+  };
+  for await (const chunk of chunks) {
+    const out: RecordingItem[] = [];
+    let start = 0;
+    for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', start)) {
+      if (dropping) dropping = false;
+      else push(rest === '' ? chunk.slice(start, nl) : rest + chunk.slice(start, nl), out);
+      rest = '';
+      start = nl + 1;
+    }
+    if (!dropping && start < chunk.length) {
+      rest += chunk.slice(start);
+      if (rest.length > MAX_LINE_CHARS) {
+        push(rest.slice(0, MAX_LINE_CHARS + 1), out);
+        rest = '';
+        dropping = true;
+      }
+    }
+    if (out.length > 0) yield out;
+  }
+  const out: RecordingItem[] = [];
+  if (rest !== '') push(rest, out);
+  session.end(out);
+  if (out.length > 0) yield out;
+}
+
 export function createFormatReader(format: RecordingFormat): FormatReader {
   switch (format) {
     case 'dropwatch':

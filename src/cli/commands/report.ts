@@ -8,7 +8,7 @@ import { Explainer } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
 import { pickTree } from '../../index/read.ts';
 import { parseSymbolMap, type SymbolMap } from '../../locate/kallsyms.ts';
-import { readRecording, type RecordingFormat } from '../../locate/recording.ts';
+import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
 import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
 import { RENDERERS } from '../../report/formats.ts';
 import type { ReportFormat, ReportView } from '../../report/view.ts';
@@ -78,10 +78,9 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
   const { db, explainer } = openIndex(flags);
   try {
     const agg = new DropAggregator(readMap(flags.kallsyms ?? flags.systemMap));
-    const input = path === '-' ? process.stdin : createReadStream(path);
-    const lines = createInterface({ input, crlfDelay: Infinity });
-    for await (const item of readRecording(lines, { format: flags.format })) agg.add(item);
-    if (agg.totalDrops > 200) explainer.preload();
+    const input = path === '-' ? process.stdin.setEncoding('utf8') : createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
+    for await (const batch of readRecordingBatches(input, { format: flags.format })) for (const item of batch) agg.add(item);
+    if (flags.top > 200) explainer.preload();
     const view = agg.view(explainer, {
       title: `Drops in ${path === '-' ? 'stdin' : path}`, source: path === '-' ? 'stdin' : path, format: flags.format,
       top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context,
