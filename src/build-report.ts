@@ -4,20 +4,11 @@ import type { Explainer } from './explain/explain.ts';
 import { sourceLines } from './explain/source-lines.ts';
 import { functionOfSymbol } from './locate/location.ts';
 import { resolveAddress, type SymbolMap } from './locate/kallsyms.ts';
-import type { RecordingItem } from './locate/recording.ts';
+import type { DropRecord, RecordingItem } from './locate/recording.ts';
 import type { ReportRow, ReportView, SkippedLine, Snippet } from './report/view.ts';
 
-interface Bucket {
-  symbol: string;
-  function: string;
-  isCold: boolean;
-  offset: number | null;
-  size: number | null;
-  module: string | null;
-  address: bigint | null;
-  reason: string | null;
-  event: 'kfree_skb' | 'consume_skb';
-  count: number;
+/** One aggregated location and reason: a record's location with the summed count and the times it was seen. */
+interface Bucket extends Omit<DropRecord, 'kind' | 'lineNo' | 'timestamp'> {
   first: number | null;
   last: number | null;
 }

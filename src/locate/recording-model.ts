@@ -1,27 +1,19 @@
 // The records every recording reader yields, and the small contract the per-format readers share.
 // Pure: strings in, records out. The public entry point is recording.ts.
 
-import { functionOfSymbol, type DropEvent } from './location.ts';
+import type { DropEvent, DropLocation } from '../model.ts';
+import { functionOfSymbol } from './location.ts';
 
 export type RecordingFormat = 'dropwatch' | 'tracefs' | 'perf' | 'bpftrace' | 'retis-json';
 
-export interface DropRecord {
+/**
+ * One drop event (or a dropwatch/bpftrace count of them): a DropLocation whose offset is already in bytes, whose
+ * symbol may be '' when only an address was printed, and whose event is known.
+ */
+export interface DropRecord extends Omit<DropLocation, 'input' | 'event'> {
   kind: 'drop';
   /** 1-based line where the record starts (the event line, `drop at:` line or `@[` line of a block). */
   lineNo: number;
-  /** As printed, compiler suffixes kept; '' when only an address is known. */
-  symbol: string;
-  /** `symbol` with compiler suffixes stripped (functionOfSymbol). */
-  function: string;
-  isCold: boolean;
-  /** Bytes, already converted from the tool's base. */
-  offset: number | null;
-  size: number | null;
-  module: string | null;
-  /** When the tool printed one. */
-  address: bigint | null;
-  /** Without `SKB_DROP_REASON_`. */
-  reason: string | null;
   event: DropEvent;
   /** dropwatch summary counts and bpftrace map counts; 1 for per-event formats. */
   count: number;

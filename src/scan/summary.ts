@@ -4,6 +4,7 @@ export const SCANNER_VERSION = 8;
 // What the scanner keeps of each parsed function or macro: a compact, serialisable summary that is
 // enough to decide later (once every drop API is known) which calls are drop sites, which
 // functions are wrappers, and which reasons reach a call. Summaries are cached per file.
+import type { FunctionRecord } from '../model.ts';
 
 export interface CallSummary {
   callee: string;
@@ -38,14 +39,8 @@ export interface ReasonAssign {
   fromCall: string | null;
 }
 
-export interface FunctionSummary {
-  name: string;
-  startLine: number;
-  endLine: number;
-  startByte: number;
-  endByte: number;
-  isStatic: boolean;
-  isInline: boolean;
+/** A function definition as the scanner saw it: the index's FunctionRecord (less its file) and what resolve needs. */
+export interface FunctionSummary extends Omit<FunctionRecord, 'file' | 'isMacro'> {
   /** Marked `noinline` or `__fix_address`: never inlined, so it keeps its own return address. */
   isNoinline: boolean;
   params: string[];
