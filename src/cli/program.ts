@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 // The command line: commander wiring over the library. Only this folder reads argv or sets exit codes.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { UsageError } from '../errors.ts';
 import { defaultDbPath } from '../index/open.ts';
 import type { ExplainFlags } from './commands/explain.ts';
 import type { SitesFlags } from './commands/query.ts';
 import type { ReportFlags, WatchFlags } from './commands/report.ts';
+import type { RecordingFormat } from '../locate/recording.ts';
+import type { ReportFormat } from '../report/view.ts';
 import { EXIT, reportError } from './exit.ts';
 
 // Commands are loaded when run: `explain` must start fast, and must not load tree-sitter.
+
+// Literal lists (no runtime import), checked against the types.
+const RECORDING_FORMAT_NAMES = ['auto', 'dropwatch', 'tracefs', 'perf', 'bpftrace', 'retis-json'] satisfies Array<RecordingFormat | 'auto'>;
+const REPORT_FORMAT_NAMES = ['table', 'md', 'html', 'json'] satisfies ReportFormat[];
 
 function nonNegativeInt(v: string): number {
   const n = Number(v);
@@ -93,8 +98,8 @@ export function buildProgram(): Command {
     .argument('[file]', 'the recording; - or nothing for stdin')
     .addOption(dbOption())
     .option('--tree <path|version>', 'which indexed tree')
-    .addOption(new Option('--format <format>', 'the recording\'s format').choices(['auto', 'dropwatch', 'tracefs', 'perf', 'bpftrace', 'retis-json']).default('auto'))
-    .addOption(new Option('--as <format>', 'output format (default: from --output\'s extension, else table)').choices(['table', 'md', 'html', 'json']))
+    .addOption(new Option('--format <format>', 'the recording\'s format').choices(RECORDING_FORMAT_NAMES).default('auto'))
+    .addOption(new Option('--as <format>', 'output format (default: from --output\'s extension, else table)').choices(REPORT_FORMAT_NAMES))
     .option('-o, --output <file>', 'write the report to a file')
     .addOption(new Option('--top <n>', 'locations shown').default(20).argParser(positiveInt))
     .option('--all-candidates', 'show every candidate of each location, not only the best')
@@ -111,7 +116,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--interval <s>', 'seconds between refreshes of the live table').default(1).argParser(positiveNumber))
     .addOption(new Option('--duration <s>', 'stop after this many seconds (default: Ctrl-C)').argParser(positiveNumber))
     .option('--consume', 'also count consume_skb events (normal frees)')
-    .addOption(new Option('--as <format>', 'format of the final report').choices(['table', 'md', 'html', 'json']))
+    .addOption(new Option('--as <format>', 'format of the final report').choices(REPORT_FORMAT_NAMES))
     .option('-o, --output <file>', 'write the final report to a file')
     .addOption(new Option('--top <n>', 'locations shown').default(20).argParser(positiveInt))
     .option('--all-candidates', 'show every candidate of each location')
@@ -135,7 +140,6 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
       return EXIT.usage;
     }
-    if (err instanceof UsageError) return reportError(err);
     return reportError(err);
   }
 }

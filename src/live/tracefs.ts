@@ -161,15 +161,6 @@ async function* readLines(fdOf: () => number | null): AsyncGenerator<string> {
 /** How long to wait when trace_pipe is empty: 20 wake-ups a second cost nothing, and a line waits at most this. */
 const POLL_MS = 50;
 
-/** The global (top-level) enable flag of an event, for checking that a run left it alone. */
-export function globalEnable(tracefs: string, event: keyof typeof EVENTS): string | null {
-  try {
-    return readFileSync(join(tracefs, 'events', EVENTS[event], 'enable'), 'utf8').trim();
-  } catch {
-    return null;
-  }
-}
-
 /** Overrun counts of the instance's per-CPU buffers (`per_cpu/cpuN/stats`): events the kernel lost. */
 export function overruns(instance: string): number {
   let total = 0;

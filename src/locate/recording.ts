@@ -20,7 +20,6 @@ export interface ReadRecordingOptions {
   format: RecordingFormat | 'auto';
 }
 
-export const RECORDING_FORMATS: readonly RecordingFormat[] = ['dropwatch', 'tracefs', 'perf', 'bpftrace', 'retis-json'];
 
 // Real lines are a few hundred characters; a retis event with its packet a few KiB. Longer is not a recording, and
 // running the line patterns over it would only cost time.

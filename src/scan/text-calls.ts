@@ -96,20 +96,6 @@ export function findMacros(text: string): RawMacro[] {
   return out;
 }
 
-/** Calls in a piece of raw text (comments and strings removed first). */
-export function textCalls(text: string, names: RegExp): Array<{ callee: string; args: string[]; index: number }> {
-  const clean = blankCommentsAndStrings(text);
-  const out: Array<{ callee: string; args: string[]; index: number }> = [];
-  names.lastIndex = 0;
-  for (const m of clean.matchAll(names)) {
-    const open = clean.indexOf('(', m.index + m[0].length - 1);
-    const callee = m[1] ?? m[0];
-    const split = open < 0 ? null : splitArgs(clean, open);
-    out.push({ callee, args: split?.args ?? [], index: m.index });
-  }
-  return out;
-}
-
 /** Replace comments and string literals by spaces, keeping every index and newline in place. */
 export function blankCommentsAndStrings(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'/g,
