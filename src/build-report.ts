@@ -33,7 +33,14 @@ function locationText(b: Pick<Bucket, 'symbol' | 'offset' | 'module' | 'address'
 
 export class DropAggregator {
   private readonly buckets = new Map<string, Bucket>();
+  /**
+   * symbol → offset → reason → buckets (one per event/module, almost always one). Readers hand out the same string
+   * objects for the same text, whose hashes V8 caches: no key is built per event.
+   */
+  private readonly index = new Map<string, Map<number, Map<string, Bucket[]>>>();
   private readonly perSecond = new Map<number, number>();
+  private lastSecond = Number.NaN;
+  private lastSecondCount = 0;
   private readonly skippedExamples: SkippedLine[] = [];
   private skippedCount = 0;
   private events = 0;
@@ -62,11 +69,18 @@ export class DropAggregator {
         module = r.module;
       }
     }
-    const key = `${symbol === '' ? String(item.address) : symbol}+${offset ?? ''}|${module ?? ''}|${item.reason ?? ''}|${item.event}`;
-    let b = this.buckets.get(key);
+    const where = symbol === '' ? `0x${item.address?.toString(16) ?? '?'}` : symbol;
+    let byOffset = this.index.get(where);
+    if (byOffset === undefined) this.index.set(where, (byOffset = new Map()));
+    let byReason = byOffset.get(offset ?? -1);
+    if (byReason === undefined) byOffset.set(offset ?? -1, (byReason = new Map()));
+    let list = byReason.get(item.reason ?? '');
+    if (list === undefined) byReason.set(item.reason ?? '', (list = []));
+    let b = list.find((x) => x.event === item.event && x.module === module);
     if (b === undefined) {
       b = { symbol, function: fn, isCold, offset, size, module, address: symbol === '' ? item.address : null, reason: item.reason, event: item.event, count: 0, first: null, last: null };
-      this.buckets.set(key, b);
+      list.push(b);
+      this.buckets.set(`${where}+${offset ?? ''}|${module ?? ''}|${item.reason ?? ''}|${item.event}`, b);
     }
     b.count += item.count;
     b.size ??= size;
@@ -76,8 +90,17 @@ export class DropAggregator {
       if (b.first === null || item.timestamp < b.first) b.first = item.timestamp;
       if (b.last === null || item.timestamp > b.last) b.last = item.timestamp;
       const sec = Math.floor(item.timestamp);
-      this.perSecond.set(sec, (this.perSecond.get(sec) ?? 0) + item.count);
+      if (sec !== this.lastSecond) {
+        this.flushSecond();
+        this.lastSecond = sec;
+      }
+      this.lastSecondCount += item.count;
     }
+  }
+
+  private flushSecond(): void {
+    if (this.lastSecondCount > 0) this.perSecond.set(this.lastSecond, (this.perSecond.get(this.lastSecond) ?? 0) + this.lastSecondCount);
+    this.lastSecondCount = 0;
   }
 
   get totalDrops(): number {
@@ -85,6 +108,7 @@ export class DropAggregator {
   }
 
   private timeline(): ReportView['timeline'] {
+    this.flushSecond();
     if (this.perSecond.size === 0) return null;
     const secs = [...this.perSecond.keys()];
     const min = Math.min(...secs);

@@ -15,6 +15,7 @@ import { parseCodeToken, shorten } from './recording-tokens.ts';
 // "%d drops at %s [hardware]". [software]/[hardware] since v1.5.2 (commit 809dd44); 1.4–1.5.1 printed neither, and
 // the first releases printed "%d drops at %s+%x" with no address.
 const SUMMARY_RE = /^([0-9]+) drops at (.*)$/;
+const POINT_CACHE_MAX = 4096;
 const SUMMARY_RAW_RE = /^location (0x[0-9a-fA-F]+|\(nil\))(?: \[software\])?$/;
 const SUMMARY_SYMBOL_RE = /^([^\s+]+)\+([0-9a-fA-F]+)(?: \((0x[0-9a-fA-F]+)\))?(?: \[software\])?$/;
 const SUMMARY_HARDWARE_RE = / \[hardware\]$/;
@@ -136,7 +137,20 @@ export class DropwatchReader implements FormatReader {
     }));
   }
 
+  /** The text after "drops at" → its parsed location: a long session repeats a few hundred of them. */
+  readonly #points = new Map<string, CodePoint>();
+
   #readSummary(count: number, rest: string, lineNo: number, line: string): RecordingItem {
+    const known = this.#points.get(rest);
+    if (known !== undefined) return dropRecord(lineNo, { ...known }, { reason: null, event: 'kfree_skb', count, timestamp: null });
+    const item = this.#parseSummary(count, rest, lineNo, line);
+    if (item.kind === 'drop' && this.#points.size < POINT_CACHE_MAX) {
+      this.#points.set(rest, { symbol: item.symbol, offset: item.offset, size: item.size, address: item.address, module: item.module });
+    }
+    return item;
+  }
+
+  #parseSummary(count: number, rest: string, lineNo: number, line: string): RecordingItem {
     if (SUMMARY_HARDWARE_RE.test(rest)) return skippedRecord(lineNo, line, HARDWARE_WHY);
     const details = { reason: null, event: 'kfree_skb', count, timestamp: null } as const;
     const raw = SUMMARY_RAW_RE.exec(rest);

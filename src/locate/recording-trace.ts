@@ -45,8 +45,13 @@ type Pending =
   /** perf ≤ 5.16 gave a raw address; a following callchain can name it. */
   | { kind: 'needs-callchain'; lineNo: number; point: CodePoint; details: DropDetails; chooser: FrameChooser };
 
+/** Distinct `location=… reason: …` tails remembered per reader; a recording rarely has more than a few hundred. */
+const TAIL_CACHE_MAX = 4096;
+
 export class TraceReader implements FormatReader {
   #pending: Pending | null = null;
+  /** The text after `location=` → its parsed location and reason: a million events repeat a few hundred tails. */
+  readonly #tails = new Map<string, { point: CodePoint; reason: string | null }>();
   /** Inside the stack or callchain of an event that needs nothing from it. */
   #isInFrames = false;
 
@@ -154,6 +159,13 @@ export class TraceReader implements FormatReader {
     const eventName: DropEvent = event[3] === 'consume_skb' ? 'consume_skb' : 'kfree_skb';
     const timestamp = event[1] !== undefined && event[2] !== undefined ? Number.parseFloat(`${event[1]}${event[2]}`) : null;
     const fields = line.slice(event.index + event[0].length);
+    const tailAt = fields.indexOf(LOCATION_KEY);
+    const tail = tailAt === -1 ? undefined : this.#tails.get(fields.slice(tailAt + LOCATION_KEY.length));
+    if (tail !== undefined) {
+      this.#isInFrames = true;
+      out.push(dropRecord(lineNo, { ...tail.point }, { reason: tail.reason, event: eventName, count: 1, timestamp }));
+      return;
+    }
     const reasonMatch = REASON_RE.exec(fields);
     const details: DropDetails = {
       reason: reasonMatch === null ? null : reasonName(reasonMatch[1] ?? ''),
@@ -185,6 +197,10 @@ export class TraceReader implements FormatReader {
     if (point.symbol === '' && point.address !== null) {
       this.#pending = { kind: 'needs-callchain', lineNo, point, details, chooser: new FrameChooser(point.address) };
       return;
+    }
+    // Only a location= that stood for itself is remembered; the reason is part of the tail (it follows location=).
+    if (this.#tails.size < TAIL_CACHE_MAX && (reasonMatch === null || reasonMatch.index >= at)) {
+      this.#tails.set(rest, { point: { ...point }, reason: details.reason });
     }
     out.push(dropRecord(lineNo, point, details));
   }

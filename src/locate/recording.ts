@@ -114,13 +114,16 @@ export async function* readRecordingBatches(chunks: AsyncIterable<string>, opts:
   let dropping = false;
   // push() works on the items of one line (it post-processes all of `out`): gather them per line.
   const line: RecordingItem[] = [];
+  let clean = false;
   const push = (text: string, batch: RecordingItem[]): void => {
-    session.push(text, line);
+    session.push(text, line, clean);
     for (const item of line) batch.push(item);
     line.length = 0;
   };
   for await (const chunk of chunks) {
     const out: RecordingItem[] = [];
+    // One scan of the chunk instead of one per line; the newline and CR are not binary.
+    clean = !BINARY_RE.test(chunk) && !BINARY_RE.test(rest);
     let start = 0;
     for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', start)) {
       if (dropping) dropping = false;
@@ -193,10 +196,11 @@ class RecordingSession {
     this.#buffer = format === 'auto' ? [] : null;
   }
 
-  push(raw: string, out: RecordingItem[]): void {
+  /** `clean`: the caller already knows the line has no binary data (it checked the whole chunk at once). */
+  push(raw: string, out: RecordingItem[], clean = false): void {
     this.#lineNo += 1;
     const lineNo = this.#lineNo;
-    const line = screenLine(raw, lineNo);
+    const line = screenLine(raw, lineNo, clean);
     const buffer = this.#buffer;
     if (buffer !== null) {
       buffer.push(typeof line === 'string' ? { lineNo, line } : line);
@@ -246,11 +250,12 @@ class RecordingSession {
 }
 
 /** The line without its CR, or a skipped record when it is too long or binary. */
-function screenLine(raw: string, lineNo: number): string | SkippedRecord {
+function screenLine(raw: string, lineNo: number, clean: boolean): string | SkippedRecord {
   const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
   if (line.length > MAX_LINE_CHARS) {
     return skippedRecord(lineNo, line, `line too long (${line.length} characters, more than ${MAX_LINE_CHARS})`);
   }
+  if (clean) return line;
   const binary = BINARY_RE.exec(line);
   if (binary !== null) {
     const code = binary[0].charCodeAt(0);
