@@ -48,6 +48,7 @@ export class Explainer {
     this.names ??= functionNames(this.db, this.tree.id);
     const limit = Math.max(2, Math.floor(name.length / 4));
     return this.names
+      .filter((n) => Math.abs(n.length - name.length) <= limit)
       .map((n) => ({ n, d: distance(name, n) }))
       .filter((x) => x.d <= limit)
       .sort((a, b) => a.d - b.d || a.n.localeCompare(b.n))

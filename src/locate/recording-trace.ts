@@ -23,6 +23,7 @@ const SKB_EVENT_RE = /(?:^|\s)(?:([0-9]+)(\.[0-9]+)?:\s+)?(?:skb:)?(kfree_skb|co
 // A line of another event: `…] 123.456: event_name: …` with a timestamp, so that free text is not taken for one.
 const OTHER_EVENT_RE = /\s[0-9]+\.[0-9]+:\s+((?:[A-Za-z0-9_]+:)?[A-Za-z0-9_]+):(?:\s|$)/;
 const LOCATION_KEY = 'location=';
+const NON_BLANK_RE = /\S/;
 const TOKEN_RE = /^\S*/;
 // ` [module]` (tracefs %pS for module text, optionally with a build id) or ` (0x…)` (newer libtraceevent raw variant).
 const AFTER_TOKEN_RE = /^\s+(?:\[([A-Za-z0-9_-]+)(?:\s+[0-9a-fA-F]+)?\]|\((0x[0-9a-fA-F]+)\))/;
@@ -60,12 +61,14 @@ export class TraceReader implements FormatReader {
   }
 
   feed(line: string, lineNo: number, out: RecordingItem[]): void {
-    if (line.trim() === '') {
+    if (!NON_BLANK_RE.test(line)) {
       this.flush(out);
       return;
     }
     const first = line.charCodeAt(0);
-    if (first === 0x20 || first === 0x09) {
+    // tracefs event lines start with spaces too (the task column is right-aligned): only lines that are not
+    // skb events can be stack frames or callchain entries.
+    if ((first === 0x20 || first === 0x09) && !line.includes('_skb:')) {
       if (this.#feedFrame(line)) return;
     } else if (first === 0x23 /* # */) {
       return;
