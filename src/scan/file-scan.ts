@@ -3,7 +3,6 @@
 // the new names and returns the summaries found there.
 import { chunkAt, lineOf, lineStarts, splitChunks, type Chunk } from './chunks.ts';
 import { enclosingFunction, NOT_CALLS, summariseFunction, textCallsIn, topLevelFunctions } from './extract.ts';
-import { garbageCollector } from './gc.ts';
 import { parseC } from './parse.ts';
 import type { FileSummary, MacroSummary } from './summary.ts';
 import { blankCommentsAndStrings, findMacros, recoverFunctionName, splitArgs, type RawMacro } from './text-calls.ts';
@@ -14,8 +13,6 @@ const CALL = /\b([A-Za-z_]\w*)\s*\(/g;
 export function isCandidate(buf: Buffer): boolean {
   return buf.indexOf('skb') >= 0 || buf.indexOf('sk_buff') >= 0;
 }
-
-let parsedSinceCollect = 0;
 
 /** More `}` than `{`: text that still belongs to an enclosing body. */
 function closesMore(text: string): boolean {
@@ -75,10 +72,6 @@ export class FileScan {
     const text = this.text.slice(chunk.startIndex, chunk.endIndex);
     const clean = blankCommentsAndStrings(text);
     const tree = parseC(text);
-    if (++parsedSinceCollect >= 64) {
-      parsedSinceCollect = 0;
-      garbageCollector()?.(true);
-    }
     if (tree.rootNode.hasError) out.parseErrors++;
     const positionOf = (i: number): { line: number; column: number } => this.position(chunk.startIndex + i);
     // A function that is last in its chunk owns the text up to the chunk's end: a macro the grammar

@@ -6,7 +6,6 @@ import { INITIAL_NAMES } from '../kernel/drop-functions.ts';
 import { discoverSources } from './discover.ts';
 import type { ToMain, ToWorker, WorkerFile } from './protocol.ts';
 import { resolve, type FileUnits, type Resolution } from './resolve.ts';
-import { garbageCollector } from './gc.ts';
 import { ScanState } from './scan-state.ts';
 import type { FileSummary } from './summary.ts';
 
@@ -203,7 +202,6 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
           candidates.delete(e.path);
         }
       }
-      garbageCollector()?.();
       const tr = performance.now();
       resolution = resolve(units);
       timings.resolve += performance.now() - tr;
