@@ -33,17 +33,22 @@ export function splitChunks(text: string): Chunk[] {
   return chunks;
 }
 
-/** Index of the chunk holding `index` (chunks are sorted and contiguous). */
-export function chunkAt(chunks: readonly Chunk[], index: number): number {
+/** The last position in `items` (sorted by start) whose start is at or before `value`: a binary search. */
+function lastAtOrBefore<T>(items: readonly T[], value: number, startOf: (t: T) => number): number {
   let lo = 0;
-  let hi = chunks.length - 1;
+  let hi = items.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
-    const c = chunks[mid];
-    if (c !== undefined && c.startIndex <= index) lo = mid;
+    const item = items[mid];
+    if (item !== undefined && startOf(item) <= value) lo = mid;
     else hi = mid - 1;
   }
   return lo;
+}
+
+/** Index of the chunk holding `index` (chunks are sorted and contiguous). */
+export function chunkAt(chunks: readonly Chunk[], index: number): number {
+  return lastAtOrBefore(chunks, index, (c) => c.startIndex);
 }
 
 /** 0-based line number of every line start, for turning string indices into lines. */
@@ -58,12 +63,5 @@ export function lineStarts(text: string): number[] {
 }
 
 export function lineOf(starts: readonly number[], index: number): number {
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if ((starts[mid] ?? 0) <= index) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
+  return lastAtOrBefore(starts, index, (n) => n);
 }
