@@ -99,14 +99,15 @@ export function querySites(db: Db, treeId: number, filter: SiteFilter = {}): Dro
 
 /** Calls of a drop function, and calls of wrappers whose drops are reported inside it. */
 export function sitesReportedIn(db: Db, treeId: number, name: string): DropSite[] {
-  const rows = stmt(db, `SELECT * FROM sites WHERE tree_id = ? AND api = ? UNION SELECT * FROM sites WHERE tree_id = ? AND reported_in = ?
-    ORDER BY file, line, col`).all(treeId, name, treeId, name) as RawSite[];
-  return rows.map(toSite);
+  // Sorted here: an ORDER BY would lead SQLite to walk the whole tree's sites in file order.
+  const rows = stmt(db, 'SELECT * FROM sites WHERE tree_id = ? AND api = ? UNION SELECT * FROM sites WHERE tree_id = ? AND reported_in = ?')
+    .all(treeId, name, treeId, name) as RawSite[];
+  return rows.map(toSite).sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column));
 }
 
 /** Calls of a helper recorded in the index (edges into it). */
 export function helperCallSites(db: Db, treeId: number, file: string, name: string): number {
-  return Number(stmt(db, 'SELECT COUNT(*) FROM edges WHERE tree_id = ? AND callee_file = ? AND callee = ?').pluck().get(treeId, file, name) ?? 0);
+  return Number(stmt(db, 'SELECT COUNT(*) FROM edges WHERE tree_id = ? AND callee = ? AND callee_file = ?').pluck().get(treeId, name, file) ?? 0);
 }
 
 /** Sites whose statement spans a line of a file. */

@@ -1,5 +1,5 @@
 // The index's tables. Bump SCHEMA_VERSION on any change: older files are refused with a clear error.
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export const SCHEMA = `
 CREATE TABLE trees (
@@ -38,6 +38,7 @@ CREATE TABLE edges (
   callee TEXT NOT NULL, callee_file TEXT NOT NULL, line INTEGER NOT NULL, args TEXT NOT NULL
 );
 CREATE INDEX edges_caller ON edges(tree_id, file, caller_start_line);
+CREATE INDEX edges_callee ON edges(tree_id, callee, callee_file);
 CREATE TABLE reasons (
   tree_id INTEGER NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, enum_name TEXT NOT NULL,
   file TEXT NOT NULL, line INTEGER NOT NULL, description TEXT NOT NULL, ord INTEGER NOT NULL

@@ -112,6 +112,8 @@ export function writeTree(file: string, index: TreeIndex): void {
         .run(index.info.root, index.info.version, index.info.indexedAt, index.info.gitHead, index.usedSeeds ? 1 : 0, index.reasonsFile, JSON.stringify(index.stats));
       insertAll(handle, Number(res.lastInsertRowid), index);
     })();
+    // Statistics for the query planner: without them it prefers indexes that match an ORDER BY over selective ones.
+    handle.exec('ANALYZE');
     handle.close();
     db = null;
     renameSync(tmp, file);

@@ -1,7 +1,6 @@
 // `dropsite explain`: wiring only.
 import { readFileSync } from 'node:fs';
 import { InputError, UsageError } from '../../errors.ts';
-import { explainExact } from '../../explain/exact.ts';
 import { Explainer, type LocationQuery } from '../../explain/explain.ts';
 import { sourceLines } from '../../explain/source-lines.ts';
 import { openForRead } from '../../index/open.ts';
@@ -121,6 +120,8 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
     if (locations.length > 200) explainer.preload();
     const queries = locations.map((l) => toQuery(l, flags));
     if (flags.vmlinux !== undefined) {
+      // Loaded only for exact mode: it brings in child_process and the binutils drivers.
+      const { explainExact } = await import('../../explain/exact.ts');
       results = await explainExact(explainer, queries, flags.vmlinux, tree.version);
     } else {
       results = queries.map((q, i) => {
