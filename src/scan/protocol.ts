@@ -4,7 +4,7 @@ import type { FileSummary } from './summary.ts';
 export interface WorkerFile {
   path: string;
   /** What a previous run learnt about this file; used when its size and mtime are unchanged. */
-  known?: { size: number; mtimeMs: number; candidate: boolean; searched: string[] };
+  known?: { size: number; mtimeMs: number; hash: string | null; candidate: boolean; searched: string[] };
 }
 
 export interface FileLoad {

@@ -85,11 +85,17 @@ export class ScanState {
             loads.push({ path: f.path, size: k.size, mtimeMs: k.mtimeMs, reused: true, candidate: k.candidate, hash: null, nonUtf8: false, error: null });
             continue;
           }
-          h.file = { path: f.path };
         }
         const { buf, size, mtimeMs } = this.readInto(f.path);
         h.candidate = isCandidate(buf);
         const hash = h.candidate ? createHash('sha1').update(buf).digest('hex') : null;
+        // Touched but not changed (a checkout, a copy): the content hash says the stored summaries still hold.
+        if (k !== undefined && k.candidate && hash !== null && hash === k.hash) {
+          for (const n of k.searched) h.searched.add(n);
+          loads.push({ path: f.path, size, mtimeMs, reused: true, candidate: true, hash, nonUtf8: false, error: null });
+          continue;
+        }
+        h.file = { path: f.path };
         if (h.candidate) h.scan = new FileScan(f.path, buf.toString('latin1'));
         loads.push({ path: f.path, size, mtimeMs, reused: false, candidate: h.candidate, hash, nonUtf8: h.candidate && !isUtf8(buf), error: null });
       } catch (err) {

@@ -140,12 +140,13 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
     const hashes = new Map<string, string | null>();
     const candidates = new Set<string>();
     let filesReused = 0;
+    let filesRead = 0;
     // Deal files round-robin in path order: neighbouring files are alike in size and in skb content.
     const shares: WorkerFile[][] = Array.from({ length: jobs }, () => []);
     sources.forEach((path, i) => {
       const c = cache.get(path);
       const wf: WorkerFile = { path };
-      if (c !== undefined) wf.known = { size: c.size, mtimeMs: c.mtimeMs, candidate: c.candidate, searched: c.searched };
+      if (c !== undefined) wf.known = { size: c.size, mtimeMs: c.mtimeMs, hash: c.hash, candidate: c.candidate, searched: c.searched };
       shares[i % jobs]?.push(wf);
     });
     const unreadable: Array<{ path: string; error: string }> = [...unreadableDirs];
@@ -167,9 +168,13 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
             parseErrors.set(f.path, c.parseErrors);
             hashes.set(f.path, c.hash);
           }
-        } else if (f.candidate) {
-          candidates.add(f.path);
-          hashes.set(f.path, f.hash);
+          if (f.hash !== null) filesRead++;
+        } else {
+          filesRead++;
+          if (f.candidate) {
+            candidates.add(f.path);
+            hashes.set(f.path, f.hash);
+          }
         }
       }
     }
@@ -241,7 +246,7 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
       resolution,
       files,
       stats: {
-        filesSeen: sources.length, filesRead: sources.length - filesReused, filesReused, candidates: candidates.size,
+        filesSeen: sources.length, filesRead, filesReused, candidates: candidates.size,
         parseErrorFiles: [...parseErrors.values()].filter((n) => n > 0).length, nonUtf8Files, unreadable, rounds: round,
       },
       timings: { ...timings, search: performance.now() - t0 - timings.discover - timings.read - timings.resolve },

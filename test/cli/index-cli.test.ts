@@ -1,7 +1,7 @@
 // The real binary on the bundled sample and on bad input: exit codes, one-line errors, nothing lost.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, mkdirSync, utimesSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -52,6 +52,23 @@ test('a second run over an unchanged tree keeps the index and says so', async ()
   const r = await runCli(['index', sample, '--db', db]);
   assert.equal(r.code, 0);
   assert.match(r.stdout, /is unchanged since it was indexed/);
+});
+
+test('a touched file is re-read but reused by content hash; a changed one is parsed again', async () => {
+  const tree = join(dir, 'sample-copy');
+  cpSync(sample, tree, { recursive: true });
+  const db = join(dir, 'copy.sqlite');
+  assert.equal((await runCli(['index', tree, '--db', db, '--quiet'])).code, 0);
+  const udp = join(tree, 'net/ipv4/udp.c');
+  const later = new Date(Date.now() + 5000);
+  utimesSync(udp, later, later);
+  const touched = await runCli(['index', tree, '--db', db]);
+  assert.match(touched.stdout, /files seen 12, read 1, unchanged since last run 12,/);
+  appendFileSync(udp, '\n/* edited */\n');
+  const changed = await runCli(['index', tree, '--db', db]);
+  assert.match(changed.stdout, /files seen 12, read 1, unchanged since last run 11,/);
+  const sites = JSON.parse((await runCli(['sites', '--db', db, '--function', '__udp4_lib_rcv', '--json'])).stdout) as unknown[];
+  assert.ok(sites.length >= 2, 'the re-parsed file still has its sites');
 });
 
 test('bad trees: missing, a file, not a kernel tree (and --force)', async () => {
