@@ -112,3 +112,18 @@ test('SIGTERM mid-run stops cleanly with a report', { skip }, async () => {
   assert.ok((JSON.parse(r.stdout) as { totals: { drops: number } }).totals.drops >= 5);
   assert.deepEqual(ourInstances(), []);
 });
+
+const hasDropwatch = (): boolean => ['/usr/bin/dropwatch', '/usr/sbin/dropwatch'].some((p) => existsSync(p));
+
+test('watch --source dropwatch drives dropwatch, or says the kernel has no drop monitor', { skip: skip !== false ? skip : hasDropwatch() ? false : 'install Debian\'s dropwatch to run this test (.ci/run installs it)' }, async () => {
+  const w = runWatch(['--source', 'dropwatch', '--duration', '2', '--as', 'json']);
+  const r = await w.done;
+  if (r.code === 0) {
+    // A kernel with CONFIG_NET_DROP_MONITOR: a report came back.
+    assert.ok((JSON.parse(r.stdout) as { totals: { drops: number } }).totals.drops >= 0);
+  } else {
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^dropsite: this kernel has no drop monitor \(dropwatch: Unable to find NET_DM family\)$/m);
+    assert.match(r.stderr, /use --source tracefs/);
+  }
+});

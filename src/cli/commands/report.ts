@@ -161,6 +161,8 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
   }
 }
 
+const NO_NET_DM = /Unable to find NET_DM family/;
+
 async function watchDropwatch(flags: WatchFlags): Promise<void> {
   const { spawn } = await import('node:child_process');
   const { db, explainer } = openIndex(flags);
@@ -176,9 +178,14 @@ async function watchDropwatch(flags: WatchFlags): Promise<void> {
   let noNetDm = false;
   const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
   const errLines = createInterface({ input: child.stderr, crlfDelay: Infinity });
-  errLines.on('line', (l) => {
-    if (/Unable to find NET_DM family/.test(l)) noNetDm = true;
-  });
+  // dropwatch 1.5.4 prints this on stdout, where the reader takes it for a banner: watch both streams.
+  const spot = (l: string): void => {
+    if (NO_NET_DM.test(l)) noNetDm = true;
+  };
+  errLines.on('line', spot);
+  lines.on('line', spot);
+  // dropwatch exits at once on a kernel without the drop monitor: our commands then meet a closed pipe.
+  child.stdin.on('error', () => undefined);
   child.stdin.write('start\n');
   const stopDropwatch = (): void => {
     if (child.exitCode === null) child.kill('SIGINT');
