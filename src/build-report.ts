@@ -32,7 +32,7 @@ function locationText(b: Pick<Bucket, 'symbol' | 'offset' | 'module' | 'address'
 }
 
 export class DropAggregator {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets: Bucket[] = [];
   /**
    * symbol → offset → reason → buckets (one per event/module, almost always one). Readers hand out the same string
    * objects for the same text, whose hashes V8 caches: no key is built per event.
@@ -80,7 +80,7 @@ export class DropAggregator {
     if (b === undefined) {
       b = { symbol, function: fn, isCold, offset, size, module, address: symbol === '' ? item.address : null, reason: item.reason, event: item.event, count: 0, first: null, last: null };
       list.push(b);
-      this.buckets.set(`${where}+${offset ?? ''}|${module ?? ''}|${item.reason ?? ''}|${item.event}`, b);
+      this.buckets.push(b);
     }
     b.count += item.count;
     b.size ??= size;
@@ -124,7 +124,7 @@ export class DropAggregator {
 
   /** Explain the top locations and build the view. `explainer` null: no index, rows are not explained. */
   view(explainer: Explainer | null, opts: ViewOptions): ReportView {
-    const sorted = [...this.buckets.values()].sort((a, b) => b.count - a.count || locationText(a).localeCompare(locationText(b)));
+    const sorted = [...this.buckets].sort((a, b) => b.count - a.count || locationText(a).localeCompare(locationText(b)));
     const top = sorted.slice(0, opts.top);
     const restList = sorted.slice(opts.top);
     const total = Math.max(1, this.drops);
@@ -159,7 +159,7 @@ export class DropAggregator {
       };
     });
     const byReason = new Map<string, number>();
-    for (const b of this.buckets.values()) byReason.set(b.reason ?? '(none)', (byReason.get(b.reason ?? '(none)') ?? 0) + b.count);
+    for (const b of this.buckets) byReason.set(b.reason ?? '(none)', (byReason.get(b.reason ?? '(none)') ?? 0) + b.count);
     const warnings: string[] = [];
     if (explainer === null) warnings.push('no index: rows are not explained (run dropsite index <tree>)');
     const notIn = rows.filter((r) => !r.inIndex && r.symbol !== '').length;
@@ -167,7 +167,7 @@ export class DropAggregator {
     return {
       title: opts.title, source: opts.source, format: opts.format,
       tree: explainer === null ? null : { root: explainer.tree.root, version: explainer.tree.version },
-      totals: { events: this.events, drops: this.drops, locations: this.buckets.size, skippedLines: this.skippedCount },
+      totals: { events: this.events, drops: this.drops, locations: this.buckets.length, skippedLines: this.skippedCount },
       rows,
       rest: restList.length === 0 ? null : { locations: restList.length, drops: restList.reduce((a, b) => a + b.count, 0) },
       byReason: [...byReason].sort((a, b) => b[1] - a[1]).map(([reason, count]) => ({ reason, count })),

@@ -1,7 +1,7 @@
 // The state of one scanning thread (or of the main thread, for small trees): its share of the
 // tree's files, the candidate files' text, and which names were searched in each.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileScan, isCandidate } from './file-scan.ts';
 import type { FileLoad, ToMain, ToWorker, WorkerFile } from './protocol.ts';
@@ -43,10 +43,6 @@ export class ScanState {
     const searched: Record<string, string[]> = {};
     for (const h of this.held.values()) if (h.candidate) searched[h.file.path] = [...h.searched];
     return { type: 'finished', searched };
-  }
-
-  private read(path: string): Buffer {
-    return readFileSync(join(this.root, path));
   }
 
   /** One buffer reused for every read: allocating a gigabyte of short-lived buffers costs more than reading it. */
@@ -121,7 +117,7 @@ export class ScanState {
       for (const n of names) h.searched.add(n);
       if (h.scan === null) {
         try {
-          h.scan = new FileScan(h.file.path, this.read(h.file.path).toString('latin1'));
+          h.scan = new FileScan(h.file.path, this.readInto(h.file.path).buf.toString('latin1'));
           for (const n of h.file.known?.searched ?? []) h.scan.searched.add(n);
         } catch (err) {
           errors.push({ path: h.file.path, error: messageOf(err) });

@@ -46,7 +46,8 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function readMap(file: string): SymbolMap {
+/** A saved /proc/kallsyms or System.map, refused when it cannot name anything. Shared by explain and report. */
+export function readMap(file: string): SymbolMap {
   let text: string;
   try {
     text = readFileSync(file, 'latin1');

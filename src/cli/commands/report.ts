@@ -1,5 +1,5 @@
 // `dropsite report` and `dropsite watch`: wiring only.
-import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { createInterface } from 'node:readline';
 import { DropAggregator } from '../../build-report.ts';
@@ -7,12 +7,12 @@ import { CaptureError, InputError } from '../../errors.ts';
 import { Explainer } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
 import { pickTree } from '../../index/read.ts';
-import { parseSymbolMap, type SymbolMap } from '../../locate/kallsyms.ts';
 import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
 import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
 import { RENDERERS } from '../../report/formats.ts';
 import type { ReportFormat, ReportView } from '../../report/view.ts';
 import { isTty, writeErr, writeOut } from '../sink.ts';
+import { readMap } from './explain.ts';
 
 export interface ReportFlags {
   db: string;
@@ -25,15 +25,6 @@ export interface ReportFlags {
   kallsyms?: string;
   systemMap?: string;
   context: number;
-}
-
-function readMap(file: string | undefined): SymbolMap | null {
-  if (file === undefined) return null;
-  try {
-    return parseSymbolMap(readFileSync(file, 'latin1'));
-  } catch (err) {
-    throw new InputError(`cannot read symbol map ${file}: ${err instanceof Error ? err.message : String(err)}`);
-  }
 }
 
 /** The output format: --as, else from --output's extension, else a table. */
@@ -77,7 +68,8 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
   }
   const { db, explainer } = openIndex(flags);
   try {
-    const agg = new DropAggregator(readMap(flags.kallsyms ?? flags.systemMap));
+    const mapFile = flags.kallsyms ?? flags.systemMap;
+    const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile));
     const input = path === '-' ? process.stdin.setEncoding('utf8') : createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
     for await (const batch of readRecordingBatches(input, { format: flags.format })) for (const item of batch) agg.add(item);
     if (flags.top > 200) explainer.preload();
