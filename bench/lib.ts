@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const DROPSITE_CLI = fileURLToPath(new URL('../dist/cli/program.js', import.meta.url));
+export const DROPSITE_CLI = fileURLToPath(new URL('../dist/cli/dropsite.cjs', import.meta.url));
 
 /** What run.ts hands every benchmark. Absent flags are null rather than optional (exactOptionalPropertyTypes). */
 export interface BenchOptions {

@@ -6,6 +6,7 @@ import { functionOfSymbol } from './locate/location.ts';
 import { resolveAddress, type SymbolMap } from './locate/kallsyms.ts';
 import type { DropRecord, RecordingItem } from './locate/recording.ts';
 import type { ReportRow, ReportView, SkippedLine, Snippet } from './report/view.ts';
+import { compareText } from './text-order.ts';
 
 /** One aggregated location and reason: a record's location with the summed count and the times it was seen. */
 interface Bucket extends Omit<DropRecord, 'kind' | 'lineNo' | 'timestamp'> {
@@ -124,7 +125,7 @@ export class DropAggregator {
 
   /** Explain the top locations and build the view. `explainer` null: no index, rows are not explained. */
   view(explainer: Explainer | null, opts: ViewOptions): ReportView {
-    const sorted = [...this.buckets].sort((a, b) => b.count - a.count || locationText(a).localeCompare(locationText(b)));
+    const sorted = [...this.buckets].sort((a, b) => b.count - a.count || compareText(locationText(a), locationText(b)));
     const top = sorted.slice(0, opts.top);
     const restList = sorted.slice(opts.top);
     const total = Math.max(1, this.drops);

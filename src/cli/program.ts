@@ -1,15 +1,17 @@
-#!/usr/bin/env node
-// The command line: commander wiring over the library. Only this folder reads argv or sets exit codes.
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+// The command line: the commands as data (cli/args.ts parses them) over the library. Only this
+// folder reads argv or sets exit codes. Commands are loaded when run: `explain` must start fast,
+// and must not load tree-sitter.
 import { defaultDbPath } from '../index/open.ts';
+import type { RecordingFormat } from '../locate/recording.ts';
+import type { ReportFormat } from '../report/view.ts';
+import { parseCommandLine, type CommandSpec, type OptionSpec, type OptionValue, type ProgramSpec } from './args.ts';
 import type { ExplainFlags } from './commands/explain.ts';
 import type { SitesFlags } from './commands/query.ts';
 import type { ReportFlags, WatchFlags } from './commands/report.ts';
-import type { RecordingFormat } from '../locate/recording.ts';
-import type { ReportFormat } from '../report/view.ts';
 import { EXIT, reportError } from './exit.ts';
+import { writeOut } from './sink.ts';
 
-// Commands are loaded when run: `explain` must start fast, and must not load tree-sitter.
+export const VERSION = '0.1.0';
 
 // Literal lists (no runtime import), checked against the types.
 const RECORDING_FORMAT_NAMES = ['auto', 'dropwatch', 'tracefs', 'perf', 'bpftrace', 'retis-json'] satisfies Array<RecordingFormat | 'auto'>;
@@ -17,131 +19,146 @@ const REPORT_FORMAT_NAMES = ['table', 'md', 'html', 'json'] satisfies ReportForm
 
 function nonNegativeInt(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number ≥ 0, got "${v}"`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new Error(`expected a whole number ≥ 0, got "${v}"`);
   return n;
 }
 
 function positiveNumber(v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number of seconds > 0, got "${v}"`);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error(`expected a number of seconds > 0, got "${v}"`);
   return n;
 }
 
 function positiveInt(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number ≥ 1, got "${v}"`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 1) throw new Error(`expected a whole number ≥ 1, got "${v}"`);
   return n;
 }
 
-const dbOption = (): Option => new Option('--db <file>', 'index database').default(defaultDbPath(process.env), '${XDG_CACHE_HOME:-~/.cache}/dropsite/index.sqlite');
+const db: OptionSpec = { flags: '--db <file>', description: 'index database', default: defaultDbPath(process.env), defaultText: '${XDG_CACHE_HOME:-~/.cache}/dropsite/index.sqlite' };
+const tree: OptionSpec = { flags: '--tree <path|version>', description: 'which indexed tree (default: the latest indexed)' };
+const json = (description: string): OptionSpec => ({ flags: '--json', description });
+const context = (description: string): OptionSpec => ({ flags: '--context <n>', description, default: 3, parse: nonNegativeInt });
+const top: OptionSpec = { flags: '--top <n>', description: 'locations shown', default: 20, parse: positiveInt };
+const output = (description: string): OptionSpec => ({ flags: '-o, --output <file>', description });
+const as: OptionSpec = { flags: '--as <format>', description: 'output format (default: from --output\'s extension, else table)', choices: REPORT_FORMAT_NAMES };
+const allCandidates: OptionSpec = { flags: '--all-candidates', description: 'show every candidate of each location, not only the best' };
 
-export function buildProgram(): Command {
-  const program = new Command('dropsite')
-    .description('Find the source line that dropped a packet: index a Linux tree, explain drop locations, annotate drop reports.')
-    .version('0.1.0')
-    .showHelpAfterError()
-    .exitOverride();
+/** The flags object a command's runner reads; the specs above decide its keys and value types. */
+const as_ = <T>(flags: Record<string, OptionValue | undefined>): T => flags as unknown as T;
 
-  program.command('index')
-    .description('index every place a Linux source tree frees an skb on a drop or consume path')
-    .argument('<tree>', 'top folder of a Linux source tree')
-    .addOption(dbOption())
-    .option('-j, --jobs <n>', 'worker threads (default: all cores)', positiveInt)
-    .option('-q, --quiet', 'no progress bar and no summary')
-    .option('--force', 'index a folder that does not look like a kernel tree')
-    .option('--all', 'also index tools/, scripts/, samples/ and Documentation/')
-    .action(async (tree: string, flags: { db: string; jobs?: number; quiet?: boolean; force?: boolean; all?: boolean }) => (await import('./commands/index.ts')).runIndex(tree, flags));
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'index',
+    description: 'index every place a Linux source tree frees an skb on a drop or consume path',
+    args: [{ name: 'tree', description: 'top folder of a Linux source tree', required: true }],
+    options: [
+      db,
+      { flags: '-j, --jobs <n>', description: 'worker threads (default: all cores)', parse: positiveInt },
+      { flags: '-q, --quiet', description: 'no progress bar and no summary' },
+      { flags: '--force', description: 'index a folder that does not look like a kernel tree' },
+      { flags: '--all', description: 'also index tools/, scripts/, samples/ and Documentation/' },
+    ],
+    run: async ([t], flags) => (await import('./commands/index.ts')).runIndex(String(t), as_(flags)),
+  },
+  {
+    name: 'sites',
+    description: 'list the indexed drop sites',
+    options: [
+      db, tree,
+      { flags: '--function <name>', description: 'only sites in this function' },
+      { flags: '--reason <name>', description: 'only sites this reason can reach (NO_SOCKET)' },
+      { flags: '--file <glob>', description: "only files matching this glob ('net/ipv4/*')" },
+      { flags: '--api <name>', description: 'only calls of this drop function or wrapper' },
+      json('JSON array (schema in the README)'),
+    ],
+    run: async (_, flags) => (await import('./commands/query.ts')).runSites(as_<SitesFlags>(flags)),
+  },
+  {
+    name: 'reasons',
+    description: "list the tree's drop reasons with how many sites each can reach",
+    options: [db, tree, json('JSON output')],
+    run: async (_, flags) => (await import('./commands/query.ts')).runReasons(as_(flags)),
+  },
+  {
+    name: 'trees',
+    description: 'list the indexed trees',
+    options: [db, json('JSON output')],
+    run: async (_, flags) => (await import('./commands/query.ts')).runTrees(as_(flags)),
+  },
+  {
+    name: 'explain',
+    description: 'rank the source lines that a drop location (symbol+offset) can stand for',
+    args: [{ name: 'location', description: 'e.g. __udp4_lib_rcv+0x4bc/0xd00 reason: NO_SOCKET, netlink_unicast+251, or a tracefs/perf/dropwatch line', variadic: true }],
+    options: [
+      db, tree,
+      { flags: '--stdin', description: 'read one location per line from stdin: LOCATION [reason: NAME] [event: NAME]' },
+      { flags: '--decimal', description: 'read bare offsets (+155) as decimal, as bpftrace prints them (default: hex, as dropwatch)' },
+      { flags: '--reason <name>', description: 'the drop reason the event reported (NO_SOCKET)' },
+      { flags: '--event <name>', description: 'kfree_skb (default) or consume_skb' },
+      { flags: '--kallsyms <file>', description: 'a saved /proc/kallsyms: names raw addresses and gives function sizes' },
+      { flags: '--system-map <file>', description: 'a System.map, as --kallsyms' },
+      { flags: '--vmlinux <file>', description: 'exact mode: a vmlinux or .ko with debug info (uses binutils nm and addr2line)' },
+      context('source lines shown around each site'),
+      { flags: '--max <n>', description: 'candidates shown per location', default: 5, parse: positiveInt },
+      json('JSON output (schema in the README)'),
+    ],
+    run: async ([words], flags) => (await import('./commands/explain.ts')).runExplain(Array.isArray(words) ? words : [], as_<ExplainFlags>(flags)),
+  },
+  {
+    name: 'report',
+    description: 'aggregate a recorded drop log (dropwatch, tracefs, perf script, bpftrace, retis) and point each location at its source line',
+    args: [{ name: 'file', description: 'the recording; - or nothing for stdin' }],
+    options: [
+      db, tree,
+      { flags: '--format <format>', description: "the recording's format", choices: RECORDING_FORMAT_NAMES, default: 'auto' },
+      as, output('write the report to a file'), top, allCandidates,
+      { flags: '--kallsyms <file>', description: 'name raw addresses with a saved /proc/kallsyms of the recording machine' },
+      { flags: '--system-map <file>', description: 'name raw addresses with a System.map' },
+      context('source lines around each site'),
+    ],
+    run: async ([file], flags) => (await import('./commands/report.ts')).runReport(typeof file === 'string' ? file : undefined, as_<ReportFlags>(flags)),
+  },
+  {
+    name: 'watch',
+    description: 'live drops with their source lines: dropwatch, annotated (root)',
+    options: [
+      db, tree,
+      { flags: '--source <source>', description: 'where drops come from', choices: ['tracefs', 'dropwatch'], default: 'tracefs' },
+      { flags: '--interval <s>', description: 'seconds between refreshes of the live table', default: 1, parse: positiveNumber },
+      { flags: '--duration <s>', description: 'stop after this many seconds (default: Ctrl-C)', parse: positiveNumber },
+      { flags: '--consume', description: 'also count consume_skb events (normal frees)' },
+      { ...as, description: 'format of the final report' }, output('write the final report to a file'), top, allCandidates,
+      context('source lines around each site'),
+    ],
+    run: async (_, flags) => (await import('./commands/report.ts')).runWatch(as_<WatchFlags>(flags)),
+  },
+  {
+    name: 'demo',
+    description: 'index the bundled sample tree into a temporary index and show what dropsite finds (npm start)',
+    options: [],
+    run: async () => (await import('./commands/demo.ts')).runDemo(),
+  },
+];
 
-  program.command('sites')
-    .description('list the indexed drop sites')
-    .addOption(dbOption())
-    .option('--tree <path|version>', 'which indexed tree (default: the latest indexed)')
-    .option('--function <name>', 'only sites in this function')
-    .option('--reason <name>', 'only sites this reason can reach (NO_SOCKET)')
-    .option('--file <glob>', "only files matching this glob ('net/ipv4/*')")
-    .option('--api <name>', 'only calls of this drop function or wrapper')
-    .option('--json', 'JSON array (schema in the README)')
-    .action(async (flags: SitesFlags) => (await import('./commands/query.ts')).runSites(flags));
+export const PROGRAM: ProgramSpec = {
+  name: 'dropsite',
+  version: VERSION,
+  description: 'Find the source line that dropped a packet: index a Linux tree, explain drop locations, annotate drop reports.',
+  commands: COMMANDS,
+};
 
-  program.command('reasons')
-    .description("list the tree's drop reasons with how many sites each can reach")
-    .addOption(dbOption())
-    .option('--tree <path|version>', 'which indexed tree')
-    .option('--json', 'JSON output')
-    .action(async (flags: { db: string; tree?: string; json?: boolean }) => (await import('./commands/query.ts')).runReasons(flags));
-
-  program.command('trees')
-    .description('list the indexed trees')
-    .addOption(dbOption())
-    .option('--json', 'JSON output')
-    .action(async (flags: { db: string; json?: boolean }) => (await import('./commands/query.ts')).runTrees(flags));
-
-  program.command('explain')
-    .description('rank the source lines that a drop location (symbol+offset) can stand for')
-    .argument('[location...]', 'e.g. __udp4_lib_rcv+0x4bc/0xd00 reason: NO_SOCKET, netlink_unicast+251, or a tracefs/perf/dropwatch line')
-    .addOption(dbOption())
-    .option('--tree <path|version>', 'which indexed tree')
-    .option('--stdin', 'read one location per line from stdin: LOCATION [reason: NAME] [event: NAME]')
-    .option('--decimal', 'read bare offsets (+155) as decimal, as bpftrace prints them (default: hex, as dropwatch)')
-    .option('--reason <name>', 'the drop reason the event reported (NO_SOCKET)')
-    .option('--event <name>', 'kfree_skb (default) or consume_skb')
-    .option('--kallsyms <file>', 'a saved /proc/kallsyms: names raw addresses and gives function sizes')
-    .option('--system-map <file>', 'a System.map, as --kallsyms')
-    .option('--vmlinux <file>', 'exact mode: a vmlinux or .ko with debug info (uses binutils nm and addr2line)')
-    .addOption(new Option('--context <n>', 'source lines shown around each site').default(3).argParser(nonNegativeInt))
-    .addOption(new Option('--max <n>', 'candidates shown per location').default(5).argParser(positiveInt))
-    .option('--json', 'JSON output (schema in the README)')
-    .action(async (words: string[], flags: ExplainFlags) => (await import('./commands/explain.ts')).runExplain(words, flags));
-
-  program.command('report')
-    .description('aggregate a recorded drop log (dropwatch, tracefs, perf script, bpftrace, retis) and point each location at its source line')
-    .argument('[file]', 'the recording; - or nothing for stdin')
-    .addOption(dbOption())
-    .option('--tree <path|version>', 'which indexed tree')
-    .addOption(new Option('--format <format>', 'the recording\'s format').choices(RECORDING_FORMAT_NAMES).default('auto'))
-    .addOption(new Option('--as <format>', 'output format (default: from --output\'s extension, else table)').choices(REPORT_FORMAT_NAMES))
-    .option('-o, --output <file>', 'write the report to a file')
-    .addOption(new Option('--top <n>', 'locations shown').default(20).argParser(positiveInt))
-    .option('--all-candidates', 'show every candidate of each location, not only the best')
-    .option('--kallsyms <file>', 'name raw addresses with a saved /proc/kallsyms of the recording machine')
-    .option('--system-map <file>', 'name raw addresses with a System.map')
-    .addOption(new Option('--context <n>', 'source lines around each site').default(3).argParser(nonNegativeInt))
-    .action(async (file: string | undefined, flags: ReportFlags) => (await import('./commands/report.ts')).runReport(file, flags));
-
-  program.command('watch')
-    .description('live drops with their source lines: dropwatch, annotated (root)')
-    .addOption(dbOption())
-    .option('--tree <path|version>', 'which indexed tree')
-    .addOption(new Option('--source <source>', 'where drops come from').choices(['tracefs', 'dropwatch']).default('tracefs'))
-    .addOption(new Option('--interval <s>', 'seconds between refreshes of the live table').default(1).argParser(positiveNumber))
-    .addOption(new Option('--duration <s>', 'stop after this many seconds (default: Ctrl-C)').argParser(positiveNumber))
-    .option('--consume', 'also count consume_skb events (normal frees)')
-    .addOption(new Option('--as <format>', 'format of the final report').choices(REPORT_FORMAT_NAMES))
-    .option('-o, --output <file>', 'write the final report to a file')
-    .addOption(new Option('--top <n>', 'locations shown').default(20).argParser(positiveInt))
-    .option('--all-candidates', 'show every candidate of each location')
-    .addOption(new Option('--context <n>', 'source lines around each site').default(3).argParser(nonNegativeInt))
-    .action(async (flags: WatchFlags) => (await import('./commands/report.ts')).runWatch(flags));
-
-  program.command('demo')
-    .description('index the bundled sample tree into a temporary index and show what dropsite finds (npm start)')
-    .action(async () => (await import('./commands/demo.ts')).runDemo());
-
-  return program;
-}
-
+/** Runs one command line (without `node` and the script) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
   try {
-    await program.parseAsync([...argv]);
+    const inv = parseCommandLine(PROGRAM, argv);
+    if (inv.kind === 'print') {
+      await writeOut(inv.text.replace(/\n$/, ''));
+      return EXIT.ok;
+    }
+    await inv.command.run(inv.args, inv.flags);
     return EXIT.ok;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
-      return EXIT.usage;
-    }
     return reportError(err);
   }
 }
-
-process.exitCode = await main(process.argv);

@@ -5,6 +5,7 @@ import type { Db } from '../index/open.ts';
 import { allEdges, allFunctions, allSites, edgesFrom, functionAt, functionsNamed, helperCallSites, sitesOfFunction, sitesReportedIn } from '../index/read.ts';
 import type { CallEdge, DropSite, FunctionRecord } from '../model.ts';
 import type { RawCandidate } from './rank.ts';
+import { compareText } from '../text-order.ts';
 
 /** How many helper levels to follow: the index records helpers two levels deep. */
 const MAX_DEPTH = 2;
@@ -60,7 +61,7 @@ function memoryLookups(db: Db, treeId: number): Lookups {
     sitesOf: (file, line) => sitesByDef.get(`${file}\0${line}`) ?? [],
     edgesFrom: (file, line) => edges.get(`${file}\0${line}`) ?? [],
     reportedIn: (name) => [...new Set([...(sitesByApi.get(name) ?? []), ...(sitesByReport.get(name) ?? [])])]
-      .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column),
+      .sort((a, b) => compareText(a.file, b.file) || a.line - b.line || a.column - b.column),
     callSites: (file, name) => callCount.get(`${file}\0${name}`) ?? 0,
   };
 }

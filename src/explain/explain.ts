@@ -6,6 +6,7 @@ import type { Candidate, DropApi, DropLocation, Explanation, FunctionRecord } fr
 import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
 import { rankCandidates, type RawCandidate } from './rank.ts';
+import { compareText } from '../text-order.ts';
 
 /** What explain reads of a location: everything but the raw address (resolved before explain). */
 export type LocationQuery = Omit<DropLocation, 'address'>;
@@ -51,7 +52,7 @@ export class Explainer {
       .filter((n) => Math.abs(n.length - name.length) <= limit)
       .map((n) => ({ n, d: distance(name, n) }))
       .filter((x) => x.d <= limit)
-      .sort((a, b) => a.d - b.d || a.n.localeCompare(b.n))
+      .sort((a, b) => a.d - b.d || compareText(a.n, b.n))
       .slice(0, 5)
       .map((x) => x.n);
   }

@@ -1,6 +1,7 @@
 // Scoring candidates for one location from source alone. Pure: every input is a plain record, and
 // every factor leaves an evidence string so that a user can see why a line ranks where it does.
 import type { Candidate, DropSite, FunctionRecord } from '../model.ts';
+import { compareText } from '../text-order.ts';
 
 export interface RankInput {
   offset: number | null;
@@ -115,5 +116,5 @@ export function rankCandidates(input: RankInput, raw: readonly RawCandidate[], l
     }))
     // Ties: the later site first. Error paths converge on exit labels near a function's end (`drop:`,
     // `discard:`), and on Debian 6.12 this order ranked the true line first 1 point more often.
-    .sort((a, b) => b.score - a.score || a.file.localeCompare(b.file) || b.line - a.line);
+    .sort((a, b) => b.score - a.score || compareText(a.file, b.file) || b.line - a.line);
 }

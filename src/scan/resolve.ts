@@ -4,6 +4,7 @@ import { DEFERRED_FREES, DEFERRED_REPORTER, SEED_APIS, TRACEPOINT_CALLS } from '
 import type { CallEdge, DropApi, DropKind, DropSite, FunctionRecord } from '../model.ts';
 import { reasonConstants } from './extract.ts';
 import type { CallSummary, FreeFormula, FunctionSummary, MacroSummary } from './summary.ts';
+import { compareText } from '../text-order.ts';
 
 export interface FileUnits {
   functions: FunctionSummary[];
@@ -428,8 +429,8 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       addLocal(file, e.api.name);
     }
   }
-  apis.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.name.localeCompare(b.name));
-  sites.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
+  apis.sort((a, b) => compareText(a.file, b.file) || a.line - b.line || compareText(a.name, b.name));
+  sites.sort((a, b) => compareText(a.file, b.file) || a.line - b.line || a.column - b.column);
   return { apis, usedSeeds, sites, functions, edges, globalNames, localNames };
 }
 

@@ -1,8 +1,10 @@
 // Scanning a whole tree: discover files, spread them over worker threads, and search to a fixed point
 // (each round's resolution names the wrappers and helpers the next round must look for).
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { INITIAL_NAMES } from '../kernel/drop-functions.ts';
+import { packageRoot } from '../package-root.ts';
 import { discoverSources } from './discover.ts';
 import type { ToMain, ToWorker, WorkerFile } from './protocol.ts';
 import { resolve, type FileUnits, type Resolution } from './resolve.ts';
@@ -78,7 +80,7 @@ function threadPool(n: number, root: string, onProgress: (done: number) => void)
   const workers: Worker[] = [];
   const waiting: Array<{ res: (m: ToMain) => void; rej: (e: Error) => void } | null> = [];
   for (let i = 0; i < n; i++) {
-    const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { root } });
+    const w = new Worker(join(packageRoot(), 'dist', 'scan', 'worker.js'), { workerData: { root } });
     w.on('message', (m: ToMain) => {
       if (m.type === 'progress') {
         onProgress(m.done);

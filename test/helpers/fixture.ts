@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const fixture = (...parts: string[]): string => [ROOT.replace(/\/$/, ''), 'fixtures', ...parts].join('/');
-export const CLI = `${ROOT.replace(/\/$/, '')}/dist/cli/program.js`;
+export const CLI = `${ROOT.replace(/\/$/, '')}/dist/cli/dropsite.cjs`;
 
 export interface CliResult {
   code: number;

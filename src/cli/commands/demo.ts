@@ -2,27 +2,27 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runIndex } from './index.ts';
 import { runExplain } from './explain.ts';
 import { runSites } from './query.ts';
 import { runReport } from './report.ts';
 import { writeOut } from '../sink.ts';
+import { packageRoot } from '../../package-root.ts';
 
-export const SAMPLE_TREE = fileURLToPath(new URL('../../../fixtures/sample', import.meta.url));
+export const sampleTree = (): string => join(packageRoot(), 'fixtures', 'sample');
 
 export async function runDemo(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dropsite-demo-'));
   const db = join(dir, 'index.sqlite');
   try {
     await writeOut(`$ dropsite index fixtures/sample --db ${db}`);
-    await runIndex(SAMPLE_TREE, { db, quiet: false });
+    await runIndex(sampleTree(), { db, quiet: false });
     await writeOut(`\n$ dropsite sites --db ${db} --file 'net/ipv4/*'`);
     await runSites({ db, file: 'net/ipv4/*' });
     await writeOut(`\n$ dropsite explain --db ${db} '__udp4_lib_rcv+0x4bc/0xd00 reason: NO_SOCKET' --max 2`);
     await runExplain(['__udp4_lib_rcv+0x4bc/0xd00', 'reason:', 'NO_SOCKET'], { db, context: 2, max: 2 });
     await writeOut(`\n$ dropsite report fixtures/sample/recording/dropwatch.txt --db ${db}`);
-    await runReport(join(SAMPLE_TREE, 'recording', 'dropwatch.txt'), { db, format: 'auto', top: 20, context: 3 });
+    await runReport(join(sampleTree(), 'recording', 'dropwatch.txt'), { db, format: 'auto', top: 20, context: 3 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
