@@ -81,6 +81,8 @@ export interface DropSite {
   via: string[];
   /** When the location is not reported at this call: the function whose symbol carries it. */
   reportedIn: string | null;
+  /** The last thing its function does: gcc may compile it as a jump, and then the location is in the caller. */
+  tail: boolean;
 }
 
 /** A call from a function to a helper (same file, or a static inline in a header) that reaches a site. */
@@ -92,6 +94,8 @@ export interface CallEdge {
   calleeFile: string;
   line: number;
   args: string[];
+  /** inline: the callee's code may be inlined here; tail: an extern callee that ends by freeing. */
+  kind: 'inline' | 'tail';
 }
 
 export interface DropReason {

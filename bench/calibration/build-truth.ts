@@ -840,7 +840,9 @@ interface FiringFn {
 
 interface Site {
   fn: FuncCode;
-  kind: 'call' | 'tail' | 'self';
+  kind: 'call' | 'tail' | 'self' | 'via-tail';
+  /** via-tail: the tail-call site (in the callee) whose drop this caller's call reports. */
+  tailOf?: Site;
   insnAddr: bigint;
   ret: bigint;
   callee: string | null;
@@ -854,7 +856,7 @@ interface TruthLine {
   address: string;
   callee: string | null;
   tail: boolean;
-  kind: 'call' | 'tail' | 'self';
+  kind: 'call' | 'tail' | 'self' | 'via-tail';
   reasonValue: number | null;
   reasonCandidates: number[];
   reason: string | null;
@@ -973,6 +975,30 @@ async function main(): Promise<void> {
     }),
   );
   console.log(`  ${nLines} objdump lines, ${sites.length} call/jmp sites`);
+  // 4b. pass 3: the calls of functions that end with a tail call of a drop function. The jump leaves
+  // the caller's return address on the stack, so these calls are where such drops are reported.
+  const tailSites = new Map<string, Site[]>();
+  for (const s of sites) if (s.kind === 'tail') tailSites.set(s.fn.name, [...(tailSites.get(s.fn.name) ?? []), s]);
+  const TAIL_CALLERS_PER_FUNCTION = 5;
+  const viaTail: Site[] = [];
+  if (tailSites.size > 0) {
+    const tailRe = new RegExp(`\\tcall +[0-9a-f]+ <(?:${[...tailSites.keys()].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})>$`);
+    const perCallee = new Map<string, number>();
+    await step('objdump-pass3', () =>
+      scanFunctions(vmlinux, syms, (l) => tailRe.test(l), (f) => {
+        f.insns.forEach((x, i) => {
+          if (!isCall(x) || x.targetSym === null || x.targetOff !== 0n) return;
+          const ts = tailSites.get(x.targetSym);
+          if (ts === undefined || (perCallee.get(x.targetSym) ?? 0) >= TAIL_CALLERS_PER_FUNCTION) return;
+          perCallee.set(x.targetSym, (perCallee.get(x.targetSym) ?? 0) + 1);
+          const next = f.insns[i + 1];
+          // One record per tail-call site of the callee: the reason tells them apart, the location cannot.
+          for (const t of ts) viaTail.push({ fn: f, kind: 'via-tail', insnAddr: x.addr, ret: next ? next.addr : f.end ?? x.addr + 5n, callee: t.callee, consts: t.consts, tailOf: t });
+        });
+      }),
+    );
+    console.log(`  ${viaTail.length} calls of ${tailSites.size} functions that end with a tail call (at most ${TAIL_CALLERS_PER_FUNCTION} each)`);
+  }
   // fixed locations reported by the firing functions themselves (net_tx_action)
   const selfSites: Site[] = [];
   for (const f of firing.values()) {
@@ -985,6 +1011,7 @@ async function main(): Promise<void> {
   // 5. addr2line, once for everything
   const entryAddrs = [...callees.values()].map((f) => f.addr);
   const queries = [...new Set([...sites.map((s) => s.ret - 1n), ...selfSites.map((s) => s.ret), ...entryAddrs])];
+  // (via-tail records take the chain of their tail-call site, already among the queries.)
   const a2l = await step('addr2line', () => addr2line(vmlinux, queries));
   const allPaths = new Set<string>();
   for (const fr of a2l.values()) for (const f of fr) allPaths.add(f.path);
@@ -1011,7 +1038,7 @@ async function main(): Promise<void> {
 
   // 7. assemble
   const records: TruthLine[] = [];
-  for (const s of [...sites, ...selfSites]) {
+  for (const s of [...sites, ...selfSites, ...viaTail]) {
     const ff = s.callee ? callees.get(s.callee) : undefined;
     const reg = ff?.reasonReg ?? null;
     const cands = reg ? s.consts[reg] ?? null : null;
@@ -1030,7 +1057,7 @@ async function main(): Promise<void> {
       size: s.fn.end !== null ? Number(s.fn.end - s.fn.start) : 0,
       address: hex(s.ret),
       callee: s.callee,
-      tail: s.kind === 'tail',
+      tail: s.kind === 'tail' || s.kind === 'via-tail',
       kind: s.kind,
       reasonValue,
       reasonCandidates: candNums,
@@ -1038,7 +1065,7 @@ async function main(): Promise<void> {
       event,
       location: k ? `${k.name}+0x${hex(k.offset)}/0x${hex(k.size)}` : null,
       section: s.fn.section,
-      chain: chainOf(s.kind === 'self' ? s.ret : s.ret - 1n),
+      chain: s.tailOf !== undefined ? chainOf(s.tailOf.ret - 1n) : chainOf(s.kind === 'self' ? s.ret : s.ret - 1n),
     });
   }
   records.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));

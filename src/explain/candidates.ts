@@ -8,7 +8,7 @@ import type { RawCandidate } from './rank.ts';
 import { compareText } from '../text-order.ts';
 
 /** How many helper levels to follow: the index records helpers two levels deep. */
-const MAX_DEPTH = 2;
+const MAX_DEPTH = 3;
 
 /** The index as lookups; backed by queries, or by whole tables in memory for large batches. */
 interface Lookups {
@@ -101,29 +101,43 @@ export class CandidateSource {
     if (cached !== undefined) return cached;
     const out: RawCandidate[] = [];
     for (const site of this.lookups.sitesOf(fn.file, fn.startLine)) {
-      out.push({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'site' });
+      out.push({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'site', tailCallOf: null });
     }
+    // Breadth first, so that each helper is reached by its shortest chain: a helper that is also
+    // called by another helper must not be cut off at the depth limit of the longer chain.
     const seen = new Set<string>([key]);
-    const walk = (from: FunctionRecord, via: string[], anchor: number | null, mayStay: boolean, surelyInlined: boolean): void => {
-      if (via.length >= MAX_DEPTH) return;
-      for (const e of this.lookups.edgesFrom(from.file, from.startLine)) {
-        const helper = this.lookups.functionAt(e.calleeFile, e.callee);
-        if (helper === null) continue;
-        const hk = `${helper.file}:${helper.startLine}`;
-        if (seen.has(hk)) continue;
-        seen.add(hk);
-        const chain = [...via, helper.name];
-        const anchorLine = anchor ?? e.line;
-        const stays = mayStay || (!helper.isStatic && !helper.isInline && helper.file.endsWith('.c'));
-        // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once).
-        const surely = surelyInlined && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
-        for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
-          out.push({ site, fn, via: chain, anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site' });
+    interface Step { from: FunctionRecord; via: string[]; anchor: number | null; mayStay: boolean; surely: boolean }
+    let level: Step[] = [{ from: fn, via: [], anchor: null, mayStay: false, surely: true }];
+    while (level.length > 0 && level[0] !== undefined && level[0].via.length < MAX_DEPTH) {
+      const next: Step[] = [];
+      for (const st of level) {
+        for (const e of this.lookups.edgesFrom(st.from.file, st.from.startLine)) {
+          const helper = this.lookups.functionAt(e.calleeFile, e.callee);
+          if (helper === null) continue;
+          if (e.kind === 'tail') {
+            // Not inlined (another file): only its final frees show up here, as the return address of this call.
+            for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
+              if (!site.tail) continue;
+              out.push({ site, fn, via: [...st.via, helper.name], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'site', tailCallOf: helper.name });
+            }
+            continue;
+          }
+          const hk = `${helper.file}:${helper.startLine}`;
+          if (seen.has(hk)) continue;
+          seen.add(hk);
+          const chain = [...st.via, helper.name];
+          const anchorLine = st.anchor ?? e.line;
+          const stays = st.mayStay || (!helper.isStatic && !helper.isInline && helper.file.endsWith('.c'));
+          // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once).
+          const surely = st.surely && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
+          for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
+            out.push({ site, fn, via: chain, anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', tailCallOf: null });
+          }
+          next.push({ from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely });
         }
-        walk(helper, chain, anchorLine, stays, surely);
       }
-    };
-    walk(fn, [], null, false, true);
+      level = next;
+    }
     this.rawByFn.set(key, out);
     return out;
   }
@@ -134,7 +148,7 @@ export class CandidateSource {
     if (cached !== undefined) return cached;
     const sites = this.lookups.reportedIn(apiName);
     const fn: FunctionRecord = fnForAnchor ?? { file: '', name: apiName, startLine: 0, endLine: 0, startByte: 0, endByte: 0, isStatic: false, isInline: false, isMacro: false };
-    const out = sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'caller' as const }));
+    const out = sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'caller' as const, tailCallOf: null }));
     this.callers.set(apiName, out);
     return out;
   }

@@ -58,13 +58,13 @@ export function pickTree(db: Db, selector: string | undefined, file: string): Tr
 
 interface RawSite {
   file: string; line: number; end_line: number; col: number; function: string; function_start_line: number; api: string;
-  reason_text: string | null; reason: string | null; reasons: string; kind: string; via: string; reported_in: string | null;
+  reason_text: string | null; reason: string | null; reasons: string; kind: string; via: string; reported_in: string | null; tail: number;
 }
 
 const toSite = (r: RawSite): DropSite => ({
   file: r.file, line: r.line, endLine: r.end_line, column: r.col, function: r.function, functionStartLine: r.function_start_line,
   api: r.api, reasonText: r.reason_text, reason: r.reason, reasons: JSON.parse(r.reasons) as string[],
-  kind: r.kind === 'consume' ? 'consume' : 'drop', via: JSON.parse(r.via) as string[], reportedIn: r.reported_in,
+  kind: r.kind === 'consume' ? 'consume' : 'drop', via: JSON.parse(r.via) as string[], reportedIn: r.reported_in, tail: r.tail === 1,
 });
 
 export interface SiteFilter {
@@ -148,11 +148,16 @@ export function functionNames(db: Db, treeId: number): string[] {
   return (stmt(db, 'SELECT DISTINCT name FROM functions WHERE tree_id = ?').pluck().all(treeId) as string[]);
 }
 
-interface RawEdge { file: string; caller: string; caller_start_line: number; callee: string; callee_file: string; line: number; args: string }
+interface RawEdge { file: string; caller: string; caller_start_line: number; callee: string; callee_file: string; line: number; args: string; kind: string }
+
+const toEdge = (r: RawEdge): CallEdge => ({
+  file: r.file, caller: r.caller, callerStartLine: r.caller_start_line, callee: r.callee, calleeFile: r.callee_file, line: r.line,
+  args: JSON.parse(r.args) as string[], kind: r.kind === 'tail' ? 'tail' : 'inline',
+});
 
 export function edgesFrom(db: Db, treeId: number, file: string, callerStartLine: number): CallEdge[] {
   const rows = stmt(db, 'SELECT * FROM edges WHERE tree_id = ? AND file = ? AND caller_start_line = ? ORDER BY line').all(treeId, file, callerStartLine) as RawEdge[];
-  return rows.map((r) => ({ file: r.file, caller: r.caller, callerStartLine: r.caller_start_line, callee: r.callee, calleeFile: r.callee_file, line: r.line, args: JSON.parse(r.args) as string[] }));
+  return rows.map(toEdge);
 }
 
 interface RawApi {
@@ -214,5 +219,5 @@ export function allFunctions(db: Db, treeId: number): FunctionRecord[] {
 
 export function allEdges(db: Db, treeId: number): CallEdge[] {
   return (stmt(db, 'SELECT * FROM edges WHERE tree_id = ? ORDER BY line').all(treeId) as RawEdge[])
-    .map((r) => ({ file: r.file, caller: r.caller, callerStartLine: r.caller_start_line, callee: r.callee, calleeFile: r.callee_file, line: r.line, args: JSON.parse(r.args) as string[] }));
+    .map(toEdge);
 }

@@ -1,5 +1,5 @@
 // The index's tables. Bump SCHEMA_VERSION on any change: older files are refused with a clear error.
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export const SCHEMA = `
 CREATE TABLE trees (
@@ -26,7 +26,7 @@ CREATE INDEX functions_name ON functions(tree_id, name);
 CREATE TABLE sites (
   tree_id INTEGER NOT NULL, file TEXT NOT NULL, line INTEGER NOT NULL, end_line INTEGER NOT NULL, col INTEGER NOT NULL,
   function TEXT NOT NULL, function_start_line INTEGER NOT NULL, api TEXT NOT NULL, reason_text TEXT, reason TEXT,
-  reasons TEXT NOT NULL, kind TEXT NOT NULL, via TEXT NOT NULL, reported_in TEXT
+  reasons TEXT NOT NULL, kind TEXT NOT NULL, via TEXT NOT NULL, reported_in TEXT, tail INTEGER NOT NULL
 );
 CREATE INDEX sites_function ON sites(tree_id, function);
 CREATE INDEX sites_file ON sites(tree_id, file, line);
@@ -35,7 +35,7 @@ CREATE INDEX sites_reported_in ON sites(tree_id, reported_in);
 CREATE INDEX sites_api ON sites(tree_id, api);
 CREATE TABLE edges (
   tree_id INTEGER NOT NULL, file TEXT NOT NULL, caller TEXT NOT NULL, caller_start_line INTEGER NOT NULL,
-  callee TEXT NOT NULL, callee_file TEXT NOT NULL, line INTEGER NOT NULL, args TEXT NOT NULL
+  callee TEXT NOT NULL, callee_file TEXT NOT NULL, line INTEGER NOT NULL, args TEXT NOT NULL, kind TEXT NOT NULL
 );
 CREATE INDEX edges_caller ON edges(tree_id, file, caller_start_line);
 CREATE INDEX edges_callee ON edges(tree_id, callee, callee_file);

@@ -61,13 +61,13 @@ function insertAll(db: Db, treeId: number, index: TreeIndex): void {
   for (const f of index.functions) {
     fn.run(treeId, f.file, f.name, f.startLine, f.endLine, f.startByte, f.endByte, f.isStatic ? 1 : 0, f.isInline ? 1 : 0, f.isMacro ? 1 : 0);
   }
-  const site = db.prepare(`INSERT INTO sites VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
+  const site = db.prepare(`INSERT INTO sites VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
   for (const s of index.sites) {
     site.run(treeId, s.file, s.line, s.endLine, s.column, s.function, s.functionStartLine, s.api, s.reasonText, s.reason,
-      JSON.stringify(s.reasons), s.kind, JSON.stringify(s.via), s.reportedIn);
+      JSON.stringify(s.reasons), s.kind, JSON.stringify(s.via), s.reportedIn, s.tail ? 1 : 0);
   }
-  const edge = db.prepare(`INSERT INTO edges VALUES (?,?,?,?,?,?,?,?)`);
-  for (const e of index.edges) edge.run(treeId, e.file, e.caller, e.callerStartLine, e.callee, e.calleeFile, e.line, JSON.stringify(e.args));
+  const edge = db.prepare(`INSERT INTO edges VALUES (?,?,?,?,?,?,?,?,?)`);
+  for (const e of index.edges) edge.run(treeId, e.file, e.caller, e.callerStartLine, e.callee, e.calleeFile, e.line, JSON.stringify(e.args), e.kind);
   const reason = db.prepare(`INSERT INTO reasons VALUES (?,?,?,?,?,?,?,?)`);
   index.reasons.forEach((r, i) => reason.run(treeId, r.name, r.value, r.enumName, r.file, r.line, r.description, i));
   const cache = db.prepare(`INSERT INTO file_cache VALUES (?,?,?,?,?,?,?,?,?)`);

@@ -1,6 +1,6 @@
 // From a parsed chunk to function summaries. Pure: takes the tree and text, never a path.
 import type { SyntaxNode } from './parse.ts';
-import { balanced, splitArgs } from './text-calls.ts';
+import { DEFINING_MACRO, balanced, splitArgs } from './text-calls.ts';
 import type { CallSummary, FreeFormula, FunctionSummary, ReasonAssign } from './summary.ts';
 
 // SKB_REASON_DROPPED / SKB_REASON_CONSUMED: `enum skb_free_reason` of dev_kfree_skb_*() before 6.3.
@@ -48,11 +48,6 @@ function functionDeclarator(def: SyntaxNode): SyntaxNode | null {
   return d;
 }
 
-/**
- * Macros that define a function named by their first argument: `BPF_CALL_3(bpf_clone_redirect, ...)`
- * defines `bpf_clone_redirect` (its body becomes the inlined `____bpf_clone_redirect`).
- */
-const DEFINING_MACRO = /^(?:BPF_CALL_\d|BPF_CALL_x|INDIRECT_CALLABLE_DECLARE)$/;
 
 export function functionName(def: SyntaxNode): string | null {
   const fd = functionDeclarator(def);
@@ -110,6 +105,41 @@ export function textCallsIn(clean: string, from: number, to: number, positionOf:
     ranges.push({ start: m.index, end });
   }
   return { calls, ranges };
+}
+
+const same = (a: SyntaxNode, b: SyntaxNode): boolean => a.startIndex === b.startIndex && a.endIndex === b.endIndex && a.type === b.type;
+const isBareReturn = (n: SyntaxNode): boolean => n.type === 'return_statement' && n.namedChildren.every((c) => c.type === 'comment');
+
+/**
+ * Whether the call whose name starts at `index` is the last thing its function does: a statement of
+ * its own (or `return call(...)`), followed by nothing but `return;` up to the end of the body, through
+ * branches of ifs and labels but not loops or switches. gcc compiles such a call as a jump, so the
+ * return address the tracepoint reports is in the caller of this function, not in it.
+ */
+function inTailPosition(body: SyntaxNode, index: number): boolean {
+  let n: SyntaxNode | null = body.descendantForIndex(index);
+  while (n !== null && n.type !== 'call_expression') {
+    if (n.type.endsWith('statement') || same(n, body)) return false;
+    n = n.parent;
+  }
+  if (n === null || n.childForFieldName('function')?.startIndex !== index) return false;
+  let cur: SyntaxNode | null = n.parent;
+  if (cur === null || (cur.type !== 'expression_statement' && cur.type !== 'return_statement')) return false;
+  while (!same(cur, body)) {
+    const parent: SyntaxNode | null = cur.parent;
+    if (parent === null) return false;
+    if (parent.type === 'compound_statement') {
+      const stmts = parent.namedChildren.filter((c) => c.type !== 'comment');
+      const i = stmts.findIndex((c) => same(c, cur as SyntaxNode));
+      const rest = stmts.slice(i + 1);
+      if (rest.length === 1 && rest[0] !== undefined && isBareReturn(rest[0])) return true;
+      if (rest.length > 0) return false;
+    } else if (parent.type !== 'if_statement' && parent.type !== 'else_clause' && parent.type !== 'labeled_statement') {
+      return false;
+    }
+    cur = parent;
+  }
+  return true;
 }
 
 /** `!x`, `x == NULL`, `unlikely(!x)`: the variable a guard tests for NULL, else null. */
@@ -432,22 +462,37 @@ const HEADER_NOISE = /^(?:__attribute__|__releases|__acquires|__must_hold|__prin
  * Name and parameters of a definition. Usually from its function_declarator; when an annotation the
  * grammar does not know (`void __exit name(void)`) splits the header, from the header's text instead.
  */
-function headerOf(def: SyntaxNode, clean: string): Header | null {
+/**
+ * Where a definition's header really starts. A function header holds no blank line and no
+ * preprocessor line; when the grammar folds the lines before it into the header (macro
+ * invocations without a semicolon, such as `DEV_CORE_STATS_INC(rx_dropped)` before
+ * `____dev_forward_skb` in netdevice.h), the header starts after the last such line.
+ */
+function headerStart(def: SyntaxNode, clean: string): number {
+  const body = def.childForFieldName('body');
+  if (body === null) return def.startIndex;
+  const header = clean.slice(def.startIndex, body.startIndex);
+  let cut = -1;
+  for (const m of header.matchAll(/\n[ \t]*(?:#[^\n]*)?(?=\n)/g)) cut = m.index + m[0].length + 1;
+  return cut < 0 ? def.startIndex : def.startIndex + cut;
+}
+
+function headerOf(def: SyntaxNode, clean: string, start: number): Header | null {
   const fd = functionDeclarator(def);
   const name = functionName(def);
-  if (fd !== null && name !== null) {
+  if (fd !== null && name !== null && fd.startIndex >= start) {
     const { params, reasonParams } = paramsOf(def);
     return { name, nameIndex: fd.startIndex, params, reasonParams };
   }
   const body = def.childForFieldName('body');
-  const header = clean.slice(def.startIndex, body?.startIndex ?? def.endIndex);
+  const header = clean.slice(start, body?.startIndex ?? def.endIndex);
   for (const m of header.matchAll(/([A-Za-z_]\w*)\s*\(/g)) {
     const id = m[1] ?? '';
     if (HEADER_NOISE.test(id) || NOT_CALLS.has(id)) continue;
-    const open = def.startIndex + m.index + m[0].length - 1;
+    const open = start + m.index + m[0].length - 1;
     const params = (splitArgs(clean, open)?.args ?? []).map((p) => /([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?$/.exec(p)?.[1] ?? '');
     const reasonParams = (splitArgs(clean, open)?.args ?? []).flatMap((p, i) => (/\benum\s+skb_drop_reason\b/.test(p) ? [i] : []));
-    return { name: id, nameIndex: def.startIndex + m.index, params: params.length === 1 && params[0] === 'void' ? [] : params, reasonParams };
+    return { name: id, nameIndex: start + m.index, params: params.length === 1 && params[0] === 'void' ? [] : params, reasonParams };
   }
   return null;
 }
@@ -458,18 +503,23 @@ function headerOf(def: SyntaxNode, clean: string): Header | null {
  * chunk-local indices in the file.
  */
 export function summariseFunction(def: SyntaxNode, clean: string, end: number, positionOf: PositionOf, indexBase: number): FunctionSummary | null {
-  const header = headerOf(def, clean);
+  const start = headerStart(def, clean);
+  const header = headerOf(def, clean, start);
   if (header === null) return null;
   const body = def.childForFieldName('body');
   // Storage class and inline-ness: from the start of the header's line, which also covers a split header.
-  const lineStart = clean.lastIndexOf('\n', def.startIndex) + 1;
-  const prefix = clean.slice(Math.min(lineStart, def.startIndex), header.nameIndex);
+  const lineStart = clean.lastIndexOf('\n', start) + 1;
+  const prefix = clean.slice(Math.min(lineStart, start), header.nameIndex);
   const w: Walk = { calls: [], callIndex: new Map(), callRanges: [] };
   if (body !== null) {
     const { calls, ranges } = textCallsIn(clean, body.startIndex, Math.max(end, body.endIndex), positionOf);
     w.calls = calls;
     w.callRanges = ranges;
-    ranges.forEach((r, i) => w.callIndex.set(r.start, i));
+    ranges.forEach((r, i) => {
+      w.callIndex.set(r.start, i);
+      const call = calls[i];
+      if (call !== undefined && r.start < body.endIndex && inTailPosition(body, r.start)) call.tail = true;
+    });
   }
   const bodyText = body === null ? '' : clean.slice(body.startIndex, body.endIndex);
   const { assigns, returnReasons } = body === null || !/SKB_|reason/.test(bodyText)
@@ -478,9 +528,9 @@ export function summariseFunction(def: SyntaxNode, clean: string, end: number, p
   if (body !== null && reasonVars.size > 0) reasonFlow(body, reasonVars, w);
   return {
     name: header.name,
-    startLine: positionOf(Math.min(lineStart, def.startIndex)).line,
+    startLine: positionOf(Math.min(lineStart, start)).line,
     endLine: positionOf(Math.max(end, def.endIndex)).line,
-    startByte: def.startIndex + indexBase,
+    startByte: start + indexBase,
     endByte: Math.max(end, def.endIndex) + indexBase,
     isStatic: /\bstatic\b/.test(prefix),
     isInline: /\binline\b|__always_inline/.test(prefix),

@@ -50,7 +50,7 @@ const TRACE_NAMES = new Set(Object.keys(TRACEPOINT_CALLS));
  * helper calling a header inline (the common deep case); deeper chains would multiply what must be
  * parsed for little gain.
  */
-const MAX_HELPER_DEPTH = 2;
+const MAX_HELPER_DEPTH = 3;
 const RETURN_ADDRESS = /^__builtin_return_address\s*\(\s*0\s*\)$/;
 
 export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
@@ -340,6 +340,8 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   };
   const sites: DropSite[] = [];
   const siteFns = new Set<FunctionSummary>();
+  /** Extern functions that end by freeing: a caller in another file reports their tail-call drops. */
+  const tailFns = new Map<string, Def>();
   for (const [file, units] of files) {
     for (const fn of units.functions) {
       for (const call of fn.calls) {
@@ -359,8 +361,10 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
           function: fn.name, functionStartLine: fn.startLine, api: api.name, reasonText,
           reason: reasons.length === 1 ? reasons[0] ?? null : null, reasons, kind,
           via: viaOf(file, api), reportedIn: api.locationAt === 'caller' ? null : api.reportedIn,
+          tail: call.tail === true && api.locationAt === 'caller',
         });
         siteFns.add(fn);
+        if (call.tail === true && api.locationAt === 'caller' && !fn.isStatic && !fn.isInline && !isHeader(file)) tailFns.set(fn.name, { file, fn });
       }
     }
   }
@@ -373,6 +377,26 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     for (const fn of units.functions) {
       if (siteFns.has(fn)) {
         depth.set(fn, 0);
+        reachWork.push({ file, fn });
+      }
+    }
+  }
+  // Callers in other files of extern functions that end by freeing (`tcp_rcv_established` from
+  // tcp_v4_do_rcv): gcc turns the final call into a jump, so the drop is reported at that caller.
+  const tailEdges = new Map<FunctionSummary, Array<{ call: CallSummary; callee: Def }>>();
+  for (const [name, def] of tailFns) {
+    for (const c of callersOf.get(name) ?? []) {
+      if (c.file === def.file || lookupApi(c.file, name) !== undefined || inlineable(c.file, name) !== null) continue;
+      let list = tailEdges.get(c.fn);
+      if (list === undefined) tailEdges.set(c.fn, (list = []));
+      list.push({ call: c.call, callee: def });
+    }
+  }
+  // A function that tail-calls such a callee is one step from a site: its own callers may inline it.
+  for (const [file, units] of files) {
+    for (const fn of units.functions) {
+      if (tailEdges.has(fn) && !depth.has(fn)) {
+        depth.set(fn, 1);
         reachWork.push({ file, fn });
       }
     }
@@ -407,17 +431,21 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
         isStatic: fn.isStatic, isInline: fn.isInline, isMacro: false,
       });
       // Callers of a helper are searched for only while they stay within the depth we record.
-      if ((depth.get(fn) ?? 0) < MAX_HELPER_DEPTH) {
+      if (depth.has(fn) && (depth.get(fn) ?? 0) < MAX_HELPER_DEPTH) {
         if (isHeader(file)) globalNames.add(fn.name);
         else addLocal(file, fn.name);
       }
       for (const c of fn.calls) {
         const h = inlineable(file, c.callee);
         if (h === null || h.fn === fn || !reach.has(h.fn) || lookupApi(file, c.callee) !== undefined) continue;
-        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: c.callee, calleeFile: h.file, line: c.line, args: c.args });
+        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: c.callee, calleeFile: h.file, line: c.line, args: c.args, kind: 'inline' });
+      }
+      for (const t of tailEdges.get(fn) ?? []) {
+        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: t.callee.fn.name, calleeFile: t.callee.file, line: t.call.line, args: t.call.args, kind: 'tail' });
       }
     }
   }
+  for (const name of tailFns.keys()) globalNames.add(name);
   const apis: DropApi[] = [];
   for (const e of globalApis.values()) {
     apis.push(e.api);

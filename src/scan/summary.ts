@@ -1,5 +1,5 @@
 /** Bump when summaries or their resolution change: an index or cache of another version is rebuilt. */
-export const SCANNER_VERSION = 8;
+export const SCANNER_VERSION = 13;
 
 // What the scanner keeps of each parsed function or macro: a compact, serialisable summary that is
 // enough to decide later (once every drop API is known) which calls are drop sites, which
@@ -15,6 +15,8 @@ export interface CallSummary {
   stmtLine: number;
   stmtEndLine: number;
   args: string[];
+  /** The last thing the function does (extract.ts inTailPosition): compiled as a jump, reported at the caller. */
+  tail?: boolean;
   /** For arguments that are reason variables: the values that reach this call (see extract.ts reasonFlow). */
   reaching?: Record<string, string[]>;
 }

@@ -102,6 +102,12 @@ export function blankCommentsAndStrings(text: string): string {
     (s) => s.replace(/[^\n]/g, ' '));
 }
 
+/**
+ * Macros that define a function named by their first argument: `BPF_CALL_3(bpf_clone_redirect, ...)`
+ * defines `bpf_clone_redirect` (its body becomes the inlined `____bpf_clone_redirect`).
+ */
+export const DEFINING_MACRO = /^(?:BPF_CALL_\d|BPF_CALL_x|INDIRECT_CALLABLE_DECLARE)$/;
+
 const ANNOTATION = /^(?:__attribute__|__releases|__acquires|__must_hold|__printf|__aligned|__section|__cond_lock|__diag\w*)$/;
 
 /**
@@ -117,6 +123,10 @@ export function recoverFunctionName(chunk: string, offset: number): string | nul
   const header = before.slice(headerStart, brace);
   for (const m of header.matchAll(/([A-Za-z_]\w*)\s*\(/g)) {
     const name = m[1] ?? '';
+    if (DEFINING_MACRO.test(name)) {
+      const first = /^\s*([A-Za-z_]\w*)\s*[,)]/.exec(header.slice((m.index ?? 0) + m[0].length))?.[1];
+      if (first !== undefined) return first;
+    }
     if (!ANNOTATION.test(name)) return name;
   }
   return null;

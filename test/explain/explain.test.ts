@@ -137,3 +137,27 @@ function hasGcc(): boolean {
     return false;
   }
 }
+
+test('a drop at the end of an extern function is reported at its caller: the tail call', async () => {
+  const db = join(dir, 'tail.sqlite');
+  await buildIndex(fixture('scan', 'tail-calls'), { db });
+  const handle = openForRead(db);
+  try {
+    const ex = new Explainer(handle, pickTree(handle, undefined, db));
+    // ip_local_deliver inlines ip_local_deliver_finish, which calls ip_protocol_deliver_rcu (another file).
+    const e = ex.explain(query('ip_local_deliver+0x3a/0x80 reason: IP_NOPROTO'));
+    const top = e.candidates[0];
+    assert.equal(`${top?.file}:${top?.line}`, 'net/ipv4/ip_input.c:27');
+    assert.deepEqual(top?.via, ['ip_local_deliver_finish', 'ip_protocol_deliver_rcu']);
+    assert.ok(top?.evidence.some((x) => x.includes('as a jump')), top?.evidence.join('; '));
+    const other = ex.explain(query('ip_rcv_other+0x1c/0x40 reason: OTHERHOST'));
+    assert.equal(`${other.candidates[0]?.file}:${other.candidates[0]?.line}`, 'net/ipv4/ip_input.c:55');
+    // ip_check_header() returns after freeing: its drop is reported inside it, never at its caller.
+    const checked = ex.explain(query('ip_rcv_checked+0x10/0x40'));
+    assert.deepEqual(checked.candidates, []);
+    // Inside ip_check_header itself, its own site is the answer.
+    assert.equal(ex.explain(query('ip_check_header+0x20/0x40')).candidates[0]?.line, 36);
+  } finally {
+    handle.close();
+  }
+});

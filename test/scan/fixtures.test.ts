@@ -9,15 +9,16 @@ import { scanTree } from '../../src/scan/scan-tree.ts';
 import { fixture } from '../helpers/fixture.ts';
 
 interface Expected {
-  sites: Array<{ file: string; line: number; function: string; api: string; kind: string; reasons: string[] }>;
+  sites: Array<{ file: string; line: number; function: string; api: string; kind: string; reasons: string[]; tail?: boolean }>;
   wrappers: string[];
   roots: string[];
   reasons: string[];
   notSites: Array<{ file: string; line: number; why?: string }>;
-  calls?: Array<{ file: string; line: number; caller: string; callee: string; calleeFile: string }>;
+  calls?: Array<{ file: string; line: number; caller: string; callee: string; calleeFile: string; kind?: 'inline' | 'tail' }>;
+  notCalls?: Array<{ file: string; line: number; why: string }>;
 }
 
-for (const name of ['basic', 'reason-variable', 'wrappers', 'helpers', 'macros-and-errors']) {
+for (const name of ['basic', 'reason-variable', 'wrappers', 'helpers', 'macros-and-errors', 'tail-calls']) {
   test(`scan fixture ${name}`, async () => {
     const dir = fixture('scan', name);
     const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8')) as Expected;
@@ -30,6 +31,7 @@ for (const name of ['basic', 'reason-variable', 'wrappers', 'helpers', 'macros-a
       assert.equal(s.function, e.function, `enclosing function of ${key(e)}`);
       assert.equal(s.kind, e.kind, `kind of ${key(e)}`);
       assert.deepEqual([...s.reasons].sort(), [...e.reasons].sort(), `reasons of ${key(e)}`);
+      if (e.tail !== undefined) assert.equal(s.tail, e.tail, `tail position of ${key(e)}`);
     }
     const expectedKeys = new Set(expected.sites.map(key));
     const extra = resolution.sites.filter((s) => !expectedKeys.has(key(s))).map(key);
@@ -42,8 +44,11 @@ for (const name of ['basic', 'reason-variable', 'wrappers', 'helpers', 'macros-a
     const wrappers = resolution.apis.filter((a) => a.role === 'wrapper').map((a) => a.name).sort();
     assert.deepEqual(wrappers, [...expected.wrappers].sort(), 'wrappers');
     for (const c of expected.calls ?? []) {
-      assert.ok(resolution.edges.some((e) => e.file === c.file && e.line === c.line && e.callee === c.callee && e.caller === c.caller && e.calleeFile === c.calleeFile),
-        `edge ${c.caller} -> ${c.callee} at ${c.file}:${c.line}`);
+      assert.ok(resolution.edges.some((e) => e.file === c.file && e.line === c.line && e.callee === c.callee && e.caller === c.caller && e.calleeFile === c.calleeFile
+        && (c.kind === undefined || e.kind === c.kind)), `edge ${c.caller} -> ${c.callee} at ${c.file}:${c.line}${c.kind !== undefined ? ` (${c.kind})` : ''}`);
+    }
+    for (const c of expected.notCalls ?? []) {
+      assert.ok(!resolution.edges.some((e) => e.file === c.file && e.line === c.line), `no edge at ${c.file}:${c.line} (${c.why})`);
     }
     assert.equal(resolution.usedSeeds, false);
     const reasons = parseDropReasons(readFileSync(`${dir}/include/net/dropreason.h`, 'latin1'), 'include/net/dropreason.h')
