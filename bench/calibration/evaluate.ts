@@ -20,6 +20,8 @@ export interface Accuracy { n: number; top1: number; top3: number }
 export interface EvaluationResult {
   truthFile: string;
   exact: Accuracy | null;
+  /** Exact mode on the tail-called drops: the debug info names the call, the index the callee's final free. */
+  exactViaTail: Accuracy | null;
   locations: number;
   excludedTailCalls: number;
   perf: Accuracy;
@@ -45,7 +47,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
   const viaTail: Accuracy = { n: 0, top1: 0, top3: 0 };
   const misses: string[] = [];
   let excluded = 0;
-  const exactQueries: Array<{ q: LocationQuery; site: Frame }> = [];
+  const exactQueries: Array<{ q: LocationQuery; site: Frame; viaTail: boolean }> = [];
   for (const tr of truths) {
     if (tr.kind !== 'call' && tr.kind !== 'via-tail') {
       excluded++;
@@ -71,29 +73,35 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     if (tr.kind === 'via-tail') {
       // The location cannot tell a callee's tail calls apart; the reason can, so only the perf form is scored.
       hit(base, viaTail, 'via-tail');
+      exactQueries.push({ q: base, site, viaTail: true });
       continue;
     }
     hit(base, perf, 'perf');
-    exactQueries.push({ q: base, site });
+    exactQueries.push({ q: base, site, viaTail: false });
     if (tr.event === 'kfree_skb') hit({ ...base, input: `${tr.symbol}+${tr.offset.toString(16)}`, size: null, reason: null, event: null }, dw, 'dropwatch');
   }
   let exact: Accuracy | null = null;
+  let exactViaTail: Accuracy | null = null;
   if (vmlinux !== undefined) {
-    exact = { n: 0, top1: 0, top3: 0 };
+    const plain: Accuracy = { n: 0, top1: 0, top3: 0 };
+    const tail: Accuracy = { n: 0, top1: 0, top3: 0 };
     const results = await explainExact(explainer, exactQueries.map((x) => x.q), vmlinux, t.version);
     results.forEach((e, i) => {
-      const site = exactQueries[i]?.site;
-      if (exact === null || site === undefined) return;
-      exact.n++;
+      const x = exactQueries[i];
+      if (x === undefined) return;
+      const acc = x.viaTail ? tail : plain;
+      acc.n++;
       const c = e.candidates[0];
-      if (c !== undefined && c.file === site.file && c.line <= site.line && site.line <= c.endLine) {
-        exact.top1++;
-        exact.top3++;
-      } else if (misses.length < 400) misses.push(`exact ${e.input}: truth ${site.file}:${site.line}; got ${c === undefined ? 'nothing' : `${c.file}:${c.line}`} ${e.notes.join('; ')}`);
+      if (c !== undefined && c.file === x.site.file && c.line <= x.site.line && x.site.line <= c.endLine) {
+        acc.top1++;
+        acc.top3++;
+      } else if (misses.length < 400) misses.push(`exact${x.viaTail ? ' via-tail' : ''} ${e.input}: truth ${x.site.file}:${x.site.line}; got ${c === undefined ? 'nothing' : `${c.file}:${c.line}`} ${e.notes.join('; ')}`);
     });
+    exact = plain;
+    exactViaTail = tail;
   }
   handle.close();
-  return { truthFile, exact, locations: truths.length, excludedTailCalls: excluded, perf, dropwatch: dw, viaTail, misses };
+  return { truthFile, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, dropwatch: dw, viaTail, misses };
 }
 
 const pctOf = (a: Accuracy, k: 'top1' | 'top3'): string => `${((a[k] / Math.max(1, a.n)) * 100).toFixed(1)}%`;
@@ -105,6 +113,7 @@ export function formatEvaluation(r: EvaluationResult): string {
     `source-only, dropwatch form (no size, no reason): top-1 ${pctOf(r.dropwatch, 'top1')}, top-3 ${pctOf(r.dropwatch, 'top3')} of ${r.dropwatch.n}`,
     `source-only, tail-called drops reported at the caller (perf form): top-1 ${pctOf(r.viaTail, 'top1')}, top-3 ${pctOf(r.viaTail, 'top3')} of ${r.viaTail.n}`,
     r.exact === null ? 'exact mode: not measured (no --vmlinux)' : `exact mode (--vmlinux): top-1 ${pctOf(r.exact, 'top1')} of ${r.exact.n}`,
+    ...(r.exactViaTail === null ? [] : [`exact mode, tail-called drops at the caller: top-1 ${pctOf(r.exactViaTail, 'top1')}, top-3 ${pctOf(r.exactViaTail, 'top3')} of ${r.exactViaTail.n}`]),
   ].join('\n');
 }
 

@@ -1,8 +1,8 @@
 // From a drop location to ranked candidates: the library entry point behind `dropsite explain`.
 import type { Db } from '../index/open.ts';
-import { functionNames, listApis, sitesAtLine, type TreeRow } from '../index/read.ts';
+import { edgesNearLine, functionAt, functionNames, listApis, sitesAtLine, sitesOfFunction, type TreeRow } from '../index/read.ts';
 import { DEFERRED_REPORTER } from '../kernel/drop-functions.ts';
-import type { Candidate, DropApi, DropLocation, Explanation, FunctionRecord } from '../model.ts';
+import type { Candidate, DropApi, DropLocation, DropSite, Explanation, FunctionRecord } from '../model.ts';
 import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
 import { rankCandidates, type RawCandidate } from './rank.ts';
@@ -123,6 +123,21 @@ export class Explainer {
     // Helpers from the symbol's own function (the outermost frame) down to the site's function.
     const via = chain.slice(chain.indexOf(frame), -1).map((f) => f.function).reverse();
     if (sites.length === 0) {
+      const tail = this.tailSitesCalledAt(frame.file, frame.line);
+      // Several final frees behind one call: the event and the reason pick among them.
+      const fit = (c: { kind: string; reasons: string[] }): number => Number(c.kind === (event === 'consume_skb' ? 'consume' : 'drop'))
+        + Number(loc.reason !== null && c.reasons.includes(loc.reason));
+      if (tail.length > 0) {
+        return {
+          ...base, notes,
+          candidates: tail.map(({ site, callee }) => ({
+            file: site.file, line: site.line, endLine: site.endLine, function: site.function, api: site.api, reason: site.reason, reasons: site.reasons,
+            kind: site.kind, via: [...via, callee], role: 'site' as const, score: Math.round(1000 / tail.length) / 1000,
+            evidence: [`debug info: ${chainText}`, `that line calls ${callee}, which ends with this free: compiled as a jump, it reports the drop at this call`,
+              ...(loc.reason !== null && site.reasons.length > 0 && !site.reasons.includes(loc.reason) ? [`but reason ${loc.reason} is not among those this call passes (${site.reasons.join(', ')})`] : [])],
+          })).sort((a, b) => fit(b) - fit(a)),
+        };
+      }
       notes.push(`the debug info names ${frame.file}:${frame.line}, where the index has no drop site (an indirect call, or a tree that differs from the vmlinux)`);
       return {
         ...base, notes,
@@ -135,6 +150,17 @@ export class Explainer {
       evidence: [`debug info: ${chainText}`, ...(loc.reason !== null && s.reasons.length > 0 && !s.reasons.includes(loc.reason) ? [`but reason ${loc.reason} is not among those this call passes (${s.reasons.join(', ')})`] : [])],
     }));
     return { ...base, candidates, notes };
+  }
+
+  /** The final frees of the functions called at a line: where a tail call reports them. */
+  private tailSitesCalledAt(file: string, line: number): Array<{ site: DropSite; callee: string }> {
+    const out: Array<{ site: DropSite; callee: string }> = [];
+    for (const e of edgesNearLine(this.db, this.tree.id, file, line, 3)) {
+      const callee = functionAt(this.db, this.tree.id, e.calleeFile, e.callee);
+      if (callee === null) continue;
+      for (const site of sitesOfFunction(this.db, this.tree.id, callee.file, callee.startLine)) if (site.tail) out.push({ site, callee: callee.name });
+    }
+    return out;
   }
 
   /** For large batches: answer from the whole index held in memory instead of per-location queries. */

@@ -160,6 +160,16 @@ export function edgesFrom(db: Db, treeId: number, file: string, callerStartLine:
   return rows.map(toEdge);
 }
 
+/**
+ * The calls of helpers closest above a line, within `window` lines (exact mode: debug info gives a
+ * call's return address the line of the call's last argument, or of the closing brace after it).
+ */
+export function edgesNearLine(db: Db, treeId: number, file: string, line: number, window: number): CallEdge[] {
+  const rows = (stmt(db, 'SELECT * FROM edges WHERE tree_id = ? AND file = ? AND line BETWEEN ? AND ? ORDER BY line DESC')
+    .all(treeId, file, line - window, line) as RawEdge[]).map(toEdge);
+  return rows.filter((e) => e.line === rows[0]?.line);
+}
+
 interface RawApi {
   name: string; role: string; location_at: string; reported_in: string | null; kinds: string; skb_arg: number; reason_arg: number | null;
   implied_reason: string | null; own_reasons: string; forwards_to: string | null; file: string; line: number; linkage: string;

@@ -20,7 +20,7 @@ export function siteJson(s: DropSite): Record<string, unknown> {
   return {
     file: s.file, line: s.line, endLine: s.endLine, column: s.column, function: s.function, api: s.api,
     reason: s.reason, reasons: s.reasons, reasonText: s.reasonText, kind: s.kind, via: s.via,
-    reportedIn: s.reportedIn,
+    reportedIn: s.reportedIn, tail: s.tail,
   };
 }
 
