@@ -8,7 +8,7 @@ import type { RawCandidate } from './rank.ts';
 import { compareText } from '../text-order.ts';
 
 /** How many helper levels to follow: the index records helpers two levels deep. */
-const MAX_DEPTH = 3;
+const MAX_DEPTH = 2;
 
 /** The index as lookups; backed by queries, or by whole tables in memory for large batches. */
 interface Lookups {

@@ -111,6 +111,18 @@ const same = (a: SyntaxNode, b: SyntaxNode): boolean => a.startIndex === b.start
 const isBareReturn = (n: SyntaxNode): boolean => n.type === 'return_statement' && n.namedChildren.every((c) => c.type === 'comment');
 
 /**
+ * A cheap text test before the tree walk of inTailPosition: after the call's statement comes a closing
+ * brace or a bare `return;`. Most calls fail it, which keeps the walk (node by node through the native
+ * tree) off all but a few calls.
+ */
+const ENDS_BLOCK = /\s*;\s*(?:\}|return\s*;)/y;
+
+function endsBlock(clean: string, end: number): boolean {
+  ENDS_BLOCK.lastIndex = end;
+  return ENDS_BLOCK.test(clean);
+}
+
+/**
  * Whether the call whose name starts at `index` is the last thing its function does: a statement of
  * its own (or `return call(...)`), followed by nothing but `return;` up to the end of the body, through
  * branches of ifs and labels but not loops or switches. gcc compiles such a call as a jump, so the
@@ -518,7 +530,7 @@ export function summariseFunction(def: SyntaxNode, clean: string, end: number, p
     ranges.forEach((r, i) => {
       w.callIndex.set(r.start, i);
       const call = calls[i];
-      if (call !== undefined && r.start < body.endIndex && inTailPosition(body, r.start)) call.tail = true;
+      if (call !== undefined && r.start < body.endIndex && endsBlock(clean, r.end) && inTailPosition(body, r.start)) call.tail = true;
     });
   }
   const bodyText = body === null ? '' : clean.slice(body.startIndex, body.endIndex);

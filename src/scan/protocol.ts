@@ -21,7 +21,7 @@ export interface FileLoad {
 
 export type ToWorker =
   | { type: 'load'; files: WorkerFile[] }
-  | { type: 'scan'; global: string[]; local: Record<string, string[]> }
+  | { type: 'scan'; global: string[]; local: Record<string, string[]>; sources: string[] }
   | { type: 'finish' };
 
 export type ToMain =

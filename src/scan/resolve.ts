@@ -21,6 +21,8 @@ export interface Resolution {
   /** Names every candidate file must be searched for, and names only one file must be. */
   globalNames: Set<string>;
   localNames: Map<string, Set<string>>;
+  /** Names only .c files must be searched for: the extern functions that end by freeing (their callers). */
+  sourceNames: Set<string>;
 }
 
 interface Def {
@@ -50,7 +52,7 @@ const TRACE_NAMES = new Set(Object.keys(TRACEPOINT_CALLS));
  * helper calling a header inline (the common deep case); deeper chains would multiply what must be
  * parsed for little gain.
  */
-const MAX_HELPER_DEPTH = 3;
+const MAX_HELPER_DEPTH = 2;
 const RETURN_ADDRESS = /^__builtin_return_address\s*\(\s*0\s*\)$/;
 
 export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
@@ -445,7 +447,8 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       }
     }
   }
-  for (const name of tailFns.keys()) globalNames.add(name);
+  // Their callers live in .c files; a header would only declare them, and its chunks are costly to parse.
+  const sourceNames = new Set(tailFns.keys());
   const apis: DropApi[] = [];
   for (const e of globalApis.values()) {
     apis.push(e.api);
@@ -459,7 +462,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   }
   apis.sort((a, b) => compareText(a.file, b.file) || a.line - b.line || compareText(a.name, b.name));
   sites.sort((a, b) => compareText(a.file, b.file) || a.line - b.line || a.column - b.column);
-  return { apis, usedSeeds, sites, functions, edges, globalNames, localNames };
+  return { apis, usedSeeds, sites, functions, edges, globalNames, localNames, sourceNames };
 }
 
 /** What one call of an API can do: a constant reason argument settles drop or consume. */

@@ -39,7 +39,7 @@ export class ScanState {
 
   handle(msg: ToWorker): ToMain {
     if (msg.type === 'load') return this.load(msg.files);
-    if (msg.type === 'scan') return this.scan(msg.global, msg.local);
+    if (msg.type === 'scan') return this.scan(msg.global, msg.local, msg.sources);
     const searched: Record<string, string[]> = {};
     for (const h of this.held.values()) if (h.candidate) searched[h.file.path] = [...h.searched];
     return { type: 'finished', searched };
@@ -107,12 +107,12 @@ export class ScanState {
     return { type: 'loaded', files: loads };
   }
 
-  private scan(global: string[], local: Record<string, string[]>): ToMain {
+  private scan(global: string[], local: Record<string, string[]>, sources: string[]): ToMain {
     const summaries: FileSummary[] = [];
     const errors: Array<{ path: string; error: string }> = [];
     for (const h of this.held.values()) {
       if (!h.candidate) continue;
-      const names = [...global, ...(local[h.file.path] ?? [])].filter((n) => !h.searched.has(n));
+      const names = [...global, ...(local[h.file.path] ?? []), ...(h.file.path.endsWith('.c') ? sources : [])].filter((n) => !h.searched.has(n));
       if (names.length === 0) continue;
       for (const n of names) h.searched.add(n);
       if (h.scan === null) {

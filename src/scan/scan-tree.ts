@@ -195,12 +195,13 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
     // Every round sends all wanted names; each thread skips what a file was already searched for.
     const wantGlobal = new Set<string>(INITIAL_NAMES);
     const wantLocal = new Map<string, Set<string>>();
+    const wantSources = new Set<string>();
     let resolution: Resolution;
     for (;;) {
       round++;
       report('resolving');
       const local = Object.fromEntries([...wantLocal].map(([f, names]) => [f, [...names]]));
-      const replies = await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.request(i, { type: 'scan', global: [...wantGlobal], local })));
+      const replies = await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.request(i, { type: 'scan', global: [...wantGlobal], local, sources: [...wantSources] })));
       for (const m of replies) {
         if (m.type !== 'scanned') continue;
         addSummaries(m.summaries);
@@ -216,6 +217,12 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
       for (const n of resolution.globalNames) {
         if (!wantGlobal.has(n)) {
           wantGlobal.add(n);
+          grew = true;
+        }
+      }
+      for (const n of resolution.sourceNames) {
+        if (!wantSources.has(n) && !wantGlobal.has(n)) {
+          wantSources.add(n);
           grew = true;
         }
       }
