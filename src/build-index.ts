@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from './errors.ts';
-import { openForRead } from './index/open.ts';
+import { olderSchemaVersion, openForRead } from './index/open.ts';
 import { loadCache, loadFileStats } from './index/read.ts';
 import { writeTree, type CacheRow } from './index/write.ts';
 import { parseDropReasons } from './kernel/drop-reasons.ts';
@@ -11,6 +11,7 @@ import type { DropReason } from './model.ts';
 import { discoverSources } from './scan/discover.ts';
 import type { FileUnits } from './scan/resolve.ts';
 import { SCANNER_VERSION } from './scan/summary.ts';
+import { SCHEMA_VERSION } from './index/schema.ts';
 import { scanTree, type CachedFile, type ScanProgress, type ScanResult } from './scan/scan-tree.ts';
 
 export interface BuildOptions {
@@ -133,11 +134,16 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
     }
     warnings.push(`${tree} does not look like a Linux source tree; indexed anyway (--force)`);
   }
-  const unchanged = storedIfUnchanged(opts.db, root, opts.includeAll === true);
+  // An index from an older dropsite cannot be read: rebuild it from scratch, and say what that costs.
+  const older = olderSchemaVersion(opts.db);
+  if (older !== null) {
+    warnings.push(`${opts.db} was written by an older dropsite (index schema ${older}, this one writes ${SCHEMA_VERSION}): rebuilt from scratch; any other tree it held must be indexed again`);
+  }
+  const unchanged = older !== null ? null : storedIfUnchanged(opts.db, root, opts.includeAll === true);
   if (unchanged !== null) {
     return { ...unchanged, warnings: [...warnings, ...unchanged.warnings], elapsedMs: performance.now() - started, upToDate: true };
   }
-  const cache = readCache(opts.db, root);
+  const cache = older !== null ? new Map<string, CachedFile>() : readCache(opts.db, root);
   const scanOpts: Parameters<typeof scanTree>[1] = { cache };
   if (opts.jobs !== undefined) scanOpts.jobs = opts.jobs;
   if (opts.includeAll !== undefined) scanOpts.includeAll = opts.includeAll;
@@ -173,7 +179,7 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
     usedSeeds: resolution.usedSeeds, reasonsFile: probe.reasonsFile,
     stats: { ...summary, unreadable: summary.unreadable.length, timings: undefined, includeAll: opts.includeAll === true, scannerVersion: SCANNER_VERSION },
     apis: resolution.apis, functions: resolution.functions, sites: resolution.sites, edges: resolution.edges, reasons, cache: cacheRows,
-  });
+  }, { replace: older !== null });
   summary.elapsedMs = performance.now() - started;
   return summary;
 }

@@ -52,7 +52,28 @@ export function checkSchema(db: Db, file: string): void {
   if (version !== SCHEMA_VERSION) {
     db.close();
     throw new IndexError(`index ${file} has schema version ${String(version)}, this dropsite reads version ${SCHEMA_VERSION}`, {
-      hint: 're-run `dropsite index <tree>` with --db pointing at a new file, or remove the old index',
+      hint: typeof version === 'number' && version >= 1 && version < SCHEMA_VERSION
+        ? 're-run `dropsite index <tree>` with the same --db: it rebuilds an index of an older dropsite'
+        : 'point --db at a new file for `dropsite index <tree>`, or remove this one',
     });
+  }
+}
+
+/**
+ * The schema version of an index written by an older dropsite, or null (no file, the current schema,
+ * a newer one, or not a dropsite index: those keep their errors). `dropsite index` rebuilds such a file.
+ */
+export function olderSchemaVersion(file: string): number | null {
+  if (!existsSync(file)) return null;
+  let db: Db | null = null;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 2000 });
+    const version = db.pragma('user_version', { simple: true });
+    const ours = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trees'").get() !== undefined;
+    return ours && typeof version === 'number' && version >= 1 && version < SCHEMA_VERSION ? version : null;
+  } catch {
+    return null;
+  } finally {
+    db?.close();
   }
 }

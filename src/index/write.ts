@@ -77,8 +77,11 @@ function insertAll(db: Db, treeId: number, index: TreeIndex): void {
   }
 }
 
-/** Replace one tree's rows in the index at `file` (created if missing), atomically. */
-export function writeTree(file: string, index: TreeIndex): void {
+/**
+ * Replace one tree's rows in the index at `file` (created if missing), atomically. `replace` starts
+ * from an empty index instead (the file holds an older schema).
+ */
+export function writeTree(file: string, index: TreeIndex, opts: { replace?: boolean } = {}): void {
   try {
     mkdirSync(dirname(file), { recursive: true });
   } catch (err) {
@@ -88,7 +91,7 @@ export function writeTree(file: string, index: TreeIndex): void {
   const tmp = `${file}.tmp-${process.pid}`;
   let db: Db | null = null;
   try {
-    const fresh = !existsSync(file);
+    const fresh = opts.replace === true || !existsSync(file);
     if (!fresh) copyFileSync(file, tmp);
     db = new Database(tmp, { timeout: 2000 });
     if (fresh) {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { SCHEMA_VERSION } from '../../src/index/schema.ts';
 import { fixture, runCli } from '../helpers/fixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dropsite-cli-'));
@@ -121,6 +122,22 @@ test('index files that are missing, not an index, or of an older schema', async 
   assert.equal(w.code, 1);
   assert.match(w.stderr, /schema version 0/);
   assert.deepEqual(readFileSync(old), before, 'a failed index leaves the old file as it was');
+});
+
+test('an index written by an older dropsite is rebuilt by index, with a warning; read commands still refuse it', async () => {
+  const older = join(dir, 'older.sqlite');
+  const h = new Database(older);
+  h.exec('CREATE TABLE trees (id INTEGER PRIMARY KEY, root TEXT)');
+  h.pragma(`user_version = ${SCHEMA_VERSION - 1}`);
+  h.close();
+  const q = await runCli(['sites', '--db', older]);
+  assert.equal(q.code, 1);
+  assert.match(q.stderr, new RegExp(`schema version ${SCHEMA_VERSION - 1}, this dropsite reads version ${SCHEMA_VERSION}`));
+  const w = await runCli(['index', sample, '--db', older]);
+  assert.equal(w.code, 0, w.stderr);
+  assert.match(w.stderr + w.stdout, /written by an older dropsite \(index schema \d+, this one writes \d+\): rebuilt from scratch/);
+  const sites = JSON.parse((await runCli(['sites', '--db', older, '--json'])).stdout) as unknown[];
+  assert.ok(sites.length > 0);
 });
 
 test('a read-only index folder is a clear error and the existing index survives', async () => {
