@@ -170,7 +170,7 @@ test('an index killed half-way leaves the previous index intact', { skip }, asyn
   assert.ok(leftovers.every((n) => !existsSync(join(dir, n))), 'temporaries of killed runs are removed by the next run');
 });
 
-interface Explained { function: string; candidates: Array<{ file: string; line: number; function: string; reasons: string[] }> }
+interface Explained { function: string; candidates: Array<{ file: string; line: number; function: string; reasons: string[]; via: string[]; evidence: string[] }> }
 
 test('explain: a newer kernel\'s NO_SOCKET location in __udp4_lib_rcv ranks the NO_SOCKET site of udp.c first', { skip }, async () => {
   const text = readFileSync(join(tree ?? '', 'net/ipv4/udp.c'), 'latin1').split('\n');
@@ -192,4 +192,18 @@ test('explain: tcp_v4_rcv+0x91/0x13f0 reason: NO_SOCKET ranks a NO_SOCKET site o
   assert.equal(top?.file, 'net/ipv4/tcp_ipv4.c');
   assert.equal(top?.function, 'tcp_v4_rcv');
   assert.ok(top?.reasons.includes('NO_SOCKET'), JSON.stringify(top));
+});
+
+test('tail calls: tcp_rcv_established ends by freeing, so its drops are explained at tcp_v4_do_rcv (another file)', { skip }, async () => {
+  const s = await runCli(['sites', '--db', db, '--json', '--function', 'tcp_rcv_established']);
+  const sites = JSON.parse(s.stdout) as Array<{ file: string; line: number; tail: boolean; reasons: string[] }>;
+  const last = sites.find((x) => x.tail);
+  assert.ok(last !== undefined, `a final free in tcp_rcv_established: ${s.stdout}`);
+  assert.ok(last.reasons.includes('TCP_FLAGS'));
+  const r = await runCli(['explain', '--db', db, '--json', 'tcp_v4_do_rcv+0x1d0/0x2b0 reason: TCP_FLAGS']);
+  const [e] = JSON.parse(r.stdout) as Explained[];
+  const top = e?.candidates[0];
+  assert.equal(`${top?.file}:${top?.line}`, `${last.file}:${last.line}`);
+  assert.deepEqual(top?.via, ['tcp_rcv_established']);
+  assert.ok(top?.evidence.some((x) => x.includes('as a jump')), JSON.stringify(top));
 });
