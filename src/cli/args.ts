@@ -109,7 +109,10 @@ function describeParseError(err: unknown, c: CommandSpec): string {
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option '${opt}' for ${c.name}`;
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     const spec = c.options.find((o) => o.flags.includes(opt.replace(/^-+/, '--')) || o.flags.startsWith(`${opt},`));
-    return spec !== undefined && parseFlags(spec.flags).valueName === null ? `option '${opt}' takes no value` : `option '${spec?.flags ?? opt}' needs a value`;
+    if (spec !== undefined && parseFlags(spec.flags).valueName === null) return `option '${opt}' takes no value`;
+    // node:util calls a value that starts with '-' ambiguous: it could be the next option.
+    if (/ambiguous/.test(msg)) return `option '${spec?.flags ?? opt}' is followed by something that looks like an option; write ${opt}=VALUE to give a value that starts with '-'`;
+    return `option '${spec?.flags ?? opt}' needs a value`;
   }
   return msg.split('\n')[0] ?? msg;
 }
