@@ -94,8 +94,13 @@ export interface CallEdge {
   calleeFile: string;
   line: number;
   args: string[];
-  /** inline: the callee's code may be inlined here; tail: an extern callee that ends by freeing. */
-  kind: 'inline' | 'tail';
+  /**
+   * inline: the callee's code may be inlined here; tail: an extern callee that ends by freeing;
+   * callback: a static function passed to a macro or inline function (NF_HOOK's okfn), inlined with it.
+   */
+  kind: 'inline' | 'tail' | 'callback';
+  /** callback: the macro or inline function the callee is passed to. */
+  through: string | null;
 }
 
 export interface DropReason {

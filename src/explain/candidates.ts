@@ -101,13 +101,13 @@ export class CandidateSource {
     if (cached !== undefined) return cached;
     const out: RawCandidate[] = [];
     for (const site of this.lookups.sitesOf(fn.file, fn.startLine)) {
-      out.push({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'site', tailCallOf: null });
+      out.push({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'site', tailCallOf: null, passedTo: null });
     }
     // Breadth first, so that each helper is reached by its shortest chain: a helper that is also
     // called by another helper must not be cut off at the depth limit of the longer chain.
     const seen = new Set<string>([key]);
-    interface Step { from: FunctionRecord; via: string[]; anchor: number | null; mayStay: boolean; surely: boolean }
-    let level: Step[] = [{ from: fn, via: [], anchor: null, mayStay: false, surely: true }];
+    interface Step { from: FunctionRecord; via: string[]; anchor: number | null; mayStay: boolean; surely: boolean; passedTo: string | null }
+    let level: Step[] = [{ from: fn, via: [], anchor: null, mayStay: false, surely: true, passedTo: null }];
     while (level.length > 0 && level[0] !== undefined && level[0].via.length < MAX_DEPTH) {
       const next: Step[] = [];
       for (const st of level) {
@@ -118,7 +118,7 @@ export class CandidateSource {
             // Not inlined (another file): only its final frees show up here, as the return address of this call.
             for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
               if (!site.tail) continue;
-              out.push({ site, fn, via: [...st.via, helper.name], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'site', tailCallOf: helper.name });
+              out.push({ site, fn, via: [...st.via, helper.name], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo });
             }
             continue;
           }
@@ -129,11 +129,12 @@ export class CandidateSource {
           const anchorLine = st.anchor ?? e.line;
           const stays = st.mayStay || (!helper.isStatic && !helper.isInline && helper.file.endsWith('.c'));
           // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once).
-          const surely = st.surely && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
+          const passedTo = st.passedTo ?? (e.kind === 'callback' ? e.through ?? '?' : null);
+          const surely = passedTo === null && st.surely && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
           for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
-            out.push({ site, fn, via: chain, anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', tailCallOf: null });
+            out.push({ site, fn, via: chain, anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', tailCallOf: null, passedTo });
           }
-          next.push({ from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely });
+          next.push({ from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely, passedTo });
         }
       }
       level = next;
@@ -148,7 +149,7 @@ export class CandidateSource {
     if (cached !== undefined) return cached;
     const sites = this.lookups.reportedIn(apiName);
     const fn: FunctionRecord = fnForAnchor ?? { file: '', name: apiName, startLine: 0, endLine: 0, startByte: 0, endByte: 0, isStatic: false, isInline: false, isMacro: false };
-    const out = sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'caller' as const, tailCallOf: null }));
+    const out = sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'caller' as const, tailCallOf: null, passedTo: null }));
     this.callers.set(apiName, out);
     return out;
   }

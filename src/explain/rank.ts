@@ -28,6 +28,8 @@ export interface RawCandidate {
   role: 'site' | 'caller';
   /** Reached through a call of this extern function, whose last statement frees (a tail call). */
   tailCallOf: string | null;
+  /** Reached through a function passed to this macro or inline function (NF_HOOK's okfn). */
+  passedTo: string | null;
 }
 
 const SIGMA = 0.2;
@@ -36,6 +38,8 @@ const SIGMA = 0.2;
 // tail-called drops rank better (top-1 80% against 73%) and plain locations worse (75.3% against 76.7%);
 // over both sets, 0.6 to 1.0 all give 76 %.
 const TAIL_CALL_FACTOR = 0.8;
+/** A site in a function passed to a macro or inline function, which gcc inlined with it. */
+const CALLBACK_FACTOR = 0.5;
 
 const pct = (x: number): string => `${Math.round(x * 100)}%`;
 
@@ -104,6 +108,10 @@ export function rankCandidates(input: RankInput, raw: readonly RawCandidate[], l
       f *= TAIL_CALL_FACTOR;
     } else if (c.via.length > 0) {
       ev.push(`inside ${c.via.join(' → ')}, inlined into ${c.fn.name}`);
+      if (c.passedTo !== null) {
+        ev.push(`${c.via[0] ?? ''} is passed as a function to ${c.passedTo}(): inlined only when that call is, and the call through the pointer with it`);
+        f *= CALLBACK_FACTOR;
+      }
       if (c.helpersCalledOnce) ev.push(`${c.via.join(', ')} ${c.via.length > 1 ? 'are' : 'is'} static and called once: always inlined`);
       else f *= c.via.length === 1 ? 0.7 : 0.6;
       if (c.helperMayStayOutOfLine) {

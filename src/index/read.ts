@@ -148,11 +148,11 @@ export function functionNames(db: Db, treeId: number): string[] {
   return (stmt(db, 'SELECT DISTINCT name FROM functions WHERE tree_id = ?').pluck().all(treeId) as string[]);
 }
 
-interface RawEdge { file: string; caller: string; caller_start_line: number; callee: string; callee_file: string; line: number; args: string; kind: string }
+interface RawEdge { file: string; caller: string; caller_start_line: number; callee: string; callee_file: string; line: number; args: string; kind: string; through: string | null }
 
 const toEdge = (r: RawEdge): CallEdge => ({
   file: r.file, caller: r.caller, callerStartLine: r.caller_start_line, callee: r.callee, calleeFile: r.callee_file, line: r.line,
-  args: JSON.parse(r.args) as string[], kind: r.kind === 'tail' ? 'tail' : 'inline',
+  args: JSON.parse(r.args) as string[], kind: r.kind === 'tail' || r.kind === 'callback' ? r.kind : 'inline', through: r.through,
 });
 
 export function edgesFrom(db: Db, treeId: number, file: string, callerStartLine: number): CallEdge[] {

@@ -1,5 +1,5 @@
 // The index's tables. Bump SCHEMA_VERSION on any change: older files are refused with a clear error.
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 export const SCHEMA = `
 CREATE TABLE trees (
@@ -35,7 +35,7 @@ CREATE INDEX sites_reported_in ON sites(tree_id, reported_in);
 CREATE INDEX sites_api ON sites(tree_id, api);
 CREATE TABLE edges (
   tree_id INTEGER NOT NULL, file TEXT NOT NULL, caller TEXT NOT NULL, caller_start_line INTEGER NOT NULL,
-  callee TEXT NOT NULL, callee_file TEXT NOT NULL, line INTEGER NOT NULL, args TEXT NOT NULL, kind TEXT NOT NULL
+  callee TEXT NOT NULL, callee_file TEXT NOT NULL, line INTEGER NOT NULL, args TEXT NOT NULL, kind TEXT NOT NULL, through TEXT
 );
 CREATE INDEX edges_caller ON edges(tree_id, file, caller_start_line);
 CREATE INDEX edges_callee ON edges(tree_id, callee, callee_file);

@@ -66,8 +66,8 @@ function insertAll(db: Db, treeId: number, index: TreeIndex): void {
     site.run(treeId, s.file, s.line, s.endLine, s.column, s.function, s.functionStartLine, s.api, s.reasonText, s.reason,
       JSON.stringify(s.reasons), s.kind, JSON.stringify(s.via), s.reportedIn, s.tail ? 1 : 0);
   }
-  const edge = db.prepare(`INSERT INTO edges VALUES (?,?,?,?,?,?,?,?,?)`);
-  for (const e of index.edges) edge.run(treeId, e.file, e.caller, e.callerStartLine, e.callee, e.calleeFile, e.line, JSON.stringify(e.args), e.kind);
+  const edge = db.prepare(`INSERT INTO edges VALUES (?,?,?,?,?,?,?,?,?,?)`);
+  for (const e of index.edges) edge.run(treeId, e.file, e.caller, e.callerStartLine, e.callee, e.calleeFile, e.line, JSON.stringify(e.args), e.kind, e.through);
   const reason = db.prepare(`INSERT INTO reasons VALUES (?,?,?,?,?,?,?,?)`);
   index.reasons.forEach((r, i) => reason.run(treeId, r.name, r.value, r.enumName, r.file, r.line, r.description, i));
   const cache = db.prepare(`INSERT INTO file_cache VALUES (?,?,?,?,?,?,?,?,?)`);

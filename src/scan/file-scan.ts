@@ -44,7 +44,11 @@ export class FileScan {
     this.chunks = splitChunks(text);
   }
 
-  scan(names: readonly string[]): FileSummary {
+  /**
+   * Summaries of the chunks that call one of `names`. `asArguments` (this file's static helpers) are
+   * also looked for where they are passed as a function, last: `NF_HOOK(..., ip6_forward_finish)`.
+   */
+  scan(names: readonly string[], asArguments: readonly string[] = []): FileSummary {
     const out: FileSummary = { file: this.file, functions: [], macros: [], parseErrors: 0 };
     const fresh = names.filter((n) => !this.searched.has(n));
     for (const n of fresh) this.searched.add(n);
@@ -56,6 +60,15 @@ export class FileScan {
       const list = hitsByChunk.get(ci);
       if (list === undefined) hitsByChunk.set(ci, [m.index]);
       else list.push(m.index);
+    }
+    const args = asArguments.filter((n) => fresh.includes(n));
+    if (args.length > 0) {
+      // Only to parse the chunk: a name passed as an argument names no function around it to recover.
+      // The last argument (NF_HOOK's okfn is): `, name)`. Tables of function pointers do not match.
+      for (const m of this.text.matchAll(new RegExp(`,\\s*(?:${args.join('|')})\\s*\\)`, 'g'))) {
+        const ci = chunkAt(this.chunks, m.index);
+        if (!hitsByChunk.has(ci)) hitsByChunk.set(ci, []);
+      }
     }
     for (const [ci, hits] of hitsByChunk) {
       if (this.parsed.has(ci)) continue;

@@ -220,6 +220,30 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       }
     }
   }
+  // Static functions passed as an argument to a function-like macro or an inline function (NF_HOOK's
+  // okfn, INDIRECT_CALL_2's candidates): once the callee is inlined, gcc inlines the call through the
+  // pointer too, so their sites can carry the caller's symbol. Only names of the same file count.
+  // The packet must travel with the pointer (NF_HOOK(..., skb, ..., okfn)): INIT_WORK(&w, fn) only stores it.
+  const callsThrough = (file: string, call: CallSummary): boolean =>
+    (/^[A-Z][A-Z0-9_]*$/.test(call.callee) || inlineable(file, call.callee)?.fn.isInline === true)
+    && call.args.some((a) => /\bskb\b/.test(a));
+  const argUsers = new Map<string, Array<{ file: string; fn: FunctionSummary; call: CallSummary; arg: string }>>();
+  for (const [file, units] of files) {
+    if (isHeader(file)) continue;
+    for (const fn of units.functions) {
+      for (const call of fn.calls) {
+        if (!call.args.some((a) => localFns.get(file)?.has(a) === true)) continue;
+        if (!callsThrough(file, call)) continue;
+        for (const arg of call.args) {
+          const target = localFns.get(file)?.get(arg);
+          if (target === undefined || target === fn || !target.isStatic) continue;
+          let list = argUsers.get(arg);
+          if (list === undefined) argUsers.set(arg, (list = []));
+          list.push({ file, fn, call, arg });
+        }
+      }
+    }
+  }
   const tryFunction = (file: string, fn: FunctionSummary): string | null => {
     const scopeLocal = !isHeader(file) && fn.isStatic;
     if (scopeLocal ? localApis.get(file)?.has(fn.name) : globalApis.has(fn.name)) return null;
@@ -409,7 +433,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     const d = depth.get(h.fn) ?? 0;
     // A call of a drop API is a site of its own: the API's body is not a helper of its callers.
     if (d >= MAX_HELPER_DEPTH || lookupApi(h.file, h.fn.name) !== undefined) continue;
-    for (const c of callersOf.get(h.fn.name) ?? []) {
+    for (const c of [...(callersOf.get(h.fn.name) ?? []), ...(argUsers.get(h.fn.name) ?? [])]) {
       if (depth.has(c.fn) || c.fn === h.fn || inlineable(c.file, h.fn.name)?.fn !== h.fn) continue;
       depth.set(c.fn, d + 1);
       reachWork.push({ file: c.file, fn: c.fn });
@@ -440,10 +464,18 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       for (const c of fn.calls) {
         const h = inlineable(file, c.callee);
         if (h === null || h.fn === fn || !reach.has(h.fn) || lookupApi(file, c.callee) !== undefined) continue;
-        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: c.callee, calleeFile: h.file, line: c.line, args: c.args, kind: 'inline' });
+        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: c.callee, calleeFile: h.file, line: c.line, args: c.args, kind: 'inline', through: null });
+      }
+      for (const c of fn.calls) {
+        if (isHeader(file) || !callsThrough(file, c)) continue;
+        for (const arg of new Set(c.args)) {
+          const h = localFns.get(file)?.get(arg);
+          if (h === undefined || h === fn || !h.isStatic || !reach.has(h) || lookupApi(file, arg) !== undefined) continue;
+          edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: arg, calleeFile: file, line: c.line, args: c.args, kind: 'callback', through: c.callee });
+        }
       }
       for (const t of tailEdges.get(fn) ?? []) {
-        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: t.callee.fn.name, calleeFile: t.callee.file, line: t.call.line, args: t.call.args, kind: 'tail' });
+        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: t.callee.fn.name, calleeFile: t.callee.file, line: t.call.line, args: t.call.args, kind: 'tail', through: null });
       }
     }
   }

@@ -125,7 +125,7 @@ export class ScanState {
           continue;
         }
       }
-      const s = h.scan.scan(names);
+      const s = h.scan.scan(names, local[h.file.path] ?? []);
       if (s.functions.length > 0 || s.macros.length > 0 || s.parseErrors > 0) summaries.push(s);
     }
     return { type: 'scanned', summaries, errors };

@@ -80,7 +80,9 @@ function threadPool(n: number, root: string, onProgress: (done: number) => void)
   const workers: Worker[] = [];
   const waiting: Array<{ res: (m: ToMain) => void; rej: (e: Error) => void } | null> = [];
   for (let i = 0; i < n; i++) {
-    const w = new Worker(join(packageRoot(), 'dist', 'scan', 'worker.js'), { workerData: { root } });
+    // A smaller young generation than V8's default: each thread's nursery is mostly short-lived parse
+    // garbage. On Debian 6.1 a whole-tree index peaked about 30 MiB lower with it.
+    const w = new Worker(join(packageRoot(), 'dist', 'scan', 'worker.js'), { workerData: { root }, resourceLimits: { maxYoungGenerationSizeMb: 16 } });
     w.on('message', (m: ToMain) => {
       if (m.type === 'progress') {
         onProgress(m.done);

@@ -53,7 +53,9 @@ test('sites inside inlined helpers are candidates, with the helper chain', () =>
   assert.deepEqual(top?.via, ['tcp_data_queue_ofo']);
   const ip = sample.explain(query('ip_rcv+1d4'));
   assert.ok(ip.candidates.length >= 2);
-  assert.ok(ip.candidates.every((c) => c.via[0] === 'ip_rcv_core'), 'ip_rcv holds no site itself: all come through ip_rcv_core');
+  // ip_rcv holds no site itself: they come through ip_rcv_core, or through ip_rcv_finish, its NF_HOOK okfn.
+  assert.ok(ip.candidates.every((c) => c.via[0] === 'ip_rcv_core' || c.via[0] === 'ip_rcv_finish'), JSON.stringify(ip.candidates.map((c) => c.via)));
+  assert.ok(ip.candidates.some((c) => c.via.join('/') === 'ip_rcv_finish/ip_rcv_finish_core'), 'the okfn and its helper');
   assert.ok(ip.candidates.some((c) => c.via.join('/') === 'ip_rcv_core/skb_share_check'), 'two levels deep');
   assert.ok(ip.notes.some((n) => n.includes('no function size')));
 });
@@ -157,6 +159,24 @@ test('a drop at the end of an extern function is reported at its caller: the tai
     assert.deepEqual(checked.candidates, []);
     // Inside ip_check_header itself, its own site is the answer.
     assert.equal(ex.explain(query('ip_check_header+0x20/0x40')).candidates[0]?.line, 36);
+  } finally {
+    handle.close();
+  }
+});
+
+test('a static function passed to NF_HOOK() is a candidate of the caller, marked as a callback', async () => {
+  const db = join(dir, 'helpers.sqlite');
+  await buildIndex(fixture('scan', 'helpers'), { db });
+  const handle = openForRead(db);
+  try {
+    const ex = new Explainer(handle, pickTree(handle, undefined, db));
+    const e = ex.explain(query('ip_forward+0x40/0x100 reason: PKT_TOO_SMALL'));
+    const top = e.candidates[0];
+    assert.equal(`${top?.file}:${top?.line}`, 'net/ipv4/ip_forward.c:18');
+    assert.deepEqual(top?.via, ['ip_forward_finish']);
+    assert.ok(top?.evidence.some((x) => x.includes('passed as a function to NF_HOOK()')), top?.evidence.join('; '));
+    // INIT_WORK() stores its function: the work function's free is no candidate of ip_forward_init.
+    assert.deepEqual(ex.explain(query('ip_forward_init+0x10/0x40')).candidates, []);
   } finally {
     handle.close();
   }
