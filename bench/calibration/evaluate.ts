@@ -28,6 +28,11 @@ export interface EvaluationResult {
   dropwatch: Accuracy;
   /** Drops at the end of an extern function, compiled as a jump: reported at a call of that function (perf form). */
   viaTail: Accuracy;
+  /**
+   * The perf form without the size (so without the offset term): how often the truth is among the
+   * best-scored candidates, and the top-1 expected when such ties are broken at random.
+   */
+  ties: { n: number; truthAmongBest: number; expectedTop1: number };
   misses: string[];
 }
 
@@ -45,6 +50,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
   const perf: Accuracy = { n: 0, top1: 0, top3: 0 };
   const dw: Accuracy = { n: 0, top1: 0, top3: 0 };
   const viaTail: Accuracy = { n: 0, top1: 0, top3: 0 };
+  const ties = { n: 0, truthAmongBest: 0, expectedTop1: 0 };
   const misses: string[] = [];
   let excluded = 0;
   const exactQueries: Array<{ q: LocationQuery; site: Frame; viaTail: boolean }> = [];
@@ -77,6 +83,16 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
       continue;
     }
     hit(base, perf, 'perf');
+    {
+      const e = explainer.explain({ ...base, size: null }, { maxCandidates: 1000 });
+      const best = e.candidates[0]?.score;
+      const tied = e.candidates.filter((c) => c.score === best);
+      ties.n++;
+      if (tied.some((c) => c.file === site.file && c.line <= site.line && site.line <= c.endLine)) {
+        ties.truthAmongBest++;
+        ties.expectedTop1 += 1 / tied.length;
+      }
+    }
     exactQueries.push({ q: base, site, viaTail: false });
     if (tr.event === 'kfree_skb') hit({ ...base, input: `${tr.symbol}+${tr.offset.toString(16)}`, size: null, reason: null, event: null }, dw, 'dropwatch');
   }
@@ -101,7 +117,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     exactViaTail = tail;
   }
   handle.close();
-  return { truthFile, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, dropwatch: dw, viaTail, misses };
+  return { truthFile, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, dropwatch: dw, viaTail, ties, misses };
 }
 
 const pctOf = (a: Accuracy, k: 'top1' | 'top3'): string => `${((a[k] / Math.max(1, a.n)) * 100).toFixed(1)}%`;
@@ -112,6 +128,8 @@ export function formatEvaluation(r: EvaluationResult): string {
     `source-only, perf form (size + reason): top-1 ${pctOf(r.perf, 'top1')}, top-3 ${pctOf(r.perf, 'top3')} of ${r.perf.n}`,
     `source-only, dropwatch form (no size, no reason): top-1 ${pctOf(r.dropwatch, 'top1')}, top-3 ${pctOf(r.dropwatch, 'top3')} of ${r.dropwatch.n}`,
     `source-only, tail-called drops reported at the caller (perf form): top-1 ${pctOf(r.viaTail, 'top1')}, top-3 ${pctOf(r.viaTail, 'top3')} of ${r.viaTail.n}`,
+    `ties, perf form without the offset term: the truth is among the best-scored candidates for ${((r.ties.truthAmongBest / Math.max(1, r.ties.n)) * 100).toFixed(1)}%`
+      + ` (a perfect tie-break's top-1); breaking those ties at random gives ${((r.ties.expectedTop1 / Math.max(1, r.ties.n)) * 100).toFixed(1)}%`,
     r.exact === null ? 'exact mode: not measured (no --vmlinux)' : `exact mode (--vmlinux): top-1 ${pctOf(r.exact, 'top1')} of ${r.exact.n}`,
     ...(r.exactViaTail === null ? [] : [`exact mode, tail-called drops at the caller: top-1 ${pctOf(r.exactViaTail, 'top1')}, top-3 ${pctOf(r.exactViaTail, 'top3')} of ${r.exactViaTail.n}`]),
   ].join('\n');
