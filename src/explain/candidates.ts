@@ -118,7 +118,7 @@ export class CandidateSource {
             // Not inlined (another file): only its final frees show up here, as the return address of this call.
             for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
               if (!site.tail) continue;
-              out.push({ site, fn, via: [...st.via, helper.name], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo });
+              out.push({ site, fn, via: [...st.via, helper.name], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo });
             }
             continue;
           }

@@ -104,8 +104,18 @@ export function rankCandidates(input: RankInput, raw: readonly RawCandidate[], l
       f *= 0.05;
     }
     if (c.tailCallOf !== null) {
-      ev.push(`${c.tailCallOf} (another file) ends with this free: gcc compiles that last call as a jump, so the drop is reported at ${c.fn.name}'s call of ${c.tailCallOf}`);
+      // The helpers before the tail-called function must be inlined for the call to be in this symbol.
+      const inlined = c.via.slice(0, -1);
+      ev.push(`${c.tailCallOf} (another file) ends with this free: gcc compiles that last call as a jump, so the drop is reported at the call of ${c.tailCallOf}${inlined.length > 0 ? ` in ${inlined[inlined.length - 1] ?? ''}` : ''}`);
       f *= TAIL_CALL_FACTOR;
+      if (inlined.length > 0) {
+        ev.push(`${inlined.join(' → ')} inlined into ${c.fn.name}`);
+        if (!c.helpersCalledOnce) f *= 0.7;
+        if (c.helperMayStayOutOfLine) {
+          ev.push(`${inlined[0] ?? ''} is not static: the compiler may keep it out of line`);
+          f *= 0.5;
+        }
+      }
     } else if (c.via.length > 0) {
       ev.push(`inside ${c.via.join(' → ')}, inlined into ${c.fn.name}`);
       if (c.passedTo !== null) {
