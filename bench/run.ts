@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TRUTH, runCalibrationBench } from './calibration.bench.ts';
+import { runExactBench } from './exact.bench.ts';
 import { runExplainBench } from './explain.bench.ts';
 import { runIndexBench } from './index.bench.ts';
 import { runReportBench } from './report.bench.ts';
@@ -24,6 +25,7 @@ const BENCHMARKS = {
   index: runIndexBench,
   explain: runExplainBench,
   calibration: runCalibrationBench,
+  exact: runExactBench,
   report: runReportBench,
   watch: runWatchBench,
 } satisfies Record<string, Benchmark>;
