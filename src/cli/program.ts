@@ -45,7 +45,7 @@ const as: OptionSpec = { flags: '--as <format>', description: 'output format (de
 const allCandidates: OptionSpec = { flags: '--all-candidates', description: 'show every candidate of each location, not only the best' };
 
 /** The flags object a command's runner reads; the specs above decide its keys and value types. */
-const as_ = <T>(flags: Record<string, OptionValue | undefined>): T => flags as unknown as T;
+const flagsAs = <T>(flags: Record<string, OptionValue | undefined>): T => flags as unknown as T;
 
 export const COMMANDS: readonly CommandSpec[] = [
   {
@@ -59,7 +59,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--force', description: 'index a folder that does not look like a kernel tree' },
       { flags: '--all', description: 'also index tools/, scripts/, samples/ and Documentation/' },
     ],
-    run: async ([t], flags) => (await import('./commands/index.ts')).runIndex(String(t), as_(flags)),
+    run: async ([t], flags) => (await import('./commands/index.ts')).runIndex(String(t), flagsAs(flags)),
   },
   {
     name: 'sites',
@@ -72,19 +72,19 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--api <name>', description: 'only calls of this drop function or wrapper' },
       json('JSON array (schema in the README)'),
     ],
-    run: async (_, flags) => (await import('./commands/query.ts')).runSites(as_<SitesFlags>(flags)),
+    run: async (_, flags) => (await import('./commands/query.ts')).runSites(flagsAs<SitesFlags>(flags)),
   },
   {
     name: 'reasons',
     description: "list the tree's drop reasons with how many sites each can reach",
     options: [db, tree, json('JSON output')],
-    run: async (_, flags) => (await import('./commands/query.ts')).runReasons(as_(flags)),
+    run: async (_, flags) => (await import('./commands/query.ts')).runReasons(flagsAs(flags)),
   },
   {
     name: 'trees',
     description: 'list the indexed trees',
     options: [db, json('JSON output')],
-    run: async (_, flags) => (await import('./commands/query.ts')).runTrees(as_(flags)),
+    run: async (_, flags) => (await import('./commands/query.ts')).runTrees(flagsAs(flags)),
   },
   {
     name: 'explain',
@@ -103,7 +103,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--max <n>', description: 'candidates shown per location', default: 5, parse: positiveInt },
       json('JSON output (schema in the README)'),
     ],
-    run: async ([words], flags) => (await import('./commands/explain.ts')).runExplain(Array.isArray(words) ? words : [], as_<ExplainFlags>(flags)),
+    run: async ([words], flags) => (await import('./commands/explain.ts')).runExplain(Array.isArray(words) ? words : [], flagsAs<ExplainFlags>(flags)),
   },
   {
     name: 'report',
@@ -117,7 +117,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--system-map <file>', description: 'name raw addresses with a System.map' },
       context('source lines around each site'),
     ],
-    run: async ([file], flags) => (await import('./commands/report.ts')).runReport(typeof file === 'string' ? file : undefined, as_<ReportFlags>(flags)),
+    run: async ([file], flags) => (await import('./commands/report.ts')).runReport(typeof file === 'string' ? file : undefined, flagsAs<ReportFlags>(flags)),
   },
   {
     name: 'watch',
@@ -131,7 +131,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { ...as, description: 'format of the final report' }, output('write the final report to a file'), top, allCandidates,
       context('source lines around each site'),
     ],
-    run: async (_, flags) => (await import('./commands/report.ts')).runWatch(as_<WatchFlags>(flags)),
+    run: async (_, flags) => (await import('./commands/report.ts')).runWatch(flagsAs<WatchFlags>(flags)),
   },
   {
     name: 'demo',

@@ -128,8 +128,9 @@ export class CandidateSource {
           const chain = [...st.via, helper.name];
           const anchorLine = st.anchor ?? e.line;
           const stays = st.mayStay || (!helper.isStatic && !helper.isInline && helper.file.endsWith('.c'));
-          // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once).
           const passedTo = st.passedTo ?? (e.kind === 'callback' ? e.through ?? '?' : null);
+          // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once);
+          // one passed as a function is inlined only with the call it is passed to.
           const surely = passedTo === null && st.surely && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
           for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
             out.push({ site, fn, via: chain, anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', tailCallOf: null, passedTo });
