@@ -119,37 +119,33 @@ export class Explainer {
       return { ...base, candidates: [], notes };
     }
     const chainText = chain.map((f) => `${f.function} (${f.file}:${f.line})`).join(' ← ');
-    const sites = sitesAtLine(this.db, this.tree.id, frame.file, frame.line);
     // Helpers from the symbol's own function (the outermost frame) down to the site's function.
     const via = chain.slice(chain.indexOf(frame), -1).map((f) => f.function).reverse();
-    if (sites.length === 0) {
-      const tail = this.tailSitesCalledAt(frame.file, frame.line);
-      // Several final frees behind one call: the event and the reason pick among them.
-      const fit = (c: { kind: string; reasons: string[] }): number => Number(c.kind === (event === 'consume_skb' ? 'consume' : 'drop'))
-        + Number(loc.reason !== null && c.reasons.includes(loc.reason));
-      if (tail.length > 0) {
-        return {
-          ...base, notes,
-          candidates: tail.map(({ site, callee }) => ({
-            file: site.file, line: site.line, endLine: site.endLine, function: site.function, api: site.api, reason: site.reason, reasons: site.reasons,
-            kind: site.kind, via: [...via, callee], role: 'site' as const, score: Math.round(1000 / tail.length) / 1000,
-            evidence: [`debug info: ${chainText}`, `that line calls ${callee}, which ends with this free: compiled as a jump, it reports the drop at this call`,
-              ...(loc.reason !== null && site.reasons.length > 0 && !site.reasons.includes(loc.reason) ? [`but reason ${loc.reason} is not among those this call passes (${site.reasons.join(', ')})`] : [])],
-          })).sort((a, b) => fit(b) - fit(a)),
-        };
-      }
-      notes.push(`the debug info names ${frame.file}:${frame.line}, where the index has no drop site (an indirect call, or a tree that differs from the vmlinux)`);
-      return {
-        ...base, notes,
-        candidates: [{ file: frame.file, line: frame.line, endLine: frame.line, function: frame.function, api: chain[chain.indexOf(frame) - 1]?.function ?? '?', reason: null, reasons: [], kind: 'drop', via, role: 'debuginfo', score: 1, evidence: [`debug info: ${chainText}`] }],
-      };
-    }
-    const candidates: Candidate[] = sites.map((s) => ({
-      file: s.file, line: s.line, endLine: s.endLine, function: s.function, api: s.api, reason: s.reason, reasons: s.reasons, kind: s.kind, via,
-      role: 'site' as const, score: Math.round(1000 / sites.length) / 1000,
-      evidence: [`debug info: ${chainText}`, ...(loc.reason !== null && s.reasons.length > 0 && !s.reasons.includes(loc.reason) ? [`but reason ${loc.reason} is not among those this call passes (${s.reasons.join(', ')})`] : [])],
+    /** Sites the debug info points at, equally likely; the reason can only cast doubt on one. */
+    const fromDebugInfo = (found: ReadonlyArray<{ site: DropSite; via: string[]; why: string[] }>): Candidate[] => found.map(({ site, via: v, why }) => ({
+      file: site.file, line: site.line, endLine: site.endLine, function: site.function, api: site.api, reason: site.reason, reasons: site.reasons,
+      kind: site.kind, via: v, role: 'site' as const, score: Math.round(1000 / found.length) / 1000,
+      evidence: [`debug info: ${chainText}`, ...why,
+        ...(loc.reason !== null && site.reasons.length > 0 && !site.reasons.includes(loc.reason) ? [`but reason ${loc.reason} is not among those this call passes (${site.reasons.join(', ')})`] : [])],
     }));
-    return { ...base, candidates, notes };
+    const sites = sitesAtLine(this.db, this.tree.id, frame.file, frame.line);
+    if (sites.length > 0) return { ...base, notes, candidates: fromDebugInfo(sites.map((site) => ({ site, via, why: [] }))) };
+
+    const tail = this.tailSitesCalledAt(frame.file, frame.line);
+    if (tail.length > 0) {
+      // Several final frees behind one call: the event and the reason pick among them.
+      const fit = (c: Candidate): number => Number(c.kind === (event === 'consume_skb' ? 'consume' : 'drop'))
+        + Number(loc.reason !== null && c.reasons.includes(loc.reason));
+      const found = tail.map(({ site, callee }) => ({
+        site, via: [...via, callee], why: [`that line calls ${callee}, which ends with this free: compiled as a jump, it reports the drop at this call`],
+      }));
+      return { ...base, notes, candidates: fromDebugInfo(found).sort((a, b) => fit(b) - fit(a)) };
+    }
+    notes.push(`the debug info names ${frame.file}:${frame.line}, where the index has no drop site (an indirect call, or a tree that differs from the vmlinux)`);
+    return {
+      ...base, notes,
+      candidates: [{ file: frame.file, line: frame.line, endLine: frame.line, function: frame.function, api: chain[chain.indexOf(frame) - 1]?.function ?? '?', reason: null, reasons: [], kind: 'drop', via, role: 'debuginfo', score: 1, evidence: [`debug info: ${chainText}`] }],
+    };
   }
 
   /** The final frees of the functions called at a line: where a tail call reports them. */

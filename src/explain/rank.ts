@@ -103,29 +103,23 @@ export function rankCandidates(input: RankInput, raw: readonly RawCandidate[], l
       ev.push(`calls ${s.api}, whose drops are reported inside ${s.reportedIn}, not here`);
       f *= 0.05;
     }
+    // Helpers between the symbol's function and the site (before the tail-called function, if any):
+    // their code lands in this symbol only if gcc inlined them.
+    const inlined = c.tailCallOf !== null ? c.via.slice(0, -1) : c.via;
     if (c.tailCallOf !== null) {
-      // The helpers before the tail-called function must be inlined for the call to be in this symbol.
-      const inlined = c.via.slice(0, -1);
       ev.push(`${c.tailCallOf} (another file) ends with this free: gcc compiles that last call as a jump, so the drop is reported at the call of ${c.tailCallOf}${inlined.length > 0 ? ` in ${inlined[inlined.length - 1] ?? ''}` : ''}`);
       f *= TAIL_CALL_FACTOR;
-      if (inlined.length > 0) {
-        ev.push(`${inlined.join(' → ')} inlined into ${c.fn.name}`);
-        if (!c.helpersCalledOnce) f *= 0.7;
-        if (c.helperMayStayOutOfLine) {
-          ev.push(`${inlined[0] ?? ''} is not static: the compiler may keep it out of line`);
-          f *= 0.5;
-        }
-      }
-    } else if (c.via.length > 0) {
-      ev.push(`inside ${c.via.join(' → ')}, inlined into ${c.fn.name}`);
+    }
+    if (inlined.length > 0) {
+      ev.push(`inside ${inlined.join(' → ')}, inlined into ${c.fn.name}`);
       if (c.passedTo !== null) {
-        ev.push(`${c.via[0] ?? ''} is passed as a function to ${c.passedTo}(): inlined only when that call is, and the call through the pointer with it`);
+        ev.push(`${inlined[0] ?? ''} is passed as a function to ${c.passedTo}(): inlined only when that call is, and the call through the pointer with it`);
         f *= CALLBACK_FACTOR;
       }
-      if (c.helpersCalledOnce) ev.push(`${c.via.join(', ')} ${c.via.length > 1 ? 'are' : 'is'} static and called once: always inlined`);
-      else f *= c.via.length === 1 ? 0.7 : 0.6;
+      if (c.helpersCalledOnce) ev.push(`${inlined.join(', ')} ${inlined.length > 1 ? 'are' : 'is'} static and called once: always inlined`);
+      else f *= inlined.length === 1 ? 0.7 : 0.6;
       if (c.helperMayStayOutOfLine) {
-        ev.push(`${c.via[0] ?? ''} is not static: the compiler may keep it out of line`);
+        ev.push(`${inlined[0] ?? ''} is not static: the compiler may keep it out of line`);
         f *= 0.5;
       }
     }

@@ -47,12 +47,15 @@ export function openForRead(file: string): Db {
   return db;
 }
 
+/** A schema number that an older dropsite wrote (0 is SQLite's default: not ours). */
+const isOlderSchema = (version: unknown): version is number => typeof version === 'number' && version >= 1 && version < SCHEMA_VERSION;
+
 export function checkSchema(db: Db, file: string): void {
   const version = db.pragma('user_version', { simple: true });
   if (version !== SCHEMA_VERSION) {
     db.close();
     throw new IndexError(`index ${file} has schema version ${String(version)}, this dropsite reads version ${SCHEMA_VERSION}`, {
-      hint: typeof version === 'number' && version >= 1 && version < SCHEMA_VERSION
+      hint: isOlderSchema(version)
         ? 're-run `dropsite index <tree>` with the same --db: it rebuilds an index of an older dropsite'
         : 'point --db at a new file for `dropsite index <tree>`, or remove this one',
     });
@@ -70,7 +73,7 @@ export function olderSchemaVersion(file: string): number | null {
     db = new Database(file, { readonly: true, fileMustExist: true, timeout: 2000 });
     const version = db.pragma('user_version', { simple: true });
     const ours = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trees'").get() !== undefined;
-    return ours && typeof version === 'number' && version >= 1 && version < SCHEMA_VERSION ? version : null;
+    return ours && isOlderSchema(version) ? version : null;
   } catch {
     return null;
   } finally {

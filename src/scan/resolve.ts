@@ -227,19 +227,20 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   const callsThrough = (file: string, call: CallSummary): boolean =>
     (/^[A-Z][A-Z0-9_]*$/.test(call.callee) || inlineable(file, call.callee)?.fn.isInline === true)
     && call.args.some((a) => /\bskb\b/.test(a));
-  const argUsers = new Map<string, Array<{ file: string; fn: FunctionSummary; call: CallSummary; arg: string }>>();
+  /** By the name passed: every call that passes it. Read by the helper search and, once, for the edges. */
+  const argUsers = new Map<string, Array<{ file: string; fn: FunctionSummary; call: CallSummary; target: FunctionSummary }>>();
   for (const [file, units] of files) {
     if (isHeader(file)) continue;
     for (const fn of units.functions) {
       for (const call of fn.calls) {
         if (!call.args.some((a) => localFns.get(file)?.has(a) === true)) continue;
         if (!callsThrough(file, call)) continue;
-        for (const arg of call.args) {
+        for (const arg of new Set(call.args)) {
           const target = localFns.get(file)?.get(arg);
           if (target === undefined || target === fn || !target.isStatic) continue;
           let list = argUsers.get(arg);
           if (list === undefined) argUsers.set(arg, (list = []));
-          list.push({ file, fn, call, arg });
+          list.push({ file, fn, call, target });
         }
       }
     }
@@ -380,17 +381,18 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
         else if (api.impliedReason !== null) reasons = [api.impliedReason];
         else reasons = [...api.ownReasons];
         const consumeOnly = api.kinds.length === 1 && api.kinds[0] === 'consume';
+        // The function's last statement, and the location is at the call: a jump, reported at its caller.
+        const tail = call.tail === true && api.locationAt === 'caller';
         const kind: DropKind = consumeOnly || (reasons.length > 0 && reasons.every((r) => r === 'CONSUMED')) ? 'consume' : 'drop';
         if (consumeOnly) reasons = [];
         sites.push({
           file, line: call.line, endLine: Math.max(call.line, call.stmtEndLine), column: call.column,
           function: fn.name, functionStartLine: fn.startLine, api: api.name, reasonText,
           reason: reasons.length === 1 ? reasons[0] ?? null : null, reasons, kind,
-          via: viaOf(file, api), reportedIn: api.locationAt === 'caller' ? null : api.reportedIn,
-          tail: call.tail === true && api.locationAt === 'caller',
+          via: viaOf(file, api), reportedIn: api.locationAt === 'caller' ? null : api.reportedIn, tail,
         });
         siteFns.add(fn);
-        if (call.tail === true && api.locationAt === 'caller' && !fn.isStatic && !fn.isInline && !isHeader(file)) tailFns.set(fn.name, { file, fn });
+        if (tail && !fn.isStatic && !fn.isInline && !isHeader(file)) tailFns.set(fn.name, { file, fn });
       }
     }
   }
@@ -466,17 +468,15 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
         if (h === null || h.fn === fn || !reach.has(h.fn) || lookupApi(file, c.callee) !== undefined) continue;
         edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: c.callee, calleeFile: h.file, line: c.line, args: c.args, kind: 'inline', through: null });
       }
-      for (const c of fn.calls) {
-        if (isHeader(file) || !callsThrough(file, c)) continue;
-        for (const arg of new Set(c.args)) {
-          const h = localFns.get(file)?.get(arg);
-          if (h === undefined || h === fn || !h.isStatic || !reach.has(h) || lookupApi(file, arg) !== undefined) continue;
-          edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: arg, calleeFile: file, line: c.line, args: c.args, kind: 'callback', through: c.callee });
-        }
-      }
       for (const t of tailEdges.get(fn) ?? []) {
         edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: t.callee.fn.name, calleeFile: t.callee.file, line: t.call.line, args: t.call.args, kind: 'tail', through: null });
       }
+    }
+  }
+  for (const [arg, users] of argUsers) {
+    for (const u of users) {
+      if (!reach.has(u.fn) || !reach.has(u.target) || lookupApi(u.file, arg) !== undefined) continue;
+      edges.push({ file: u.file, caller: u.fn.name, callerStartLine: u.fn.startLine, callee: arg, calleeFile: u.file, line: u.call.line, args: u.call.args, kind: 'callback', through: u.call.callee });
     }
   }
   // Their callers live in .c files; a header would only declare them, and its chunks are costly to parse.

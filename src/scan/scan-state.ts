@@ -112,7 +112,8 @@ export class ScanState {
     const errors: Array<{ path: string; error: string }> = [];
     for (const h of this.held.values()) {
       if (!h.candidate) continue;
-      const names = [...global, ...(local[h.file.path] ?? []), ...(h.file.path.endsWith('.c') ? sources : [])].filter((n) => !h.searched.has(n));
+      const own = local[h.file.path] ?? [];
+      const names = [...global, ...own, ...(h.file.path.endsWith('.c') ? sources : [])].filter((n) => !h.searched.has(n));
       if (names.length === 0) continue;
       for (const n of names) h.searched.add(n);
       if (h.scan === null) {
@@ -125,7 +126,7 @@ export class ScanState {
           continue;
         }
       }
-      const s = h.scan.scan(names, local[h.file.path] ?? []);
+      const s = h.scan.scan(names, own);
       if (s.functions.length > 0 || s.macros.length > 0 || s.parseErrors > 0) summaries.push(s);
     }
     return { type: 'scanned', summaries, errors };

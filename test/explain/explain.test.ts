@@ -30,6 +30,18 @@ before(async () => {
 
 const query = (text: string, opts: { decimal?: boolean } = {}): LocationQuery => parseLocation(text, opts.decimal === true ? { offsetBase: 'decimal' } : {});
 
+/** An explainer over a fresh index of a fixture tree, for the length of `use`. */
+async function withExplainer(tree: string, name: string, use: (ex: Explainer) => Promise<void> | void): Promise<void> {
+  const db = join(dir, `${name}.sqlite`);
+  await buildIndex(tree, { db });
+  const handle = openForRead(db);
+  try {
+    await use(new Explainer(handle, pickTree(handle, undefined, db)));
+  } finally {
+    handle.close();
+  }
+}
+
 test('the reason picks the site it reaches among several in one function', () => {
   const a = sample.explain(query('__udp4_lib_rcv+0x4bc/0xd00 reason: NO_SOCKET'));
   assert.equal(`${a.candidates[0]?.file}:${a.candidates[0]?.line}`, 'net/ipv4/udp.c:126');
@@ -90,11 +102,7 @@ test('exact mode maps the debug info of a compiled program onto the indexed site
   const tree = fixture('exact');
   const bin = join(dir, 'demo');
   execFileSync('gcc', ['-g', '-O2', '-fno-optimize-sibling-calls', '-o', bin, join(tree, 'net/core/rcv.c'), join(tree, 'net/core/skbuff.c')]);
-  const db = join(dir, 'exact.sqlite');
-  await buildIndex(tree, { db });
-  const handle = openForRead(db);
-  try {
-    const explainer = new Explainer(handle, pickTree(handle, undefined, db));
+  await withExplainer(tree, 'exact', async (explainer) => {
     // Real locations: the return address after each call of kfree_skb_reason in demo_rcv.
     const nm = execFileSync('nm', ['-S', bin], { encoding: 'utf8' });
     const sym = /^([0-9a-f]+) ([0-9a-f]+) T demo_rcv$/m.exec(nm);
@@ -125,9 +133,7 @@ test('exact mode maps the debug info of a compiled program onto the indexed site
     const helper = results.find((r) => r.candidates[0]?.line === lineOf('SKB_DROP_REASON_PKT_TOO_SMALL'));
     assert.deepEqual(helper?.candidates[0]?.via, ['rcv_check_len']);
     await assert.rejects(explainExact(explainer, queries.slice(0, 1), join(tree, 'Makefile'), '6.1.0'), /no symbol table|nm failed|not in the symbol table|no line information/);
-  } finally {
-    handle.close();
-  }
+  });
 });
 
 function hasGcc(): boolean {
@@ -141,11 +147,7 @@ function hasGcc(): boolean {
 }
 
 test('a drop at the end of an extern function is reported at its caller: the tail call', async () => {
-  const db = join(dir, 'tail.sqlite');
-  await buildIndex(fixture('scan', 'tail-calls'), { db });
-  const handle = openForRead(db);
-  try {
-    const ex = new Explainer(handle, pickTree(handle, undefined, db));
+  await withExplainer(fixture('scan', 'tail-calls'), 'tail', (ex) => {
     // ip_local_deliver inlines ip_local_deliver_finish, which calls ip_protocol_deliver_rcu (another file).
     const e = ex.explain(query('ip_local_deliver+0x3a/0x80 reason: IP_NOPROTO'));
     const top = e.candidates[0];
@@ -159,17 +161,11 @@ test('a drop at the end of an extern function is reported at its caller: the tai
     assert.deepEqual(checked.candidates, []);
     // Inside ip_check_header itself, its own site is the answer.
     assert.equal(ex.explain(query('ip_check_header+0x20/0x40')).candidates[0]?.line, 36);
-  } finally {
-    handle.close();
-  }
+  });
 });
 
 test('a static function passed to NF_HOOK() is a candidate of the caller, marked as a callback', async () => {
-  const db = join(dir, 'helpers.sqlite');
-  await buildIndex(fixture('scan', 'helpers'), { db });
-  const handle = openForRead(db);
-  try {
-    const ex = new Explainer(handle, pickTree(handle, undefined, db));
+  await withExplainer(fixture('scan', 'helpers'), 'helpers', (ex) => {
     const e = ex.explain(query('ip_forward+0x40/0x100 reason: PKT_TOO_SMALL'));
     const top = e.candidates[0];
     assert.equal(`${top?.file}:${top?.line}`, 'net/ipv4/ip_forward.c:18');
@@ -177,7 +173,5 @@ test('a static function passed to NF_HOOK() is a candidate of the caller, marked
     assert.ok(top?.evidence.some((x) => x.includes('passed as a function to NF_HOOK()')), top?.evidence.join('; '));
     // INIT_WORK() stores its function: the work function's free is no candidate of ip_forward_init.
     assert.deepEqual(ex.explain(query('ip_forward_init+0x10/0x40')).candidates, []);
-  } finally {
-    handle.close();
-  }
+  });
 });
