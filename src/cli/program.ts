@@ -14,7 +14,7 @@ import { writeOut } from './sink.ts';
 export const VERSION = '0.1.0';
 
 // Literal lists (no runtime import), checked against the types.
-const RECORDING_FORMAT_NAMES = ['auto', 'dropwatch', 'tracefs', 'perf', 'bpftrace', 'retis-json'] satisfies Array<RecordingFormat | 'auto'>;
+const RECORDING_FORMAT_NAMES = ['auto', 'dropwatch', 'tracefs', 'perf', 'bpftrace', 'retis-json', 'systemtap', 'net-dropmonitor'] satisfies Array<RecordingFormat | 'auto'>;
 const REPORT_FORMAT_NAMES = ['table', 'md', 'html', 'json'] satisfies ReportFormat[];
 
 function nonNegativeInt(v: string): number {
@@ -107,7 +107,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'report',
-    description: 'aggregate a recorded drop log (dropwatch, tracefs, perf script, bpftrace, retis) and point each location at its source line',
+    description: 'aggregate a recorded drop log (dropwatch, tracefs, perf script, bpftrace, retis, dropwatch.stp, net_dropmonitor) and point each location at its source line',
     args: [{ name: 'file', description: 'the recording; - or nothing for stdin' }],
     options: [
       db, tree,

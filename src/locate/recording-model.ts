@@ -4,7 +4,7 @@
 import type { DropEvent, DropLocation } from '../model.ts';
 import { functionOfSymbol } from './location.ts';
 
-export type RecordingFormat = 'dropwatch' | 'tracefs' | 'perf' | 'bpftrace' | 'retis-json';
+export type RecordingFormat = 'dropwatch' | 'tracefs' | 'perf' | 'bpftrace' | 'retis-json' | 'systemtap' | 'net-dropmonitor';
 
 /**
  * One drop event (or a dropwatch/bpftrace count of them): a DropLocation whose offset is already in bytes, whose
@@ -19,6 +19,11 @@ export interface DropRecord extends Omit<DropLocation, 'input' | 'event'> {
   count: number;
   /** Seconds: tracefs/perf uptime, dropwatch packet-mode wall clock, BCC time of day, retis ns / 1e9. */
   timestamp: number | null;
+  /**
+   * 'interval': `timestamp` counts reporting intervals, not seconds (SystemTap's dropwatch.stp without a clock line
+   * prints only a blank line between intervals). Absent: seconds.
+   */
+  timestampUnit?: 'interval';
 }
 
 export interface SkippedRecord {

@@ -1,7 +1,9 @@
-// Streaming readers of drop recordings (dropwatch, tracefs, perf script, bpftrace/BCC, retis JSON) for
+// Streaming readers of drop recordings (dropwatch, tracefs, perf script, bpftrace/BCC, retis JSON, SystemTap's
+// dropwatch.stp, perf's net_dropmonitor.py) for
 // `dropsite report`. Pure: lines in, records out, one line at a time, in constant memory; malformed input becomes
 // `skipped` records and never throws. Format facts: /work/shared/FORMATS.md.
 
+import { NetDropmonitorReader } from './recording-dropmonitor.ts';
 import { DropwatchReader } from './recording-dropwatch.ts';
 import {
   type FormatReader,
@@ -12,6 +14,7 @@ import {
 } from './recording-model.ts';
 import { RetisReader } from './recording-retis.ts';
 import { StackReader } from './recording-stacks.ts';
+import { StapReader } from './recording-stap.ts';
 import { TraceReader } from './recording-trace.ts';
 
 export type { DropRecord, RecordingFormat, RecordingItem, SkippedRecord } from './recording-model.ts';
@@ -40,10 +43,15 @@ const PERF_CALLCHAIN_SNIFF_RE = /^\s+[0-9a-fA-F]{6,16}\s+\S+\s+\([^()]*\)\s*$/;
 const TRACEFS_SNIFF_RE = /\s[0-9]+(?:\.[0-9]+)?:\s+(?:(?:kfree_skb|consume_skb):\s|<stack trace>)|^# tracer: |^\s*=> \S/;
 const BPFTRACE_SNIFF_RE = /^@[A-Za-z0-9_]*\[|^Attaching [0-9]+ probes?\.\.\.|^TIME\s+PID\s+(?:IP|COMM)\s|^[0-9]{2}:[0-9]{2}:[0-9]{2}\s+[0-9]+\s.*>|^\s+(?:b')?[A-Za-z_][A-Za-z0-9_.$]*\+(?:0x[0-9a-fA-F]+|[0-9]+)'?$/;
 const RETIS_SNIFF_RE = /^\s*[[{].*"(?:skb-drop|common|kernel|startup|skb-tracking)"\s*:/;
+const STAP_SNIFF_RE = /^(?:[0-9]+ packets dropped at \S|Monitoring for dropped packets$|Stopping dropped packet monitor$)/;
+// net_dropmonitor's rows are three bare columns that say nothing by themselves: its header and banners tell.
+const NET_DROPMONITOR_SNIFF_RE = /^\s*LOCATION\s+OFFSET\s+COUNT\s*$|^(?:Starting trace \(Ctrl-C to dump results\)|Gathering kallsyms data)$/;
 
 /** Which tool printed this line, when one line can tell. */
 export function sniffLine(line: string): RecordingFormat | null {
   if (DROPWATCH_SNIFF_RE.test(line)) return 'dropwatch';
+  if (STAP_SNIFF_RE.test(line)) return 'systemtap';
+  if (NET_DROPMONITOR_SNIFF_RE.test(line)) return 'net-dropmonitor';
   if (RETIS_SNIFF_RE.test(line)) return 'retis-json';
   if (PERF_SNIFF_RE.test(line) || PERF_CALLCHAIN_SNIFF_RE.test(line)) return 'perf';
   if (TRACEFS_SNIFF_RE.test(line)) return 'tracefs';
@@ -158,6 +166,10 @@ export function createFormatReader(format: RecordingFormat): FormatReader {
       return new StackReader();
     case 'retis-json':
       return new RetisReader();
+    case 'systemtap':
+      return new StapReader();
+    case 'net-dropmonitor':
+      return new NetDropmonitorReader();
   }
 }
 
