@@ -1,6 +1,6 @@
 // Drop records → an explained, aggregated ReportView: the library behind `dropsite report` and
 // `dropsite watch`. Streaming: memory grows with the number of distinct locations, not of events.
-import type { Explainer } from './explain/explain.ts';
+import { type Explainer, OFFSET_HINT } from './explain/explain.ts';
 import { sourceLines } from './explain/source-lines.ts';
 import { functionOfSymbol } from './locate/location.ts';
 import { resolveAddress, type SymbolMap } from './locate/kallsyms.ts';
@@ -47,6 +47,8 @@ export class DropAggregator {
   private events = 0;
   private drops = 0;
   private readonly symbols: SymbolMap | null;
+  /** Set when a record counts reporting intervals instead of seconds (dropwatch.stp without a clock). */
+  private timelineUnit: 'interval' | null = null;
 
   constructor(symbols: SymbolMap | null = null) {
     this.symbols = symbols;
@@ -88,6 +90,7 @@ export class DropAggregator {
     this.events++;
     this.drops += item.count;
     if (item.timestamp !== null) {
+      if (item.timestampUnit === 'interval') this.timelineUnit = 'interval';
       if (b.first === null || item.timestamp < b.first) b.first = item.timestamp;
       if (b.last === null || item.timestamp > b.last) b.last = item.timestamp;
       const sec = Math.floor(item.timestamp);
@@ -163,6 +166,11 @@ export class DropAggregator {
     for (const b of this.buckets) byReason.set(b.reason ?? '(none)', (byReason.get(b.reason ?? '(none)') ?? 0) + b.count);
     const warnings: string[] = [];
     if (explainer === null) warnings.push('no index: rows are not explained (run dropsite index <tree>)');
+    const noOffset = rows.filter((r) => r.symbol !== '' && r.offset === null).length;
+    if (noOffset > 0) {
+      warnings.push(`${noOffset} of the top locations name a function without an offset (SystemTap's symname() prints only the name): their line cannot be told, and their candidates are the function's drop sites ranked by what else is known; `
+        + `to get offsets, ${OFFSET_HINT}`);
+    }
     const notIn = rows.filter((r) => !r.inIndex && r.symbol !== '').length;
     if (explainer !== null && notIn > 0) warnings.push(`${notIn} of the top locations name functions with no drop site in the indexed tree (Linux ${explainer.tree.version ?? '?'}): a different kernel version, or modules outside the tree`);
     return {
@@ -173,6 +181,7 @@ export class DropAggregator {
       rest: restList.length === 0 ? null : { locations: restList.length, drops: restList.reduce((a, b) => a + b.count, 0) },
       byReason: [...byReason].sort((a, b) => b[1] - a[1]).map(([reason, count]) => ({ reason, count })),
       timeline: this.timeline(),
+      ...(this.timelineUnit === null ? {} : { timelineUnit: this.timelineUnit }),
       skipped: this.skippedExamples,
       snippets,
       warnings,

@@ -31,6 +31,22 @@ function distance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
+/** How to get an offset, for a location that names a function only. */
+export const OFFSET_HINT = 'print symdata(l) instead of symname(l) in dropwatch.stp, or record with dropwatch -l kas, or with perf record -e skb:kfree_skb and perf script';
+
+/**
+ * A location with a function and no offset (SystemTap's symname(), a bare name on the command line): the function's
+ * sites are all it can stand for, and only the event, the reason and the kind of each site rank them.
+ */
+function noOffsetNote(fnName: string, raw: readonly RawCandidate[]): string {
+  const only = raw[0];
+  if (raw.length === 1 && only !== undefined && only.role === 'site' && only.via.length === 0) {
+    return `no offset in the input, but ${fnName} holds a single drop site in the source and reaches no other through helpers, so from source that call is the line (a different kernel version or a module outside the tree could still differ)`;
+  }
+  return `no offset in the input (a function name only, as SystemTap's symname() prints it): which of the ${raw.length} drop sites ${fnName} reaches freed the packet cannot be told from it, so the candidates are only ranked by the event, the reason and the kind of each site. `
+    + `For the line, get the offset: ${OFFSET_HINT}; with an offset, --vmlinux gives the exact line, and with --vmlinux alone a function whose machine code holds a single drop call is exact`;
+}
+
 export class Explainer {
   private readonly source: CandidateSource;
   private readonly apis: Map<string, DropApi>;
@@ -92,6 +108,7 @@ export class Explainer {
     if (loc.offset !== null && loc.size === null && records.length > 0) {
       notes.push('no function size in the input, so the offset is not used; the reason (reason: NAME, as tracefs prints it) ranks best, and --vmlinux gives the exact line');
     }
+    if (loc.offset === null && loc.symbol !== '' && raw.length > 0) notes.push(noOffsetNote(fnName, raw));
     let candidates: Candidate[] = raw.length === 0 ? [] : rankCandidates(input, raw, fnName);
     const max = opts.maxCandidates ?? 10;
     if (candidates.length > max) {

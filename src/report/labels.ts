@@ -40,8 +40,11 @@ export function totalsLabel(view: ReportView): string {
 export const restLabel = (rest: NonNullable<ReportView['rest']>): string =>
   `${plural(rest.locations, 'more location', 'more locations')} with ${plural(rest.drops, 'drop', 'drops')}`;
 
-export const seenLabel = (row: ReportRow): string | null =>
-  row.firstSeen === null || row.lastSeen === null ? null : `seen ${row.firstSeen.toFixed(3)}s – ${row.lastSeen.toFixed(3)}s`;
+export function seenLabel(row: ReportRow, unit?: ReportView['timelineUnit']): string | null {
+  if (row.firstSeen === null || row.lastSeen === null) return null;
+  if (unit === 'interval') return row.firstSeen === row.lastSeen ? `seen in interval ${row.firstSeen}` : `seen in intervals ${row.firstSeen} to ${row.lastSeen}`;
+  return `seen ${row.firstSeen.toFixed(3)}s – ${row.lastSeen.toFixed(3)}s`;
+}
 
 /** Width of a timeline bucket: the smallest gap between starts (the buckets are evenly spaced, some may be missing). */
 export function bucketSeconds(timeline: ReadonlyArray<{ start: number }>): number {

@@ -103,7 +103,7 @@ function reasonChart(view: ReportView): Html {
 }
 
 /** Columns per time bucket, with the time axis relative to the first bucket. */
-function timelineChart(timeline: NonNullable<ReportView['timeline']>): Html {
+function timelineChart(timeline: NonNullable<ReportView['timeline']>, unit: ReportView['timelineUnit']): Html {
   const W = 560;
   const H = 200;
   const LEFT = 44;
@@ -120,14 +120,18 @@ function timelineChart(timeline: NonNullable<ReportView['timeline']>): Html {
   const cols = timeline.map((b) => {
     const x = LEFT + ((b.start - first) / span) * plotW;
     const h = b.count > 0 ? Math.max(1, (b.count / max) * plotH) : 0;
-    const tip = `${formatSeconds(b.start - first)} to ${formatSeconds(b.start - first + step)}: ${b.count} drops`;
+    const tip = unit === 'interval'
+      ? `${step === 1 ? `interval ${b.start}` : `intervals ${b.start} to ${b.start + step - 1}`}: ${b.count} drops`
+      : `${formatSeconds(b.start - first)} to ${formatSeconds(b.start - first + step)}: ${b.count} drops`;
     return html`<rect class="bar time" x="${px(x)}" y="${px(TOP + plotH - h)}" width="${px(colW)}" height="${px(h)}"><title>${tip}</title></rect>`;
   });
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
     const x = LEFT + f * plotW;
-    return html`<text class="axis" x="${px(x)}" y="${H - 6}" text-anchor="${f === 0 ? 'start' : f === 1 ? 'end' : 'middle'}">+${formatSeconds(f * span)}</text>`;
+    return html`<text class="axis" x="${px(x)}" y="${H - 6}" text-anchor="${f === 0 ? 'start' : f === 1 ? 'end' : 'middle'}">+${unit === 'interval' ? String(Math.round(f * span)) : formatSeconds(f * span)}</text>`;
   });
-  const caption = `Drops over time (buckets of ${formatSeconds(step)}, from t = ${Number.isInteger(first) ? first : first.toFixed(3)} s)`;
+  const caption = unit === 'interval'
+    ? `Drops per reporting interval (the recording has no clock; ${step === 1 ? 'one interval' : `${step} intervals`} per bar, from interval ${first})`
+    : `Drops over time (buckets of ${formatSeconds(step)}, from t = ${Number.isInteger(first) ? first : first.toFixed(3)} s)`;
   return html`<figure class="chart"><figcaption>${caption}</figcaption><svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${caption}"><line x1="${LEFT}" y1="${TOP + plotH}" x2="${W - 10}" y2="${TOP + plotH}"></line><line x1="${LEFT}" y1="${TOP}" x2="${W - 10}" y2="${TOP}"></line><text class="axis" x="${LEFT - 6}" y="${TOP + 10}" text-anchor="end">${max}</text><text class="axis" x="${LEFT - 6}" y="${TOP + plotH}" text-anchor="end">0</text>${cols}${ticks}</svg></figure>`;
 }
 
@@ -155,7 +159,7 @@ function candidateRow(c: Candidate, rank: number, rowIndex: number): Html {
 }
 
 function rowSection(view: ReportView, row: ReportRow, index: number, opts: RenderOptions): Html {
-  const meta = [`${row.count} drops (${sharePercent(row.share)})`, `reason ${rowReason(row)}`, `event ${row.event}`, seenLabel(row) ?? ''].filter((m) => m !== '');
+  const meta = [`${row.count} drops (${sharePercent(row.share)})`, `reason ${rowReason(row)}`, `event ${row.event}`, seenLabel(row, view.timelineUnit) ?? ''].filter((m) => m !== '');
   const notes = row.notes.length > 0 ? html`<ul class="notes">${row.notes.map((n) => html`<li>${visible(n)}</li>`)}</ul>` : '';
   const [top, ...others] = row.candidates;
   let body: Html;
@@ -199,7 +203,7 @@ export function renderHtml(view: ReportView, opts: RenderOptions): string {
   const charts = [
     view.rows.length > 0 ? locationChart(view) : '',
     view.byReason.length > 0 ? reasonChart(view) : '',
-    view.timeline !== null && view.timeline.length > 0 ? timelineChart(view.timeline) : '',
+    view.timeline !== null && view.timeline.length > 0 ? timelineChart(view.timeline, view.timelineUnit) : '',
   ];
   const page = html`<!DOCTYPE html>
 <html lang="en">

@@ -86,7 +86,7 @@ function candidateLine(c: Candidate, rank: number): string[] {
 
 function rowSection(view: ReportView, row: ReportRow, index: number, opts: RenderOptions): string[] {
   const out = ['', `### ${index + 1}. ${mdCode(row.location, false)}: ${mdText(rowReason(row))}, ${row.count} drops (${sharePercent(row.share)})`, ''];
-  const facts = [row.event === 'consume_skb' ? 'event consume_skb' : '', seenLabel(row) ?? ''].filter((f) => f !== '');
+  const facts = [row.event === 'consume_skb' ? 'event consume_skb' : '', seenLabel(row, view.timelineUnit) ?? ''].filter((f) => f !== '');
   if (facts.length > 0) out.push(`${facts.join(', ')}`, '');
   const [top, ...others] = row.candidates;
   if (top === undefined) {

@@ -56,6 +56,8 @@ export interface ReportView {
   byReason: Array<{ reason: string; count: number }>;
   /** Drops per time bucket, when the recording has timestamps. */
   timeline: Array<{ start: number; count: number }> | null;
+  /** 'interval': the timeline counts reporting intervals (1, 2, …) of a recording with no clock; absent: seconds. */
+  timelineUnit?: 'interval';
   skipped: SkippedLine[];
   /** Keyed by `file:line` of a candidate. */
   snippets: Record<string, Snippet>;

@@ -79,7 +79,7 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
     });
     if (view.totals.events === 0 && view.totals.skippedLines > 0) {
       throw new InputError(`${path}: no drop record in ${view.totals.skippedLines} line(s) (first: line ${view.skipped[0]?.lineNo ?? '?'}: ${view.skipped[0]?.why ?? ''})`, {
-        hint: 'expected dropwatch, tracefs trace, perf script, bpftrace kstack or retis JSON output; name it with --format',
+        hint: 'expected dropwatch, tracefs trace, perf script, bpftrace kstack, retis JSON, dropwatch.stp or net_dropmonitor output; name it with --format',
       });
     }
     await emit(view, flags);
