@@ -2,7 +2,8 @@
 // inline chains mapped onto the index's sites.
 import { InputError } from '../errors.ts';
 import type { Explanation } from '../model.ts';
-import { kernelBanner, readElfSymbols, resolveLines } from './debuginfo.ts';
+import { kernelBanner, readElfSymbols, resolveLines, type ElfSymbol } from './debuginfo.ts';
+import { callsInFunction, type MachineCall } from './drop-calls.ts';
 import type { Explainer, LocationQuery } from './explain.ts';
 
 export async function explainExact(explainer: Explainer, queries: LocationQuery[], vmlinux: string, treeVersion: string | null): Promise<Explanation[]> {
@@ -20,6 +21,8 @@ export async function explainExact(explainer: Explainer, queries: LocationQuery[
   const addresses: bigint[] = [];
   const slot: Array<number | null> = [];
   const perNotes: string[][] = queries.map(() => []);
+  /** Queries with a symbol of the file but no offset. */
+  const bare = new Map<number, ElfSymbol>();
   queries.forEach((q, i) => {
     const list = symbols.get(q.symbol) ?? [];
     // The input's size is kallsyms' (up to the next symbol, padding included), nm's is the ELF size:
@@ -29,7 +32,8 @@ export async function explainExact(explainer: Explainer, queries: LocationQuery[
       : [...(fits.length > 0 ? fits : list)].sort((a, b) => Math.abs(a.size - (q.size ?? 0)) - Math.abs(b.size - (q.size ?? 0)))[0];
     if (sym === undefined || q.offset === null) {
       slot.push(null);
-      perNotes[i]?.push(sym === undefined ? `${q.symbol} is not in the symbol table of ${vmlinux}` : 'no offset: exact mode needs SYMBOL+OFFSET');
+      if (sym === undefined) perNotes[i]?.push(`${q.symbol} is not in the symbol table of ${vmlinux}`);
+      else bare.set(i, sym);
       return;
     }
     if (list.length > 1) perNotes[i]?.push(`${list.length} symbols are named ${q.symbol}${q.size !== null ? '; the one whose size is closest to the given size was used' : '; the first was used (give /0xSIZE to choose)'}`);
@@ -37,6 +41,19 @@ export async function explainExact(explainer: Explainer, queries: LocationQuery[
     // The location is a return address: the call is the instruction before it.
     addresses.push(sym.address + BigInt(q.offset) - 1n);
   });
+  // No offset: the machine code may still leave one place the location can be.
+  const machine = new Map<number, { calls: MachineCall[]; only: MachineCall | null; firstSlot: number }>();
+  for (const [i, sym] of bare) {
+    const q = queries[i];
+    if (q === undefined) continue;
+    const reported = explainer.callReportedApis(q.event ?? 'kfree_skb');
+    const calls = (await callsInFunction(vmlinux, q.symbol, sym.address, sym.size)).filter((c) => reported.has(c.target));
+    const direct = calls.filter((c) => !c.isJump);
+    machine.set(i, { calls, only: direct.length === 1 ? direct[0] ?? null : null, firstSlot: addresses.length });
+    // The location is a return address: the call is the instruction before it.
+    for (const c of direct) addresses.push(c.returnAddress - 1n);
+    if (direct.length === 1) slot[i] = machine.get(i)?.firstSlot ?? null;
+  }
   const chains = addresses.length > 0 ? await resolveLines(vmlinux, addresses) : [];
   if (addresses.length > 0 && chains.every((c) => c.length === 0)) {
     throw new InputError(`${vmlinux} has no line information (no DWARF debug info)`, { hint: 'use the vmlinux from the linux-image-…-dbg package (/usr/lib/debug/boot/vmlinux-…)' });
@@ -44,7 +61,28 @@ export async function explainExact(explainer: Explainer, queries: LocationQuery[
   return queries.map((q, i) => {
     const s = slot[i];
     const chain = s === null || s === undefined ? [] : chains[s] ?? [];
-    const e = explainer.explainExact(q, chain, [...notes, ...(perNotes[i] ?? [])]);
-    return e;
+    const sym = bare.get(i);
+    const m = machine.get(i);
+    if (sym !== undefined && m !== undefined) {
+      const at = (c: MachineCall): string => `+0x${(c.returnAddress - sym.address).toString(16)}`;
+      if (m.only !== null) {
+        return explainer.explainExact(q, chain, [...notes, ...(perNotes[i] ?? []),
+          `no offset in the input, but the machine code of ${q.symbol} in ${vmlinux} holds a single call to a function that reports its caller (call ${m.only.target} at +0x${(m.only.address - sym.address).toString(16)}), so the location can only be its return address ${at(m.only)}: the line is that call's, from the debug info`]);
+      }
+      // Several calls (or none): rank from source, and say where each call is.
+      const direct = m.calls.filter((c) => !c.isJump);
+      const lines = direct.map((c, k) => {
+        const frame = (chains[m.firstSlot + k] ?? []).find((f) => !explainer.isDropApi(f.function));
+        return `${at(c)} (call ${c.target}${frame === undefined ? '' : `, ${frame.file}:${frame.line}`})`;
+      });
+      const jumps = m.calls.filter((c) => c.isJump).map((c) => `jmp ${c.target} at +0x${(c.address - sym.address).toString(16)}`);
+      const what = direct.length === 0
+        ? `the machine code of ${q.symbol} in ${vmlinux} calls no function that reports its caller${jumps.length > 0 ? `; it ends in tail calls (${jumps.join(', ')}), whose drops are reported in ${q.symbol}'s caller` : ''}`
+        : `the machine code of ${q.symbol} in ${vmlinux} holds ${direct.length} calls to functions that report their caller, with return addresses ${lines.join('; ')}: without the offset the location can be any of them`;
+      const e = explainer.explain(q);
+      e.notes.unshift(...notes, ...(perNotes[i] ?? []), what);
+      return e;
+    }
+    return explainer.explainExact(q, chain, [...notes, ...(perNotes[i] ?? [])]);
   });
 }

@@ -176,6 +176,24 @@ export class Explainer {
     return out;
   }
 
+  /**
+   * The drop functions that fire `event` themselves with their caller's address as the location: a call of one of
+   * them in machine code is a place a location can point at (calls of wrappers report inside the wrapper).
+   */
+  callReportedApis(event: 'kfree_skb' | 'consume_skb'): Set<string> {
+    const kind = event === 'consume_skb' ? 'consume' : 'drop';
+    const names = new Set<string>();
+    for (const a of this.apis.values()) {
+      if ((a.role === 'root' || a.role === 'seed') && a.locationAt === 'caller' && a.kinds.includes(kind)) names.add(a.name);
+    }
+    return names;
+  }
+
+  /** A drop function or wrapper of the tree: a debug-info frame inside one is not the drop site. */
+  isDropApi(name: string): boolean {
+    return this.apis.has(name);
+  }
+
   /** For large batches: answer from the whole index held in memory instead of per-location queries. */
   preload(): void {
     this.source.preload();
