@@ -14,6 +14,7 @@ import { openForRead, type Db } from '../../src/index/open.ts';
 import { pickTree } from '../../src/index/read.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { fixture, runCli } from '../helpers/fixture.ts';
+import { callReturnOffsets } from '../helpers/objdump.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dropsite-bare-'));
 const handles: Db[] = [];
@@ -89,19 +90,9 @@ const skipExact = hasBinutils() ? false : 'gcc and binutils are needed to compil
 
 /** Return-address offsets of the calls of kfree_skb_reason in `fn`, read from objdump by the test itself. */
 function returnOffsets(bin: string, fn: string): number[] {
-  const sym = new RegExp(`^([0-9a-f]+) ([0-9a-f]+) T ${fn}$`, 'm').exec(execFileSync('nm', ['-S', bin], { encoding: 'utf8' }));
-  assert.ok(sym !== null, `${fn} in the symbol table`);
-  const start = parseInt(sym[1] ?? '0', 16);
-  const size = parseInt(sym[2] ?? '0', 16);
-  const asm = execFileSync('objdump', ['-d', '--no-show-raw-insn', bin], { encoding: 'utf8' }).split('\n');
-  const out: number[] = [];
-  asm.forEach((l, i) => {
-    const m = /^\s*([0-9a-f]+):\s+call\s+[0-9a-f]+ <kfree_skb_reason>/.exec(l);
-    const at = m === null ? NaN : parseInt(m[1] ?? '', 16);
-    const next = /^\s*([0-9a-f]+):/.exec(asm[i + 1] ?? '');
-    if (at >= start && at < start + size && next !== null) out.push(parseInt(next[1] ?? '', 16) - start);
-  });
-  return out;
+  const calls = callReturnOffsets(bin, fn, 'kfree_skb_reason');
+  assert.ok(calls !== null, `${fn} in the symbol table`);
+  return calls.offsets;
 }
 
 test('--vmlinux: a function whose machine code holds one drop call is exact without an offset; several are listed', { skip: skipExact }, async () => {

@@ -13,6 +13,7 @@ import { openForRead, type Db } from '../../src/index/open.ts';
 import { pickTree } from '../../src/index/read.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { fixture } from '../helpers/fixture.ts';
+import { callReturnOffsets } from '../helpers/objdump.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dropsite-explain-'));
 let sampleDb: Db;
@@ -104,19 +105,9 @@ test('exact mode maps the debug info of a compiled program onto the indexed site
   execFileSync('gcc', ['-g', '-O2', '-fno-optimize-sibling-calls', '-o', bin, join(tree, 'net/core/rcv.c'), join(tree, 'net/core/skbuff.c')]);
   await withExplainer(tree, 'exact', async (explainer) => {
     // Real locations: the return address after each call of kfree_skb_reason in demo_rcv.
-    const nm = execFileSync('nm', ['-S', bin], { encoding: 'utf8' });
-    const sym = /^([0-9a-f]+) ([0-9a-f]+) T demo_rcv$/m.exec(nm);
-    assert.ok(sym !== null, 'demo_rcv in the symbol table');
-    const start = parseInt(sym[1] ?? '0', 16);
-    const size = parseInt(sym[2] ?? '0', 16);
-    const asm = execFileSync('objdump', ['-d', '--no-show-raw-insn', bin], { encoding: 'utf8' }).split('\n');
-    const offsets: number[] = [];
-    asm.forEach((l, i) => {
-      const m = /^\s*([0-9a-f]+):\s+call\s+[0-9a-f]+ <kfree_skb_reason>/.exec(l);
-      const addr = m === null ? NaN : parseInt(m[1] ?? '', 16);
-      const next = /^\s*([0-9a-f]+):/.exec(asm[i + 1] ?? '');
-      if (addr >= start && addr < start + size && next !== null) offsets.push(parseInt(next[1] ?? '', 16) - start);
-    });
+    const calls = callReturnOffsets(bin, 'demo_rcv', 'kfree_skb_reason');
+    assert.ok(calls !== null, 'demo_rcv in the symbol table');
+    const { size, offsets } = calls;
     assert.ok(offsets.length >= 3, `three calls of kfree_skb_reason in demo_rcv, found ${offsets.length}`);
     const queries = offsets.map((o) => query(`demo_rcv+0x${o.toString(16)}/0x${size.toString(16)}`));
     const results = await explainExact(explainer, queries, bin, '6.1.0');

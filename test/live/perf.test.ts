@@ -3,12 +3,12 @@
 // __udp4_lib_rcv with reason NO_SOCKET, explained against an indexed tree that defines it.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fixture, runCli } from '../helpers/fixture.ts';
+import { sendToClosedPort } from '../helpers/live-drops.ts';
 
 /** Debian's linux-perf installs the real binary as /usr/bin/perf (6.1 records fine on newer kernels). */
 function perfVersion(): string | null {
@@ -39,16 +39,6 @@ before(async () => {
   const r = await runCli(['index', tree, '--db', db, '--quiet']);
   assert.equal(r.code, 0, r.stderr);
 });
-
-async function sendToClosedPort(count: number): Promise<void> {
-  const probe = createSocket('udp4');
-  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
-  const port = probe.address().port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  const s = createSocket('udp4');
-  for (let i = 0; i < count; i++) await new Promise<void>((r) => s.send('dropsite', port, '127.0.0.1', () => r()));
-  await new Promise<void>((r) => s.close(() => r()));
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
