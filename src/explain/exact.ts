@@ -42,17 +42,18 @@ export async function explainExact(explainer: Explainer, queries: LocationQuery[
     addresses.push(sym.address + BigInt(q.offset) - 1n);
   });
   // No offset: the machine code may still leave one place the location can be.
-  const machine = new Map<number, { calls: MachineCall[]; only: MachineCall | null; firstSlot: number }>();
+  /** Per bare query: its calls of drop functions that report their caller, its tail jumps to them, and where the calls' lines go. */
+  const machine = new Map<number, { direct: MachineCall[]; jumps: MachineCall[]; firstSlot: number }>();
   for (const [i, sym] of bare) {
     const q = queries[i];
     if (q === undefined) continue;
     const reported = explainer.callReportedApis(q.event ?? 'kfree_skb');
     const calls = (await callsInFunction(vmlinux, q.symbol, sym.address, sym.size)).filter((c) => reported.has(c.target));
     const direct = calls.filter((c) => !c.isJump);
-    machine.set(i, { calls, only: direct.length === 1 ? direct[0] ?? null : null, firstSlot: addresses.length });
+    machine.set(i, { direct, jumps: calls.filter((c) => c.isJump), firstSlot: addresses.length });
+    if (direct.length === 1) slot[i] = addresses.length;
     // The location is a return address: the call is the instruction before it.
     for (const c of direct) addresses.push(c.returnAddress - 1n);
-    if (direct.length === 1) slot[i] = machine.get(i)?.firstSlot ?? null;
   }
   const chains = addresses.length > 0 ? await resolveLines(vmlinux, addresses) : [];
   if (addresses.length > 0 && chains.every((c) => c.length === 0)) {
@@ -64,21 +65,21 @@ export async function explainExact(explainer: Explainer, queries: LocationQuery[
     const sym = bare.get(i);
     const m = machine.get(i);
     if (sym !== undefined && m !== undefined) {
-      const at = (c: MachineCall): string => `+0x${(c.returnAddress - sym.address).toString(16)}`;
-      if (m.only !== null) {
+      const at = (address: bigint): string => `+0x${(address - sym.address).toString(16)}`;
+      const [only, ...others] = m.direct;
+      if (only !== undefined && others.length === 0) {
         return explainer.explainExact(q, chain, [...notes, ...(perNotes[i] ?? []),
-          `no offset in the input, but the machine code of ${q.symbol} in ${vmlinux} holds a single call to a function that reports its caller (call ${m.only.target} at +0x${(m.only.address - sym.address).toString(16)}), so the location can only be its return address ${at(m.only)}: the line is that call's, from the debug info`]);
+          `no offset in the input, but the machine code of ${q.symbol} in ${vmlinux} holds a single call to a function that reports its caller (call ${only.target} at ${at(only.address)}), so the location can only be its return address ${at(only.returnAddress)}: the line is that call's, from the debug info`]);
       }
       // Several calls (or none): rank from source, and say where each call is.
-      const direct = m.calls.filter((c) => !c.isJump);
-      const lines = direct.map((c, k) => {
+      const lines = m.direct.map((c, k) => {
         const frame = (chains[m.firstSlot + k] ?? []).find((f) => !explainer.isDropApi(f.function));
-        return `${at(c)} (call ${c.target}${frame === undefined ? '' : `, ${frame.file}:${frame.line}`})`;
+        return `${at(c.returnAddress)} (call ${c.target}${frame === undefined ? '' : `, ${frame.file}:${frame.line}`})`;
       });
-      const jumps = m.calls.filter((c) => c.isJump).map((c) => `jmp ${c.target} at +0x${(c.address - sym.address).toString(16)}`);
-      const what = direct.length === 0
+      const jumps = m.jumps.map((c) => `jmp ${c.target} at ${at(c.address)}`);
+      const what = m.direct.length === 0
         ? `the machine code of ${q.symbol} in ${vmlinux} calls no function that reports its caller${jumps.length > 0 ? `; it ends in tail calls (${jumps.join(', ')}), whose drops are reported in ${q.symbol}'s caller` : ''}`
-        : `the machine code of ${q.symbol} in ${vmlinux} holds ${direct.length} calls to functions that report their caller, with return addresses ${lines.join('; ')}: without the offset the location can be any of them`;
+        : `the machine code of ${q.symbol} in ${vmlinux} holds ${m.direct.length} calls to functions that report their caller, with return addresses ${lines.join('; ')}: without the offset the location can be any of them`;
       const e = explainer.explain(q);
       e.notes.unshift(...notes, ...(perNotes[i] ?? []), what);
       return e;

@@ -125,3 +125,30 @@ test('machine-code calls of an unlinked object are named by their relocations', 
   assert.deepEqual(calls.map((c) => [c.target, c.isJump]).sort(), [['consume_skb', false], ['kfree_skb_reason', false]]);
   assert.ok(calls.every((c) => c.returnAddress > c.address));
 });
+
+test('objdump text: calls, tail jumps and indirect calls are told apart; jumps inside the function are not calls', async () => {
+  const { parseCalls } = await import('../../src/explain/drop-calls.ts');
+  // Shaped like `objdump -d --no-show-raw-insn` of a linked vmlinux (hand-written).
+  const text = [
+    'ffffffff81a00000 <ip_drop_demo>:',
+    'ffffffff81a00000:\tendbr64',
+    'ffffffff81a00004:\ttest   %esi,%esi',
+    'ffffffff81a00006:\tjne    ffffffff81a00018 <ip_drop_demo+0x18>',
+    'ffffffff81a00008:\tcall   *%rax',
+    'ffffffff81a0000a:\tmov    $0x2,%esi',
+    'ffffffff81a0000f:\tcall   ffffffff81b00000 <kfree_skb_reason>',
+    'ffffffff81a00014:\txor    %eax,%eax',
+    'ffffffff81a00016:\tret',
+    'ffffffff81a00018:\tmov    $0x10,%esi',
+    'ffffffff81a0001d:\tjmp    ffffffff81b00000 <kfree_skb_reason>',
+    '',
+    'ffffffff81a00030 <next_function>:',
+    'ffffffff81a00030:\tcall   ffffffff81b00000 <kfree_skb_reason>',
+  ].join('\n');
+  const calls = parseCalls(text, 'ip_drop_demo', 0xffffffff81a00022n);
+  assert.deepEqual(calls.map((c) => [c.address.toString(16), c.returnAddress.toString(16), c.target, c.isJump]), [
+    ['ffffffff81a00008', 'ffffffff81a0000a', '', false],
+    ['ffffffff81a0000f', 'ffffffff81a00014', 'kfree_skb_reason', false],
+    ['ffffffff81a0001d', 'ffffffff81a00022', 'kfree_skb_reason', true],
+  ]);
+});
