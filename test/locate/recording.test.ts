@@ -478,7 +478,7 @@ describe('streaming', () => {
     assert.equal(result.drops, 999_000);
     assert.equal(result.skipped, 1000);
     assert.ok(result.peakHeap < 100 * 1024 * 1024, `heap grew to ${result.peakHeap} bytes`);
-    assert.ok(result.linesPerSecond > 100_000, `only ${result.linesPerSecond} lines/s`);
+    // Throughput is printed, not asserted: timings belong to bench/ (npm run bench -- --only report), never to a test.
   });
 
   it('keeps only the open block: a 200,000-frame stack, a 200,000-field packet block', async () => {
