@@ -141,6 +141,11 @@ export function parseObject(bytes: Uint8Array, path: string, what = 'object'): O
       bytes: elf.sectionBytes(section).subarray(start, end),
       relocated,
       relocTargets,
+      // Calls inside one section need no relocation: their targets are offsets in the same section.
+      namesAt: (address: bigint): string[] => {
+        const named = startsBySection.get(sym.shndx)?.get(Number(address));
+        return named === undefined ? [] : [named];
+      },
       section: section.name,
     };
   };
