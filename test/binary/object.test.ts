@@ -41,7 +41,7 @@ function assertMatchesObjdump(object: ObjectFile, path: string): number {
     for (const r of relocs) {
       if (r.section !== fn.section || r.offset < fn.value || r.offset >= fn.value + fn.size) continue;
       const symbol = r.target.replace(/[-+]0x[0-9a-f]+$/, '');
-      const named = code.relocTargets?.get(r.offset - fn.value);
+      const named: string | undefined = code.relocTargets?.get(r.offset - fn.value);
       // A relocation against a section symbol is named by the function it points at, or section+offset.
       if (symbol.startsWith('.')) assert.ok(named !== undefined && named.length > 0, `${fn.name}+0x${(r.offset - fn.value).toString(16)}`);
       else assert.equal(named, symbol, `${fn.name}+0x${(r.offset - fn.value).toString(16)}`);
