@@ -9,6 +9,12 @@ import { decodeCode, isPadding } from './x86.ts';
 export interface CodeComparison {
   identical: boolean;
   sizeEqual: boolean;
+  /**
+   * The rebuilt function's bytes equal the start of the shipped ones although the sizes differ: what a symbol
+   * map's size gives when an unlisted symbol follows the function (kallsyms omits some), so that its "size"
+   * runs on into the next code. Not called identical; a caller may trust the code with that caveat.
+   */
+  prefixIdentical: boolean;
   /** Offset of the first differing unmasked byte, or null when the bytes agree over the shorter length. */
   firstDifference: number | null;
   /** Calls (and branches leaving the function) in each, and how many the alignment paired. */
@@ -126,6 +132,7 @@ export function compareCode(shipped: FunctionCode, rebuilt: FunctionCode): CodeC
     (!rebuilt.sizeExact && shipped.sizeExact && rebuilt.size > shipped.size && rebuilt.size - shipped.size < 64 &&
       isPadding(rebuilt.bytes.subarray(shipped.size, rebuilt.size)));
   const identical = sizeEqual && firstDifference === null;
+  const prefixIdentical = !identical && firstDifference === null && !shipped.sizeExact && shipped.size > rebuilt.size;
   const codeSize = Math.min(shipped.size, rebuilt.size);
 
   if (identical) {
@@ -134,6 +141,7 @@ export function compareCode(shipped: FunctionCode, rebuilt: FunctionCode): CodeC
     return {
       identical,
       sizeEqual,
+      prefixIdentical,
       firstDifference,
       calls: { shipped: 0, rebuilt: 0, aligned: 0 },
       mapOffset: mapped,
@@ -179,10 +187,13 @@ export function compareCode(shipped: FunctionCode, rebuilt: FunctionCode): CodeC
   };
 
   const sizeText = sizeEqual ? `same size (${rebuilt.size} bytes)` : `size differs (shipped ${shipped.size}, rebuilt ${rebuilt.size} bytes)`;
-  const diffText = firstDifference === null ? '' : `, first difference at +0x${firstDifference.toString(16)}`;
+  const diffText = firstDifference !== null
+    ? `, first difference at +0x${firstDifference.toString(16)}`
+    : prefixIdentical ? `, the rebuilt ${rebuilt.size} bytes equal the start of the shipped symbol (its map size runs past the function)` : '';
   return {
     identical,
     sizeEqual,
+    prefixIdentical,
     firstDifference,
     calls: { shipped: a.length, rebuilt: b.length, aligned: pairs.length },
     mapOffset,

@@ -122,6 +122,22 @@ describe('compareCode on a real module', { skip: NO_IMAGE }, () => {
     assert.equal(c.mapOffset(0x39), 0x39);
   });
 
+  it('a map size that runs past the function into unlisted code: prefix identical, not identical', () => {
+    const code = loadObject(path).functionCode('reject_tg')!;
+    const next = Uint8Array.of(0xf3, 0x0f, 0x1e, 0xfa, 0xe8, 0x11, 0x22, 0x33, 0x44);
+    const bytes = new Uint8Array(code.size + next.length);
+    bytes.set(code.bytes);
+    bytes.set(next, code.size);
+    const shipped: FunctionCode = { ...code, sizeExact: false, size: bytes.length, bytes, relocated: [] };
+    const c = compareCode(shipped, code);
+    assert.equal(c.identical, false);
+    assert.equal(c.sizeEqual, false);
+    assert.equal(c.prefixIdentical, true);
+    // The same tail made of NOPs is padding: then the sizes count as equal and the code as identical.
+    bytes.fill(0x90, code.size);
+    assert.equal(compareCode(shipped, code).identical, true);
+  });
+
   it('a hand-perturbed copy: a changed immediate differs in place; an inserted nop shifts the later calls', () => {
     const code = loadObject(path).functionCode('reject_tg')!;
     const instructions = decodeCode(code.bytes, 0n);
