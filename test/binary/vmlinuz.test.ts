@@ -119,6 +119,12 @@ describe('bad kernel image inputs give one-line errors', () => {
     await expectInputError(loadKernelImage(path), path, 'truncated');
   });
 
+  it('a bzImage with a compression that is not decoded names it and the supported ones', async () => {
+    const path = join(dir, 'vmlinuz-bzip2');
+    writeFileSync(path, bzImageAround(Buffer.from('BZh91AY&SY not really bzip2 data')));
+    await expectInputError(loadKernelImage(path), path, 'bzip2-compressed kernels are not supported (supported: gzip, xz, zstd, lz4)');
+  });
+
   it('a gzip file that is not a kernel', async () => {
     const path = join(dir, 'notes.gz');
     writeFileSync(path, gzipSync(Buffer.from('not a kernel\n')));
