@@ -13,6 +13,7 @@ import { runExplainBench } from './explain.bench.ts';
 import { runIndexBench } from './index.bench.ts';
 import { runReportBench } from './report.bench.ts';
 import { runWatchBench } from './watch.bench.ts';
+import { runKernelImageBench } from './kernel-image.bench.ts';
 import {
   BenchError, BenchUsageError, DROPSITE_CLI, GNU_TIME, hasGnuTime, indexProvider, newestMtimeMs, note, withTempDir,
   type BenchOptions,
@@ -28,6 +29,7 @@ const BENCHMARKS = {
   exact: runExactBench,
   report: runReportBench,
   watch: runWatchBench,
+  'kernel-image': runKernelImageBench,
 } satisfies Record<string, Benchmark>;
 
 type BenchName = keyof typeof BENCHMARKS;
