@@ -4,6 +4,7 @@ import type { Explainer } from './explain/explain.ts';
 import { sourceLines } from './explain/source-lines.ts';
 import { functionOfSymbol } from './locate/location.ts';
 import { resolveAddress, type SymbolMap } from './locate/kallsyms.ts';
+import { reasonValueOf } from './locate/recording-hist.ts';
 import type { DropRecord, RecordingItem } from './locate/recording.ts';
 import type { ReportRow, ReportView, SkippedLine, Snippet } from './report/view.ts';
 import { compareText } from './text-order.ts';
@@ -32,6 +33,13 @@ function locationText(b: Pick<Bucket, 'symbol' | 'offset' | 'module' | 'address'
   return `${b.symbol}${b.offset === null ? '' : `+0x${b.offset.toString(16)}`}${b.module === null ? '' : ` [${b.module}]`}`;
 }
 
+/** A reason printed as its enum number (hist triggers; tracefs for values it has no name for) → the tree's name. */
+export function nameReasonValue(reason: string | null, names: ReadonlyMap<number, string> | null): string | null {
+  if (reason === null || names === null) return reason;
+  const value = reasonValueOf(reason);
+  return value === null ? reason : names.get(value) ?? reason;
+}
+
 export class DropAggregator {
   private readonly buckets: Bucket[] = [];
   /**
@@ -47,9 +55,12 @@ export class DropAggregator {
   private events = 0;
   private drops = 0;
   private readonly symbols: SymbolMap | null;
+  private readonly reasonNames: ReadonlyMap<number, string> | null;
 
-  constructor(symbols: SymbolMap | null = null) {
+  /** `reasonNames`: the indexed tree's enum (value → name), for reasons a hist file or tracefs gives as numbers. */
+  constructor(symbols: SymbolMap | null = null, reasonNames: ReadonlyMap<number, string> | null = null) {
     this.symbols = symbols;
+    this.reasonNames = reasonNames;
   }
 
   add(item: RecordingItem): void {
@@ -59,6 +70,7 @@ export class DropAggregator {
       return;
     }
     let { symbol, function: fn, isCold, offset, size, module } = item;
+    const reason = nameReasonValue(item.reason, this.reasonNames);
     // An address alone (dropwatch without -l, perf before 6.2, a broken module symbol) is named when a map is given.
     if (symbol === '' && item.address !== null && this.symbols !== null) {
       const r = resolveAddress(this.symbols, item.address);
@@ -75,11 +87,11 @@ export class DropAggregator {
     if (byOffset === undefined) this.index.set(where, (byOffset = new Map()));
     let byReason = byOffset.get(offset ?? -1);
     if (byReason === undefined) byOffset.set(offset ?? -1, (byReason = new Map()));
-    let list = byReason.get(item.reason ?? '');
-    if (list === undefined) byReason.set(item.reason ?? '', (list = []));
+    let list = byReason.get(reason ?? '');
+    if (list === undefined) byReason.set(reason ?? '', (list = []));
     let b = list.find((x) => x.event === item.event && x.module === module);
     if (b === undefined) {
-      b = { symbol, function: fn, isCold, offset, size, module, address: symbol === '' ? item.address : null, reason: item.reason, event: item.event, count: 0, first: null, last: null };
+      b = { symbol, function: fn, isCold, offset, size, module, address: symbol === '' ? item.address : null, reason, event: item.event, count: 0, first: null, last: null };
       list.push(b);
       this.buckets.push(b);
     }

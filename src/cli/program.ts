@@ -14,7 +14,7 @@ import { writeOut } from './sink.ts';
 export const VERSION = '0.1.0';
 
 // Literal lists (no runtime import), checked against the types.
-const RECORDING_FORMAT_NAMES = ['auto', 'dropwatch', 'tracefs', 'perf', 'bpftrace', 'retis-json'] satisfies Array<RecordingFormat | 'auto'>;
+const RECORDING_FORMAT_NAMES = ['auto', 'dropwatch', 'tracefs', 'perf', 'bpftrace', 'retis-json', 'tracefs-hist'] satisfies Array<RecordingFormat | 'auto'>;
 const REPORT_FORMAT_NAMES = ['table', 'md', 'html', 'json'] satisfies ReportFormat[];
 
 function nonNegativeInt(v: string): number {

@@ -4,7 +4,7 @@
 import type { DropEvent, DropLocation } from '../model.ts';
 import { functionOfSymbol } from './location.ts';
 
-export type RecordingFormat = 'dropwatch' | 'tracefs' | 'perf' | 'bpftrace' | 'retis-json';
+export type RecordingFormat = 'dropwatch' | 'tracefs' | 'perf' | 'bpftrace' | 'retis-json' | 'tracefs-hist';
 
 /**
  * One drop event (or a dropwatch/bpftrace count of them): a DropLocation whose offset is already in bytes, whose

@@ -3,6 +3,7 @@
 // `skipped` records and never throws. Format facts: /work/shared/FORMATS.md.
 
 import { DropwatchReader } from './recording-dropwatch.ts';
+import { HistReader } from './recording-hist.ts';
 import {
   type FormatReader,
   type RecordingFormat,
@@ -39,11 +40,14 @@ const PERF_SNIFF_RE = /\sskb:(?:kfree_skb|consume_skb):(?:\s|$)/;
 const PERF_CALLCHAIN_SNIFF_RE = /^\s+[0-9a-fA-F]{6,16}\s+\S+\s+\([^()]*\)\s*$/;
 const TRACEFS_SNIFF_RE = /\s[0-9]+(?:\.[0-9]+)?:\s+(?:(?:kfree_skb|consume_skb):\s|<stack trace>)|^# tracer: |^\s*=> \S/;
 const BPFTRACE_SNIFF_RE = /^@[A-Za-z0-9_]*\[|^Attaching [0-9]+ probes?\.\.\.|^TIME\s+PID\s+(?:IP|COMM)\s|^[0-9]{2}:[0-9]{2}:[0-9]{2}\s+[0-9]+\s.*>|^\s+(?:b')?[A-Za-z_][A-Za-z0-9_.$]*\+(?:0x[0-9a-fA-F]+|[0-9]+)'?$/;
+// tracefs hist files: `{ location: [ffff…] sym+0x…/0x… , reason: 1 } hitcount: 600`, `{ stacktrace:`, their header.
+const HIST_SNIFF_RE = /^\{ (?:location|stacktrace|reason)\b.*(?:\} hitcount:|stacktrace:\s*$)|^# (?:event histogram|trigger info: hist:)/;
 const RETIS_SNIFF_RE = /^\s*[[{].*"(?:skb-drop|common|kernel|startup|skb-tracking)"\s*:/;
 
 /** Which tool printed this line, when one line can tell. */
 export function sniffLine(line: string): RecordingFormat | null {
   if (DROPWATCH_SNIFF_RE.test(line)) return 'dropwatch';
+  if (HIST_SNIFF_RE.test(line)) return 'tracefs-hist';
   if (RETIS_SNIFF_RE.test(line)) return 'retis-json';
   if (PERF_SNIFF_RE.test(line) || PERF_CALLCHAIN_SNIFF_RE.test(line)) return 'perf';
   if (TRACEFS_SNIFF_RE.test(line)) return 'tracefs';
@@ -158,6 +162,8 @@ export function createFormatReader(format: RecordingFormat): FormatReader {
       return new StackReader();
     case 'retis-json':
       return new RetisReader();
+    case 'tracefs-hist':
+      return new HistReader();
   }
 }
 
