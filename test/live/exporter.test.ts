@@ -176,6 +176,25 @@ describe('watch --metrics with a real Prometheus', { skip: needs(PROMETHEUS) }, 
     assert.equal(info.data.result[0]?.metric.index, db);
     assert.equal(info.data.result[0]?.metric.source, source);
 
+    // Every query of the Grafana dashboard runs on this Prometheus, and the top-lines table names the line (rate()
+    // needs two samples of the series: more drops, then wait for a scrape or two).
+    await sendToClosedPort(20);
+    const ratesQuery = encodeURIComponent('rate(dropsite_drops_total{function="__udp4_lib_rcv",reason="NO_SOCKET"}[5m]) > 0');
+    await waitFor('a drop rate in Prometheus', async () => {
+      const r = await get(`http://127.0.0.1:${promPort}/api/v1/query?query=${ratesQuery}`);
+      return r !== null && (JSON.parse(r.body) as { data: { result: unknown[] } }).data.result.length > 0 ? true : null;
+    }, 30_000);
+    const dashboard = JSON.parse(readFileSync(new URL('../../deploy/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    for (const panel of dashboard.panels) {
+      for (const target of panel.targets) {
+        const expr = target.expr.replaceAll('$instance', '.*');
+        const r = await get(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(expr)}`);
+        const body = JSON.parse(r?.body ?? '{}') as { status: string; error?: string; data?: { result: Array<{ metric: Record<string, string> }> } };
+        assert.equal(body.status, 'success', `${panel.title}: ${expr}: ${body.error ?? ''}`);
+        if (panel.title.startsWith('Top drop lines')) assert.ok(body.data?.result.some((x) => x.metric.file === 'net/ipv4/udp.c' && x.metric.reason === 'NO_SOCKET'), JSON.stringify(body.data));
+      }
+    }
+
     const om = await get(`http://127.0.0.1:${port}/metrics`, { Accept: 'application/openmetrics-text; version=1.0.0' });
     assert.match(om?.type ?? '', /^application\/openmetrics-text/);
     assert.ok(om?.body.endsWith('# EOF\n'));
