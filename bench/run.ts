@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TRUTH, runCalibrationBench } from './calibration.bench.ts';
 import { runExactBench } from './exact.bench.ts';
+import { runExporterBench } from './exporter.bench.ts';
 import { runExplainBench } from './explain.bench.ts';
 import { runIndexBench } from './index.bench.ts';
 import { runReportBench } from './report.bench.ts';
@@ -28,6 +29,7 @@ const BENCHMARKS = {
   exact: runExactBench,
   report: runReportBench,
   watch: runWatchBench,
+  exporter: runExporterBench,
 } satisfies Record<string, Benchmark>;
 
 type BenchName = keyof typeof BENCHMARKS;

@@ -163,14 +163,21 @@ export class DropMetrics {
     const registers = [registry];
     // `this` inside collect() is the metric; the state is reached through a closure.
     const state = this;
+    /** Per series, the count this registry's counter already holds. */
+    const reported = new Map<Series, number>();
     new client.Counter({
       name: 'dropsite_drops_total',
       help: 'Packet drops by drop location and reason; file and line are the top candidate, method says how it was found (rebuilt, debuginfo: exact; source: ranked; none: no candidate).',
       labelNames: DROP_LABELS,
       registers,
+      // Only what grew since the last scrape reaches prom-client: its inc() hashes the label set on every call.
       collect() {
-        this.reset();
-        for (const s of state.series()) this.inc(s.labels, s.count);
+        for (const s of state.series()) {
+          const before = reported.get(s) ?? 0;
+          if (s.count === before) continue;
+          this.inc(s.labels, s.count - before);
+          reported.set(s, s.count);
+        }
       },
     });
     new client.Counter({
