@@ -2,6 +2,7 @@
 // for node_exporter's textfile collector, or streamed as JSON lines. One entry point, startExporter(); the CLI's
 // `watch --metrics/--textfile/--as jsonl` is a shell over it. Capture comes from a hist trigger when the kernel has
 // them (no per-event work here) and from trace_pipe otherwise.
+import { CaptureError } from '../errors.ts';
 import type { Explainer } from '../explain/explain.ts';
 import { INSTANCE_PREFIX } from '../live/tracefs.ts';
 import { HistSource, hasHistTriggers, tracefsHistInstance, type HistInstance } from './hist-trigger.ts';
@@ -50,6 +51,9 @@ export interface Exporter {
 }
 
 export async function startExporter(opts: ExporterOptions): Promise<Exporter> {
+  if (opts.source === 'hist' && opts.histInstance === undefined && !hasHistTriggers(opts.tracefs)) {
+    throw new CaptureError(`--capture hist: this kernel has no hist triggers (no ${opts.tracefs}/events/skb/kfree_skb/hist; they need CONFIG_HIST_TRIGGERS)`, { hint: 'use --capture auto or trace_pipe' });
+  }
   const useHist = opts.source === 'hist' || (opts.source === 'auto' && !opts.consume && (opts.histInstance !== undefined || hasHistTriggers(opts.tracefs)));
   const metrics = new DropMetrics({
     resolve: resolverFor(opts.explainer), maxSeries: opts.maxSeries,
@@ -79,7 +83,8 @@ export async function startExporter(opts: ExporterOptions): Promise<Exporter> {
     source.start();
   } catch (err) {
     await server?.close();
-    throw err;
+    if (err instanceof CaptureError) throw err;
+    throw new CaptureError(`cannot set up the ${source.name} capture in ${source.instance ?? opts.tracefs}: ${err instanceof Error ? err.message : String(err)}`, { cause: err, hint: 'run as root; --capture trace_pipe reads events one by one instead' });
   }
   const lastJsonl = new Map<Series, number>();
   const emitJsonl = (): void => {

@@ -14,13 +14,13 @@ export const DEFAULT_HOST = '127.0.0.1';
 
 /** `127.0.0.1:9464`, `0.0.0.0:9464`, `[::1]:9464`, `:9464` or `9464` (the last two on 127.0.0.1). */
 export function parseListenAddress(text: string): ListenAddress {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*))?:?([0-9]{1,5})$/.exec(text.trim());
-  const port = Number(m?.[3]);
+  const t = text.trim();
+  const m = /^\[([0-9a-fA-F:.]+)\]:([0-9]{1,5})$/.exec(t) ?? /^([^:[\]]*):([0-9]{1,5})$/.exec(t) ?? /^()([0-9]{1,5})$/.exec(t);
+  const port = Number(m?.[2]);
   if (m === null || !Number.isInteger(port) || port > 65535) {
     throw new UsageError(`--metrics ${text}: expected HOST:PORT (127.0.0.1:9464, 0.0.0.0:9464, [::1]:9464) or a port`);
   }
-  const host = m[1] ?? (m[2] === undefined || m[2] === '' ? DEFAULT_HOST : m[2]);
-  return { host, port };
+  return { host: m[1] === undefined || m[1] === '' ? DEFAULT_HOST : m[1], port };
 }
 
 export interface Health {
