@@ -48,6 +48,18 @@ export async function runExporterWatch(flags: ExporterFlags): Promise<void> {
   const tracefs = await findTracefs();
   for (const n of removeStaleInstances(tracefs)) writeErr(`removed tracing instance ${n} left by a dropsite run that was killed`);
   const explainer = choice === null ? null : new Explainer(choice.db, choice.tree);
+  // Listening before the instance exists: a SIGTERM during start-up then stops the exporter as soon as it runs,
+  // instead of killing the process with the instance left behind.
+  let finish: () => void = () => undefined;
+  const stopped = new Promise<void>((done) => {
+    finish = (): void => {
+      process.removeListener('SIGINT', finish);
+      process.removeListener('SIGTERM', finish);
+      done();
+    };
+  });
+  process.once('SIGINT', finish);
+  process.once('SIGTERM', finish);
   const exporter = await startExporter({
     tracefs, source: flags.capture, consume: flags.consume === true, intervalS: flags.interval, maxSeries: flags.maxSeries,
     listen, textfile: flags.textfile === undefined ? null : resolve(flags.textfile),
@@ -57,23 +69,17 @@ export async function runExporterWatch(flags: ExporterFlags): Promise<void> {
     info: { kernel: running, tree_version: choice?.tree.version ?? '', index: choice?.file ?? '' },
     log: (text) => writeErr(`dropsite: ${text}`),
   }).catch((err: unknown) => {
+    finish();
     choice?.db.close();
     throw err;
   });
-  const via = exporter.source === 'hist' ? 'an in-kernel hist trigger (CONFIG_HIST_TRIGGERS)' : 'trace_pipe (this kernel has no hist triggers)';
+  const why = flags.capture === 'trace_pipe' ? '--capture trace_pipe' : flags.consume === true ? '--consume needs every event' : 'this kernel has no hist triggers';
+  const via = exporter.source === 'hist' ? 'an in-kernel hist trigger (CONFIG_HIST_TRIGGERS)' : `trace_pipe (${why})`;
   writeErr(`dropsite: counting drops from ${via} in ${exporter.instance ?? '?'}`
     + (exporter.url === null ? '' : `; metrics on ${exporter.url}/metrics`)
     + (flags.textfile === undefined ? '' : `; textfile ${resolve(flags.textfile)} every ${flags.interval} s`));
-  await new Promise<void>((done) => {
-    const finish = (): void => {
-      process.removeListener('SIGINT', finish);
-      process.removeListener('SIGTERM', finish);
-      done();
-    };
-    process.once('SIGINT', finish);
-    process.once('SIGTERM', finish);
-    if (flags.duration !== undefined) setTimeout(finish, flags.duration * 1000).unref();
-  });
+  if (flags.duration !== undefined) setTimeout(finish, flags.duration * 1000).unref();
+  await stopped;
   // Whatever happens next, the tracing instance goes: stop() runs first.
   try {
     await exporter.stop();
