@@ -4,7 +4,7 @@ import type { Explainer } from './explain/explain.ts';
 import { sourceLines } from './explain/source-lines.ts';
 import { functionOfSymbol } from './locate/location.ts';
 import { resolveAddress, type SymbolMap } from './locate/kallsyms.ts';
-import { reasonValueOf } from './locate/recording-hist.ts';
+import { nameReasonValue } from './locate/recording-hist.ts';
 import type { DropRecord, RecordingItem } from './locate/recording.ts';
 import type { ReportRow, ReportView, SkippedLine, Snippet } from './report/view.ts';
 import { compareText } from './text-order.ts';
@@ -31,13 +31,6 @@ export interface ViewOptions {
 function locationText(b: Pick<Bucket, 'symbol' | 'offset' | 'module' | 'address'>): string {
   if (b.symbol === '') return b.address === null ? '?' : `0x${b.address.toString(16)}`;
   return `${b.symbol}${b.offset === null ? '' : `+0x${b.offset.toString(16)}`}${b.module === null ? '' : ` [${b.module}]`}`;
-}
-
-/** A reason printed as its enum number (hist triggers; tracefs for values it has no name for) → the tree's name. */
-export function nameReasonValue(reason: string | null, names: ReadonlyMap<number, string> | null): string | null {
-  if (reason === null || names === null) return reason;
-  const value = reasonValueOf(reason);
-  return value === null ? reason : names.get(value) ?? reason;
 }
 
 export class DropAggregator {

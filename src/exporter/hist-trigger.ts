@@ -5,7 +5,7 @@
 // global tracing state is not touched; removing the instance removes the trigger with it.
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nameReasonValue } from '../build-report.ts';
+import { nameReasonValue } from '../locate/recording-hist.ts';
 import { readRecording } from '../locate/recording.ts';
 import { dropCountOf } from './drop-count.ts';
 import type { DropMetrics } from './metrics.ts';

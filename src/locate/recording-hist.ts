@@ -157,8 +157,15 @@ function reasonOf(fields: Map<string, string>): string | null {
   return reasonName(value);
 }
 
+/** A reason printed as its enum number (hist triggers; tracefs for values it has no name for) → the tree's name. */
+export function nameReasonValue(reason: string | null, names: ReadonlyMap<number, string> | null): string | null {
+  if (reason === null || names === null) return reason;
+  const value = reasonValueOf(reason);
+  return value === null ? reason : names.get(value) ?? reason;
+}
+
 /** The number a hist (or an unknown `__print_symbolic` value, `0x10002`) gives for a reason, or null for a name. */
-export function reasonValueOf(reason: string): number | null {
+function reasonValueOf(reason: string): number | null {
   if (/^[0-9]{1,10}$/.test(reason)) return Number.parseInt(reason, 10);
   if (/^0x[0-9a-fA-F]{1,8}$/.test(reason)) return Number.parseInt(reason.slice(2), 16);
   return null;

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { nameReasonValue } from '../../src/build-report.ts';
+import { nameReasonValue } from '../../src/locate/recording-hist.ts';
 import { type DropRecord, type RecordingItem, detectFormat, readRecording } from '../../src/locate/recording.ts';
 import { fixture, runCli } from '../helpers/fixture.ts';
 
