@@ -13,9 +13,7 @@ import { resolverFor } from './resolve.ts';
 import { writeTextfile } from './textfile.ts';
 import { TracePipeSource } from './trace-pipe.ts';
 
-export { parseListenAddress, DEFAULT_HOST } from './listen.ts';
-export { hasHistTriggers } from './hist-trigger.ts';
-export { JSONL_SCHEMA, type JsonlRow } from './jsonl.ts';
+export { parseListenAddress } from './listen.ts';
 export { DropMetrics } from './metrics.ts';
 
 export type SourceChoice = 'auto' | 'hist' | 'trace_pipe';
