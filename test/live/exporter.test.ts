@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -240,9 +240,15 @@ describe('watch --textfile read by node_exporter', { skip: needs(NODE_EXPORTER) 
 });
 
 describe('watch as an exporter, failure paths', { skip }, () => {
-  it('--as jsonl streams rows with the host, the line and the interval count', async () => {
-    const w = watch(['--db', db, '--as', 'jsonl', '--host', 'web-17', '--interval', '1']);
+  it('--as jsonl streams rows with the host, the line and the interval count; --db names a directory of indexes', async () => {
+    // The directory a fleet ships: the index (linked here), and a file that is not one.
+    const shipped = join(dir, 'indexes');
+    mkdirSync(shipped);
+    symlinkSync(db, join(shipped, 'linux.sqlite'));
+    writeFileSync(join(shipped, 'notes.txt'), 'built on the build machine\n');
+    const w = watch(['--db', shipped, '--as', 'jsonl', '--host', 'web-17', '--interval', '1']);
     await waitFor(`capture (stderr: ${w.stderr()})`, () => (w.stderr().includes('counting drops') ? true : null), 60_000);
+    assert.match(w.stderr(), /^warning: skipped .*notes\.txt: cannot read index/m);
     await sendToClosedPort(15);
     await waitFor('a jsonl row', () => (w.stdout().includes('"reason":"NO_SOCKET"') ? true : null), 20_000);
     assert.equal(await sigterm(w), 0, w.stderr());
