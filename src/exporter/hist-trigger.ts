@@ -165,9 +165,15 @@ export class HistSource {
 
   async stop(): Promise<void> {
     if (!this.#running) return;
-    // A last read, so that the drops of the final interval are counted.
-    await this.check();
     this.#running = false;
+    // A last read, so that the drops of the final interval are counted (never setting anything up again).
+    if (this.#instance.exists() && this.#instance.hasTrigger()) {
+      try {
+        await this.#count(this.#instance.readHist());
+      } catch {
+        // the counts of the last interval are lost; the clean-up below still runs
+      }
+    }
     this.#instance.remove();
   }
 }
