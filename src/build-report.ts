@@ -5,7 +5,7 @@ import { sourceLines } from './explain/source-lines.ts';
 import { functionOfSymbol } from './locate/location.ts';
 import { resolveAddress, type SymbolMap } from './locate/kallsyms.ts';
 import { nameReasonValue } from './locate/recording-hist.ts';
-import type { DropRecord, RecordingItem } from './locate/recording.ts';
+import { locationText, type DropRecord, type RecordingItem } from './locate/recording.ts';
 import type { ReportRow, ReportView, SkippedLine, Snippet } from './report/view.ts';
 import { compareText } from './text-order.ts';
 
@@ -25,12 +25,6 @@ export interface ViewOptions {
   top: number;
   allCandidates: boolean;
   context: number;
-}
-
-/** `sym+0xoff [mod]`, or the raw address. */
-function locationText(b: Pick<Bucket, 'symbol' | 'offset' | 'module' | 'address'>): string {
-  if (b.symbol === '') return b.address === null ? '?' : `0x${b.address.toString(16)}`;
-  return `${b.symbol}${b.offset === null ? '' : `+0x${b.offset.toString(16)}`}${b.module === null ? '' : ` [${b.module}]`}`;
 }
 
 export class DropAggregator {

@@ -3,7 +3,7 @@
 // own `inc` hashes the label set on every call). One state, several registries: prom-client renames counters in place
 // when it renders OpenMetrics, so the Prometheus-text and OpenMetrics registries each get their own metric objects.
 import client from 'prom-client';
-import type { DropEvent } from '../model.ts';
+import type { DropEvent, DropLocation } from '../model.ts';
 
 /** What a drop location stands for in the tree: the top candidate and how it was found. */
 export interface LocationLabels {
@@ -16,17 +16,10 @@ export interface LocationLabels {
   resolved: boolean;
 }
 
-/** A drop as the capture sources hand it over: location text, reason name, event, count. */
-export interface DropCount {
+/** A drop as the capture sources hand it over: a location (its text as one label), reason name, event, count. */
+export interface DropCount extends Omit<DropLocation, 'input' | 'address' | 'event'> {
   /** `sym+0xoff`, `sym+0xoff [mod]`, or `0xADDRESS` when nothing names it. */
   location: string;
-  symbol: string;
-  function: string;
-  isCold: boolean;
-  offset: number | null;
-  size: number | null;
-  module: string | null;
-  reason: string | null;
   event: DropEvent;
   count: number;
 }

@@ -8,10 +8,8 @@ const NONE = { file: '', line: '', method: 'none' } as const;
 export function resolverFor(explainer: Explainer | null): Resolve {
   return (drop: DropCount): LocationLabels => {
     if (drop.symbol === '' || explainer === null) return { function: drop.function, ...NONE, resolved: false };
-    const e = explainer.explain({
-      input: drop.location, symbol: drop.symbol, function: drop.function, isCold: drop.isCold, offset: drop.offset, size: drop.size,
-      module: drop.module, reason: drop.reason, event: drop.event,
-    }, { maxCandidates: 1 });
+    const { location, count: _count, ...where } = drop;
+    const e = explainer.explain({ ...where, input: location }, { maxCandidates: 1 });
     const top = e.candidates[0];
     const resolved = top !== undefined || explainer.functionRecords(drop.function).length > 0;
     if (top === undefined) return { function: drop.function, ...NONE, resolved };

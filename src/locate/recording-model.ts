@@ -82,6 +82,12 @@ export function dropRecord(lineNo: number, point: CodePoint, details: DropDetail
   };
 }
 
+/** `sym+0xoff [mod]` (no size: it is the same for every drop there), or the raw `0xADDRESS` when nothing names it. */
+export function locationText(r: Pick<DropRecord, 'symbol' | 'offset' | 'module' | 'address'>): string {
+  if (r.symbol === '') return r.address === null ? '?' : `0x${r.address.toString(16)}`;
+  return `${r.symbol}${r.offset === null ? '' : `+0x${r.offset.toString(16)}`}${r.module === null ? '' : ` [${r.module}]`}`;
+}
+
 export function skippedRecord(lineNo: number, line: string, why: string): SkippedRecord {
   return { kind: 'skipped', lineNo, line: clipLine(line), why };
 }

@@ -16,6 +16,7 @@ import { StackReader } from './recording-stacks.ts';
 import { TraceReader } from './recording-trace.ts';
 
 export type { DropRecord, RecordingFormat, RecordingItem, SkippedRecord } from './recording-model.ts';
+export { locationText } from './recording-model.ts';
 
 export interface ReadRecordingOptions {
   format: RecordingFormat | 'auto';
