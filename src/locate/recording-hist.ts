@@ -160,6 +160,9 @@ function reasonOf(fields: Map<string, string>): string | null {
 /** A reason printed as its enum number (hist triggers; tracefs for values it has no name for) → the tree's name. */
 export function nameReasonValue(reason: string | null, names: ReadonlyMap<number, string> | null): string | null {
   if (reason === null || names === null) return reason;
+  // Names start with a letter: no pattern is run per event of a named-reason recording (report's hot path).
+  const first = reason.charCodeAt(0);
+  if (first < 0x30 || first > 0x39) return reason;
   const value = reasonValueOf(reason);
   return value === null ? reason : names.get(value) ?? reason;
 }
