@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -278,6 +278,29 @@ describe('watch as an exporter, failure paths', { skip }, () => {
     }, 20_000);
     assert.match(body, /^dropsite_drops_total\{location="__udp4_lib_rcv\+0x[0-9a-f]+",function="__udp4_lib_rcv",reason="NO_SOCKET",event="kfree_skb",file="",line="",method="none"\} [1-9]/m);
     assert.match(body, new RegExp(`^dropsite_info\\{kernel="${release().replace(/[.+]/g, '\\$&')}",tree_version="",index="",source="[a-z_]+"\\} 1$`, 'm'));
+    assert.equal(await sigterm(w), 0, w.stderr());
+  });
+
+  it('--max-series 1: the second location (a TCP SYN to a closed port, or any other drop) folds into location="other"', async () => {
+    const port = await freePort();
+    const w = watch(['--db', db, '--metrics', `127.0.0.1:${port}`, '--max-series', '1']);
+    await healthy(port, w);
+    await sendToClosedPort(5);
+    // A TCP connection to a closed port: tcp_v4_rcv finds no socket, sends a reset and drops the SYN (NO_SOCKET).
+    const closed = await freePort();
+    await new Promise<void>((r) => {
+      const c = createConnection({ host: '127.0.0.1', port: closed });
+      c.on('error', () => r());
+      c.on('connect', () => { c.destroy(); r(); });
+    });
+    const body = await waitFor('a refused series', async () => {
+      const r = await get(`http://127.0.0.1:${port}/metrics`);
+      return r !== null && /^dropsite_series_dropped_total [1-9]/m.test(r.body) ? r.body : null;
+    }, 20_000);
+    const series = samples(body, 'dropsite_drops_total');
+    assert.equal(series.filter((x) => x.labels.location !== 'other').length, 1, JSON.stringify(series));
+    const other = series.filter((x) => x.labels.location === 'other');
+    assert.ok(other.length >= 1 && other.every((x) => x.labels.file === '' && x.labels.method === 'none' && x.value > 0), JSON.stringify(other));
     assert.equal(await sigterm(w), 0, w.stderr());
   });
 
