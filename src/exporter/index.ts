@@ -49,6 +49,9 @@ export interface Exporter {
 }
 
 export async function startExporter(opts: ExporterOptions): Promise<Exporter> {
+  if (opts.source === 'hist' && opts.consume) {
+    throw new CaptureError('--capture hist counts skb:kfree_skb only; --consume needs every consume_skb event', { hint: 'use --capture auto or trace_pipe with --consume' });
+  }
   if (opts.source === 'hist' && opts.histInstance === undefined && !hasHistTriggers(opts.tracefs)) {
     throw new CaptureError(`--capture hist: this kernel has no hist triggers (no ${opts.tracefs}/events/skb/kfree_skb/hist; they need CONFIG_HIST_TRIGGERS)`, { hint: 'use --capture auto or trace_pipe' });
   }
