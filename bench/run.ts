@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TRUTH, runCalibrationBench } from './calibration.bench.ts';
 import { runExactBench } from './exact.bench.ts';
+import { runExporterBench } from './exporter.bench.ts';
 import { runExplainBench } from './explain.bench.ts';
 import { runIndexBench } from './index.bench.ts';
 import { runReportBench } from './report.bench.ts';
@@ -30,6 +31,7 @@ const BENCHMARKS = {
   report: runReportBench,
   watch: runWatchBench,
   'kernel-image': runKernelImageBench,
+  exporter: runExporterBench,
 } satisfies Record<string, Benchmark>;
 
 type BenchName = keyof typeof BENCHMARKS;

@@ -41,7 +41,7 @@ const KFREE_SKB = join('events', 'skb', 'kfree_skb');
 const OUR_DROP = { function: '__udp4_lib_rcv', reason: 'NO_SOCKET' } as const;
 const LOAD_SCRIPT = fileURLToPath(new URL('./udp-load.ts', import.meta.url));
 
-interface Generator {
+export interface Generator {
   child: ChildProcess;
   port: number;
   start(): void;
@@ -133,7 +133,7 @@ function readText(path: string): string | null {
   }
 }
 
-function clockTicks(): Promise<number> {
+export function clockTicks(): Promise<number> {
   return new Promise((resolve) => {
     execFile('getconf', ['CLK_TCK'], { env: childEnv(), encoding: 'utf8' }, (err, stdout) => {
       const n = Number(stdout.trim());
@@ -143,7 +143,7 @@ function clockTicks(): Promise<number> {
 }
 
 /** utime + stime of `pid` in clock ticks (fields 14 and 15 of /proc/PID/stat, counted after the `(comm)`). */
-function cpuTicks(pid: number): number | null {
+export function cpuTicks(pid: number): number | null {
   const stat = readText(`/proc/${pid}/stat`);
   if (stat === null) return null;
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -191,7 +191,7 @@ function dropsiteInstances(tracefs: string): string[] {
  * removes the instance of a dropsite it started: GNU time ignores SIGINT while it waits, and
  * SIGTERM would orphan the dropsite under it.
  */
-class Children {
+export class Children {
   readonly #pids = new Set<number>();
   readonly #instances = new Set<string>();
   readonly #onSignal = (sig: NodeJS.Signals): void => {
@@ -236,7 +236,7 @@ class Children {
 }
 
 /** Start bench/udp-load.ts and wait until it has its sockets; `start()` then sets it going. */
-async function startGenerator(rate: number, seconds: number, children: Children): Promise<Generator> {
+export async function startGenerator(rate: number, seconds: number, children: Children): Promise<Generator> {
   const tsx = import.meta.resolve('tsx');
   const child = spawn(process.execPath, ['--import', tsx, LOAD_SCRIPT, '--rate', String(rate), '--seconds', String(seconds)], {
     stdio: ['pipe', 'pipe', 'pipe'],

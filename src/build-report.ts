@@ -4,7 +4,8 @@ import { type Explainer, OFFSET_HINT } from './explain/explain.ts';
 import { sourceLines } from './explain/source-lines.ts';
 import { functionOfSymbol } from './locate/location.ts';
 import { resolveAddress, type SymbolMap } from './locate/kallsyms.ts';
-import type { DropRecord, RecordingItem } from './locate/recording.ts';
+import { nameReasonValue } from './locate/recording-hist.ts';
+import { locationText, type DropRecord, type RecordingItem } from './locate/recording.ts';
 import type { ReportRow, ReportView, SkippedLine, Snippet } from './report/view.ts';
 import { compareText } from './text-order.ts';
 
@@ -26,12 +27,6 @@ export interface ViewOptions {
   context: number;
 }
 
-/** `sym+0xoff [mod]`, or the raw address. */
-function locationText(b: Pick<Bucket, 'symbol' | 'offset' | 'module' | 'address'>): string {
-  if (b.symbol === '') return b.address === null ? '?' : `0x${b.address.toString(16)}`;
-  return `${b.symbol}${b.offset === null ? '' : `+0x${b.offset.toString(16)}`}${b.module === null ? '' : ` [${b.module}]`}`;
-}
-
 export class DropAggregator {
   private readonly buckets: Bucket[] = [];
   /**
@@ -49,9 +44,12 @@ export class DropAggregator {
   private readonly symbols: SymbolMap | null;
   /** Set when a record counts reporting intervals instead of seconds (dropwatch.stp without a clock). */
   private timelineUnit: 'interval' | null = null;
+  private readonly reasonNames: ReadonlyMap<number, string> | null;
 
-  constructor(symbols: SymbolMap | null = null) {
+  /** `reasonNames`: the indexed tree's enum (value → name), for reasons a hist file or tracefs gives as numbers. */
+  constructor(symbols: SymbolMap | null = null, reasonNames: ReadonlyMap<number, string> | null = null) {
     this.symbols = symbols;
+    this.reasonNames = reasonNames;
   }
 
   add(item: RecordingItem): void {
@@ -61,6 +59,7 @@ export class DropAggregator {
       return;
     }
     let { symbol, function: fn, isCold, offset, size, module } = item;
+    const reason = nameReasonValue(item.reason, this.reasonNames);
     // An address alone (dropwatch without -l, perf before 6.2, a broken module symbol) is named when a map is given.
     if (symbol === '' && item.address !== null && this.symbols !== null) {
       const r = resolveAddress(this.symbols, item.address);
@@ -77,11 +76,11 @@ export class DropAggregator {
     if (byOffset === undefined) this.index.set(where, (byOffset = new Map()));
     let byReason = byOffset.get(offset ?? -1);
     if (byReason === undefined) byOffset.set(offset ?? -1, (byReason = new Map()));
-    let list = byReason.get(item.reason ?? '');
-    if (list === undefined) byReason.set(item.reason ?? '', (list = []));
+    let list = byReason.get(reason ?? '');
+    if (list === undefined) byReason.set(reason ?? '', (list = []));
     let b = list.find((x) => x.event === item.event && x.module === module);
     if (b === undefined) {
-      b = { symbol, function: fn, isCold, offset, size, module, address: symbol === '' ? item.address : null, reason: item.reason, event: item.event, count: 0, first: null, last: null };
+      b = { symbol, function: fn, isCold, offset, size, module, address: symbol === '' ? item.address : null, reason, event: item.event, count: 0, first: null, last: null };
       list.push(b);
       this.buckets.push(b);
     }

@@ -8,13 +8,14 @@ import { parseCommandLine, type CommandSpec, type OptionSpec, type OptionValue, 
 import type { ExplainFlags } from './commands/explain.ts';
 import type { SitesFlags } from './commands/query.ts';
 import type { ReportFlags, WatchFlags } from './commands/report.ts';
+import type { ExporterFlags } from './commands/watch-exporter.ts';
 import { EXIT, reportError } from './exit.ts';
 import { writeOut } from './sink.ts';
 
 export const VERSION = '0.1.0';
 
 // Literal lists (no runtime import), checked against the types.
-const RECORDING_FORMAT_NAMES = ['auto', 'dropwatch', 'tracefs', 'perf', 'bpftrace', 'retis-json', 'systemtap', 'net-dropmonitor'] satisfies Array<RecordingFormat | 'auto'>;
+const RECORDING_FORMAT_NAMES = ['auto', 'dropwatch', 'tracefs', 'perf', 'bpftrace', 'retis-json', 'systemtap', 'net-dropmonitor', 'tracefs-hist'] satisfies Array<RecordingFormat | 'auto'>;
 const REPORT_FORMAT_NAMES = ['table', 'md', 'html', 'json'] satisfies ReportFormat[];
 
 function nonNegativeInt(v: string): number {
@@ -43,6 +44,10 @@ const top: OptionSpec = { flags: '--top <n>', description: 'locations shown', de
 const output = (description: string): OptionSpec => ({ flags: '-o, --output <file>', description });
 const as: OptionSpec = { flags: '--as <format>', description: 'output format (default: from --output\'s extension, else table)', choices: REPORT_FORMAT_NAMES };
 const allCandidates: OptionSpec = { flags: '--all-candidates', description: 'show every candidate of each location, not only the best' };
+
+/** A watch that exports metrics or JSON lines instead of printing a report at the end (src/exporter/). */
+const isExporterRun = (flags: Record<string, OptionValue | undefined>): boolean =>
+  flags.metrics !== undefined || flags.textfile !== undefined || flags.as === 'jsonl';
 
 /** The flags object a command's runner reads; the specs above decide its keys and value types. */
 const flagsAs = <T>(flags: Record<string, OptionValue | undefined>): T => flags as unknown as T;
@@ -128,10 +133,18 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--interval <s>', description: 'seconds between refreshes of the live table', default: 1, parse: positiveNumber },
       { flags: '--duration <s>', description: 'stop after this many seconds (default: Ctrl-C)', parse: positiveNumber },
       { flags: '--consume', description: 'also count consume_skb events (normal frees)' },
-      { ...as, description: 'format of the final report' }, output('write the final report to a file'), top, allCandidates,
+      { ...as, description: 'format of the final report, or jsonl: one JSON line per location that dropped, every --interval', choices: [...REPORT_FORMAT_NAMES, 'jsonl'] },
+      output('write the final report to a file'), top, allCandidates,
       context('source lines around each site'),
+      { flags: '--metrics <addr>', description: 'serve Prometheus /metrics and /healthz on HOST:PORT (a bare port binds 127.0.0.1; 0.0.0.0:9464 opts in to the network)' },
+      { flags: '--textfile <file>', description: "write the metrics to FILE every --interval (atomically), for node_exporter's textfile collector" },
+      { flags: '--max-series <n>', description: 'distinct location series at most; new ones past it are counted as location="other"', default: 2000, parse: positiveInt },
+      { flags: '--capture <how>', description: 'exporter capture: a hist trigger counts in the kernel (CONFIG_HIST_TRIGGERS), trace_pipe reads each event', choices: ['auto', 'hist', 'trace_pipe'], default: 'auto' },
+      { flags: '--host <name>', description: 'the host field of --as jsonl lines (default: the hostname)' },
     ],
-    run: async (_, flags) => (await import('./commands/report.ts')).runWatch(flagsAs<WatchFlags>(flags)),
+    run: async (_, flags) => isExporterRun(flags)
+      ? (await import('./commands/watch-exporter.ts')).runExporterWatch(flagsAs<ExporterFlags>(flags))
+      : (await import('./commands/report.ts')).runWatch(flagsAs<WatchFlags>(flags)),
   },
   {
     name: 'demo',

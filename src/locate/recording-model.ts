@@ -4,7 +4,7 @@
 import type { DropEvent, DropLocation } from '../model.ts';
 import { functionOfSymbol } from './location.ts';
 
-export type RecordingFormat = 'dropwatch' | 'tracefs' | 'perf' | 'bpftrace' | 'retis-json' | 'systemtap' | 'net-dropmonitor';
+export type RecordingFormat = 'dropwatch' | 'tracefs' | 'perf' | 'bpftrace' | 'retis-json' | 'systemtap' | 'net-dropmonitor' | 'tracefs-hist';
 
 /**
  * One drop event (or a dropwatch/bpftrace count of them): a DropLocation whose offset is already in bytes, whose
@@ -85,6 +85,12 @@ export function dropRecord(lineNo: number, point: CodePoint, details: DropDetail
     count: details.count,
     timestamp: details.timestamp,
   };
+}
+
+/** `sym+0xoff [mod]` (no size: it is the same for every drop there), or the raw `0xADDRESS` when nothing names it. */
+export function locationText(r: Pick<DropRecord, 'symbol' | 'offset' | 'module' | 'address'>): string {
+  if (r.symbol === '') return r.address === null ? '?' : `0x${r.address.toString(16)}`;
+  return `${r.symbol}${r.offset === null ? '' : `+0x${r.offset.toString(16)}`}${r.module === null ? '' : ` [${r.module}]`}`;
 }
 
 export function skippedRecord(lineNo: number, line: string, why: string): SkippedRecord {

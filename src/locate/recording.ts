@@ -5,6 +5,7 @@
 
 import { NetDropmonitorReader } from './recording-dropmonitor.ts';
 import { DropwatchReader } from './recording-dropwatch.ts';
+import { HistReader } from './recording-hist.ts';
 import {
   type FormatReader,
   type RecordingFormat,
@@ -18,6 +19,7 @@ import { StapReader } from './recording-stap.ts';
 import { TraceReader } from './recording-trace.ts';
 
 export type { DropRecord, RecordingFormat, RecordingItem, SkippedRecord } from './recording-model.ts';
+export { locationText } from './recording-model.ts';
 
 export interface ReadRecordingOptions {
   format: RecordingFormat | 'auto';
@@ -42,6 +44,8 @@ const PERF_SNIFF_RE = /\sskb:(?:kfree_skb|consume_skb):(?:\s|$)/;
 const PERF_CALLCHAIN_SNIFF_RE = /^\s+[0-9a-fA-F]{6,16}\s+\S+\s+\([^()]*\)\s*$/;
 const TRACEFS_SNIFF_RE = /\s[0-9]+(?:\.[0-9]+)?:\s+(?:(?:kfree_skb|consume_skb):\s|<stack trace>)|^# tracer: |^\s*=> \S/;
 const BPFTRACE_SNIFF_RE = /^@[A-Za-z0-9_]*\[|^Attaching [0-9]+ probes?\.\.\.|^TIME\s+PID\s+(?:IP|COMM)\s|^[0-9]{2}:[0-9]{2}:[0-9]{2}\s+[0-9]+\s.*>|^\s+(?:b')?[A-Za-z_][A-Za-z0-9_.$]*\+(?:0x[0-9a-fA-F]+|[0-9]+)'?$/;
+// tracefs hist files: `{ location: [ffff…] sym+0x…/0x… , reason: 1 } hitcount: 600`, `{ stacktrace:`, their header.
+const HIST_SNIFF_RE = /^\{ (?:location|stacktrace|reason)\b.*(?:\} hitcount:|stacktrace:\s*$)|^# (?:event histogram|trigger info: hist:)/;
 const RETIS_SNIFF_RE = /^\s*[[{].*"(?:skb-drop|common|kernel|startup|skb-tracking)"\s*:/;
 const STAP_SNIFF_RE = /^(?:[0-9]+ packets dropped at \S|Monitoring for dropped packets$|Stopping dropped packet monitor$)/;
 // net_dropmonitor's rows are three bare columns that say nothing by themselves: its header and banners tell.
@@ -52,6 +56,7 @@ export function sniffLine(line: string): RecordingFormat | null {
   if (DROPWATCH_SNIFF_RE.test(line)) return 'dropwatch';
   if (STAP_SNIFF_RE.test(line)) return 'systemtap';
   if (NET_DROPMONITOR_SNIFF_RE.test(line)) return 'net-dropmonitor';
+  if (HIST_SNIFF_RE.test(line)) return 'tracefs-hist';
   if (RETIS_SNIFF_RE.test(line)) return 'retis-json';
   if (PERF_SNIFF_RE.test(line) || PERF_CALLCHAIN_SNIFF_RE.test(line)) return 'perf';
   if (TRACEFS_SNIFF_RE.test(line)) return 'tracefs';
@@ -170,6 +175,8 @@ export function createFormatReader(format: RecordingFormat): FormatReader {
       return new StapReader();
     case 'net-dropmonitor':
       return new NetDropmonitorReader();
+    case 'tracefs-hist':
+      return new HistReader();
   }
 }
 

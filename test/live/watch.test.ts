@@ -24,18 +24,19 @@ before(async () => {
 });
 
 const tracefs = (): string | undefined => TRACEFS.find((d) => existsSync(join(d, 'instances')));
+/** Instances named like dropsite's; other live tests (test/live/exporter.test.ts) may run beside these, so checks name a pid. */
 const ourInstances = (): string[] => {
   const t = tracefs();
   return t === undefined ? [] : readdirSync(join(t, 'instances')).filter((n) => n.startsWith('dropsite-'));
 };
-/** True once a watch's instance has the kfree_skb event switched on. */
-const capturing = (): boolean => ourInstances().some((n) => {
+/** True once this watch's instance has the kfree_skb event switched on. */
+const capturing = (pid: number | undefined) => (): boolean => {
   try {
-    return readFileSync(join(tracefs() ?? '', 'instances', n, 'events/skb/kfree_skb/enable'), 'utf8').trim() === '1';
+    return readFileSync(join(tracefs() ?? '', 'instances', `dropsite-${pid ?? 0}`, 'events/skb/kfree_skb/enable'), 'utf8').trim() === '1';
   } catch {
     return false;
   }
-});
+};
 const globalFlag = (): string | null => {
   const t = tracefs();
   return t === undefined ? null : readFileSync(join(t, 'events/skb/kfree_skb/enable'), 'utf8').trim();
@@ -63,7 +64,7 @@ test('watch reports NO_SOCKET drops in __udp4_lib_rcv with their line in net/ipv
   // Not mounted yet (a fresh machine): watch mounts tracefs itself, and the kernel's default flag is 0.
   const flagBefore = globalFlag() ?? '0';
   const w = runWatch(['--duration', '3', '--as', 'json']);
-  await waitFor(capturing, 5000);
+  await waitFor(capturing(w.pid), 5000);
   await sendToClosedPort(40);
   const r = await w.done;
   assert.equal(r.code, 0, r.stderr);
@@ -72,7 +73,7 @@ test('watch reports NO_SOCKET drops in __udp4_lib_rcv with their line in net/ipv
   assert.ok(row !== undefined, `rows: ${JSON.stringify(view.rows.map((x) => [x.function, x.reason, x.count]))}; stderr: ${r.stderr}`);
   assert.ok(row.count >= 40);
   assert.equal(row.candidates[0]?.file, 'net/ipv4/udp.c');
-  assert.deepEqual(ourInstances(), [], 'no dropsite instance is left');
+  assert.ok(!ourInstances().includes(`dropsite-${w.pid ?? 0}`), 'no dropsite instance is left');
   assert.equal(globalFlag(), flagBefore, 'the global kfree_skb enable flag is as it was');
 });
 
@@ -87,19 +88,19 @@ test('a watch killed with SIGKILL leaves its instance; the next watch removes it
   const r = await next.done;
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, new RegExp(`removed tracing instance dropsite-${w.pid ?? 0} left by a dropsite run that was killed`));
-  assert.deepEqual(ourInstances(), []);
+  assert.ok(!ourInstances().includes(`dropsite-${w.pid ?? 0}`) && !ourInstances().includes(`dropsite-${next.pid ?? 0}`));
 });
 
 test('SIGTERM mid-run stops cleanly with a report', { skip }, async () => {
   const w = runWatch(['--as', 'json']);
-  await waitFor(capturing, 5000);
+  await waitFor(capturing(w.pid), 5000);
   await sendToClosedPort(5);
   await new Promise((r) => setTimeout(r, 300));
   w.kill('SIGTERM');
   const r = await w.done;
   assert.equal(r.code, 0, r.stderr);
   assert.ok((JSON.parse(r.stdout) as { totals: { drops: number } }).totals.drops >= 5);
-  assert.deepEqual(ourInstances(), []);
+  assert.ok(!ourInstances().includes(`dropsite-${w.pid ?? 0}`));
 });
 
 const hasDropwatch = (): boolean => ['/usr/bin/dropwatch', '/usr/sbin/dropwatch'].some((p) => existsSync(p));

@@ -6,7 +6,7 @@ import { DropAggregator } from '../../build-report.ts';
 import { CaptureError, InputError } from '../../errors.ts';
 import { Explainer } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
-import { pickTree } from '../../index/read.ts';
+import { listReasons, pickTree } from '../../index/read.ts';
 import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
 import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
 import { RENDERERS } from '../../report/formats.ts';
@@ -60,6 +60,11 @@ function openIndex(flags: { db: string; tree?: string }): { db: Db; explainer: E
   }
 }
 
+/** value → name of the indexed tree's drop reasons (hist files print reasons as numbers). */
+function reasonValues(db: Db, explainer: Explainer): Map<number, string> {
+  return new Map(listReasons(db, explainer.tree.id).map((r) => [r.value, r.name]));
+}
+
 export async function runReport(file: string | undefined, flags: ReportFlags): Promise<void> {
   const path = file ?? '-';
   if (path !== '-') {
@@ -69,7 +74,7 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
   const { db, explainer } = openIndex(flags);
   try {
     const mapFile = flags.kallsyms ?? flags.systemMap;
-    const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile));
+    const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile), reasonValues(db, explainer));
     const input = path === '-' ? process.stdin.setEncoding('utf8') : createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
     for await (const batch of readRecordingBatches(input, { format: flags.format })) for (const item of batch) agg.add(item);
     if (flags.top > 200) explainer.preload();
@@ -79,7 +84,7 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
     });
     if (view.totals.events === 0 && view.totals.skippedLines > 0) {
       throw new InputError(`${path}: no drop record in ${view.totals.skippedLines} line(s) (first: line ${view.skipped[0]?.lineNo ?? '?'}: ${view.skipped[0]?.why ?? ''})`, {
-        hint: 'expected dropwatch, tracefs trace, perf script, bpftrace kstack, retis JSON, dropwatch.stp or net_dropmonitor output; name it with --format',
+        hint: 'expected dropwatch, tracefs trace or hist, perf script, bpftrace kstack, retis JSON, dropwatch.stp or net_dropmonitor output; name it with --format',
       });
     }
     await emit(view, flags);
