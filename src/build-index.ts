@@ -2,9 +2,9 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from './errors.ts';
-import { olderSchemaVersion, openForRead } from './index/open.ts';
+import { inspectForWrite, openForRead } from './index/open.ts';
 import { loadCache, loadFileStats } from './index/read.ts';
-import { writeTree, type CacheRow } from './index/write.ts';
+import { writeTree, type CacheRow, type WriteOptions } from './index/write.ts';
 import { parseDropReasons } from './kernel/drop-reasons.ts';
 import { gitHead, probeTree } from './kernel/tree-layout.ts';
 import type { DropReason } from './model.ts';
@@ -23,6 +23,9 @@ export interface BuildOptions {
   includeAll?: boolean;
   onProgress?: (p: ScanProgress) => void;
   now?: () => Date;
+  /** Told when another process is writing the index and this run waits for it (index/write.ts). */
+  onWait?: (message: string) => void;
+  waitMs?: number;
 }
 
 export interface BuildSummary {
@@ -148,17 +151,19 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
     warnings.push(`${tree} does not look like a Linux source tree; indexed anyway (--force)`);
   }
   // An index from an older dropsite cannot be read: rebuild it from scratch, and say what that costs.
-  const older = olderSchemaVersion(opts.db);
+  // A database that is not a dropsite index is refused here, before the scan.
+  const target = inspectForWrite(opts.db);
+  const older = target.state === 'older' ? target.version : null;
   if (older !== null) {
     warnings.push(`${opts.db} was written by an older dropsite (index schema ${older}, this one writes ${SCHEMA_VERSION}): rebuilt from scratch; any other tree it held must be indexed again`);
   }
   const head = gitHead(root);
-  const unchanged = older !== null ? null : storedIfUnchanged(opts.db, root, opts.includeAll === true, { version: probe.version, gitHead: head });
+  const unchanged = target.state !== 'current' ? null : storedIfUnchanged(opts.db, root, opts.includeAll === true, { version: probe.version, gitHead: head });
   if (unchanged !== null) {
     // The stored warnings include this run's own (--force): each is said once.
     return { ...unchanged, warnings: [...new Set([...warnings, ...unchanged.warnings])], elapsedMs: performance.now() - started, upToDate: true };
   }
-  const { cache, searched } = older !== null ? { cache: new Map<string, CachedFile>(), searched: undefined } : readCache(opts.db, root);
+  const { cache, searched } = target.state !== 'current' ? { cache: new Map<string, CachedFile>(), searched: undefined } : readCache(opts.db, root);
   const scanOpts: Parameters<typeof scanTree>[1] = { cache };
   if (searched !== undefined) scanOpts.cacheSearched = searched;
   if (opts.jobs !== undefined) scanOpts.jobs = opts.jobs;
@@ -193,13 +198,16 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
     reasonsFile: probe.reasonsFile, parseErrorFiles: scan.stats.parseErrorFiles, nonUtf8Files: scan.stats.nonUtf8Files,
     unreadable: scan.stats.unreadable, skipped: scan.stats.skipped, warnings, elapsedMs: 0, timings: scan.timings, upToDate: false,
   };
+  const writeOpts: WriteOptions = { replace: older !== null };
+  if (opts.onWait !== undefined) writeOpts.onWait = opts.onWait;
+  if (opts.waitMs !== undefined) writeOpts.waitMs = opts.waitMs;
   writeTree(opts.db, {
     info: { root, version: probe.version, indexedAt: (opts.now?.() ?? new Date()).toISOString(), gitHead: head },
     usedSeeds: resolution.usedSeeds, reasonsFile: probe.reasonsFile,
     stats: { ...summary, unreadable: summary.unreadable.length, timings: undefined, includeAll: opts.includeAll === true, scannerVersion: SCANNER_VERSION,
       searchedAll: scan.searched.all, searchedSources: scan.searched.sources },
     apis: resolution.apis, functions: resolution.functions, sites: resolution.sites, edges: resolution.edges, reasons, cache: cacheRows,
-  }, { replace: older !== null });
+  }, writeOpts);
   summary.elapsedMs = performance.now() - started;
   return summary;
 }

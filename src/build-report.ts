@@ -2,6 +2,7 @@
 // `dropsite watch`. Streaming: memory grows with the number of distinct locations, not of events.
 import type { Explainer } from './explain/explain.ts';
 import { sourceLines } from './explain/source-lines.ts';
+import { changedWarning } from './index/freshness.ts';
 import { functionOfSymbol } from './locate/location.ts';
 import { resolveAddress, type SymbolMap } from './locate/kallsyms.ts';
 import type { DropRecord, RecordingItem } from './locate/recording.ts';
@@ -164,6 +165,8 @@ export class DropAggregator {
     const warnings: string[] = [];
     if (explainer === null) warnings.push('no index: rows are not explained (run dropsite index <tree>)');
     const notIn = rows.filter((r) => !r.inIndex && r.symbol !== '').length;
+    const changed = explainer === null ? null : changedWarning(explainer.tree, explainer.changedSinceIndexed(Object.values(snippets).map((x) => x.file)));
+    if (changed !== null) warnings.push(changed);
     if (explainer !== null && notIn > 0) warnings.push(`${notIn} of the top locations name functions with no drop site in the indexed tree (Linux ${explainer.tree.version ?? '?'}): a different kernel version, or modules outside the tree`);
     return {
       title: opts.title, source: opts.source, format: opts.format,

@@ -30,6 +30,10 @@ export async function runIndex(tree: string, flags: IndexFlags): Promise<void> {
   if (flags.jobs !== undefined) opts.jobs = flags.jobs;
   if (flags.force !== undefined) opts.force = flags.force;
   if (flags.all !== undefined) opts.includeAll = flags.all;
+  opts.onWait = (message) => {
+    bar?.end();
+    writeErr(`dropsite: ${message}`);
+  };
   if (bar !== null) opts.onProgress = (p) => bar.update(p.done, p.total, p.phase === 'resolving' ? `resolving wrappers, round ${p.round}` : '');
   let summary: BuildSummary;
   try {

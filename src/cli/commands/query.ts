@@ -1,9 +1,10 @@
 // `dropsite sites`, `dropsite reasons`, `dropsite trees`: wiring only.
+import { changedSinceIndexed, changedWarning } from '../../index/freshness.ts';
 import { openForRead } from '../../index/open.ts';
 import { listReasons, listTrees, pickTree, querySites, type SiteFilter } from '../../index/read.ts';
 import type { DropSite } from '../../model.ts';
 import { renderTable } from '../../report/table.ts';
-import { writeOut } from '../sink.ts';
+import { writeErr, writeOut } from '../sink.ts';
 
 export interface SitesFlags {
   db: string;
@@ -40,6 +41,8 @@ export async function runSites(flags: SitesFlags): Promise<void> {
     if (flags.file !== undefined) filter.file = flags.file;
     if (flags.api !== undefined) filter.api = flags.api;
     const sites = querySites(db, tree.id, filter);
+    const changed = changedWarning(tree, changedSinceIndexed(db, tree, sites.map((s) => s.file)));
+    if (changed !== null) writeErr(`warning: ${changed}`);
     if (flags.json === true) {
       await writeOut(JSON.stringify(sites.map(siteJson), null, 2));
       return;
