@@ -1,6 +1,6 @@
 // Opening the index: the only importer of better-sqlite3, with read.ts and write.ts.
 import Database from 'better-sqlite3';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { IndexError } from '../errors.ts';
@@ -111,33 +111,47 @@ export function checkSchema(db: Db, file: string): void {
   }
 }
 
-const isCode = (err: unknown, code: string): boolean => typeof err === 'object' && err !== null && 'code' in err && err.code === code;
-
 /**
- * A `dropsite index` killed in its write transaction leaves a hot journal, which a read-only
- * connection cannot roll back: one read-write open does, restoring the previous index byte for byte.
+ * A `dropsite index` killed in its write transaction leaves a journal. When it is hot (pages were
+ * written), a read-only connection cannot roll it back (SQLITE_READONLY_ROLLBACK): one read-write
+ * connection does, restoring the previous index byte for byte. When it is not (killed before the
+ * first page was written), SQLite ignores it but leaves the file. Under an exclusive lock no writer
+ * is alive and any hot journal has been rolled back, so what remains of the journal is stale and is
+ * removed. A live writer (busy) keeps its journal, and a file we may not write is left as it is.
  */
-function rollBackInterrupted(file: string): void {
-  const rw = new Database(file, { fileMustExist: true, timeout: 2000 });
+function settleJournal(file: string): void {
+  const journal = `${file}-journal`;
+  if (!existsSync(journal)) return;
+  let rw: Db;
   try {
-    rw.pragma('user_version', { simple: true });
+    rw = new Database(file, { fileMustExist: true, timeout: 2000 });
+  } catch {
+    return;
+  }
+  try {
+    rw.exec('BEGIN EXCLUSIVE');
+    try {
+      if (existsSync(journal)) rmSync(journal, { force: true });
+    } finally {
+      rw.exec('ROLLBACK');
+    }
+  } catch {
+    // Busy (a live writer owns the journal) or read-only: leave it.
   } finally {
     rw.close();
   }
 }
 
-/** A read-only connection, after rolling back what an interrupted write left (rollBackInterrupted). */
+/** A read-only connection, after settling what an interrupted write left (settleJournal). */
 function openReadonly(file: string): Db {
-  for (let attempt = 0; ; attempt++) {
-    const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 2000 });
-    try {
-      db.pragma('user_version', { simple: true });
-      return db;
-    } catch (err) {
-      db.close();
-      if (!isCode(err, 'SQLITE_READONLY_ROLLBACK') || attempt > 0) throw err;
-      rollBackInterrupted(file);
-    }
+  settleJournal(file);
+  const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 2000 });
+  try {
+    db.pragma('user_version', { simple: true });
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
   }
 }
 
