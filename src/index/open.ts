@@ -101,6 +101,8 @@ export function checkSchema(db: Db, file: string): void {
     throw err;
   };
   if (k.kind === 'foreign') fail(foreignError(file, k.why));
+  // An index whose first write was interrupted is rolled back to a database without tables.
+  if (k.kind === 'empty') fail(new IndexError(`no index at ${file} (an SQLite database without tables)`, { hint: 'run `dropsite index <kernel-tree>` with this --db' }));
   const version = k.kind === 'ours' ? k.version : 0;
   if (version !== SCHEMA_VERSION) {
     fail(new IndexError(`index ${file} has schema version ${String(version)}, this dropsite reads version ${SCHEMA_VERSION}`, {
