@@ -2,7 +2,7 @@
 // and how much work it has cost. `scan(names)` parses only the chunks that mention one of the new
 // names and returns the summaries found there.
 import { BUDGET, countCalls, mib, nestsDeeperThan } from './budget.ts';
-import { chunkAt, lineOf, lineStarts, splitChunks, type Chunk } from './chunks.ts';
+import { chunkAt, lastAtOrBefore, lineOf, lineStarts, splitChunks, type Chunk } from './chunks.ts';
 import { enclosingFunction, NOT_CALLS, summariseFunction, textCallsIn, topLevelFunctions } from './extract.ts';
 import { parseC } from './parse.ts';
 import { matcherFor, type NameMatcher } from './name-matcher.ts';
@@ -34,18 +34,6 @@ function bodyOpenings(clean: string): number[] {
   const out: number[] = [];
   for (let i = clean.indexOf('\n{'); i >= 0; i = clean.indexOf('\n{', i + 1)) out.push(i);
   return out;
-}
-
-/** The last position in the sorted `list` at or before `value` (0 when none is). */
-function lastAtOrBefore(list: readonly number[], value: number): number {
-  let lo = 0;
-  let hi = list.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if ((list[mid] ?? Infinity) <= value) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }
 
 export class FileScan {
@@ -156,7 +144,7 @@ export class FileScan {
       const def = enclosingFunction(node) ?? (last !== undefined && local >= last.endIndex ? last : null);
       if (def !== null) continue;
       opens ??= bodyOpenings(clean);
-      const bodyOpen = opens[lastAtOrBefore(opens, local)] ?? -1;
+      const bodyOpen = opens[lastAtOrBefore(opens, local, (n) => n)] ?? -1;
       if (bodyOpen < 0 || bodyOpen > local || recovered.has(bodyOpen)) continue;
       recovered.add(bodyOpen);
       this.recover(ci, clean, local, bodyOpen + 1, out);
