@@ -232,8 +232,9 @@ test('a change to the Makefile version or the git HEAD alone makes the index sta
   writeFileSync(join(tree, '.git', 'HEAD'), `${'b'.repeat(40)}\n`);
   const moved = await runCli(['index', tree, '--db', db]);
   assert.doesNotMatch(moved.stdout, /is unchanged since it was indexed/);
-  const [t] = JSON.parse((await runCli(['trees', '--db', db, '--json'])).stdout) as Array<{ version: string; gitHead: string }>;
+  const [t] = JSON.parse((await runCli(['trees', '--db', db, '--json'])).stdout) as Array<{ version: string; gitHead: string; stats: Record<string, unknown> }>;
   assert.deepEqual([t?.version, t?.gitHead], ['6.1.7', 'b'.repeat(40)]);
+  assert.ok(t !== undefined && !('searchedAll' in t.stats) && t.stats.sites === 41, 'trees --json shows figures, not the scanner\'s cache');
   const same = await runCli(['index', tree, '--db', db]);
   assert.match(same.stdout, /is unchanged since it was indexed/);
 });

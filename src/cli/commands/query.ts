@@ -75,7 +75,9 @@ export async function runTrees(flags: { db: string; json?: boolean }): Promise<v
   try {
     const trees = listTrees(db);
     if (flags.json === true) {
-      await writeOut(JSON.stringify(trees.map(({ id: _id, ...t }) => t), null, 2));
+      // The names every file was searched for are the scanner's cache (build-index.ts), not a figure.
+      const shown = trees.map(({ id: _id, stats: { searchedAll: _all, searchedSources: _sources, ...stats }, ...t }) => ({ ...t, stats }));
+      await writeOut(JSON.stringify(shown, null, 2));
       return;
     }
     const rows = trees.map((t) => [t.root, t.version ?? '?', t.indexedAt, String(t.stats.sites ?? '?'), t.usedSeeds ? 'built-in drop functions' : '']);
