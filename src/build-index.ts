@@ -2,13 +2,14 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from './errors.ts';
-import { olderSchemaVersion, openForRead } from './index/open.ts';
+import { inspectForWrite, openForRead } from './index/open.ts';
 import { loadCache, loadFileStats } from './index/read.ts';
-import { writeTree, type CacheRow } from './index/write.ts';
+import { writeTree, type CacheRow, type WriteOptions } from './index/write.ts';
 import { parseDropReasons } from './kernel/drop-reasons.ts';
 import { gitHead, probeTree } from './kernel/tree-layout.ts';
 import type { DropReason } from './model.ts';
 import { discoverSources } from './scan/discover.ts';
+import type { SearchedNames } from './scan/protocol.ts';
 import type { FileUnits } from './scan/resolve.ts';
 import { SCANNER_VERSION } from './scan/summary.ts';
 import { SCHEMA_VERSION } from './index/schema.ts';
@@ -22,6 +23,9 @@ export interface BuildOptions {
   includeAll?: boolean;
   onProgress?: (p: ScanProgress) => void;
   now?: () => Date;
+  /** Told when another process is writing the index and this run waits for it (index/write.ts). */
+  onWait?: (message: string) => void;
+  waitMs?: number;
 }
 
 export interface BuildSummary {
@@ -41,6 +45,8 @@ export interface BuildSummary {
   parseErrorFiles: number;
   nonUtf8Files: number;
   unreadable: Array<{ path: string; error: string }>;
+  /** Files with something over a bound of the scanner's work, not parsed (scan/budget.ts), and why. */
+  skipped: Array<{ path: string; why: string }>;
   warnings: string[];
   elapsedMs: number;
   timings: ScanResult['timings'];
@@ -52,7 +58,7 @@ export interface BuildSummary {
  * When no source file was added, removed or touched since the last run, the stored index stands:
  * return its summary without reading a file. Checking costs one directory walk and one stat per file.
  */
-function storedIfUnchanged(db: string, root: string, includeAll: boolean): BuildSummary | null {
+function storedIfUnchanged(db: string, root: string, includeAll: boolean, current: { version: string | null; gitHead: string | null }): BuildSummary | null {
   if (!existsSync(db)) return null;
   const handle = openForRead(db);
   let stored;
@@ -62,6 +68,9 @@ function storedIfUnchanged(db: string, root: string, includeAll: boolean): Build
     handle.close();
   }
   if (stored.tree === null || stored.tree.stats.includeAll !== includeAll || stored.tree.stats.scannerVersion !== SCANNER_VERSION) return null;
+  // The tree's version (top Makefile) and git HEAD are part of what the index records: a change to
+  // either alone (a version bump, a commit that touches no C file) makes the stored index stale.
+  if (stored.tree.version !== current.version || stored.tree.gitHead !== current.gitHead) return null;
   const { paths } = discoverSources(root, { includeAll });
   if (paths.length !== stored.files.size) return null;
   for (const p of paths) {
@@ -77,11 +86,13 @@ function storedIfUnchanged(db: string, root: string, includeAll: boolean): Build
   const s = stored.tree.stats;
   const num = (k: string): number => (typeof s[k] === 'number' ? s[k] : 0);
   const list = (k: string): string[] => (Array.isArray(s[k]) ? s[k].map(String) : []);
+  const skipped = (Array.isArray(s.skipped) ? s.skipped : []).filter((x): x is { path: string; why: string } =>
+    typeof x === 'object' && x !== null && typeof x.path === 'string' && typeof x.why === 'string');
   return {
     root, version: stored.tree.version, filesSeen: paths.length, filesParsed: 0, filesReused: paths.length, candidates: num('candidates'),
     functions: num('functions'), sites: num('sites'), roots: list('roots'), wrappers: num('wrappers'), usedSeeds: stored.tree.usedSeeds,
     reasons: num('reasons'), reasonsFile: stored.tree.reasonsFile, parseErrorFiles: num('parseErrorFiles'), nonUtf8Files: num('nonUtf8Files'),
-    unreadable: [], warnings: list('warnings'), elapsedMs: 0, timings: { discover: 0, read: 0, search: 0, resolve: 0 }, upToDate: true,
+    unreadable: [], skipped, warnings: list('warnings'), elapsedMs: 0, timings: { discover: 0, read: 0, search: 0, resolve: 0 }, upToDate: true,
   };
 }
 
@@ -89,13 +100,18 @@ function isUnits(v: unknown): v is FileUnits {
   return typeof v === 'object' && v !== null && 'functions' in v && Array.isArray(v.functions) && 'macros' in v && Array.isArray(v.macros);
 }
 
-function readCache(db: string, root: string): Map<string, CachedFile> {
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+function readCache(db: string, root: string): { cache: Map<string, CachedFile>; searched: SearchedNames } {
   const cache = new Map<string, CachedFile>();
-  if (!existsSync(db)) return cache;
+  const searched: SearchedNames = { all: [], sources: [] };
+  if (!existsSync(db)) return { cache, searched };
   const handle = openForRead(db);
   try {
     const stored = loadFileStats(handle, root).tree;
-    if (stored?.stats.scannerVersion !== SCANNER_VERSION) return cache;
+    if (stored?.stats.scannerVersion !== SCANNER_VERSION) return { cache, searched };
+    searched.all = strings(stored.stats.searchedAll);
+    searched.sources = strings(stored.stats.searchedSources);
     for (const r of loadCache(handle, root)) {
       cache.set(r.path, {
         size: r.size, mtimeMs: r.mtimeMs, hash: r.hash, candidate: r.candidate, searched: r.searched,
@@ -105,7 +121,7 @@ function readCache(db: string, root: string): Map<string, CachedFile> {
   } finally {
     handle.close();
   }
-  return cache;
+  return { cache, searched };
 }
 
 /** Subsystem reason enums (6.4+) live beside their subsystem, in `drop.h` files. */
@@ -135,21 +151,29 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
     warnings.push(`${tree} does not look like a Linux source tree; indexed anyway (--force)`);
   }
   // An index from an older dropsite cannot be read: rebuild it from scratch, and say what that costs.
-  const older = olderSchemaVersion(opts.db);
+  // A database that is not a dropsite index is refused here, before the scan.
+  const target = inspectForWrite(opts.db);
+  const older = target.state === 'older' ? target.version : null;
   if (older !== null) {
     warnings.push(`${opts.db} was written by an older dropsite (index schema ${older}, this one writes ${SCHEMA_VERSION}): rebuilt from scratch; any other tree it held must be indexed again`);
   }
-  const unchanged = older !== null ? null : storedIfUnchanged(opts.db, root, opts.includeAll === true);
+  const head = gitHead(root);
+  const unchanged = target.state !== 'current' ? null : storedIfUnchanged(opts.db, root, opts.includeAll === true, { version: probe.version, gitHead: head });
   if (unchanged !== null) {
-    return { ...unchanged, warnings: [...warnings, ...unchanged.warnings], elapsedMs: performance.now() - started, upToDate: true };
+    // The stored warnings include this run's own (--force): each is said once.
+    return { ...unchanged, warnings: [...new Set([...warnings, ...unchanged.warnings])], elapsedMs: performance.now() - started, upToDate: true };
   }
-  const cache = older !== null ? new Map<string, CachedFile>() : readCache(opts.db, root);
+  const { cache, searched } = target.state !== 'current' ? { cache: new Map<string, CachedFile>(), searched: undefined } : readCache(opts.db, root);
   const scanOpts: Parameters<typeof scanTree>[1] = { cache };
+  if (searched !== undefined) scanOpts.cacheSearched = searched;
   if (opts.jobs !== undefined) scanOpts.jobs = opts.jobs;
   if (opts.includeAll !== undefined) scanOpts.includeAll = opts.includeAll;
   if (opts.onProgress !== undefined) scanOpts.onProgress = opts.onProgress;
   const scan = await scanTree(root, scanOpts);
   const { resolution } = scan;
+  if (scan.stats.roundsExhausted) {
+    warnings.push(`the search for wrappers of drop functions stopped after ${scan.stats.rounds} rounds with wrappers still to follow: calls through deeper chains of wrappers are not indexed`);
+  }
   if (resolution.usedSeeds) warnings.push('no function in this tree fires trace_kfree_skb/trace_consume_skb (net/core/skbuff.c missing?): used the built-in list of drop functions');
 
   const reasons: DropReason[] = [];
@@ -172,14 +196,18 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
     candidates: scan.stats.candidates, functions: resolution.functions.length, sites: resolution.sites.length, roots,
     wrappers: resolution.apis.filter((a) => a.role === 'wrapper').length, usedSeeds: resolution.usedSeeds, reasons: reasons.length,
     reasonsFile: probe.reasonsFile, parseErrorFiles: scan.stats.parseErrorFiles, nonUtf8Files: scan.stats.nonUtf8Files,
-    unreadable: scan.stats.unreadable, warnings, elapsedMs: 0, timings: scan.timings, upToDate: false,
+    unreadable: scan.stats.unreadable, skipped: scan.stats.skipped, warnings, elapsedMs: 0, timings: scan.timings, upToDate: false,
   };
+  const writeOpts: WriteOptions = { replace: older !== null };
+  if (opts.onWait !== undefined) writeOpts.onWait = opts.onWait;
+  if (opts.waitMs !== undefined) writeOpts.waitMs = opts.waitMs;
   writeTree(opts.db, {
-    info: { root, version: probe.version, indexedAt: (opts.now?.() ?? new Date()).toISOString(), gitHead: gitHead(root) },
+    info: { root, version: probe.version, indexedAt: (opts.now?.() ?? new Date()).toISOString(), gitHead: head },
     usedSeeds: resolution.usedSeeds, reasonsFile: probe.reasonsFile,
-    stats: { ...summary, unreadable: summary.unreadable.length, timings: undefined, includeAll: opts.includeAll === true, scannerVersion: SCANNER_VERSION },
+    stats: { ...summary, unreadable: summary.unreadable.length, timings: undefined, includeAll: opts.includeAll === true, scannerVersion: SCANNER_VERSION,
+      searchedAll: scan.searched.all, searchedSources: scan.searched.sources },
     apis: resolution.apis, functions: resolution.functions, sites: resolution.sites, edges: resolution.edges, reasons, cache: cacheRows,
-  }, { replace: older !== null });
+  }, writeOpts);
   summary.elapsedMs = performance.now() - started;
   return summary;
 }

@@ -2,6 +2,7 @@
 // `dropsite watch`. Streaming: memory grows with the number of distinct locations, not of events.
 import { type Explainer, OFFSET_HINT } from './explain/explain.ts';
 import { sourceLines } from './explain/source-lines.ts';
+import { changedWarning } from './index/freshness.ts';
 import { functionOfSymbol } from './locate/location.ts';
 import { resolveAddress, type SymbolMap } from './locate/kallsyms.ts';
 import { nameReasonValue } from './locate/recording-hist.ts';
@@ -171,6 +172,8 @@ export class DropAggregator {
         + `to get offsets, ${OFFSET_HINT}`);
     }
     const notIn = rows.filter((r) => !r.inIndex && r.symbol !== '').length;
+    const changed = explainer === null ? null : changedWarning(explainer.tree, explainer.changedSinceIndexed(Object.values(snippets).map((x) => x.file)));
+    if (changed !== null) warnings.push(changed);
     if (explainer !== null && notIn > 0) warnings.push(`${notIn} of the top locations name functions with no drop site in the indexed tree (Linux ${explainer.tree.version ?? '?'}): a different kernel version, or modules outside the tree`);
     return {
       title: opts.title, source: opts.source, format: opts.format,

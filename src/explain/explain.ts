@@ -3,6 +3,7 @@ import type { Db } from '../index/open.ts';
 import { edgesNearLine, functionAt, functionNames, listApis, sitesAtLine, sitesOfFunction, type TreeRow } from '../index/read.ts';
 import { DEFERRED_REPORTER } from '../kernel/drop-functions.ts';
 import type { Candidate, DropApi, DropLocation, DropSite, Explanation, FunctionRecord } from '../model.ts';
+import { changedSinceIndexed } from '../index/freshness.ts';
 import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
 import { rankCandidates, type RawCandidate } from './rank.ts';
@@ -53,6 +54,11 @@ export class Explainer {
   private names: string[] | null = null;
   private readonly db: Db;
   readonly tree: TreeRow;
+
+  /** The files among `files` that changed since the tree was indexed (index/freshness.ts). */
+  changedSinceIndexed(files: Iterable<string>): string[] {
+    return changedSinceIndexed(this.db, this.tree, files);
+  }
 
   constructor(db: Db, tree: TreeRow) {
     this.db = db;

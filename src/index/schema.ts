@@ -1,6 +1,16 @@
 // The index's tables. Bump SCHEMA_VERSION on any change: older files are refused with a clear error.
 export const SCHEMA_VERSION = 6;
 
+/**
+ * Stamped in every index's header (PRAGMA application_id, 'DrSt'): how dropsite tells its own files
+ * from other SQLite databases given as --db. Not a schema change: files of schema 6 written before it
+ * are recognised by their tables (TABLES) and stamped on their next write.
+ */
+export const APPLICATION_ID = 0x44725374;
+
+/** The tables every schema so far (1 to 6) has had. */
+export const TABLES = ['trees', 'apis', 'functions', 'sites', 'edges', 'reasons', 'file_cache'] as const;
+
 export const SCHEMA = `
 CREATE TABLE trees (
   id INTEGER PRIMARY KEY,

@@ -34,7 +34,7 @@ export function splitChunks(text: string): Chunk[] {
 }
 
 /** The last position in `items` (sorted by start) whose start is at or before `value`: a binary search. */
-function lastAtOrBefore<T>(items: readonly T[], value: number, startOf: (t: T) => number): number {
+export function lastAtOrBefore<T>(items: readonly T[], value: number, startOf: (t: T) => number): number {
   let lo = 0;
   let hi = items.length - 1;
   while (lo < hi) {

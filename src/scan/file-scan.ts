@@ -1,9 +1,11 @@
 // One candidate file as a worker holds it: its text, its top-level chunks, which chunks were parsed
-// and which names were already searched. `scan(names)` parses only the chunks that mention one of
-// the new names and returns the summaries found there.
-import { chunkAt, lineOf, lineStarts, splitChunks, type Chunk } from './chunks.ts';
+// and how much work it has cost. `scan(names)` parses only the chunks that mention one of the new
+// names and returns the summaries found there.
+import { BUDGET, countCalls, mib, nestsDeeperThan } from './budget.ts';
+import { chunkAt, lastAtOrBefore, lineOf, lineStarts, splitChunks, type Chunk } from './chunks.ts';
 import { enclosingFunction, NOT_CALLS, summariseFunction, textCallsIn, topLevelFunctions } from './extract.ts';
 import { parseC } from './parse.ts';
+import { matcherFor, type NameMatcher } from './name-matcher.ts';
 import type { FileSummary, MacroSummary } from './summary.ts';
 import { blankCommentsAndStrings, findMacros, recoverFunctionName, splitArgs, type RawMacro } from './text-calls.ts';
 
@@ -25,8 +27,13 @@ function closesMore(text: string): boolean {
   return depth < 0;
 }
 
-export function namesPattern(names: readonly string[]): RegExp {
-  return new RegExp(`\\b(${names.join('|')})\\s*\\(`, 'g');
+const LAST_ARG = /,\s*([A-Za-z_]\w*)\s*\)/g;
+
+/** Positions of the `\n` before each line that opens with `{` (a function body, in kernel style). */
+function bodyOpenings(clean: string): number[] {
+  const out: number[] = [];
+  for (let i = clean.indexOf('\n{'); i >= 0; i = clean.indexOf('\n{', i + 1)) out.push(i);
+  return out;
 }
 
 export class FileScan {
@@ -36,7 +43,9 @@ export class FileScan {
   private readonly parsed = new Set<number>();
   private macros: RawMacro[] | null = null;
   private readonly macrosDone = new Set<number>();
-  readonly searched = new Set<string>();
+  /** Work spent on this file so far, against the bounds of budget.ts. */
+  private parsedBytes = 0;
+  private parsedCalls = 0;
 
   constructor(file: string, text: string) {
     this.file = file;
@@ -49,23 +58,25 @@ export class FileScan {
    * also looked for where they are passed as a function, last: `NF_HOOK(..., ip6_forward_finish)`.
    */
   scan(names: readonly string[], asArguments: readonly string[] = []): FileSummary {
-    const out: FileSummary = { file: this.file, functions: [], macros: [], parseErrors: 0 };
-    const fresh = names.filter((n) => !this.searched.has(n));
-    for (const n of fresh) this.searched.add(n);
+    const out: FileSummary = { file: this.file, functions: [], macros: [], parseErrors: 0, skipped: [] };
+    // The caller (ScanState) passes only names this file was not searched for yet.
+    const fresh = names;
     if (fresh.length === 0) return out;
-    const pattern = namesPattern(fresh);
+    const matcher = matcherFor(fresh);
     const hitsByChunk = new Map<number, number[]>();
-    for (const m of this.text.matchAll(pattern)) {
-      const ci = chunkAt(this.chunks, m.index);
+    for (const index of matcher.calls(this.text)) {
+      const ci = chunkAt(this.chunks, index);
       const list = hitsByChunk.get(ci);
-      if (list === undefined) hitsByChunk.set(ci, [m.index]);
-      else list.push(m.index);
+      if (list === undefined) hitsByChunk.set(ci, [index]);
+      else list.push(index);
     }
-    const args = asArguments.filter((n) => fresh.includes(n));
-    if (args.length > 0) {
+    // `asArguments` are among `names` (ScanState appends them): no pass over the names per file.
+    const args = new Set(asArguments);
+    if (args.size > 0) {
       // Only to parse the chunk: a name passed as an argument names no function around it to recover.
       // The last argument (NF_HOOK's okfn is): `, name)`. Tables of function pointers do not match.
-      for (const m of this.text.matchAll(new RegExp(`,\\s*(?:${args.join('|')})\\s*\\)`, 'g'))) {
+      for (const m of this.text.matchAll(LAST_ARG)) {
+        if (!args.has(m[1] ?? '')) continue;
         const ci = chunkAt(this.chunks, m.index);
         if (!hitsByChunk.has(ci)) hitsByChunk.set(ci, []);
       }
@@ -75,15 +86,37 @@ export class FileScan {
       this.parsed.add(ci);
       this.parseChunk(ci, hits, out);
     }
-    this.scanMacros(pattern, out.macros);
+    this.scanMacros(matcher, out.macros);
     return out;
   }
 
   private parseChunk(ci: number, hits: number[], out: FileSummary): void {
     const chunk = this.chunks[ci];
     if (chunk === undefined) return;
+    // Bounded work per piece: a piece over a bound is not parsed, and the summary names it.
+    const where = `line ${this.position(chunk.startIndex).line}`;
+    const bytes = chunk.endIndex - chunk.startIndex;
+    if (bytes > BUDGET.chunkBytes) {
+      out.skipped.push(`${where}: a top-level piece of ${mib(bytes)}, more than the ${mib(BUDGET.chunkBytes)} bound: not parsed`);
+      return;
+    }
     const text = this.text.slice(chunk.startIndex, chunk.endIndex);
     const clean = blankCommentsAndStrings(text);
+    if (nestsDeeperThan(clean, BUDGET.nesting)) {
+      out.skipped.push(`${where}: brackets nested more than ${BUDGET.nesting} levels deep: not parsed`);
+      return;
+    }
+    if (this.parsedBytes + bytes > BUDGET.parsedBytesPerFile) {
+      out.skipped.push(`${where}: the file's parsed pieces would pass the ${mib(BUDGET.parsedBytesPerFile)} bound: not parsed`);
+      return;
+    }
+    const calls = countCalls(clean);
+    if (this.parsedCalls + calls > BUDGET.callsPerFile) {
+      out.skipped.push(`${where}: the file's parsed pieces would hold more than ${BUDGET.callsPerFile} calls: not parsed`);
+      return;
+    }
+    this.parsedBytes += bytes;
+    this.parsedCalls += calls;
     const tree = parseC(text);
     if (tree.rootNode.hasError) out.parseErrors++;
     const positionOf = (i: number): { line: number; column: number } => this.position(chunk.startIndex + i);
@@ -100,22 +133,30 @@ export class FileScan {
       const summary = summariseFunction(def, clean, end, positionOf, chunk.startIndex);
       if (summary !== null) out.functions.push(summary);
     }
+    // Each body is recovered once, however many hits it holds (a hit's body is found by a binary
+    // search over the chunk's body openings, not by a search back through the text).
+    let opens: number[] | null = null;
+    const recovered = new Set<number>();
     for (const hit of hits) {
       const local = hit - chunk.startIndex;
       if (clean.charCodeAt(local) === 32) continue; // inside a comment or a string
       const node = tree.rootNode.descendantForIndex(local);
       const def = enclosingFunction(node) ?? (last !== undefined && local >= last.endIndex ? last : null);
-      if (def === null) this.recover(ci, clean, local, out);
+      if (def !== null) continue;
+      opens ??= bodyOpenings(clean);
+      const bodyOpen = opens[lastAtOrBefore(opens, local, (n) => n)] ?? -1;
+      if (bodyOpen < 0 || bodyOpen > local || recovered.has(bodyOpen)) continue;
+      recovered.add(bodyOpen);
+      this.recover(ci, clean, local, bodyOpen + 1, out);
     }
   }
 
   /** No function node around a hit: name the function from the header text, take calls from the text. */
-  private recover(ci: number, clean: string, local: number, out: FileSummary): void {
+  private recover(ci: number, clean: string, local: number, bodyOpen: number, out: FileSummary): void {
     const chunk = this.chunks[ci];
     if (chunk === undefined) return;
     const name = recoverFunctionName(clean, local);
     if (name === null) return;
-    const bodyOpen = clean.lastIndexOf('\n{', local) + 1;
     const headerStart = Math.max(0, clean.lastIndexOf(name, bodyOpen));
     const startByte = chunk.startIndex + headerStart;
     if (out.functions.some((f) => f.recovered && f.startByte === startByte)) return;
@@ -141,12 +182,11 @@ export class FileScan {
     });
   }
 
-  private scanMacros(pattern: RegExp, out: MacroSummary[]): void {
+  private scanMacros(matcher: NameMatcher, out: MacroSummary[]): void {
     if (this.macros === null) this.macros = findMacros(this.text);
     this.macros.forEach((m, i) => {
       if (this.macrosDone.has(i)) return;
-      pattern.lastIndex = 0;
-      if (!pattern.test(m.body)) return;
+      if (!matcher.test(m.body)) return;
       this.macrosDone.add(i);
       const clean = blankCommentsAndStrings(m.body);
       const calls: MacroSummary['calls'] = [];

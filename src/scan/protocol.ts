@@ -7,6 +7,16 @@ export interface WorkerFile {
   known?: { size: number; mtimeMs: number; hash: string | null; candidate: boolean; searched: string[] };
 }
 
+/**
+ * The names a previous run searched for: every candidate file for `all`, every .c file also for
+ * `sources`, and each file for its own `searched` extras (WorkerFile.known). Kept per tree, not per
+ * file: a tree of 10,000 wrappers would otherwise store 10,000 names for each of its files.
+ */
+export interface SearchedNames {
+  all: string[];
+  sources: string[];
+}
+
 export interface FileLoad {
   path: string;
   size: number;
@@ -17,10 +27,12 @@ export interface FileLoad {
   hash: string | null;
   nonUtf8: boolean;
   error: string | null;
+  /** Over a bound of the scanner's work (budget.ts): why the file was not read. */
+  skipped: string | null;
 }
 
 export type ToWorker =
-  | { type: 'load'; files: WorkerFile[] }
+  | { type: 'load'; files: WorkerFile[]; known: SearchedNames }
   | { type: 'scan'; global: string[]; local: Record<string, string[]>; sources: string[] }
   | { type: 'finish' };
 
@@ -28,4 +40,4 @@ export type ToMain =
   | { type: 'progress'; done: number }
   | { type: 'loaded'; files: FileLoad[] }
   | { type: 'scanned'; summaries: FileSummary[]; errors: Array<{ path: string; error: string }> }
-  | { type: 'finished'; searched: Record<string, string[]> };
+  | { type: 'finished'; searched: SearchedNames; extra: Record<string, string[]> };

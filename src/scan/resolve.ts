@@ -9,6 +9,8 @@ import { compareText } from '../text-order.ts';
 export interface FileUnits {
   functions: FunctionSummary[];
   macros: MacroSummary[];
+  /** What of the file was over a bound of the scanner's work and not parsed (FileSummary.skipped). */
+  skipped?: string[];
 }
 
 export interface Resolution {

@@ -3,10 +3,11 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { DropsiteError } from '../errors.ts';
 import { INITIAL_NAMES } from '../kernel/drop-functions.ts';
 import { packageRoot } from '../package-root.ts';
 import { discoverSources } from './discover.ts';
-import type { ToMain, ToWorker, WorkerFile } from './protocol.ts';
+import type { SearchedNames, ToMain, ToWorker, WorkerFile } from './protocol.ts';
 import { resolve, type FileUnits, type Resolution } from './resolve.ts';
 import { ScanState } from './scan-state.ts';
 import type { FileSummary } from './summary.ts';
@@ -37,12 +38,16 @@ export interface ScanOptions {
   jobs?: number;
   includeAll?: boolean;
   cache?: ReadonlyMap<string, CachedFile>;
+  /** What the run that wrote `cache` searched every file for (CachedFile.searched holds the extras). */
+  cacheSearched?: SearchedNames;
   onProgress?: (p: ScanProgress) => void;
 }
 
 export interface ScanResult {
   resolution: Resolution;
   files: ScannedFile[];
+  /** Names every candidate (every .c candidate) was searched for; ScannedFile.searched holds each file's extras. */
+  searched: SearchedNames;
   stats: {
     filesSeen: number;
     filesRead: number;
@@ -51,7 +56,11 @@ export interface ScanResult {
     parseErrorFiles: number;
     nonUtf8Files: number;
     unreadable: Array<{ path: string; error: string }>;
+    /** Files with something over a bound of the scanner's work (budget.ts), not parsed, and why. */
+    skipped: Array<{ path: string; why: string }>;
     rounds: number;
+    /** The search for wrappers stopped at MAX_ROUNDS with names still to look for. */
+    roundsExhausted: boolean;
   };
   /** Milliseconds per stage. */
   timings: { discover: number; read: number; search: number; resolve: number };
@@ -76,9 +85,23 @@ function inlinePool(root: string, onProgress: (done: number) => void): Pool {
   };
 }
 
+/** A scanning thread that failed: its reply could not be read, it threw, or it exited. Nothing is written. */
+export class ScanThreadError extends DropsiteError {}
+
 function threadPool(n: number, root: string, onProgress: (done: number) => void): Pool {
   const workers: Worker[] = [];
   const waiting: Array<{ res: (m: ToMain) => void; rej: (e: Error) => void } | null> = [];
+  // Every way a thread can fail ends the request it owes: a reply that cannot be deserialised
+  // (messageerror) or a thread that died would otherwise leave the main thread waiting forever.
+  let failure: Error | null = null;
+  const fail = (i: number, why: string): void => {
+    failure ??= new ScanThreadError(`scanning thread ${i + 1} of ${n} ${why}; the index was not changed`, {
+      hint: 'please report it with the tree it happened on; --jobs 1 scans in the main thread',
+    });
+    const r = waiting[i];
+    waiting[i] = null;
+    r?.rej(failure);
+  };
   for (let i = 0; i < n; i++) {
     // A smaller young generation than V8's default: each thread's nursery is mostly short-lived parse
     // garbage. On Debian 6.1 a whole-tree index peaked about 30 MiB lower with it.
@@ -92,11 +115,9 @@ function threadPool(n: number, root: string, onProgress: (done: number) => void)
       waiting[i] = null;
       r?.res(m);
     });
-    w.on('error', (e) => {
-      const r = waiting[i];
-      waiting[i] = null;
-      r?.rej(e);
-    });
+    w.on('messageerror', (e) => fail(i, `sent a reply that could not be read (${e.message})`));
+    w.on('error', (e) => fail(i, `failed: ${e.message}`));
+    w.on('exit', (code) => fail(i, `exited (code ${code})`));
     workers.push(w);
     waiting.push(null);
   }
@@ -104,11 +125,16 @@ function threadPool(n: number, root: string, onProgress: (done: number) => void)
     size: n,
     request(i, msg) {
       return new Promise((res, rej) => {
+        if (failure !== null) {
+          rej(failure);
+          return;
+        }
         waiting[i] = { res, rej };
         workers[i]?.postMessage(msg);
       });
     },
     async close() {
+      for (const w of workers) w.removeAllListeners('exit');
       await Promise.all(workers.map((w) => w.terminate()));
     },
   };
@@ -119,6 +145,7 @@ function mergeSummary(into: FileUnits, s: FileSummary): void {
   for (const f of s.functions) if (!starts.has(`${f.startByte}:${f.name}`)) into.functions.push(f);
   const macros = new Set(into.macros.map((m) => `${m.line}:${m.name}`));
   for (const m of s.macros) if (!macros.has(`${m.line}:${m.name}`)) into.macros.push(m);
+  if (s.skipped.length > 0) into.skipped = [...new Set([...(into.skipped ?? []), ...s.skipped])];
 }
 
 export async function scanTree(root: string, opts: ScanOptions = {}): Promise<ScanResult> {
@@ -156,19 +183,24 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
     const unreadable: Array<{ path: string; error: string }> = [...unreadableDirs];
     let nonUtf8Files = 0;
     const stat = new Map<string, { size: number; mtimeMs: number }>();
-    const loaded = await Promise.all(shares.map((files, i) => pool.request(i, { type: 'load', files })));
+    const known = opts.cacheSearched ?? { all: [], sources: [] };
+    const loaded = await Promise.all(shares.map((files, i) => pool.request(i, { type: 'load', files, known })));
     for (const m of loaded) {
       if (m.type !== 'loaded') continue;
       for (const f of m.files) {
         stat.set(f.path, { size: f.size, mtimeMs: f.mtimeMs });
         if (f.error !== null) unreadable.push({ path: f.path, error: f.error });
+        if (f.skipped !== null) {
+          candidates.add(f.path);
+          units.set(f.path, { functions: [], macros: [], skipped: [f.skipped] });
+        }
         if (f.nonUtf8) nonUtf8Files++;
         if (f.reused) {
           filesReused++;
           const c = cache.get(f.path);
           if (c?.candidate === true) {
             candidates.add(f.path);
-            units.set(f.path, { functions: [...c.units.functions], macros: [...c.units.macros] });
+            units.set(f.path, { functions: [...c.units.functions], macros: [...c.units.macros], ...(c.units.skipped !== undefined ? { skipped: [...c.units.skipped] } : {}) });
             parseErrors.set(f.path, c.parseErrors);
             hashes.set(f.path, c.hash);
           }
@@ -199,6 +231,7 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
     const wantLocal = new Map<string, Set<string>>();
     const wantSources = new Set<string>();
     let resolution: Resolution;
+    let roundsExhausted = false;
     for (;;) {
       round++;
       report('resolving');
@@ -238,13 +271,25 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
           }
         }
       }
-      if (!grew || round >= MAX_ROUNDS) break;
+      if (!grew) break;
+      if (round >= MAX_ROUNDS) {
+        roundsExhausted = true;
+        break;
+      }
     }
     const finished = await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.request(i, { type: 'finish' })));
     const searched = new Map<string, string[]>();
-    for (const m of finished) if (m.type === 'finished') for (const [p, s] of Object.entries(m.searched)) searched.set(p, s);
+    // Every thread was sent the same names: any thread's lists are the tree's.
+    let searchedAll: SearchedNames = { all: [], sources: [] };
+    for (const m of finished) {
+      if (m.type !== 'finished') continue;
+      searchedAll = m.searched;
+      for (const [p, s] of Object.entries(m.extra)) searched.set(p, s);
+    }
     const files: ScannedFile[] = [];
+    const skipped: Array<{ path: string; why: string }> = [];
     for (const path of sources) {
+      for (const why of units.get(path)?.skipped ?? []) skipped.push({ path, why });
       const isCand = candidates.has(path);
       const st = stat.get(path) ?? { size: 0, mtimeMs: 0 };
       files.push({
@@ -256,9 +301,10 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
     return {
       resolution,
       files,
+      searched: searchedAll,
       stats: {
         filesSeen: sources.length, filesRead, filesReused, candidates: candidates.size,
-        parseErrorFiles: [...parseErrors.values()].filter((n) => n > 0).length, nonUtf8Files, unreadable, rounds: round,
+        parseErrorFiles: [...parseErrors.values()].filter((n) => n > 0).length, nonUtf8Files, unreadable, skipped, rounds: round, roundsExhausted,
       },
       timings: { ...timings, search: performance.now() - t0 - timings.discover - timings.read - timings.resolve },
     };

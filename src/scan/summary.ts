@@ -1,5 +1,5 @@
 /** Bump when summaries or their resolution change: an index or cache of another version is rebuilt. */
-export const SCANNER_VERSION = 14;
+export const SCANNER_VERSION = 15;
 
 // What the scanner keeps of each parsed function or macro: a compact, serialisable summary that is
 // enough to decide later (once every drop API is known) which calls are drop sites, which
@@ -69,4 +69,6 @@ export interface FileSummary {
   macros: MacroSummary[];
   /** Chunks in which tree-sitter reported ERROR or MISSING nodes. */
   parseErrors: number;
+  /** Pieces of the file over a bound of the scanner's work (budget.ts), and why: not parsed. */
+  skipped: string[];
 }

@@ -111,16 +111,17 @@ export const DEFINING_MACRO = /^(?:BPF_CALL_\d|BPF_CALL_x|INDIRECT_CALLABLE_DECL
 const ANNOTATION = /^(?:__attribute__|__releases|__acquires|__must_hold|__printf|__aligned|__section|__cond_lock|__diag\w*)$/;
 
 /**
- * The name of the function whose header precedes `offset` in a top-level chunk, read from the text:
- * the first `name(` of the last header that is followed by a line opening with `{`.
+ * The name of the function whose header precedes `offset` in a top-level chunk (comments and strings
+ * blanked), read from the text: the first `name(` of the last header that is followed by a line
+ * opening with `{`.
  */
-export function recoverFunctionName(chunk: string, offset: number): string | null {
-  const before = blankCommentsAndStrings(chunk.slice(0, offset));
-  const brace = before.lastIndexOf('\n{');
+export function recoverFunctionName(clean: string, offset: number): string | null {
+  if (offset < 2) return null;
+  const brace = clean.lastIndexOf('\n{', offset - 2);
   if (brace < 0) return null;
-  const headerStart = Math.max(before.lastIndexOf(';', brace), before.lastIndexOf('}', brace),
-    before.lastIndexOf('\n#', brace)) + 1;
-  const header = before.slice(headerStart, brace);
+  const headerStart = Math.max(clean.lastIndexOf(';', brace), clean.lastIndexOf('}', brace),
+    clean.lastIndexOf('\n#', brace)) + 1;
+  const header = clean.slice(headerStart, brace);
   for (const m of header.matchAll(/([A-Za-z_]\w*)\s*\(/g)) {
     const name = m[1] ?? '';
     if (DEFINING_MACRO.test(name)) {

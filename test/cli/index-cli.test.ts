@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { SCHEMA_VERSION } from '../../src/index/schema.ts';
+import { APPLICATION_ID, SCHEMA, SCHEMA_VERSION } from '../../src/index/schema.ts';
 import { fixture, runCli } from '../helpers/fixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dropsite-cli-'));
@@ -109,25 +109,29 @@ test('index files that are missing, not an index, or of an older schema', async 
   assert.equal(j.code, 1);
   assert.match(j.stderr, /not a dropsite index/);
 
-  const old = join(dir, 'old.sqlite');
-  const h = new Database(old);
-  h.exec('CREATE TABLE trees (id INTEGER PRIMARY KEY)');
-  h.pragma('user_version = 0');
+  // A newer dropsite's index (same application id, a later schema) is refused, and left alone.
+  const newer = join(dir, 'newer.sqlite');
+  const h = new Database(newer);
+  h.exec(SCHEMA);
+  h.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+  h.pragma(`application_id = ${APPLICATION_ID}`);
   h.close();
-  const before = readFileSync(old);
-  const q = await runCli(['sites', '--db', old]);
+  const before = readFileSync(newer);
+  const q = await runCli(['sites', '--db', newer]);
   assert.equal(q.code, 1);
-  assert.match(q.stderr, /schema version 0, this dropsite reads version \d+/);
-  const w = await runCli(['index', sample, '--db', old, '--quiet']);
+  assert.match(q.stderr, new RegExp(`schema version ${SCHEMA_VERSION + 1}, this dropsite reads version ${SCHEMA_VERSION}`));
+  const w = await runCli(['index', sample, '--db', newer, '--quiet']);
   assert.equal(w.code, 1);
-  assert.match(w.stderr, /schema version 0/);
-  assert.deepEqual(readFileSync(old), before, 'a failed index leaves the old file as it was');
+  assert.match(w.stderr, /schema version \d+/);
+  assert.deepEqual(readFileSync(newer), before, 'a failed index leaves the old file as it was');
+  assert.doesNotMatch(j.stderr + q.stderr + w.stderr, /\bremove\b/, 'no advice that destroys a file');
 });
 
 test('an index written by an older dropsite is rebuilt by index, with a warning; read commands still refuse it', async () => {
+  // As an older dropsite left it: its seven tables, a lower user_version, no application id.
   const older = join(dir, 'older.sqlite');
   const h = new Database(older);
-  h.exec('CREATE TABLE trees (id INTEGER PRIMARY KEY, root TEXT)');
+  h.exec(SCHEMA);
   h.pragma(`user_version = ${SCHEMA_VERSION - 1}`);
   h.close();
   const q = await runCli(['sites', '--db', older]);

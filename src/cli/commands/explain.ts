@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { InputError, UsageError } from '../../errors.ts';
 import { Explainer, type LocationQuery } from '../../explain/explain.ts';
 import { sourceLines } from '../../explain/source-lines.ts';
+import { changedWarning } from '../../index/freshness.ts';
 import { openForRead } from '../../index/open.ts';
 import { pickTree } from '../../index/read.ts';
 import { lookupSymbol, parseSymbolMap, resolveAddress, type SymbolMap } from '../../locate/kallsyms.ts';
@@ -131,6 +132,8 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
         return e;
       });
     }
+    const changed = changedWarning(tree, explainer.changedSinceIndexed(results.flatMap((r) => r.candidates.map((c) => c.file))));
+    if (changed !== null) writeErr(`warning: ${changed}`);
   } finally {
     db.close();
   }

@@ -18,7 +18,7 @@ export function formatSummary(s: BuildSummary, db: string): string {
     `  functions ${s.functions}, drop sites ${s.sites}`,
     `  drop functions ${s.roots.length} (${s.roots.join(', ')})${s.usedSeeds ? ' [built-in list: the tree has none]' : ''}, wrappers ${s.wrappers}`,
     `  reasons ${s.reasons}${s.reasonsFile !== null ? ` (${s.reasonsFile})` : ''}`,
-    `  files with parse errors (recovered) ${s.parseErrorFiles}, non-UTF-8 files ${s.nonUtf8Files}, unreadable ${s.unreadable.length}`,
+    `  files with parse errors (recovered) ${s.parseErrorFiles}, non-UTF-8 files ${s.nonUtf8Files}, unreadable ${s.unreadable.length}, over the scanner's bounds (skipped) ${new Set(s.skipped.map((x) => x.path)).size}`,
     `  elapsed ${(s.elapsedMs / 1000).toFixed(1)} s`,
   ];
   return lines.join('\n');
@@ -30,6 +30,10 @@ export async function runIndex(tree: string, flags: IndexFlags): Promise<void> {
   if (flags.jobs !== undefined) opts.jobs = flags.jobs;
   if (flags.force !== undefined) opts.force = flags.force;
   if (flags.all !== undefined) opts.includeAll = flags.all;
+  opts.onWait = (message) => {
+    bar?.end();
+    writeErr(`dropsite: ${message}`);
+  };
   if (bar !== null) opts.onProgress = (p) => bar.update(p.done, p.total, p.phase === 'resolving' ? `resolving wrappers, round ${p.round}` : '');
   let summary: BuildSummary;
   try {
@@ -40,5 +44,7 @@ export async function runIndex(tree: string, flags: IndexFlags): Promise<void> {
   for (const w of summary.warnings) writeErr(`warning: ${w}`);
   for (const u of summary.unreadable.slice(0, 5)) writeErr(`warning: cannot read ${u.path}: ${u.error}`);
   if (summary.unreadable.length > 5) writeErr(`warning: ... and ${summary.unreadable.length - 5} more unreadable files`);
+  for (const k of summary.skipped.slice(0, 5)) writeErr(`warning: skipped ${k.path}: ${k.why}`);
+  if (summary.skipped.length > 5) writeErr(`warning: ... and ${summary.skipped.length - 5} more pieces over the scanner's bounds`);
   if (flags.quiet !== true) await writeOut(formatSummary(summary, flags.db));
 }

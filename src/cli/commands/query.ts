@@ -1,9 +1,10 @@
 // `dropsite sites`, `dropsite reasons`, `dropsite trees`: wiring only.
+import { changedSinceIndexed, changedWarning } from '../../index/freshness.ts';
 import { openForRead } from '../../index/open.ts';
 import { listReasons, listTrees, pickTree, querySites, type SiteFilter } from '../../index/read.ts';
 import type { DropSite } from '../../model.ts';
 import { renderTable } from '../../report/table.ts';
-import { writeOut } from '../sink.ts';
+import { writeErr, writeOut } from '../sink.ts';
 
 export interface SitesFlags {
   db: string;
@@ -40,6 +41,8 @@ export async function runSites(flags: SitesFlags): Promise<void> {
     if (flags.file !== undefined) filter.file = flags.file;
     if (flags.api !== undefined) filter.api = flags.api;
     const sites = querySites(db, tree.id, filter);
+    const changed = changedWarning(tree, changedSinceIndexed(db, tree, sites.map((s) => s.file)));
+    if (changed !== null) writeErr(`warning: ${changed}`);
     if (flags.json === true) {
       await writeOut(JSON.stringify(sites.map(siteJson), null, 2));
       return;
@@ -72,7 +75,9 @@ export async function runTrees(flags: { db: string; json?: boolean }): Promise<v
   try {
     const trees = listTrees(db);
     if (flags.json === true) {
-      await writeOut(JSON.stringify(trees.map(({ id: _id, ...t }) => t), null, 2));
+      // The names every file was searched for are the scanner's cache (build-index.ts), not a figure.
+      const shown = trees.map(({ id: _id, stats: { searchedAll: _all, searchedSources: _sources, ...stats }, ...t }) => ({ ...t, stats }));
+      await writeOut(JSON.stringify(shown, null, 2));
       return;
     }
     const rows = trees.map((t) => [t.root, t.version ?? '?', t.indexedAt, String(t.stats.sites ?? '?'), t.usedSeeds ? 'built-in drop functions' : '']);
