@@ -3,8 +3,10 @@
 // larger than a bound the caller names. Opened with O_NONBLOCK so that a FIFO swapped in after the
 // check cannot block the open; the open descriptor is checked again (fstat), which closes that race.
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { InputError } from '../errors.ts';
 
-export class FileKindError extends Error {}
+/** An input that is not a regular file, or is too large: an InputError, so the CLI prints it as one line. */
+export class FileKindError extends InputError {}
 
 const MiB = 1024 * 1024;
 /** Bounds for the kinds of file dropsite reads; generous for real inputs, small for attacks. */
@@ -17,6 +19,8 @@ export const LIMITS = {
   symbols: 512 * MiB,
   /** A kernel image, a module or a vmlinux with debug info. */
   binary: 4096 * MiB,
+  /** A recording (streamed, so the bound only stops a runaway; a day of busy tracefs is a few GB). */
+  recording: 1024 * 1024 * MiB,
 } as const;
 
 function kindOf(mode: number): string {

@@ -1,8 +1,9 @@
 // The state of one scanning thread (or of the main thread, for small trees): its share of the
 // tree's files, the candidate files' text, and which names were searched in each.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { LIMITS, openRegularFile } from '../io/regular-file.ts';
 import { FileScan, isCandidate } from './file-scan.ts';
 import type { FileLoad, ToMain, ToWorker, WorkerFile } from './protocol.ts';
 import type { FileSummary } from './summary.ts';
@@ -49,7 +50,8 @@ export class ScanState {
   private buffer = Buffer.allocUnsafe(1 << 20);
 
   private readInto(path: string): { buf: Buffer; size: number; mtimeMs: number } {
-    const fd = openSync(join(this.root, path), 'r');
+    // A FIFO or a device swapped in after discovery must not block or flood the thread: checked open.
+    const { fd } = openRegularFile(join(this.root, path), LIMITS.source, path);
     try {
       const st = fstatSync(fd);
       if (st.size > this.buffer.length) this.buffer = Buffer.allocUnsafe(st.size + (1 << 20));

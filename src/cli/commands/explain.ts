@@ -1,9 +1,9 @@
 // `dropsite explain`: wiring only.
-import { readFileSync } from 'node:fs';
 import { InputError, UsageError } from '../../errors.ts';
 import { Explainer, type LocationQuery } from '../../explain/explain.ts';
 import { sourceLines } from '../../explain/source-lines.ts';
 import { openForRead } from '../../index/open.ts';
+import { LIMITS, readRegularText } from '../../io/regular-file.ts';
 import { pickTree } from '../../index/read.ts';
 import { lookupSymbol, parseSymbolMap, resolveAddress, type SymbolMap } from '../../locate/kallsyms.ts';
 import { functionOfSymbol, parseLocation, parseLocationLines, type DropLocation } from '../../locate/location.ts';
@@ -47,11 +47,12 @@ async function readStdin(): Promise<string> {
 }
 
 /** A saved /proc/kallsyms or System.map, refused when it cannot name anything. Shared by explain and report. */
-export function readMap(file: string): SymbolMap {
+export function readMap(file: string, what: string): SymbolMap {
   let text: string;
   try {
-    text = readFileSync(file, 'latin1');
+    text = readRegularText(file, LIMITS.symbols, what);
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError(`cannot read symbol map ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const map = parseSymbolMap(text);
@@ -91,7 +92,7 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
     locations = groupLocationWords(words).map((w) => parseLocation(w, opts));
   }
 
-  const map = flags.kallsyms !== undefined ? readMap(flags.kallsyms) : flags.systemMap !== undefined ? readMap(flags.systemMap) : null;
+  const map = flags.kallsyms !== undefined ? readMap(flags.kallsyms, '--kallsyms') : flags.systemMap !== undefined ? readMap(flags.systemMap, '--system-map') : null;
   const notesByIndex = new Map<number, string[]>();
   locations = locations.map((l, i) => {
     if (l.symbol === '' && l.address !== null) {

@@ -1,11 +1,12 @@
 // `dropsite report` and `dropsite watch`: wiring only.
-import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { createInterface } from 'node:readline';
 import { DropAggregator } from '../../build-report.ts';
 import { CaptureError, InputError } from '../../errors.ts';
 import { Explainer } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
+import { FileKindError, LIMITS, openRegularFile } from '../../io/regular-file.ts';
 import { pickTree } from '../../index/read.ts';
 import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
 import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
@@ -60,17 +61,33 @@ function openIndex(flags: { db: string; tree?: string }): { db: Db; explainer: E
   }
 }
 
+/** The recording's descriptor, checked to be a regular file: a FIFO would block and a device never end. */
+function openRecording(path: string): number {
+  const hint = 'give a saved dropwatch, tracefs, perf script, bpftrace or retis output file, or pipe it into - (stdin)';
+  try {
+    return openRegularFile(path, LIMITS.recording, 'recording').fd;
+  } catch (err) {
+    if (err instanceof FileKindError) throw new InputError(err.message, { hint });
+    const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : '';
+    throw new InputError(`cannot read recording ${path}: ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`, { hint });
+  }
+}
+
 export async function runReport(file: string | undefined, flags: ReportFlags): Promise<void> {
   const path = file ?? '-';
-  if (path !== '-') {
-    if (!existsSync(path)) throw new InputError(`cannot read recording ${path}: no such file`);
-    if (statSync(path).isDirectory()) throw new InputError(`cannot read recording ${path}: it is a directory`, { hint: 'give a saved dropwatch, tracefs, perf script, bpftrace or retis output file, or - for stdin' });
+  const recordingFd = path === '-' ? null : openRecording(path);
+  let opened: ReturnType<typeof openIndex>;
+  try {
+    opened = openIndex(flags);
+  } catch (err) {
+    if (recordingFd !== null) closeSync(recordingFd);
+    throw err;
   }
-  const { db, explainer } = openIndex(flags);
+  const { db, explainer } = opened;
   try {
     const mapFile = flags.kallsyms ?? flags.systemMap;
-    const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile));
-    const input = path === '-' ? process.stdin.setEncoding('utf8') : createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
+    const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'));
+    const input = recordingFd === null ? process.stdin.setEncoding('utf8') : createReadStream('', { fd: recordingFd, encoding: 'utf8', highWaterMark: 1 << 16 });
     for await (const batch of readRecordingBatches(input, { format: flags.format })) for (const item of batch) agg.add(item);
     if (flags.top > 200) explainer.preload();
     const view = agg.view(explainer, {
