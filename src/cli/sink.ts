@@ -1,5 +1,6 @@
 // The only writer to stdout and stderr. Large outputs go through the stream (a single
 // process.stdout.write of more than 64 kB can be cut short when piped and the process exits).
+import { printable } from '../report/terminal-text.ts';
 
 /** A reader that went away (`dropsite sites --json | head`) is not an error: stop writing quietly. */
 let stdoutClosed = false;
@@ -19,8 +20,13 @@ export async function writeOut(text: string): Promise<void> {
   });
 }
 
+/**
+ * Diagnostics: every line goes through `printable`, since errors and warnings quote paths, file names
+ * and log text (a hostile name must not drive the terminal). Line breaks between lines are kept.
+ */
 export function writeErr(text: string): void {
-  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+  const body = text.endsWith('\n') ? text.slice(0, -1) : text;
+  process.stderr.write(`${body.split('\n').map(printable).join('\n')}\n`);
 }
 
 export const isTty = (): boolean => process.stderr.isTTY === true && process.env.NO_COLOR === undefined;
