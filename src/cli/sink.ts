@@ -2,23 +2,49 @@
 // process.stdout.write of more than 64 kB can be cut short when piped and the process exits).
 import { printable } from '../report/terminal-text.ts';
 
-/** A reader that went away (`dropsite sites --json | head`) is not an error: stop writing quietly. */
+import { OutputError } from '../errors.ts';
+
+/**
+ * Output errors. A reader that went away (`dropsite sites --json | head`, EPIPE) is not an error: writing
+ * stops quietly and the command exits 0, as it would had the reader read everything (the reader chose to
+ * stop). Any other failure (`> /dev/full`: ENOSPC, EIO) is an OutputError: one line, exit 1. The stream
+ * also emits the error as an event, which must not become an uncaught exception with a stack trace.
+ */
 let stdoutClosed = false;
+let stdoutFailed: OutputError | null = null;
+
+const codeOf = (err: unknown): string => (typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '');
+function outputError(err: unknown): OutputError {
+  const code = codeOf(err);
+  const why = code === 'ENOSPC' ? 'no space left on device' : code === 'EIO' ? 'input/output error' : err instanceof Error ? err.message : String(err);
+  return new OutputError(`cannot write to standard output: ${why}${code !== '' && !why.includes(code) ? ` (${code})` : ''}`, { hint: 'free some space or redirect the output elsewhere' });
+}
+
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') stdoutClosed = true;
-  else throw err;
+  else stdoutFailed ??= outputError(err);
 });
+// Nowhere left to report a failure of stderr itself.
+process.stderr.on('error', () => undefined);
 
+/** Writes `text` (a newline added) to stdout, waiting until it is handed to the OS; throws OutputError. */
 export async function writeOut(text: string): Promise<void> {
   if (stdoutClosed) return;
+  if (stdoutFailed !== null) throw stdoutFailed;
   const data = text.endsWith('\n') || text === '' ? text : `${text}\n`;
   await new Promise<void>((resolve, reject) => {
     process.stdout.write(data, (err) => {
-      if (err && (err as NodeJS.ErrnoException).code !== 'EPIPE') reject(err);
-      else resolve();
+      if (err === null || err === undefined) resolve();
+      else if (codeOf(err) === 'EPIPE') {
+        stdoutClosed = true;
+        resolve();
+      } else reject((stdoutFailed ??= outputError(err)));
     });
   });
 }
+
+/** Whether stdout's reader went away: long-running commands (watch) stop redrawing. */
+export const isStdoutClosed = (): boolean => stdoutClosed;
 
 /**
  * Diagnostics: every line goes through `printable`, since errors and warnings quote paths, file names
