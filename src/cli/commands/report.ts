@@ -1,11 +1,13 @@
 // `dropsite report` and `dropsite watch`: wiring only.
-import { closeSync, createReadStream, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream } from 'node:fs';
 import { release } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DropAggregator } from '../../build-report.ts';
-import { CaptureError, InputError } from '../../errors.ts';
+import { CaptureError, InputError, OutputError } from '../../errors.ts';
 import { Explainer } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
+import { checkOutputPath, writeOutputFile, type NamedInput } from '../../io/output-file.ts';
 import { FileKindError, LIMITS, openRegularFile } from '../../io/regular-file.ts';
 import { pickTree } from '../../index/read.ts';
 import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
@@ -35,7 +37,20 @@ function formatFor(flags: { as?: ReportFormat; output?: string }): ReportFormat 
   return ext === undefined ? 'table' : ext.startsWith('htm') ? 'html' : ext === 'md' ? 'md' : 'json';
 }
 
-async function emit(view: ReportView, flags: { as?: ReportFormat; output?: string; allCandidates?: boolean }): Promise<void> {
+/** The files a report command reads, which its output must never replace (compared by device and inode). */
+function reportInputs(flags: { db: string; kallsyms?: string; systemMap?: string }, recording: string | null, view?: ReportView): NamedInput[] {
+  const inputs: NamedInput[] = [
+    { path: flags.db, what: 'the index' }, { path: `${flags.db}-journal`, what: "the index's journal" }, { path: `${flags.db}-wal`, what: "the index's log" },
+  ];
+  if (recording !== null) inputs.push({ path: recording, what: 'the recording' });
+  if (flags.kallsyms !== undefined) inputs.push({ path: flags.kallsyms, what: 'the --kallsyms map' });
+  if (flags.systemMap !== undefined) inputs.push({ path: flags.systemMap, what: 'the --system-map map' });
+  // The source files the report quotes.
+  if (view?.tree !== null && view?.tree !== undefined) for (const s of Object.values(view.snippets)) inputs.push({ path: join(view.tree.root, s.file), what: 'a source file of the indexed tree' });
+  return inputs;
+}
+
+async function emit(view: ReportView, flags: { as?: ReportFormat; output?: string; allCandidates?: boolean }, inputs: readonly NamedInput[]): Promise<void> {
   const as = formatFor(flags);
   const toTerminal = flags.output === undefined && process.stdout.isTTY === true;
   const text = RENDERERS[as](view, { width: toTerminal ? process.stdout.columns ?? 120 : 160, color: toTerminal && isTty(), allCandidates: flags.allCandidates === true });
@@ -43,12 +58,20 @@ async function emit(view: ReportView, flags: { as?: ReportFormat; output?: strin
     await writeOut(text);
     return;
   }
-  try {
-    writeFileSync(flags.output, text);
-  } catch (err) {
-    throw new InputError(`cannot write ${flags.output}: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  writeOutputFile(flags.output, text, inputs);
   writeErr(`wrote ${as} report to ${flags.output}`);
+}
+
+/** A live capture cannot be run again: when its report file cannot be written, the report goes to stdout. */
+async function emitCapture(view: ReportView, flags: { as?: ReportFormat; output?: string; allCandidates?: boolean }, inputs: readonly NamedInput[]): Promise<void> {
+  try {
+    await emit(view, flags, inputs);
+  } catch (err) {
+    if (!(err instanceof OutputError) || flags.output === undefined) throw err;
+    const { output: _, ...toStdout } = flags;
+    await emit(view, toStdout, inputs);
+    throw new OutputError(`${err.message}; the report was written to stdout instead`);
+  }
 }
 
 function openIndex(flags: { db: string; tree?: string }): { db: Db; explainer: Explainer } {
@@ -75,6 +98,8 @@ function openRecording(path: string): number {
 
 export async function runReport(file: string | undefined, flags: ReportFlags): Promise<void> {
   const path = file ?? '-';
+  // A bad or dangerous --output is refused before any work.
+  if (flags.output !== undefined) checkOutputPath(flags.output, reportInputs(flags, path === '-' ? null : path));
   const recordingFd = path === '-' ? null : openRecording(path);
   let opened: ReturnType<typeof openIndex>;
   try {
@@ -99,7 +124,7 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
         hint: 'expected dropwatch, tracefs trace, perf script, bpftrace kstack or retis JSON output; name it with --format',
       });
     }
-    await emit(view, flags);
+    await emit(view, flags, reportInputs(flags, path === '-' ? null : path, view));
   } finally {
     db.close();
   }
@@ -119,6 +144,8 @@ function versionsDiffer(running: string, indexed: string | null): boolean {
 }
 
 export async function runWatch(flags: WatchFlags): Promise<void> {
+  // Checked before the capture starts: a capture must not be lost to an output that cannot be written.
+  if (flags.output !== undefined) checkOutputPath(flags.output, reportInputs(flags, null));
   if (flags.source === 'dropwatch') return watchDropwatch(flags);
   if (process.getuid?.() !== 0) throw new CaptureError('dropsite watch needs root to read kernel trace events', { hint: 'run it with sudo' });
   const { db, explainer } = openIndex(flags);
@@ -166,7 +193,7 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
     const view = agg.view(explainer, opts);
     if (lost > 0) view.warnings.push(`the kernel overwrote ${lost} events before they were read (per_cpu stats overrun)`);
     db.close();
-    await emit(view, flags);
+    await emitCapture(view, flags, reportInputs(flags, null, view));
   }
 }
 
@@ -215,5 +242,5 @@ async function watchDropwatch(flags: WatchFlags): Promise<void> {
   }
   const view = agg.view(explainer, { title: 'Live drops (dropwatch)', source: 'dropwatch -l kas', format: 'dropwatch', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context });
   db.close();
-  await emit(view, flags);
+  await emitCapture(view, flags, reportInputs(flags, null, view));
 }
