@@ -29,9 +29,13 @@ process.stderr.on('error', () => undefined);
 
 /** Writes `text` (a newline added) to stdout, waiting until it is handed to the OS; throws OutputError. */
 export async function writeOut(text: string): Promise<void> {
+  await writeChunk(text.endsWith('\n') || text === '' ? text : `${text}\n`);
+}
+
+/** Writes `data` as it is: one piece of a longer output, written as it is made. */
+export async function writeChunk(data: string): Promise<void> {
   if (stdoutClosed) return;
   if (stdoutFailed !== null) throw stdoutFailed;
-  const data = text.endsWith('\n') || text === '' ? text : `${text}\n`;
   await new Promise<void>((resolve, reject) => {
     process.stdout.write(data, (err) => {
       if (err === null || err === undefined) resolve();

@@ -11,10 +11,10 @@ export interface TimedResult extends CliResult {
 }
 
 /** Run the built binary as runCli does, killed with SIGKILL after `timeoutMs`. */
-export function runCliTimed(args: readonly string[], opts: { env?: Record<string, string>; timeoutMs?: number; input?: string; cwd?: string } = {}): Promise<TimedResult> {
+export function runCliTimed(args: readonly string[], opts: { env?: Record<string, string>; timeoutMs?: number; input?: string; cwd?: string; nodeArgs?: string[] } = {}): Promise<TimedResult> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], {
+    const child = execFile(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1', HOME: process.env.HOME ?? '/tmp', ...opts.env },
       maxBuffer: 256 * 1024 * 1024,
       timeout: opts.timeoutMs ?? 10_000,
