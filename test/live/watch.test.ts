@@ -3,10 +3,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { removeStaleInstances, STALE_AFTER_MS } from '../../src/live/tracefs.ts';
 import { CLI, fixture, runCli } from '../helpers/fixture.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -87,18 +88,56 @@ test('watch reports NO_SOCKET drops in __udp4_lib_rcv with their line in net/ipv
   assert.equal(globalFlag(), flagBefore, 'the global kfree_skb enable flag is as it was');
 });
 
-test('a watch killed with SIGKILL leaves its instance; the next watch removes it', { skip }, async () => {
+test('a watch killed with SIGKILL leaves its instance; the next watch removes it', { skip, timeout: 60_000 }, async () => {
   const w = runWatch([]);
-  await waitFor(() => ourInstances().includes(`dropsite-${w.pid ?? 0}`), 5000);
-  assert.ok(ourInstances().includes(`dropsite-${w.pid ?? 0}`), 'the instance exists while watch runs');
+  const mine = (): string | undefined => ourInstances().find((n) => n.startsWith(`dropsite-${w.pid ?? 0}-`));
+  await waitFor(() => mine() !== undefined, 5000);
+  const name = mine();
+  assert.ok(name !== undefined, 'the instance exists while watch runs');
   w.kill('SIGKILL');
   await w.done;
-  assert.ok(ourInstances().includes(`dropsite-${w.pid ?? 0}`), 'SIGKILL cannot clean up');
+  assert.ok(ourInstances().includes(name), 'SIGKILL cannot clean up');
+  // Another run takes an instance for stale only once it is older than STALE_AFTER_MS.
+  await new Promise((r) => setTimeout(r, STALE_AFTER_MS + 200));
   const next = runWatch(['--duration', '1', '--as', 'json']);
   const r = await next.done;
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`removed tracing instance dropsite-${w.pid ?? 0} left by a dropsite run that was killed`));
-  assert.deepEqual(ourInstances(), []);
+  assert.match(r.stderr, new RegExp(`removed tracing instance ${name} left by a dropsite run that was killed`));
+  assert.ok(!ourInstances().includes(name));
+});
+
+/** A PID that no process can have here: above the kernel's pid_max. */
+const deadPid = (): number => Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()) + 1000 + Math.floor(Math.random() * 1000);
+
+test('an instance whose PID is dead here but whose trace_pipe is open (a watch in a container) is left alone', { skip, timeout: 30_000 }, () => {
+  const t = tracefs() ?? '';
+  // The name an older dropsite in another PID namespace gives its instance: only a PID, dead on this side.
+  const name = `dropsite-${deadPid()}`;
+  const dir = join(t, 'instances', name);
+  mkdirSync(dir);
+  let fd: number | null = null;
+  try {
+    writeFileSync(join(dir, 'events/skb/kfree_skb/enable'), '1');
+    fd = openSync(join(dir, 'trace_pipe'), constants.O_RDONLY | constants.O_NONBLOCK);
+    const kept: string[] = [];
+    const removed = removeStaleInstances(t, { minAgeMs: 0, onKept: (n, why) => kept.push(`${n}: ${why}`) });
+    assert.ok(!removed.includes(name));
+    assert.ok(existsSync(dir), 'the live instance is still there');
+    assert.equal(readFileSync(join(dir, 'events/skb/kfree_skb/enable'), 'utf8').trim(), '1', 'its events are still enabled');
+    assert.ok(kept.some((k) => k.startsWith(`${name}: in use`)), kept.join('; '));
+    // Young instances are left alone too (the owner opens trace_pipe right after mkdir).
+    closeSync(fd);
+    fd = null;
+    const young: string[] = [];
+    assert.deepEqual(removeStaleInstances(t, { onKept: (n) => young.push(n) }).filter((n) => n === name), []);
+    assert.ok(young.includes(name));
+    // Once nobody reads it and it is old enough, it is provably stale: removed.
+    assert.ok(removeStaleInstances(t, { minAgeMs: 0 }).includes(name));
+    assert.ok(!existsSync(dir));
+  } finally {
+    if (fd !== null) closeSync(fd);
+    if (existsSync(dir)) rmdirSync(dir);
+  }
 });
 
 test('SIGTERM mid-run stops cleanly with a report', { skip }, async () => {

@@ -154,7 +154,7 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
     writeErr(`warning: the running kernel is ${running} but the index is of Linux ${explainer.tree.version ?? '?'} (${explainer.tree.root}); names mostly survive between versions, and rows whose function is not in the index are marked`);
   }
   const tracefs = await findTracefs();
-  for (const n of removeStaleInstances(tracefs)) writeErr(`removed tracing instance ${n} left by a dropsite run that was killed`);
+  for (const n of removeStaleInstances(tracefs, { onKept: (name, why) => writeErr(`note: left tracing instance ${name} alone: ${why}`) })) writeErr(`removed tracing instance ${n} left by a dropsite run that was killed`);
   const capture = startCapture(tracefs, { consume: flags.consume === true });
   const stop = (): void => capture.stop();
   process.once('exit', stop);
