@@ -2,7 +2,7 @@
 // it must be a regular file (a FIFO, a device or a directory would hang or flood the reader) and no
 // larger than a bound the caller names. Opened with O_NONBLOCK so that a FIFO swapped in after the
 // check cannot block the open; the open descriptor is checked again (fstat), which closes that race.
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, openSync, readSync, type ReadStream } from 'node:fs';
 import { InputError } from '../errors.ts';
 
 /** An input that is not a regular file, or is too large: an InputError, so the CLI prints it as one line. */
@@ -72,4 +72,10 @@ export function readRegularFile(path: string, maxBytes: number, what = path): Bu
 /** readRegularFile as text (latin1 keeps every byte of kernel sources). */
 export function readRegularText(path: string, maxBytes: number, what = path, encoding: BufferEncoding = 'latin1'): string {
   return readRegularFile(path, maxBytes, what).toString(encoding);
+}
+
+/** A text stream of a checked regular file (see openRegularFile), for inputs read line by line. */
+export function openRegularStream(path: string, maxBytes: number, what = path): ReadStream {
+  const { fd } = openRegularFile(path, maxBytes, what);
+  return createReadStream('', { fd, encoding: 'utf8', highWaterMark: 1 << 16 });
 }

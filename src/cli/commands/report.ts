@@ -1,5 +1,5 @@
 // `dropsite report` and `dropsite watch`: wiring only.
-import { closeSync, createReadStream } from 'node:fs';
+import type { ReadStream } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,7 +8,7 @@ import { CaptureError, InputError, OutputError } from '../../errors.ts';
 import { Explainer } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
 import { checkOutputPath, writeOutputFile, type NamedInput } from '../../io/output-file.ts';
-import { FileKindError, LIMITS, openRegularFile } from '../../io/regular-file.ts';
+import { FileKindError, LIMITS, openRegularStream } from '../../io/regular-file.ts';
 import { pickTree } from '../../index/read.ts';
 import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
 import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
@@ -84,11 +84,11 @@ function openIndex(flags: { db: string; tree?: string }): { db: Db; explainer: E
   }
 }
 
-/** The recording's descriptor, checked to be a regular file: a FIFO would block and a device never end. */
-function openRecording(path: string): number {
+/** The recording, checked to be a regular file: a FIFO would block and a device never end. */
+function openRecording(path: string): ReadStream {
   const hint = 'give a saved dropwatch, tracefs, perf script, bpftrace or retis output file, or pipe it into - (stdin)';
   try {
-    return openRegularFile(path, LIMITS.recording, 'recording').fd;
+    return openRegularStream(path, LIMITS.recording, 'recording');
   } catch (err) {
     if (err instanceof FileKindError) throw new InputError(err.message, { hint });
     const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : '';
@@ -100,19 +100,19 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
   const path = file ?? '-';
   // A bad or dangerous --output is refused before any work.
   if (flags.output !== undefined) checkOutputPath(flags.output, reportInputs(flags, path === '-' ? null : path));
-  const recordingFd = path === '-' ? null : openRecording(path);
+  const recording = path === '-' ? null : openRecording(path);
   let opened: ReturnType<typeof openIndex>;
   try {
     opened = openIndex(flags);
   } catch (err) {
-    if (recordingFd !== null) closeSync(recordingFd);
+    recording?.destroy();
     throw err;
   }
   const { db, explainer } = opened;
   try {
     const mapFile = flags.kallsyms ?? flags.systemMap;
     const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'));
-    const input = recordingFd === null ? process.stdin.setEncoding('utf8') : createReadStream('', { fd: recordingFd, encoding: 'utf8', highWaterMark: 1 << 16 });
+    const input = recording ?? process.stdin.setEncoding('utf8');
     for await (const batch of readRecordingBatches(input, { format: flags.format })) for (const item of batch) agg.add(item);
     if (flags.top > 200) explainer.preload();
     const view = agg.view(explainer, {
