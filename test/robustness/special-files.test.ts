@@ -75,6 +75,20 @@ describe('index: special files at the fixed paths of a tree', () => {
   });
 });
 
+test('a source file replaced by a FIFO after indexing: explain and report answer, without its lines', T, async () => {
+  const p = poisoned('fifo-source', () => undefined);
+  assert.equal((await runCliTimed(['index', p.tree, '--db', p.db, '--quiet'])).code, 0);
+  unlinkSync(join(p.tree, 'net/ipv4/udp.c'));
+  mkfifo(join(p.tree, 'net/ipv4/udp.c'));
+  const e = await runCliTimed(['explain', '--db', p.db, '__udp4_lib_rcv+0x4bc/0xd00']);
+  assert.equal(e.timedOut, false, 'explain hung reading a FIFO source file');
+  assert.equal(e.code, 0, e.stderr);
+  assert.match(e.stdout, /net\/ipv4\/udp\.c:\d+/);
+  const r = await runCliTimed(['report', '--db', p.db, fixture('sample', 'recording', 'dropwatch.txt'), '--as', 'html']);
+  assert.equal(r.timedOut, false, 'report hung reading a FIFO source file');
+  assert.equal(r.code, 0, r.stderr);
+});
+
 describe('.git/HEAD: refs are resolved inside .git only', () => {
   const HASH = 'c0ffee'.padEnd(40, '0');
   // The secret looks like a commit hash, so only the path check can keep it out of the index.
