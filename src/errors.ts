@@ -19,3 +19,6 @@ export class IndexError extends DropsiteError {}
 export class CaptureError extends DropsiteError {}
 /** The output could not be written (stdout on a full disk, a report file). */
 export class OutputError extends DropsiteError {}
+
+/** The errno code of a Node error (`ENOENT`, `EPIPE`), or ''. */
+export const errnoCode = (err: unknown): string => (typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '');

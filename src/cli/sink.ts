@@ -2,7 +2,8 @@
 // process.stdout.write of more than 64 kB can be cut short when piped and the process exits).
 import { printable } from '../report/terminal-text.ts';
 
-import { OutputError } from '../errors.ts';
+import { errnoCode, OutputError } from '../errors.ts';
+import { describeWriteError } from '../io/output-file.ts';
 
 /**
  * Output errors. A reader that went away (`dropsite sites --json | head`, EPIPE) is not an error: writing
@@ -13,10 +14,9 @@ import { OutputError } from '../errors.ts';
 let stdoutClosed = false;
 let stdoutFailed: OutputError | null = null;
 
-const codeOf = (err: unknown): string => (typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '');
 function outputError(err: unknown): OutputError {
-  const code = codeOf(err);
-  const why = code === 'ENOSPC' ? 'no space left on device' : code === 'EIO' ? 'input/output error' : err instanceof Error ? err.message : String(err);
+  const code = errnoCode(err);
+  const why = describeWriteError(err);
   return new OutputError(`cannot write to standard output: ${why}${code !== '' && !why.includes(code) ? ` (${code})` : ''}`, { hint: 'free some space or redirect the output elsewhere' });
 }
 
@@ -39,7 +39,7 @@ export async function writeChunk(data: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     process.stdout.write(data, (err) => {
       if (err === null || err === undefined) resolve();
-      else if (codeOf(err) === 'EPIPE') {
+      else if (errnoCode(err) === 'EPIPE') {
         stdoutClosed = true;
         resolve();
       } else reject((stdoutFailed ??= outputError(err)));

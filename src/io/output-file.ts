@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, fchmodSync, fchownSync, fsyncSync, lstatSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { OutputError } from '../errors.ts';
+import { errnoCode, OutputError } from '../errors.ts';
+import { kindOf } from './regular-file.ts';
 
 /** A file the command reads, named for the error message ("the recording", "the index"). */
 export interface NamedInput {
@@ -14,23 +15,15 @@ export interface NamedInput {
   what: string;
 }
 
-const codeOf = (err: unknown): string => (typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '');
-const why = (err: unknown): string => {
-  const code = codeOf(err);
+/** A write error in words: the errno codes a user meets when writing a file or stdout. */
+export function describeWriteError(err: unknown): string {
+  const code = errnoCode(err);
   if (code === 'ENOSPC') return 'no space left on device';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'ENOENT') return 'no such file or directory';
   if (code === 'EROFS') return 'read-only file system';
+  if (code === 'EIO') return 'input/output error';
   return err instanceof Error ? err.message : String(err);
-};
-
-function kindOf(st: Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
 }
 
 interface Target {
@@ -53,11 +46,11 @@ export function checkOutputPath(path: string, inputs: readonly NamedInput[], wha
     if (lstatSync(path).isSymbolicLink()) real = realpathSync(path);
     existing = statSync(real);
   } catch (err) {
-    if (codeOf(err) !== 'ENOENT') throw fail(why(err));
+    if (errnoCode(err) !== 'ENOENT') throw fail(describeWriteError(err));
     if (real !== path || lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true) throw fail('a symlink to nothing');
   }
   if (existing !== null) {
-    if (!existing.isFile()) throw fail(`is ${kindOf(existing)}, expected a regular file`, 'give a file path, or leave out -o to write to stdout');
+    if (!existing.isFile()) throw fail(`is ${kindOf(existing.mode)}, expected a regular file`, 'give a file path, or leave out -o to write to stdout');
     for (const input of inputs) {
       const st = statSync(input.path, { throwIfNoEntry: false });
       if (st !== undefined && st.dev === existing.dev && st.ino === existing.ino) {
@@ -71,7 +64,7 @@ export function checkOutputPath(path: string, inputs: readonly NamedInput[], wha
     accessSync(folder, constants.W_OK);
   } catch (err) {
     if (err instanceof OutputError) throw err;
-    throw fail(`cannot write in ${folder}: ${why(err)}`);
+    throw fail(`cannot write in ${folder}: ${describeWriteError(err)}`);
   }
   return { real, existing };
 }
@@ -107,6 +100,6 @@ export function writeOutputFile(path: string, text: string, inputs: readonly Nam
     } catch {
       // never created, or already renamed
     }
-    throw new OutputError(`cannot write ${path}: ${why(err)}${existing !== null ? '; the previous file is unchanged' : ''}`);
+    throw new OutputError(`cannot write ${path}: ${describeWriteError(err)}${existing !== null ? '; the previous file is unchanged' : ''}`);
   }
 }

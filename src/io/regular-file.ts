@@ -23,7 +23,8 @@ export const LIMITS = {
   recording: 1024 * 1024 * MiB,
 } as const;
 
-function kindOf(mode: number): string {
+/** What a file of this mode is, for messages: 'a directory', 'a FIFO', …. */
+export function kindOf(mode: number): string {
   switch (mode & constants.S_IFMT) {
     case constants.S_IFDIR: return 'a directory';
     case constants.S_IFIFO: return 'a FIFO';

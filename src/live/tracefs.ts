@@ -16,7 +16,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, mkdirSync, openSync, read, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CaptureError } from '../errors.ts';
+import { CaptureError, errnoCode } from '../errors.ts';
 import { isPidAlive } from '../pid.ts';
 
 /** Where tracefs lives: its own mount point since 4.1, under debugfs before. */
@@ -102,7 +102,7 @@ export function removeStaleInstances(tracefs: string, opts: StaleOptions = {}): 
       rmdirSync(dir);
       removed.push(n);
     } catch (err) {
-      const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : '';
+      const code = errnoCode(err);
       if (code === 'EBUSY') opts.onKept?.(n, 'in use: a process has its trace_pipe open (a dropsite watch in another PID namespace, or a reader of its own)');
       else if (code !== 'ENOENT') opts.onKept?.(n, err instanceof Error ? err.message : String(err));
     }

@@ -4,7 +4,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DropAggregator } from '../../build-report.ts';
-import { CaptureError, InputError, OutputError } from '../../errors.ts';
+import { CaptureError, errnoCode, InputError, OutputError } from '../../errors.ts';
 import { Explainer } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
 import { checkOutputPath, writeOutputFile, type NamedInput } from '../../io/output-file.ts';
@@ -91,8 +91,7 @@ function openRecording(path: string): ReadStream {
     return openRegularStream(path, LIMITS.recording, 'recording');
   } catch (err) {
     if (err instanceof FileKindError) throw new InputError(err.message, { hint });
-    const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : '';
-    throw new InputError(`cannot read recording ${path}: ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`, { hint });
+    throw new InputError(`cannot read recording ${path}: ${errnoCode(err) === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`, { hint });
   }
 }
 
