@@ -29,6 +29,8 @@ const ourInstances = (): string[] => {
   const t = tracefs();
   return t === undefined ? [] : readdirSync(join(t, 'instances')).filter((n) => n.startsWith('dropsite-'));
 };
+/** The instances of one watch process (other runs on the machine may have theirs). */
+const instancesOf = (pid: number | undefined): string[] => ourInstances().filter((n) => n.startsWith(`dropsite-${pid ?? 0}-`));
 /** True once a watch's instance has the kfree_skb event switched on. */
 const capturing = (): boolean => ourInstances().some((n) => {
   try {
@@ -84,7 +86,7 @@ test('watch reports NO_SOCKET drops in __udp4_lib_rcv with their line in net/ipv
   assert.ok(row !== undefined, `rows: ${JSON.stringify(view.rows.map((x) => [x.function, x.reason, x.count]))}; stderr: ${r.stderr}`);
   assert.ok(row.count >= 40);
   assert.equal(row.candidates[0]?.file, 'net/ipv4/udp.c');
-  assert.deepEqual(ourInstances(), [], 'no dropsite instance is left');
+  assert.deepEqual(instancesOf(w.pid), [], 'no dropsite instance is left');
   assert.equal(globalFlag(), flagBefore, 'the global kfree_skb enable flag is as it was');
 });
 
@@ -149,7 +151,7 @@ test('SIGTERM mid-run stops cleanly with a report', { skip }, async () => {
   const r = await w.done;
   assert.equal(r.code, 0, r.stderr);
   assert.ok((JSON.parse(r.stdout) as { totals: { drops: number } }).totals.drops >= 5);
-  assert.deepEqual(ourInstances(), []);
+  assert.deepEqual(instancesOf(w.pid), []);
 });
 
 const hasDropwatch = (): boolean => ['/usr/bin/dropwatch', '/usr/sbin/dropwatch'].some((p) => existsSync(p));
