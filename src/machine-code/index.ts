@@ -1,0 +1,406 @@
+// Machine-code evidence for explain: the shipped kernel image (and its modules) decoded at the function a
+// location names. The drop call the location returns from gives the callee, the reason constants and its
+// neighbourhood; all of the function's drop calls are matched to the candidate sites at once.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KernelImage } from '../binary/image.ts';
+import { loadModule, type ObjectFile } from '../binary/object.ts';
+import type { FunctionCode } from '../binary/types.ts';
+import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
+import type { DropApi, DropSite } from '../model.ts';
+import { softAssign } from './assign.ts';
+import { findDropCalls, type Callee, type DropCall } from './calls.ts';
+import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
+import { normaliseCallName, readErrnoTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
+
+export { normaliseCallName } from './source-features.ts';
+
+export interface MachineCodeOptions {
+  /** The kernel image (vmlinuz or vmlinux) with its symbols, or null for modules only. */
+  image: KernelImage | null;
+  /** Folder searched (recursively) for `<module>.ko*` when a location names a module. */
+  modulesDir: string | null;
+  /** The indexed tree's drop functions and wrappers. */
+  apis: readonly DropApi[];
+  /** The tree's drop reasons: enum value → name. */
+  reasons: ReadonlyMap<number, string>;
+  /** Lines of the indexed tree's files. */
+  lines: LineReader;
+}
+
+/** Tuned on the even half of bench/calibration (Debian 6.12); see the README for the figures. */
+const TUNING = {
+  calleeMismatch: 0.02,
+  reasonMismatch: 0.02,
+  reasonPartialMismatch: 0.3,
+  reasonUnknownAtSite: 0.4,
+  constantAtSiteButVariableInCode: 0.15,
+  neighbour: 2.5,
+  maxNeighbours: 4,
+  errno: 3,
+  maxErrnos: 2,
+  string: 6,
+  maxStrings: 2,
+  capacity: 1.2,
+  none: 0.002,
+  /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
+  before: 6,
+  after: 3,
+};
+
+interface FunctionAnalysis {
+  code: FunctionCode;
+  decoded: DecodedFunction;
+  calls: DropCall[];
+  strings: Map<bigint | string, string | null>;
+  /** Cached assignment per candidate set. */
+  assignments: Map<string, { w: number[][]; p: number[][] }>;
+  module: string | null;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+export class MachineCode implements CodeEvidence {
+  private readonly opts: MachineCodeOptions;
+  private readonly callees: Map<string, Callee>;
+  private readonly calleeEvent: Map<string, 'kfree_skb' | 'consume_skb' | null>;
+  private readonly apiNames: Set<string>;
+  private readonly errnos: Map<string, number>;
+  private readonly noreturn: Set<string>;
+  private readonly functions = new Map<string, FunctionAnalysis | null>();
+  private readonly features = new Map<string, SourceFeatures>();
+  private readonly modules = new Map<string, ObjectFile | null>();
+  private moduleFiles: Map<string, string> | null = null;
+  private jumpEdges: Array<[bigint, bigint]> | null = null;
+  private readonly namer: TargetNamer | null;
+  /** Functions decoded so far (for timing and tests). */
+  decodedCount = 0;
+
+  constructor(opts: MachineCodeOptions) {
+    this.opts = opts;
+    const byName = new Map(opts.apis.map((a) => [a.name, a]));
+    this.callees = new Map();
+    this.calleeEvent = new Map();
+    for (const a of opts.apis) {
+      // The calls that report at their return address: an extern drop function whose body is the
+      // tracepoint-firing root (itself, or a static inline root compiled into it).
+      if (a.locationAt !== 'caller' || a.linkage !== 'extern') continue;
+      const root = a.role === 'root' ? a : a.forwardsTo === null ? undefined : byName.get(a.forwardsTo);
+      if (root === undefined || root.role !== 'root') continue;
+      this.callees.set(a.name, { name: a.name, reasonArg: a.reasonArg });
+      this.calleeEvent.set(a.name, a.kinds.length === 1 && a.kinds[0] === 'consume' ? 'consume_skb' : null);
+    }
+    this.apiNames = new Set(opts.apis.map((a) => a.name));
+    this.errnos = readErrnoTable(opts.lines);
+    this.noreturn = new Set([...(opts.lines('tools/objtool/noreturns.h') ?? []).join('\n').matchAll(/NORETURN\((\w+)\)/g)].map((m) => m[1] ?? ''));
+    const image = opts.image;
+    this.namer = image === null ? null : {
+      byAddress: (a) => {
+        const r = image.resolve(a);
+        return r !== null && r.offset === 0 ? r.name : null;
+      },
+    };
+  }
+
+  /** The names of the drop functions whose calls the code is searched for. */
+  calleeNames(): string[] {
+    return [...this.callees.keys()].sort();
+  }
+
+  weigh(loc: LocationQuery, sites: readonly CodeSite[]): CodeVerdict | null {
+    if (loc.offset === null || this.apiNames.has(loc.function)) return null;
+    const fa = this.analysis(loc);
+    if (fa === null) return null;
+    const notes: string[] = [];
+    const where = fa.module !== null ? `${fa.module}.ko` : 'the image';
+    const call = fa.calls.find((c) => c.ret === loc.offset);
+    if (call === undefined) {
+      const near = fa.calls.map((c) => `+${hex(c.ret)}`).slice(0, 8).join(', ');
+      notes.push(`machine code: ${loc.symbol}+${hex(loc.offset)} in ${where} is not the return address of a drop call (${fa.calls.length === 0 ? 'the function calls no drop function' : `its drop calls return to ${near}`}); ranked from source`);
+      return { method: 'machine-code', weights: sites.map((s) => s.prior), evidence: sites.map(() => []), notes, reason: null, event: null, size: fa.code.size };
+    }
+    if (sites.length === 0) {
+      notes.push(`machine code: ${loc.symbol}+${hex(call.ret)} returns from a call of ${call.callee}, but no indexed site can stand for it: a missed site (a drop through a function pointer, a helper emitted from a header, or more helpers deep than the index follows)`);
+      return { method: 'machine-code', weights: [], evidence: [], notes, reason: this.reasonText(call), event: this.calleeEvent.get(call.callee) ?? null, size: fa.code.size };
+    }
+    const key = sites.map((s) => `${s.site.file}:${s.site.line}:${s.site.column}:${s.via.join('>')}`).join('|');
+    let cached = fa.assignments.get(key);
+    if (cached === undefined) {
+      const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null)));
+      cached = { w, p: softAssign(w, sites.map(() => TUNING.capacity), TUNING.none) };
+      fa.assignments.set(key, cached);
+    }
+    const { w, p } = cached;
+    const qi = fa.calls.indexOf(call);
+    const row = p[qi] ?? [];
+    const evidence = sites.map((s) => {
+      const ev: string[] = [];
+      this.match(fa, call, s, ev);
+      // Explaining away: another drop call of this function that this site fits better.
+      let best = -1;
+      let bestP = 0;
+      const j = sites.indexOf(s);
+      fa.calls.forEach((_, i) => {
+        if (i === qi) return;
+        const pi = p[i]?.[j] ?? 0;
+        if (pi > bestP) [best, bestP] = [i, pi];
+      });
+      const other = fa.calls[best];
+      if (other !== undefined && bestP > 0.5 && bestP > (row[j] ?? 0)) ev.push(`machine code: the drop call returning to +${hex(other.ret)} fits this site better (${Math.round(bestP * 100)}% of it)`);
+      return ev;
+    });
+    const callText = `${call.tail ? 'jumps to' : 'calls'} ${call.callee} at +${hex(call.off)}`;
+    const rt = this.reasonText(call);
+    notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
+    const bestRaw = Math.max(...(w[qi] ?? [0]).map((x, j) => x / Math.max(1e-9, sites[j]?.prior ?? 1)));
+    if (bestRaw < 0.05 || (row[sites.length] ?? 0) > 0.5) {
+      notes.push(`machine code: no candidate explains this call of ${call.callee}${rt !== null ? ` with reason ${rt}` : ''}: a sign of a missed site (a drop through a function pointer, a helper emitted from a header, or more helpers deep than the index follows)`);
+    }
+    const weights = sites.map((_, j) => (row[j] ?? 0) + 1e-6 * (sites[j]?.prior ?? 0));
+    const event = this.calleeEvent.get(call.callee) ?? (call.reasons?.complete === true && call.reasons.values.length > 0 && call.reasons.values.every((v) => this.opts.reasons.get(v) === 'CONSUMED') ? 'consume_skb' : call.reasons !== null ? 'kfree_skb' : null);
+    const single = call.reasons?.complete === true && call.reasons.values.length === 1 ? this.opts.reasons.get(call.reasons.values[0] ?? -1) ?? null : null;
+    return { method: 'machine-code', weights, evidence, notes, reason: single, event, size: fa.code.size };
+  }
+
+  /** Drop calls of the function a location names, decoded once per function. */
+  analysis(loc: LocationQuery): FunctionAnalysis | null {
+    const key = `${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`;
+    if (this.functions.has(key)) return this.functions.get(key) ?? null;
+    let code: FunctionCode | null = null;
+    let obj: ObjectFile | null = null;
+    if (loc.module !== null) {
+      obj = this.moduleObject(loc.module);
+      code = obj?.functionCode(loc.symbol) ?? null;
+    } else if (this.opts.image !== null) {
+      const image = this.opts.image;
+      const all = image.lookup(loc.symbol);
+      const size = loc.size ?? undefined;
+      code = image.functionCode(loc.symbol, size !== undefined && all.some((s) => s.size === size) ? { size } : {});
+    }
+    if (code === null) {
+      this.functions.set(key, null);
+      return null;
+    }
+    const namer: TargetNamer | null = obj !== null ? moduleNamer(obj, code) : this.namer;
+    const decoded = decodeFunction(code, namer);
+    this.decodedCount++;
+    const hiddenEdges = obj === null ? this.hiddenEdges(code) : [];
+    const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges });
+    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module: loc.module };
+    for (const c of calls) for (const r of c.dataRefs) if (!fa.strings.has(r)) fa.strings.set(r, this.stringAt(r, obj));
+    this.functions.set(key, fa);
+    return fa;
+  }
+
+  private reasonText(call: DropCall): string | null {
+    const r = call.reasons;
+    if (r === null) return null;
+    const names = r.values.map((v) => this.opts.reasons.get(v) ?? String(v));
+    if (names.length === 0) return 'not a constant';
+    return names.join(' or ') + (r.complete ? '' : ' (or a value computed at run time)');
+  }
+
+  /** How well binary call `c` fits site `s`, times the site's prior; `ev` collects why when given. */
+  private match(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
+    let f = s.prior;
+    const site = s.site;
+    const chain = [site.api, ...site.via];
+    if (!chain.includes(c.callee)) {
+      ev?.push(`machine code: the call ${c.tail ? 'jumps to' : 'calls'} ${c.callee}, which ${site.api}() does not reach`);
+      f *= TUNING.calleeMismatch;
+    }
+    const api = this.callees.get(c.callee);
+    if (c.reasons !== null && api?.reasonArg !== null && api?.reasonArg !== undefined) {
+      const reg = `%${register32Name(ARG_FAMILIES[api.reasonArg] ?? 0)}`;
+      const names = c.reasons.values.map((v) => this.opts.reasons.get(v) ?? String(v));
+      const siteConstant = site.reasonText !== null && /^SKB_/.test(site.reasonText);
+      if (names.length === 0) {
+        if (siteConstant) {
+          ev?.push(`machine code: the reason in ${reg} is computed at run time, but this site passes the constant ${site.reason ?? site.reasonText}`);
+          f *= TUNING.constantAtSiteButVariableInCode;
+        }
+      } else if (site.reasons.length === 0) {
+        ev?.push(`machine code: the code loads reason ${names.join(' or ')} into ${reg}; the reason this site passes could not be worked out`);
+        f *= TUNING.reasonUnknownAtSite;
+      } else {
+        const common = names.filter((n) => site.reasons.includes(n));
+        if (common.length > 0) ev?.push(`machine code: the code loads reason ${names.join(' or ')} into ${reg}, as this site can pass`);
+        else if (c.reasons.complete) {
+          ev?.push(`machine code: the code loads reason ${names.join(' or ')} into ${reg}; this site passes ${site.reasons.slice(0, 4).join(', ')}`);
+          f *= TUNING.reasonMismatch;
+        } else f *= TUNING.reasonPartialMismatch;
+      }
+    }
+    const sf = this.siteFeatures(s);
+    const near = [...new Set(c.neighbours.map(normaliseCallName))].filter((n) => sf.calls.has(n));
+    if (near.length > 0) {
+      f *= TUNING.neighbour ** Math.min(near.length, TUNING.maxNeighbours);
+      ev?.push(`machine code: calls ${near.map((n) => c.neighbours.find((x) => normaliseCallName(x) === n) ?? n).join(', ')} near the drop, as the source does around this site`);
+    }
+    const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
+    if (errnos.length > 0) {
+      f *= TUNING.errno ** Math.min(errnos.length, TUNING.maxErrnos);
+      ev?.push(`machine code: the constant${errnos.length > 1 ? 's' : ''} ${errnos.map((v) => `$${hex(v)} (-${sf.errnos.get(v) ?? '?'})`).join(', ')} near the drop, as in the source around this site`);
+    }
+    const strings: string[] = [];
+    for (const r of c.dataRefs) {
+      const text = fa.strings.get(r);
+      if (text === null || text === undefined || text.length < 4) continue;
+      if (sf.strings.some((t) => t === text || (t.length >= 6 && text.includes(t)) || (text.length >= 6 && t.includes(text)))) strings.push(text);
+    }
+    if (strings.length > 0) {
+      f *= TUNING.string ** Math.min(strings.length, TUNING.maxStrings);
+      ev?.push(`machine code: references the string ${strings.map((t) => JSON.stringify(t.length > 40 ? t.slice(0, 40) + '…' : t)).join(', ')}, which the source uses near this site`);
+    }
+    return f;
+  }
+
+  private siteFeatures(s: CodeSite): SourceFeatures {
+    const site: DropSite = s.site;
+    const key = `${site.file}:${site.line}:${s.via.length > 0 ? `${s.fn.file}:${s.anchorLine}` : ''}`;
+    let f = this.features.get(key);
+    if (f === undefined) {
+      const from = Math.max(site.functionStartLine, site.line - TUNING.before);
+      f = sourceFeatures(this.opts.lines, this.errnos, site.file, from, site.endLine + TUNING.after);
+      if (s.via.length > 0) {
+        // An inlined helper's neighbourhood is also where it is called.
+        const g = sourceFeatures(this.opts.lines, this.errnos, s.fn.file, Math.max(s.fn.startLine, s.anchorLine - TUNING.before), s.anchorLine + TUNING.after);
+        for (const n of g.calls) f.calls.add(n);
+        for (const [k, v] of g.errnos) f.errnos.set(k, v);
+        f.strings.push(...g.strings);
+      }
+      this.features.set(key, f);
+    }
+    return f;
+  }
+
+  private stringAt(ref: bigint | string, obj: ObjectFile | null): string | null {
+    let bytes: Uint8Array | null = null;
+    if (typeof ref === 'bigint') {
+      bytes = this.opts.image?.elf.bytesAt(ref, 160) ?? null;
+    } else if (obj !== null) {
+      const m = /^(.+)\+0x([0-9a-f]+)$/.exec(ref);
+      const sec = m?.[1] === undefined ? undefined : obj.elf.section(m[1]);
+      if (sec !== undefined && m?.[2] !== undefined) {
+        const all = obj.elf.sectionBytes(sec);
+        const at = parseInt(m[2], 16);
+        bytes = all.subarray(at, Math.min(all.length, at + 160));
+      }
+    }
+    if (bytes === null) return null;
+    let end = 0;
+    while (end < bytes.length && bytes[end] !== 0) {
+      const b = bytes[end] ?? 0;
+      if ((b < 0x20 || b > 0x7e) && b !== 0x0a && b !== 0x09) return null;
+      end++;
+    }
+    if (end === bytes.length || end < 4) return null;
+    // printk strings start with a KERN_<LEVEL> marker (\001 + digit) — already excluded above unless absent
+    return Buffer.from(bytes.subarray(0, end)).toString('latin1');
+  }
+
+  /** Static-key jumps (`__jump_table`: code, target, key; s32 relative each) into this function, as offsets. */
+  private hiddenEdges(code: FunctionCode): Array<[number, number]> {
+    const image = this.opts.image;
+    if (image === null) return [];
+    if (this.jumpEdges === null) {
+      const edges: Array<[bigint, bigint]> = [];
+      const sec = image.elf.section('__jump_table');
+      if (sec !== undefined) {
+        const b = image.elf.sectionBytes(sec);
+        const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+        for (let off = 0; off + 16 <= b.length; off += 16) {
+          const base = sec.addr + BigInt(off);
+          edges.push([base + BigInt(view.getInt32(off, true)), base + 4n + BigInt(view.getInt32(off + 4, true))]);
+        }
+      }
+      edges.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      this.jumpEdges = edges;
+    }
+    const start = code.address;
+    const end = code.address + BigInt(code.size);
+    const out: Array<[number, number]> = [];
+    let lo = 0;
+    let hi = this.jumpEdges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.jumpEdges[mid]?.[0] ?? 0n) < start) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.jumpEdges.length; i++) {
+      const e = this.jumpEdges[i];
+      if (e === undefined || e[0] >= end) break;
+      if (e[1] >= start && e[1] < end) out.push([Number(e[0] - start), Number(e[1] - start)]);
+    }
+    return out;
+  }
+
+  private moduleObject(name: string): ObjectFile | null {
+    if (this.modules.has(name)) return this.modules.get(name) ?? null;
+    const dir = this.opts.modulesDir;
+    if (dir === null) return null;
+    if (this.moduleFiles === null) {
+      this.moduleFiles = new Map();
+      const walk = (d: string): void => {
+        let entries;
+        try {
+          entries = readdirSync(d, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        for (const e of entries) {
+          const p = join(d, e.name);
+          if (e.isDirectory()) walk(p);
+          else {
+            const m = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/.exec(e.name);
+            // modprobe names: dashes and underscores are the same
+            if (m?.[1] !== undefined) {
+              const k = m[1].replace(/-/g, '_');
+              if (!this.moduleFiles?.has(k)) this.moduleFiles?.set(k, p);
+            }
+          }
+        }
+      };
+      walk(dir);
+    }
+    const file = this.moduleFiles.get(name.replace(/-/g, '_'));
+    this.modules.set(name, null);
+    return file === undefined ? null : this.pendingModule(name, file);
+  }
+
+  /** Modules are opened synchronously when uncompressed; compressed ones must be preloaded (loadModules). */
+  private pendingModule(name: string, file: string): ObjectFile | null {
+    return this.loaded.get(file) ?? (this.modules.get(name) ?? null);
+  }
+
+  private readonly loaded = new Map<string, ObjectFile>();
+
+  /** Open the modules the given locations name (decompressing .ko.xz and friends), before weighing them. */
+  async loadModules(names: Iterable<string>): Promise<string[]> {
+    const problems: string[] = [];
+    for (const n of new Set(names)) {
+      this.moduleObject(n);
+      const file = this.moduleFiles?.get(n.replace(/-/g, '_'));
+      if (file === undefined) {
+        if (this.opts.modulesDir !== null) problems.push(`module ${n}: no ${n}.ko under ${this.opts.modulesDir}`);
+        continue;
+      }
+      if (this.loaded.has(file)) continue;
+      try {
+        const obj = await loadModule(file);
+        this.loaded.set(file, obj);
+        this.modules.set(n, obj);
+      } catch (err) {
+        problems.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    return problems;
+  }
+}
+
+/** In a module, a call without a relocation targets its own section: name it by the function starting there. */
+function moduleNamer(obj: ObjectFile, code: FunctionCode): TargetNamer {
+  const starts = new Map<bigint, string>();
+  for (const f of obj.functions()) if (f.section === code.section) starts.set(BigInt(f.value), f.name);
+  return { byAddress: (a) => starts.get(a) ?? null };
+}
