@@ -25,6 +25,8 @@ export interface DropCall {
   imms: number[];
   /** %gs-relative displacements (per-cpu counters) of the neighbourhood. */
   gsDisps: number[];
+  /** Memory displacements of the neighbourhood (a counter index × 8 shows up here). */
+  disps: number[];
   /** Data referenced rip-relative in the neighbourhood (image addresses or relocation names). */
   dataRefs: Array<bigint | string>;
 }
@@ -124,11 +126,13 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
     const neighbours: string[] = [];
     const imms: number[] = [];
     const gsDisps: number[] = [];
+    const disps: number[] = [];
     const dataRefs: Array<bigint | string> = [];
     const take = (y: Insn): void => {
       if ((y.flow === 'call' || y.flow === 'jmp') && y.callee !== null && !callees.has(y.callee) && !NOT_NEIGHBOURS.test(y.callee)) neighbours.push(y.callee);
       for (const v of y.imms) imms.push(v);
       if (y.gsDisp !== null) gsDisps.push(y.gsDisp);
+      if (y.disp !== null) disps.push(y.disp);
       if (y.dataRef !== null) dataRefs.push(y.dataRef);
     };
     // Backwards along the straight line that falls into the call, stopping at the previous drop call.
@@ -159,7 +163,7 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
     }
     out.push({
       index: i, off: x.off, ret: x.off + x.len, callee: x.callee, tail: x.flow === 'jmp',
-      reasons, neighbours, imms, gsDisps, dataRefs,
+      reasons, neighbours, imms, gsDisps, disps, dataRefs,
     });
   });
   return out;

@@ -36,6 +36,8 @@ export interface Insn {
   dataRef: bigint | string | null;
   /** A %gs-relative memory operand's displacement (per-cpu data: SNMP counters), or null. */
   gsDisp: number | null;
+  /** Displacement of a register-based memory operand (struct fields, counter slots), or null. */
+  disp: number | null;
 }
 
 export interface DecodedFunction {
@@ -144,14 +146,19 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
     }
     let dataRef: bigint | string | null = null;
     let gsDisp: number | null = null;
+    let disp: number | null = null;
     for (let i = 0; i < ops; i++) {
       if (insn.opKind(i) !== OpKind.Memory) continue;
       if (insn.memoryBase === Register.RIP) dataRef = reloc ?? insn.ipRelMemoryAddress;
       else if (insn.memorySegment === Register.GS) gsDisp = Number(insn.memoryDisplacement & 0xffffffffn);
       else if (reloc !== null && flow === 'next') dataRef = reloc;
+      if (insn.memoryBase !== Register.RIP && insn.memoryBase !== Register.None) {
+        const d = Number(insn.memoryDisplacement & 0xffffffffn);
+        if (d > 0 && d < 0x10000) disp = d;
+      }
     }
     at.set(off, out.length);
-    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp });
+    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp });
   }
   decoder.free();
   insn.free();

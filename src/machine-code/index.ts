@@ -11,7 +11,7 @@ import type { DropApi, DropSite } from '../model.ts';
 import { softAssign } from './assign.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
-import { normaliseCallName, readErrnoTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
+import { blockAround, normaliseCallName, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -41,10 +41,11 @@ const TUNING = {
   maxErrnos: 2,
   string: 6,
   maxStrings: 2,
+  mib: 2.5,
   capacity: 1.2,
   none: 0.002,
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
-  before: 6,
+  before: 10,
   after: 3,
 };
 
@@ -66,6 +67,7 @@ export class MachineCode implements CodeEvidence {
   private readonly calleeEvent: Map<string, 'kfree_skb' | 'consume_skb' | null>;
   private readonly apiNames: Set<string>;
   private readonly errnos: Map<string, number>;
+  private readonly mibTable: Map<string, number>;
   private readonly noreturn: Set<string>;
   private readonly functions = new Map<string, FunctionAnalysis | null>();
   private readonly features = new Map<string, SourceFeatures>();
@@ -92,6 +94,7 @@ export class MachineCode implements CodeEvidence {
     }
     this.apiNames = new Set(opts.apis.map((a) => a.name));
     this.errnos = readErrnoTable(opts.lines);
+    this.mibTable = readMibTable(opts.lines);
     this.noreturn = new Set([...(opts.lines('tools/objtool/noreturns.h') ?? []).join('\n').matchAll(/NORETURN\((\w+)\)/g)].map((m) => m[1] ?? ''));
     const image = opts.image;
     this.namer = image === null ? null : {
@@ -242,6 +245,13 @@ export class MachineCode implements CodeEvidence {
       f *= TUNING.errno ** Math.min(errnos.length, TUNING.maxErrnos);
       ev?.push(`machine code: the constant${errnos.length > 1 ? 's' : ''} ${errnos.map((v) => `$${hex(v)} (-${sf.errnos.get(v) ?? '?'})`).join(', ')} near the drop, as in the source around this site`);
     }
+    // An SNMP counter's slot: index × 8 in a per-cpu (or atomic) array of u64.
+    const slots = new Set([...c.disps, ...c.gsDisps]);
+    const mibs = [...sf.mibs].filter(([v]) => slots.has(v * 8));
+    if (mibs.length > 0) {
+      f *= TUNING.mib ** Math.min(mibs.length, 2);
+      ev?.push(`machine code: a counter slot at ${mibs.map(([v, n]) => `${hex(v * 8)} (${n} = ${v})`).join(', ')} near the drop, as the source bumps around this site`);
+    }
     const strings: string[] = [];
     for (const r of c.dataRefs) {
       const text = fa.strings.get(r);
@@ -260,14 +270,16 @@ export class MachineCode implements CodeEvidence {
     const key = `${site.file}:${site.line}:${s.via.length > 0 ? `${s.fn.file}:${s.anchorLine}` : ''}`;
     let f = this.features.get(key);
     if (f === undefined) {
-      const from = Math.max(site.functionStartLine, site.line - TUNING.before);
-      f = sourceFeatures(this.opts.lines, this.errnos, site.file, from, site.endLine + TUNING.after);
+      const [from, to] = blockAround(this.opts.lines, site.file, site.line, site.endLine, site.functionStartLine, TUNING.before, TUNING.after);
+      f = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, site.file, from, to);
       if (s.via.length > 0) {
         // An inlined helper's neighbourhood is also where it is called.
-        const g = sourceFeatures(this.opts.lines, this.errnos, s.fn.file, Math.max(s.fn.startLine, s.anchorLine - TUNING.before), s.anchorLine + TUNING.after);
+        const [a, b] = blockAround(this.opts.lines, s.fn.file, s.anchorLine, s.anchorLine, s.fn.startLine, TUNING.before, TUNING.after);
+        const g = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, s.fn.file, a, b);
         for (const n of g.calls) f.calls.add(n);
         for (const [k, v] of g.errnos) f.errnos.set(k, v);
         f.strings.push(...g.strings);
+        for (const [k, v] of g.mibs) f.mibs.set(k, v);
       }
       this.features.set(key, f);
     }

@@ -10,6 +10,8 @@ export interface SourceFeatures {
   /** Errno values returned or assigned as -EXXX, as the unsigned 32-bit immediates the code holds. */
   errnos: Map<number, string>;
   strings: string[];
+  /** SNMP counters bumped (`__IP6_INC_STATS(net, idev, IPSTATS_MIB_INHDRERRORS)`): enum value → name. */
+  mibs: Map<number, string>;
 }
 
 const KEYWORDS = new Set(['if', 'for', 'while', 'switch', 'return', 'sizeof', 'do', 'else', 'case', 'typeof', '__typeof__', 'defined', 'likely', 'unlikely', 'READ_ONCE', 'WRITE_ONCE', 'offsetof', 'container_of', 'ARRAY_SIZE']);
@@ -39,12 +41,65 @@ export function readErrnoTable(lines: LineReader): Map<string, number> {
   return out;
 }
 
+/** SNMP counter names → their index in the MIB arrays, from the tree's include/uapi/linux/snmp.h enums. */
+export function readMibTable(lines: LineReader): Map<string, number> {
+  const out = new Map<string, number>();
+  const text = stripComments((lines('include/uapi/linux/snmp.h') ?? []).join('\n'));
+  for (const body of text.matchAll(/enum\s*\{([^}]*)\}/g)) {
+    let next = 0;
+    for (const item of (body[1] ?? '').split(',')) {
+      const m = /^\s*([A-Z0-9_]+)\s*(?:=\s*(\d+))?\s*$/.exec(item);
+      if (m?.[1] === undefined) continue;
+      const v = m[2] !== undefined ? Number(m[2]) : next;
+      out.set(m[1], v);
+      next = v + 1;
+    }
+  }
+  return out;
+}
+
+const indent = (l: string): number => {
+  let n = 0;
+  for (const ch of l) {
+    if (ch === ' ') n++;
+    else if (ch === '\t') n += 8;
+    else break;
+  }
+  return n;
+};
+
+/**
+ * The source block of a line: back over the lines indented at least as deep (the statements before it in
+ * its block), then the condition that opens the block (with its continuation lines); forward to the end of
+ * the block, at most `after` lines. Bounded by `floor` (the function's first line) and `maxBefore` lines.
+ */
+export function blockAround(lines: LineReader, file: string, line: number, endLine: number, floor: number, maxBefore: number, after: number): [number, number] {
+  const all = lines(file) ?? [];
+  const at = (n: number): string => all[n - 1] ?? '';
+  const depth = indent(at(line));
+  let from = line;
+  while (from - 1 > floor && line - (from - 1) <= maxBefore) {
+    const prev = at(from - 1);
+    if (prev.trim() === '') { from--; continue; }
+    if (indent(prev) < depth) {
+      // the opening condition, and the lines it continues from
+      from--;
+      while (from - 1 > floor && line - (from - 1) <= maxBefore && !/[;{}:]\s*$/.test(at(from - 1).trim()) && at(from - 1).trim() !== '') from--;
+      break;
+    }
+    from--;
+  }
+  let to = endLine;
+  while (to + 1 <= all.length && to - endLine < after && at(to + 1).trim() !== '' && indent(at(to + 1)) >= depth) to++;
+  return [from, to];
+}
+
 function stripComments(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ');
 }
 
 /** Features of the lines [from, to] (1-based, inclusive) of `file`. */
-export function sourceFeatures(lines: LineReader, errnoTable: ReadonlyMap<string, number>, file: string, from: number, to: number): SourceFeatures {
+export function sourceFeatures(lines: LineReader, errnoTable: ReadonlyMap<string, number>, mibTable: ReadonlyMap<string, number>, file: string, from: number, to: number): SourceFeatures {
   const all = lines(file) ?? [];
   const text = stripComments(all.slice(Math.max(0, from - 1), Math.max(0, to)).join('\n'));
   const calls = new Set<string>();
@@ -62,5 +117,10 @@ export function sourceFeatures(lines: LineReader, errnoTable: ReadonlyMap<string
     const s = (m[1] ?? '').replace(/\\n/g, '\n').replace(/\\t/g, '\t').replace(/\\(.)/g, '$1');
     if (s.replace(/%[-+ #0-9.]*[a-zA-Z]+/g, '').trim().length >= 4) strings.push(s);
   }
-  return { calls, errnos, strings };
+  const mibs = new Map<number, string>();
+  for (const m of text.matchAll(/\b[A-Z0-9]+_MIB_[A-Z0-9_]+\b/g)) {
+    const v = mibTable.get(m[0]);
+    if (v !== undefined && v > 0) mibs.set(v, m[0]);
+  }
+  return { calls, errnos, strings, mibs };
 }
