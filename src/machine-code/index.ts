@@ -1,7 +1,7 @@
 // Machine-code evidence for explain: the shipped kernel image (and its modules) decoded at the function a
 // location names. The drop call the location returns from gives the callee, the reason constants and its
 // neighbourhood; all of the function's drop calls are matched to the candidate sites at once.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KernelImage } from '../binary/image.ts';
 import { loadModule, type ObjectFile } from '../binary/object.ts';
@@ -11,7 +11,7 @@ import type { DropApi, DropSite } from '../model.ts';
 import { softAssign } from './assign.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
-import { blockAround, normaliseCallName, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
+import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -26,6 +26,8 @@ export interface MachineCodeOptions {
   reasons: ReadonlyMap<number, string>;
   /** Lines of the indexed tree's files. */
   lines: LineReader;
+  /** The indexed tree's root, for its headers' inline functions and macros (optional). */
+  treeRoot?: string;
 }
 
 /** Tuned on the even half of bench/calibration (Debian 6.12); see the README for the figures. */
@@ -43,6 +45,7 @@ const TUNING = {
   maxStrings: 2,
   mib: 2.5,
   capacity: 1.2,
+  expandDepth: 2,
   none: 0.002,
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
   before: 10,
@@ -68,6 +71,7 @@ export class MachineCode implements CodeEvidence {
   private readonly apiNames: Set<string>;
   private readonly errnos: Map<string, number>;
   private readonly mibTable: Map<string, number>;
+  private bodies: Map<string, Set<string>> | null = null;
   private readonly noreturn: Set<string>;
   private readonly functions = new Map<string, FunctionAnalysis | null>();
   private readonly features = new Map<string, SourceFeatures>();
@@ -281,9 +285,24 @@ export class MachineCode implements CodeEvidence {
         f.strings.push(...g.strings);
         for (const [k, v] of g.mibs) f.mibs.set(k, v);
       }
+      expandCalls(f.calls, this.headerBodies(), TUNING.expandDepth);
       this.features.set(key, f);
     }
     return f;
+  }
+
+  private headerBodies(): Map<string, Set<string>> {
+    if (this.bodies === null) {
+      const root = this.opts.treeRoot;
+      this.bodies = root === undefined ? new Map() : readHeaderBodies(root, listHeaders, (f) => {
+        try {
+          return readFileSync(f, 'latin1');
+        } catch {
+          return null;
+        }
+      });
+    }
+    return this.bodies;
   }
 
   private stringAt(ref: bigint | string, obj: ObjectFile | null): string | null {
@@ -415,4 +434,23 @@ function moduleNamer(obj: ObjectFile, code: FunctionCode): TargetNamer {
   const starts = new Map<bigint, string>();
   for (const f of obj.functions()) if (f.section === code.section) starts.set(BigInt(f.value), f.name);
   return { byAddress: (a) => starts.get(a) ?? null };
+}
+
+function listHeaders(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.h')) out.push(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
 }

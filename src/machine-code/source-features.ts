@@ -124,3 +124,66 @@ export function sourceFeatures(lines: LineReader, errnoTable: ReadonlyMap<string
   }
   return { calls, errnos, strings, mibs };
 }
+
+/**
+ * What header inlines and function-like macros call, so that a source call can meet the code's calls
+ * (`icmpv6_send` is an inline that calls `icmp6_send`; `__IP6_INC_STATS` a macro). Built once from the
+ * headers of the tree: static inline functions and #defines with parameters, name → names they call.
+ */
+export function readHeaderBodies(root: string, list: (dir: string) => string[], read: (file: string) => string | null): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const add = (name: string, body: string): void => {
+    const called = new Set<string>();
+    for (const m of body.matchAll(/\b([A-Za-z_]\w*)\s*\(/g)) {
+      const n = m[1];
+      if (n !== undefined && !KEYWORDS.has(n) && n !== name) called.add(normaliseCallName(n));
+    }
+    if (called.size === 0) return;
+    const key = normaliseCallName(name);
+    const prev = out.get(key);
+    if (prev === undefined) out.set(key, called);
+    else for (const c of called) prev.add(c);
+  };
+  for (const dir of ['include/linux', 'include/net', 'arch/x86/include/asm']) {
+    for (const file of list(`${root}/${dir}`)) {
+      const raw = read(file);
+      if (raw === null || (!raw.includes('inline') && !raw.includes('#define'))) continue;
+      const text = stripComments(raw);
+      for (const m of text.matchAll(/^#define\s+([A-Za-z_]\w*)\(([^)]*)\)((?:[^\n]*\\\n)*[^\n]*)/gm)) {
+        if (m[1] !== undefined && m[3] !== undefined) add(m[1], m[3]);
+      }
+      for (const m of text.matchAll(/^static\s+(?:inline|__always_inline)\b[^;{(]*?\b([A-Za-z_]\w*)\s*\([^;{]*\)\s*\{/gm)) {
+        const name = m[1];
+        if (name === undefined) continue;
+        let depth = 1;
+        let i = (m.index ?? 0) + m[0].length;
+        const start = i;
+        while (i < text.length && depth > 0) {
+          const ch = text[i];
+          if (ch === '{') depth++;
+          else if (ch === '}') depth--;
+          i++;
+        }
+        if (i - start < 4000) add(name, text.slice(start, i));
+      }
+    }
+  }
+  return out;
+}
+
+/** Add to `calls` what they expand to through header bodies, `depth` levels down. */
+export function expandCalls(calls: Set<string>, bodies: ReadonlyMap<string, ReadonlySet<string>>, depth: number): void {
+  let frontier = [...calls];
+  for (let d = 0; d < depth && frontier.length > 0; d++) {
+    const next: string[] = [];
+    for (const c of frontier) {
+      for (const n of bodies.get(c) ?? []) {
+        if (!calls.has(n)) {
+          calls.add(n);
+          next.push(n);
+        }
+      }
+    }
+    frontier = next;
+  }
+}
