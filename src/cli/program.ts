@@ -42,6 +42,8 @@ const context = (description: string): OptionSpec => ({ flags: '--context <n>', 
 const top: OptionSpec = { flags: '--top <n>', description: 'locations shown', default: 20, parse: positiveInt };
 const output = (description: string): OptionSpec => ({ flags: '-o, --output <file>', description });
 const as: OptionSpec = { flags: '--as <format>', description: 'output format (default: from --output\'s extension, else table)', choices: REPORT_FORMAT_NAMES };
+const kernel: OptionSpec = { flags: '--kernel <file>', description: 'the kernel image (vmlinuz or vmlinux, no debug info needed): rank by its machine code' };
+const modules: OptionSpec = { flags: '--modules <dir>', description: 'folder of the kernel\'s modules (lib/modules/VERSION): rank module locations by their .ko code' };
 const allCandidates: OptionSpec = { flags: '--all-candidates', description: 'show every candidate of each location, not only the best' };
 
 /** The flags object a command's runner reads; the specs above decide its keys and value types. */
@@ -99,6 +101,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--kallsyms <file>', description: 'a saved /proc/kallsyms: names raw addresses and gives function sizes' },
       { flags: '--system-map <file>', description: 'a System.map, as --kallsyms' },
       { flags: '--vmlinux <file>', description: 'exact mode: a vmlinux or .ko with debug info (uses binutils nm and addr2line)' },
+      kernel, modules,
       context('source lines shown around each site'),
       { flags: '--max <n>', description: 'candidates shown per location', default: 5, parse: positiveInt },
       json('JSON output (schema in the README)'),

@@ -3,7 +3,10 @@
 // neighbourhood; all of the function's drop calls are matched to the candidate sites at once.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KernelImage } from '../binary/image.ts';
+import { loadKernelImage, type KernelImage } from '../binary/image.ts';
+import { sourceLines } from '../explain/source-lines.ts';
+import type { Db } from '../index/open.ts';
+import { listApis, listReasons, type TreeRow } from '../index/read.ts';
 import { loadModule, type ObjectFile } from '../binary/object.ts';
 import type { FunctionCode } from '../binary/types.ts';
 import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
@@ -213,7 +216,7 @@ export class MachineCode implements CodeEvidence {
     const site = s.site;
     const chain = [site.api, ...site.via];
     if (!chain.includes(c.callee)) {
-      ev?.push(`machine code: the call ${c.tail ? 'jumps to' : 'calls'} ${c.callee}, which ${site.api}() does not reach`);
+      ev?.push(`machine code: the code ${c.tail ? 'jumps to' : 'calls'} ${c.callee}, which ${site.api}() does not reach`);
       f *= TUNING.calleeMismatch;
     }
     const api = this.callees.get(c.callee);
@@ -453,4 +456,25 @@ function listHeaders(dir: string): string[] {
   };
   walk(dir);
   return out.sort();
+}
+
+export interface OpenMachineCodeOptions {
+  kernel: string | null;
+  modules: string | null;
+  /** Text of the running kernel's /proc/kallsyms (or System.map): its symbols and KASLR slide replace the image's. */
+  kallsyms: string | null;
+  /** Modules the locations name, opened (and decompressed) up front. */
+  moduleNames: readonly string[];
+}
+
+/** The machine-code evidence for an indexed tree: the image loaded, the tree's drop functions and reasons read. */
+export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCodeOptions): Promise<{ code: MachineCode; problems: string[] }> {
+  const image = opts.kernel === null ? null : await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsyms !== null ? { kallsyms: opts.kallsyms } : {}) });
+  const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
+  const code = new MachineCode({ image, modulesDir: opts.modules, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root });
+  const problems = await code.loadModules(opts.moduleNames);
+  if (image !== null && tree.version !== null && image.banner !== null && !image.banner.startsWith(`Linux version ${tree.version}`)) {
+    problems.push(`--kernel ${opts.kernel} is ${image.banner.split(' ').slice(0, 3).join(' ')} but the index is of Linux ${tree.version}: its code may not match the indexed sites`);
+  }
+  return { code, problems };
 }

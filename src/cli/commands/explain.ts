@@ -1,7 +1,7 @@
 // `dropsite explain`: wiring only.
 import { readFileSync } from 'node:fs';
 import { InputError, UsageError } from '../../errors.ts';
-import { Explainer, type LocationQuery } from '../../explain/explain.ts';
+import { Explainer, type CodeEvidence, type LocationQuery } from '../../explain/explain.ts';
 import { sourceLines } from '../../explain/source-lines.ts';
 import { openForRead } from '../../index/open.ts';
 import { pickTree } from '../../index/read.ts';
@@ -21,6 +21,8 @@ export interface ExplainFlags {
   kallsyms?: string;
   systemMap?: string;
   vmlinux?: string;
+  kernel?: string;
+  modules?: string;
   context: number;
   max: number;
   json?: boolean;
@@ -125,8 +127,21 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
       const { explainExact } = await import('../../explain/exact.ts');
       results = await explainExact(explainer, queries, flags.vmlinux, tree.version);
     } else {
+      let code: CodeEvidence | undefined;
+      if (flags.kernel !== undefined || flags.modules !== undefined) {
+        // Loaded only with a kernel image: it brings in the x86 decoder.
+        const { openMachineCode } = await import('../../machine-code/index.ts');
+        const kallsymsFile = flags.kallsyms ?? flags.systemMap;
+        const opened = await openMachineCode(db, tree, {
+          kernel: flags.kernel ?? null, modules: flags.modules ?? null,
+          kallsyms: kallsymsFile === undefined ? null : readFileSync(kallsymsFile, 'latin1'),
+          moduleNames: queries.flatMap((q) => (q.module === null ? [] : [q.module])),
+        });
+        for (const p of opened.problems) writeErr(`dropsite: ${p}`);
+        code = opened.code;
+      }
       results = queries.map((q, i) => {
-        const e = explainer.explain(q, { maxCandidates: flags.max });
+        const e = explainer.explain(q, code === undefined ? { maxCandidates: flags.max } : { maxCandidates: flags.max, code });
         e.notes.unshift(...(notesByIndex.get(i) ?? []));
         return e;
       });
