@@ -47,6 +47,7 @@ const TUNING = {
   string: 6,
   maxStrings: 2,
   mib: 2.5,
+  definition: 3,
   capacity: 1.2,
   expandDepth: 2,
   none: 0.002,
@@ -117,7 +118,30 @@ export class MachineCode implements CodeEvidence {
     return [...this.callees.keys()].sort();
   }
 
-  weigh(loc: LocationQuery, sites: readonly CodeSite[]): CodeVerdict | null {
+  /** With several same-named functions among the candidates: how many of the code's calls each body makes. */
+  private whichDefinition(fa: FunctionAnalysis, sites: readonly CodeSite[]): { factors: number[]; note: string } | null {
+    const defs = new Map<string, CodeSite['fn']>();
+    for (const s of sites) defs.set(`${s.fn.file}:${s.fn.startLine}`, s.fn);
+    if (defs.size < 2) return null;
+    const called = new Set<string>();
+    for (const x of fa.decoded.insns) {
+      if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null && !this.callees.has(x.callee) && !/^(__fentry__|__stack_chk_fail|__x86_)/.test(x.callee)) called.add(normaliseCallName(x.callee));
+    }
+    if (called.size === 0) return null;
+    const score = new Map<string, number>();
+    for (const [k, fn] of defs) {
+      const f = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, fn.file, fn.startLine, fn.endLine);
+      expandCalls(f.calls, this.headerBodies(), TUNING.expandDepth);
+      score.set(k, [...called].filter((c) => f.calls.has(c)).length);
+    }
+    const best = Math.max(...score.values());
+    const factors = sites.map((s) => TUNING.definition ** ((score.get(`${s.fn.file}:${s.fn.startLine}`) ?? 0) - best));
+    const text = [...defs].map(([k, fn]) => `${fn.file} ${score.get(k) ?? 0}`).join(', ');
+    return { factors, note: `machine code: ${defs.size} functions are named ${fa.code.name.replace(/\..*$/, '')}; of the ${called.size} functions its code calls, their bodies call: ${text}` };
+  }
+
+  weigh(loc: LocationQuery, given: readonly CodeSite[]): CodeVerdict | null {
+    let sites = given;
     if (loc.offset === null || this.apiNames.has(loc.function)) return null;
     const fa = this.analysis(loc);
     if (fa === null) return null;
@@ -133,7 +157,13 @@ export class MachineCode implements CodeEvidence {
       notes.push(`machine code: ${loc.symbol}+${hex(call.ret)} returns from a call of ${call.callee}, but no indexed site can stand for it: a missed site (a drop through a function pointer, a helper emitted from a header, or more helpers deep than the index follows)`);
       return { method: 'machine-code', weights: [], evidence: [], notes, reason: this.reasonText(call), event: this.calleeEvent.get(call.callee) ?? null, size: fa.code.size };
     }
-    const key = sites.map((s) => `${s.site.file}:${s.site.line}:${s.site.column}:${s.via.join('>')}`).join('|');
+    // Static functions share names across files: the one whose body calls what the code calls is this one.
+    const fileEvidence = this.whichDefinition(fa, sites);
+    if (fileEvidence !== null) {
+      sites = sites.map((s, j) => ({ ...s, prior: s.prior * (fileEvidence.factors[j] ?? 1) }));
+      notes.push(fileEvidence.note);
+    }
+    const key = sites.map((s) => `${s.site.file}:${s.site.line}:${s.site.column}:${s.via.join('>')}:${s.prior}`).join('|');
     let cached = fa.assignments.get(key);
     if (cached === undefined) {
       const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null)));
