@@ -140,6 +140,8 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
       const y = insns[k];
       if (y === undefined || !fallsThrough(y, opts.noreturn) || isDrop(y)) break;
       take(y);
+      // A jump target starts another path: what comes before it in the layout is not this block.
+      if (flow.isJoin(k)) break;
     }
     // Forwards to the end of the block, then one jump further (the shared exit sets the return value).
     let jumped = false;

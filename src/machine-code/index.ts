@@ -54,6 +54,8 @@ const TUNING = {
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
   before: 10,
   after: 3,
+  /** Lines before a block's condition that still count (the straight line the condition is computed in). */
+  lead: 0,
 };
 
 interface FunctionAnalysis {
@@ -307,11 +309,11 @@ export class MachineCode implements CodeEvidence {
     const key = `${site.file}:${site.line}:${s.via.length > 0 ? `${s.fn.file}:${s.anchorLine}` : ''}`;
     let f = this.features.get(key);
     if (f === undefined) {
-      const [from, to] = blockAround(this.opts.lines, site.file, site.line, site.endLine, site.functionStartLine, TUNING.before, TUNING.after);
+      const [from, to] = blockAround(this.opts.lines, site.file, site.line, site.endLine, site.functionStartLine, TUNING.before, TUNING.after, TUNING.lead);
       f = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, site.file, from, to);
       if (s.via.length > 0) {
         // An inlined helper's neighbourhood is also where it is called.
-        const [a, b] = blockAround(this.opts.lines, s.fn.file, s.anchorLine, s.anchorLine, s.fn.startLine, TUNING.before, TUNING.after);
+        const [a, b] = blockAround(this.opts.lines, s.fn.file, s.anchorLine, s.anchorLine, s.fn.startLine, TUNING.before, TUNING.after, TUNING.lead);
         const g = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, s.fn.file, a, b);
         for (const n of g.calls) f.calls.add(n);
         for (const [k, v] of g.errnos) f.errnos.set(k, v);

@@ -73,7 +73,7 @@ const indent = (l: string): number => {
  * its block), then the condition that opens the block (with its continuation lines); forward to the end of
  * the block, at most `after` lines. Bounded by `floor` (the function's first line) and `maxBefore` lines.
  */
-export function blockAround(lines: LineReader, file: string, line: number, endLine: number, floor: number, maxBefore: number, after: number): [number, number] {
+export function blockAround(lines: LineReader, file: string, line: number, endLine: number, floor: number, maxBefore: number, after: number, lead = 0): [number, number] {
   const all = lines(file) ?? [];
   const at = (n: number): string => all[n - 1] ?? '';
   const depth = indent(at(line));
@@ -85,6 +85,13 @@ export function blockAround(lines: LineReader, file: string, line: number, endLi
       // the opening condition, and the lines it continues from
       from--;
       while (from - 1 > floor && line - (from - 1) <= maxBefore && !/[;{}:]\s*$/.test(at(from - 1).trim()) && at(from - 1).trim() !== '') from--;
+      // and the statements just before the condition, which the compiler puts in the same straight line
+      const condDepth = indent(at(from));
+      for (let k = 0; k < lead && from - 1 > floor; k++) {
+        const q = at(from - 1);
+        if (q.trim() === '' || indent(q) < condDepth || /}\s*$/.test(q.trim())) break;
+        from--;
+      }
       break;
     }
     from--;
