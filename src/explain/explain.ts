@@ -77,16 +77,22 @@ export class Explainer {
     this.apis = new Map(listApis(db, tree.id).map((a) => [a.name, a]));
   }
 
+  private readonly nearestCache = new Map<string, string[]>();
+
   private nearest(name: string): string[] {
+    const known = this.nearestCache.get(name);
+    if (known !== undefined) return known;
     this.names ??= functionNames(this.db, this.tree.id);
     const limit = Math.max(2, Math.floor(name.length / 4));
-    return this.names
+    const near = this.names
       .filter((n) => Math.abs(n.length - name.length) <= limit)
       .map((n) => ({ n, d: distance(name, n) }))
       .filter((x) => x.d <= limit)
       .sort((a, b) => a.d - b.d || compareText(a.n, b.n))
       .slice(0, 5)
       .map((x) => x.n);
+    this.nearestCache.set(name, near);
+    return near;
   }
 
   explain(loc: LocationQuery, opts: ExplainOptions = {}): Explanation {

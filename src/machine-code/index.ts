@@ -206,8 +206,23 @@ export class MachineCode implements CodeEvidence {
 
   /** Drop calls of the function a location names, decoded once per function. */
   analysis(loc: LocationQuery): FunctionAnalysis | null {
-    const key = `${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`;
+    let key = `${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`;
     if (this.functions.has(key)) return this.functions.get(key) ?? null;
+    if (loc.module === null && this.opts.image !== null) {
+      // One analysis per function, whichever form (with or without the size) named it.
+      const all = this.opts.image.lookup(loc.symbol);
+      const chosen = all.find((s) => s.size === loc.size) ?? all[0];
+      if (chosen !== undefined) {
+        const byAddress = `\0${chosen.address}`;
+        const known = this.functions.get(byAddress);
+        if (known !== undefined) {
+          this.functions.set(key, known);
+          return known;
+        }
+        this.functions.set(key, null);
+        key = byAddress;
+      }
+    }
     let code: FunctionCode | null = null;
     let obj: ObjectFile | null = null;
     if (loc.module !== null) {
@@ -221,6 +236,7 @@ export class MachineCode implements CodeEvidence {
     }
     if (code === null) {
       this.functions.set(key, null);
+      this.functions.set(`${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`, null);
       return null;
     }
     const namer: TargetNamer | null = obj !== null ? moduleNamer(obj, code) : this.namer;
@@ -231,6 +247,7 @@ export class MachineCode implements CodeEvidence {
     const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module: loc.module };
     for (const c of calls) for (const r of c.dataRefs) if (!fa.strings.has(r)) fa.strings.set(r, this.stringAt(r, obj));
     this.functions.set(key, fa);
+    this.functions.set(`${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`, fa);
     return fa;
   }
 
