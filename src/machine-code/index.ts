@@ -522,7 +522,8 @@ export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCo
   const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
   const code = new MachineCode({ image, modulesDir: opts.modules, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root });
   const problems = await code.loadModules(opts.moduleNames);
-  if (image !== null && tree.version !== null && image.banner !== null && !image.banner.startsWith(`Linux version ${tree.version}`)) {
+  // Debian's banner names the package version (…Debian 6.1.192-2…), its release string does not (6.1.0-56-amd64).
+  if (image !== null && tree.version !== null && image.banner !== null && !new RegExp(`(^|[^0-9.])${tree.version.replace(/\./g, '\\.')}([^0-9.]|$)`).test(image.banner.replace(/^Linux version /, ' '))) {
     problems.push(`--kernel ${opts.kernel} is ${image.banner.split(' ').slice(0, 3).join(' ')} but the index is of Linux ${tree.version}: its code may not match the indexed sites`);
   }
   return { code, problems };
