@@ -11,6 +11,7 @@ import { DEFAULT_TRUTH, runCalibrationBench } from './calibration.bench.ts';
 import { runExactBench } from './exact.bench.ts';
 import { runExplainBench } from './explain.bench.ts';
 import { runIndexBench } from './index.bench.ts';
+import { runKernelImageBench } from './kernel-image.bench.ts';
 import { runReportBench } from './report.bench.ts';
 import { runWatchBench } from './watch.bench.ts';
 import {
@@ -28,6 +29,7 @@ const BENCHMARKS = {
   exact: runExactBench,
   report: runReportBench,
   watch: runWatchBench,
+  'kernel-image': runKernelImageBench,
 } satisfies Record<string, Benchmark>;
 
 type BenchName = keyof typeof BENCHMARKS;

@@ -187,7 +187,7 @@ export async function loadKernelImage(path: string, opts: LoadKernelImageOptions
     if (chosen === undefined || chosen.size <= 0) return null;
     const code = elf.bytesAt(chosen.address, chosen.size);
     if (code === null) return null;
-    return { name, address: chosen.address, size: chosen.size, sizeExact: chosen.sizeExact, bytes: code, relocated: [] };
+    return { name, address: chosen.address, size: chosen.size, sizeExact: chosen.sizeExact, bytes: code, relocated: [], namesAt: table.namesAt };
   };
 
   return {

@@ -12,6 +12,8 @@ export interface FunctionCode {
   relocated: Array<[number, number]>;
   /** For .o/.ko: the relocation targets by offset inside `bytes` (symbol names), so that calls can be compared by target. */
   relocTargets?: Map<number, string>;
+  /** Every symbol name that starts at an address of this code's address space (to name a direct call's target). */
+  namesAt?: (address: bigint) => string[];
   /** For .o/.ko: the section that holds the function. */
   section?: string;
 }
