@@ -7,7 +7,7 @@ import { Explainer, type CodeEvidence, type LocationQuery } from '../../src/expl
 import { openForRead } from '../../src/index/open.ts';
 import { listApis, listReasons, pickTree } from '../../src/index/read.ts';
 import { sourceLines } from '../../src/explain/source-lines.ts';
-import { loadKernelImage } from '../../src/binary/image.ts';
+import { loadKernelImage } from '../../src/binary/index.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { createHash } from 'node:crypto';
 import { functionOfSymbol } from '../../src/locate/location.ts';

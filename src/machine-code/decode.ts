@@ -2,7 +2,7 @@
 // the drop analysis reads: control flow, call targets by name, registers written, constants loaded,
 // immediates and rip-relative data references. The only importer of iced-x86 in this folder.
 import { Decoder, DecoderOptions, FlowControl, FormatterSyntax, Formatter, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register, RegisterExt } from 'iced-x86';
-import type { FunctionCode } from '../binary/types.ts';
+import type { FunctionCode } from '../binary/index.ts';
 
 export type Flow = 'next' | 'jmp' | 'jcc' | 'ret' | 'call' | 'icall' | 'ijmp' | 'stop';
 

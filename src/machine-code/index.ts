@@ -3,12 +3,10 @@
 // neighbourhood; all of the function's drop calls are matched to the candidate sites at once.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadKernelImage, type KernelImage } from '../binary/image.ts';
+import { loadKernelImage, loadModule, type FunctionCode, type KernelImage, type ObjectFile } from '../binary/index.ts';
 import { sourceLines } from '../explain/source-lines.ts';
 import type { Db } from '../index/open.ts';
 import { listApis, listReasons, type TreeRow } from '../index/read.ts';
-import { loadModule, type ObjectFile } from '../binary/object.ts';
-import type { FunctionCode } from '../binary/types.ts';
 import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
 import type { DropApi, DropSite } from '../model.ts';
 import { softAssign } from './assign.ts';

@@ -3,7 +3,7 @@
 // a call that clearly belongs to one site.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FunctionCode } from '../../src/binary/types.ts';
+import type { FunctionCode } from '../../src/binary/index.ts';
 import { softAssign } from '../../src/machine-code/assign.ts';
 import { findDropCalls } from '../../src/machine-code/calls.ts';
 import { decodeFunction } from '../../src/machine-code/decode.ts';
