@@ -29,6 +29,8 @@ export interface CodeSite {
   anchorLine: number;
   /** What the call graph alone says (reported elsewhere, behind helpers that must be inlined, …), relative. */
   prior: number;
+  /** Reached through a call of this extern function that ends with the free (a tail call), else null. */
+  tailCallOf: string | null;
 }
 
 export interface CodeVerdict {
@@ -132,7 +134,7 @@ export class Explainer {
     }
     let verdict: CodeVerdict | null = null;
     if (opts.code !== undefined) {
-      const sites = raw.map((c) => ({ site: c.site, via: c.via, role: c.role, fn: c.fn, anchorLine: c.anchorLine, prior: structuralFactor(c, fnName, []) }));
+      const sites = raw.map((c) => ({ site: c.site, via: c.via, role: c.role, fn: c.fn, anchorLine: c.anchorLine, prior: structuralFactor(c, fnName, []), tailCallOf: c.tailCallOf }));
       verdict = opts.code.weigh(loc, sites);
     }
     let candidates: Candidate[];

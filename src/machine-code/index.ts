@@ -46,6 +46,7 @@ const TUNING = {
   maxStrings: 2,
   mib: 2.5,
   definition: 3,
+  helperCalled: 0.05,
   capacity: 1.2,
   expandDepth: 2,
   none: 0.002,
@@ -64,6 +65,8 @@ interface FunctionAnalysis {
   /** Cached assignment per candidate set. */
   assignments: Map<string, { w: number[][]; p: number[][] }>;
   module: string | null;
+  /** Every function the code calls directly (normalised names). */
+  called: Set<string>;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -242,7 +245,9 @@ export class MachineCode implements CodeEvidence {
     this.decodedCount++;
     const hiddenEdges = obj === null ? this.hiddenEdges(code) : [];
     const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges });
-    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module: loc.module };
+    const called = new Set<string>();
+    for (const x of decoded.insns) if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null) called.add(normaliseCallName(x.callee));
+    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module: loc.module, called };
     for (const c of calls) for (const r of c.dataRefs) if (!fa.strings.has(r)) fa.strings.set(r, this.stringAt(r, obj));
     this.functions.set(key, fa);
     this.functions.set(`${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`, fa);
@@ -287,6 +292,13 @@ export class MachineCode implements CodeEvidence {
           f *= TUNING.reasonMismatch;
         } else f *= TUNING.reasonPartialMismatch;
       }
+    }
+    // A helper on the way that the code calls by name was not inlined here: its sites are in its own symbol.
+    const inlined = s.tailCallOf !== null ? s.via.slice(0, -1) : s.via;
+    const outOfLine = inlined.filter((h) => fa.called.has(normaliseCallName(h)));
+    if (outOfLine.length > 0) {
+      ev?.push(`machine code: ${fa.code.name} calls ${outOfLine.join(', ')} (${outOfLine.length > 1 ? 'they have their own symbols' : 'it has its own symbol'}): not inlined here, so its drops are reported inside it`);
+      f *= TUNING.helperCalled;
     }
     const sf = this.siteFeatures(s);
     const near = [...new Set(c.neighbours.map(normaliseCallName))].filter((n) => sf.calls.has(n));
