@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { loadKernelImage, loadModule, type FunctionCode, type KernelImage, type ObjectFile } from '../binary/index.ts';
 import { sourceLines } from '../explain/source-lines.ts';
 import type { Db } from '../index/open.ts';
-import { listApis, listReasons, type TreeRow } from '../index/read.ts';
+import { allSites, listApis, listReasons, type TreeRow } from '../index/read.ts';
 import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
 import type { DropApi, DropSite } from '../model.ts';
 import { softAssign } from './assign.ts';
@@ -29,6 +29,8 @@ export interface MachineCodeOptions {
   lines: LineReader;
   /** The indexed tree's root, for its headers' inline functions and macros (optional). */
   treeRoot?: string;
+  /** Every indexed site: what a wrapper's own body frees with (a wrapper may end in several drop functions). */
+  sites?: readonly DropSite[];
 }
 
 /** Tuned on the even half of bench/calibration (Debian 6.12); see the README for the figures. */
@@ -76,6 +78,9 @@ export class MachineCode implements CodeEvidence {
   private readonly callees: Map<string, Callee>;
   private readonly calleeEvent: Map<string, 'kfree_skb' | 'consume_skb' | null>;
   private readonly apiNames: Set<string>;
+  /** API name → the drop functions its calls can end in, and how many frees its own body holds. */
+  private readonly reach = new Map<string, Set<string>>();
+  private readonly bodySites = new Map<string, number>();
   private readonly errnos: Map<string, number>;
   private readonly mibTable: Map<string, number>;
   private bodies: Map<string, Set<string>> | null = null;
@@ -104,6 +109,28 @@ export class MachineCode implements CodeEvidence {
       this.calleeEvent.set(a.name, a.kinds.length === 1 && a.kinds[0] === 'consume' ? 'consume_skb' : null);
     }
     this.apiNames = new Set(opts.apis.map((a) => a.name));
+    const inBody = new Map<string, DropSite[]>();
+    for (const site of opts.sites ?? []) {
+      if (!this.apiNames.has(site.function)) continue;
+      const l = inBody.get(site.function);
+      if (l === undefined) inBody.set(site.function, [site]);
+      else l.push(site);
+    }
+    for (const [name, list] of inBody) this.bodySites.set(name, list.length);
+    const reachOf = (name: string, seen: Set<string>): Set<string> => {
+      const known = this.reach.get(name);
+      if (known !== undefined) return known;
+      const out = new Set<string>();
+      if (seen.has(name)) return out;
+      seen.add(name);
+      if (this.callees.has(name)) out.add(name);
+      const a = byName.get(name);
+      if (a?.forwardsTo != null) for (const n of reachOf(a.forwardsTo, seen)) out.add(n);
+      for (const site of inBody.get(name) ?? []) for (const n of [site.api, ...site.via]) for (const m of reachOf(n, seen)) out.add(m);
+      this.reach.set(name, out);
+      return out;
+    };
+    for (const a of opts.apis) reachOf(a.name, new Set());
     this.errnos = readErrnoTable(opts.lines);
     this.mibTable = readMibTable(opts.lines);
     this.noreturn = new Set([...(opts.lines('tools/objtool/noreturns.h') ?? []).join('\n').matchAll(/NORETURN\((\w+)\)/g)].map((m) => m[1] ?? ''));
@@ -170,7 +197,9 @@ export class MachineCode implements CodeEvidence {
     let cached = fa.assignments.get(key);
     if (cached === undefined) {
       const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null)));
-      cached = { w, p: softAssign(w, sites.map(() => TUNING.capacity), TUNING.none) };
+      // A call of a wrapper whose body frees in several places stands for as many drop calls.
+      const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0));
+      cached = { w, p: softAssign(w, capacity, TUNING.none) };
       fa.assignments.set(key, cached);
     }
     const { w, p } = cached;
@@ -267,7 +296,7 @@ export class MachineCode implements CodeEvidence {
     let f = s.prior;
     const site = s.site;
     const chain = [site.api, ...site.via];
-    if (!chain.includes(c.callee)) {
+    if (!chain.includes(c.callee) && !(this.reach.get(site.api)?.has(c.callee) ?? false)) {
       ev?.push(`machine code: the code ${c.tail ? 'jumps to' : 'calls'} ${c.callee}, which ${site.api}() does not reach`);
       f *= TUNING.calleeMismatch;
     }
@@ -530,7 +559,7 @@ export interface OpenMachineCodeOptions {
 export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCodeOptions): Promise<{ code: MachineCode; problems: string[] }> {
   const image = opts.kernel === null ? null : await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsyms !== null ? { kallsyms: opts.kallsyms } : {}) });
   const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
-  const code = new MachineCode({ image, modulesDir: opts.modules, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root });
+  const code = new MachineCode({ image, modulesDir: opts.modules, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
   const problems = await code.loadModules(opts.moduleNames);
   // Debian's banner names the package version (…Debian 6.1.192-2…), its release string does not (6.1.0-56-amd64).
   if (image !== null && tree.version !== null && image.banner !== null && !new RegExp(`(^|[^0-9.])${tree.version.replace(/\./g, '\\.')}([^0-9.]|$)`).test(image.banner.replace(/^Linux version /, ' '))) {
