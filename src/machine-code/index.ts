@@ -49,6 +49,7 @@ const TUNING = {
   mib: 2.5,
   definition: 3,
   helperCalled: 0.05,
+  inputReasonMismatch: 0.05,
   capacity: 1.2,
   expandDepth: 2,
   none: 0.002,
@@ -228,7 +229,15 @@ export class MachineCode implements CodeEvidence {
     if (bestRaw < 0.05 || (row[sites.length] ?? 0) > 0.5) {
       notes.push(`machine code: no candidate explains this call of ${call.callee}${rt !== null ? ` with reason ${rt}` : ''}: a sign of a missed site (a drop through a function pointer, a helper emitted from a header, or more helpers deep than the index follows)`);
     }
-    const weights = sites.map((_, j) => (row[j] ?? 0) + 1e-6 * (sites[j]?.prior ?? 0));
+    // What the input itself says (tracefs prints the reason): it applies to this call only.
+    const weights = sites.map((s, j) => {
+      let x = (row[j] ?? 0) + 1e-6 * s.prior;
+      if (loc.reason !== null && s.site.reasons.length > 0 && !s.site.reasons.includes(loc.reason)) {
+        x *= TUNING.inputReasonMismatch;
+        evidence[j]?.push(`reason ${loc.reason} (from the input) cannot reach this call`);
+      }
+      return x;
+    });
     const event = this.calleeEvent.get(call.callee) ?? (call.reasons?.complete === true && call.reasons.values.length > 0 && call.reasons.values.every((v) => this.opts.reasons.get(v) === 'CONSUMED') ? 'consume_skb' : call.reasons !== null ? 'kfree_skb' : null);
     const single = call.reasons?.complete === true && call.reasons.values.length === 1 ? this.opts.reasons.get(call.reasons.values[0] ?? -1) ?? null : null;
     return { method: 'machine-code', weights, evidence, notes, reason: single, event, size: fa.code.size };
