@@ -113,7 +113,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
       if (ok(0)) acc.top1++;
       if (ok(0) || ok(1) || ok(2)) {
         acc.top3++;
-        if (!ok(0) && label.startsWith('mc-') && misses.length < 400) misses.push(`top1-${label} ${q.input}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line}`).join(', ')}`);
+        if (!ok(0) && label.startsWith('mc-') && misses.length < 400) misses.push(`top1-${label} ${q.input}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line} ${c.score}`).join(', ')}`);
       } else if (misses.length < 400) misses.push(`${label} ${q.input} ${q.reason ?? ''}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line}`).join(', ') || 'nothing'}`);
     };
     if (tr.kind === 'via-tail') {

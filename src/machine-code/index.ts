@@ -9,6 +9,7 @@ import type { Db } from '../index/open.ts';
 import { allSites, listApis, listReasons, type TreeRow } from '../index/read.ts';
 import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
 import type { DropApi, DropSite } from '../model.ts';
+import { sourcePosition } from '../explain/rank.ts';
 import { softAssign } from './assign.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
@@ -50,6 +51,7 @@ const TUNING = {
   definition: 3,
   helperCalled: 0.05,
   inputReasonMismatch: 0.05,
+  position: 0.15,
   capacity: 1.2,
   expandDepth: 2,
   none: 0.002,
@@ -232,6 +234,9 @@ export class MachineCode implements CodeEvidence {
     // What the input itself says (tracefs prints the reason): it applies to this call only.
     const weights = sites.map((s, j) => {
       let x = (row[j] ?? 0) + 1e-6 * s.prior;
+      // Only a tie-breaker: gcc moves cold paths out of source order.
+      const d = call.ret / fa.code.size - sourcePosition(s.fn, s.anchorLine);
+      x *= 1 - TUNING.position + TUNING.position * Math.exp(-(d * d) / (2 * 0.2 * 0.2));
       if (loc.reason !== null && s.site.reasons.length > 0 && !s.site.reasons.includes(loc.reason)) {
         x *= TUNING.inputReasonMismatch;
         evidence[j]?.push(`reason ${loc.reason} (from the input) cannot reach this call`);
