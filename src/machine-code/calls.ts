@@ -29,6 +29,9 @@ export interface DropCall {
   disps: number[];
   /** Data referenced rip-relative in the neighbourhood (image addresses or relocation names). */
   dataRefs: Array<bigint | string>;
+  /** Another drop call just before this one in the same straight line, or just after it. */
+  dropBefore: boolean;
+  dropAfter: boolean;
 }
 
 /** Calls that never return (objtool's list is in the tree; these are the ones a drop path meets). */
@@ -135,9 +138,12 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
       if (y.disp !== null) disps.push(y.disp);
       if (y.dataRef !== null) dataRefs.push(y.dataRef);
     };
+    let dropBefore = false;
+    let dropAfter = false;
     // Backwards along the straight line that falls into the call, stopping at the previous drop call.
     for (let k = i - 1, n = 0; k >= 0 && n < BACK_WINDOW; k--, n++) {
       const y = insns[k];
+      if (y !== undefined && isDrop(y) && y.flow === 'call') dropBefore = true;
       if (y === undefined || !fallsThrough(y, opts.noreturn) || isDrop(y)) break;
       take(y);
       // A jump target starts another path: what comes before it in the layout is not this block.
@@ -147,6 +153,7 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
     let jumped = false;
     for (let k = i + 1, n = 0; k < insns.length && n < FORWARD_WINDOW; k++, n++) {
       const y = insns[k];
+      if (y !== undefined && isDrop(y) && !flow.isJoin(k)) dropAfter = true;
       if (y === undefined || isDrop(y)) break;
       take(y);
       if (y.flow === 'jmp' && y.local !== null && !jumped) {
@@ -165,7 +172,7 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
     }
     out.push({
       index: i, off: x.off, ret: x.off + x.len, callee: x.callee, tail: x.flow === 'jmp',
-      reasons, neighbours, imms, gsDisps, disps, dataRefs,
+      reasons, neighbours, imms, gsDisps, disps, dataRefs, dropBefore, dropAfter,
     });
   });
   return out;

@@ -52,6 +52,7 @@ const TUNING = {
   helperCalled: 0.05,
   inputReasonMismatch: 0.05,
   position: 0.15,
+  adjacent: 2,
   capacity: 1.2,
   expandDepth: 2,
   none: 0.002,
@@ -344,6 +345,13 @@ export class MachineCode implements CodeEvidence {
       f *= TUNING.helperCalled;
     }
     const sf = this.siteFeatures(s);
+    // Two frees in a row (kfree_skb(skb); kfree_skb(nskb);) show as two drop calls in one straight line.
+    const adjacent = this.adjacentSites(s);
+    if (adjacent !== null) {
+      const agree = (adjacent.before === c.dropBefore ? 1 : 0) + (adjacent.after === c.dropAfter ? 1 : 0);
+      f *= TUNING.adjacent ** (agree - 1);
+      if (ev !== null && (c.dropBefore || c.dropAfter) && agree === 2) ev.push(`machine code: another drop call ${c.dropBefore ? 'just before' : 'just after'} this one, as the source frees twice in a row here`);
+    }
     const near = [...new Set(c.neighbours.map(normaliseCallName))].filter((n) => sf.calls.has(n));
     if (near.length > 0) {
       f *= TUNING.neighbour ** Math.min(near.length, TUNING.maxNeighbours);
@@ -372,6 +380,20 @@ export class MachineCode implements CodeEvidence {
       ev?.push(`machine code: references the string ${strings.map((t) => JSON.stringify(t.length > 40 ? t.slice(0, 40) + '…' : t)).join(', ')}, which the source uses near this site`);
     }
     return f;
+  }
+
+  private adjacentSites(s: CodeSite): { before: boolean; after: boolean } | null {
+    const all = this.opts.lines(s.site.file);
+    if (all === null) return null;
+    const at = (n: number): string => all[n - 1] ?? '';
+    const isFree = (n: number): boolean => this.callsApi(at(n));
+    return { before: isFree(s.site.line - 1), after: isFree(s.site.endLine + 1) };
+  }
+
+  /** Whether a source line calls one of the tree's drop functions or wrappers. */
+  private callsApi(text: string): boolean {
+    for (const m of text.matchAll(/\b([A-Za-z_]\w*)\s*\(/g)) if (m[1] !== undefined && this.apiNames.has(m[1])) return true;
+    return false;
   }
 
   private siteFeatures(s: CodeSite): SourceFeatures {
