@@ -45,6 +45,7 @@ const TUNING = {
   maxNeighbours: 4,
   errno: 3,
   maxErrnos: 2,
+  errnoMismatch: 0.3,
   string: 6,
   maxStrings: 2,
   mib: 2.5,
@@ -87,6 +88,8 @@ export class MachineCode implements CodeEvidence {
   private readonly bodySites = new Map<string, number>();
   private readonly errnos: Map<string, number>;
   private readonly mibTable: Map<string, number>;
+  /** -errno as the unsigned 32-bit immediate → name. */
+  private readonly errnoValues = new Map<number, string>();
   private bodies: Map<string, Set<string>> | null = null;
   private readonly noreturn: Set<string>;
   private readonly functions = new Map<string, FunctionAnalysis | null>();
@@ -137,6 +140,7 @@ export class MachineCode implements CodeEvidence {
     for (const a of opts.apis) reachOf(a.name, new Set());
     this.errnos = readErrnoTable(opts.lines);
     this.mibTable = readMibTable(opts.lines);
+    for (const [name, v] of this.errnos) if (!this.errnoValues.has((-v) >>> 0)) this.errnoValues.set((-v) >>> 0, name);
     this.noreturn = new Set([...(opts.lines('tools/objtool/noreturns.h') ?? []).join('\n').matchAll(/NORETURN\((\w+)\)/g)].map((m) => m[1] ?? ''));
     const image = opts.image;
     this.namer = image === null ? null : {
@@ -358,6 +362,12 @@ export class MachineCode implements CodeEvidence {
       ev?.push(`machine code: calls ${near.map((n) => c.neighbours.find((x) => normaliseCallName(x) === n) ?? n).join(', ')} near the drop, as the source does around this site`);
     }
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
+    // An errno the code returns here that the site's block does not, while the block returns others.
+    const codeErrnos = [...new Set(c.imms)].filter((v) => v >= 0xfffff001 && v !== 0xffffffff && this.errnoValues.has(v));
+    if (errnos.length === 0 && codeErrnos.length > 0 && sf.errnos.size > 0) {
+      f *= TUNING.errnoMismatch;
+      ev?.push(`machine code: the code near the drop holds ${codeErrnos.map((v) => `$${hex(v)} (-${this.errnoValues.get(v) ?? '?'})`).join(', ')}, but this site returns ${[...sf.errnos.values()].map((n) => `-${n}`).join(', ')}`);
+    }
     if (errnos.length > 0) {
       f *= TUNING.errno ** Math.min(errnos.length, TUNING.maxErrnos);
       ev?.push(`machine code: the constant${errnos.length > 1 ? 's' : ''} ${errnos.map((v) => `$${hex(v)} (-${sf.errnos.get(v) ?? '?'})`).join(', ')} near the drop, as in the source around this site`);
