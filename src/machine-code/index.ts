@@ -54,9 +54,9 @@ const TUNING = {
   inputReasonMismatch: 0.05,
   position: 0.15,
   adjacent: 2,
-  capacity: 1.2,
+  capacity: 1,
   expandDepth: 2,
-  none: 0.002,
+  none: 0.02,
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
   before: 10,
   after: 3,
@@ -130,7 +130,12 @@ export class MachineCode implements CodeEvidence {
       const out = new Set<string>();
       if (seen.has(name)) return out;
       seen.add(name);
-      if (this.callees.has(name)) out.add(name);
+      if (this.callees.has(name)) {
+        // It fires its own tracepoint: what its header fallback (another config) would call does not count.
+        out.add(name);
+        this.reach.set(name, out);
+        return out;
+      }
       const a = byName.get(name);
       if (a?.forwardsTo != null) for (const n of reachOf(a.forwardsTo, seen)) out.add(n);
       for (const site of inBody.get(name) ?? []) for (const n of [site.api, ...site.via]) for (const m of reachOf(n, seen)) out.add(m);
@@ -233,7 +238,7 @@ export class MachineCode implements CodeEvidence {
     const rt = this.reasonText(call);
     notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
     const bestRaw = Math.max(...(w[qi] ?? [0]).map((x, j) => x / Math.max(1e-9, sites[j]?.prior ?? 1)));
-    if (bestRaw < 0.05 || (row[sites.length] ?? 0) > 0.5) {
+    if (bestRaw < 0.05) {
       notes.push(`machine code: no candidate explains this call of ${call.callee}${rt !== null ? ` with reason ${rt}` : ''}: a sign of a missed site (a drop through a function pointer, a helper emitted from a header, or more helpers deep than the index follows)`);
     }
     // What the input itself says (tracefs prints the reason): it applies to this call only.
