@@ -46,6 +46,7 @@ const TUNING = {
   errno: 3,
   maxErrnos: 2,
   errnoMismatch: 0.3,
+  errnoAbsent: 0.5,
   string: 6,
   maxStrings: 2,
   mib: 2.5,
@@ -373,6 +374,7 @@ export class MachineCode implements CodeEvidence {
       f *= TUNING.errnoMismatch;
       ev?.push(`machine code: the code near the drop holds ${codeErrnos.map((v) => `$${hex(v)} (-${this.errnoValues.get(v) ?? '?'})`).join(', ')}, but this site returns ${[...sf.errnos.values()].map((n) => `-${n}`).join(', ')}`);
     }
+    if (codeErrnos.length === 0 && sf.errnos.size > 0) f *= TUNING.errnoAbsent;
     if (errnos.length > 0) {
       f *= TUNING.errno ** Math.min(errnos.length, TUNING.maxErrnos);
       ev?.push(`machine code: the constant${errnos.length > 1 ? 's' : ''} ${errnos.map((v) => `$${hex(v)} (-${sf.errnos.get(v) ?? '?'})`).join(', ')} near the drop, as in the source around this site`);
