@@ -159,7 +159,7 @@ export function readHeaderBodies(root: string, list: (dir: string) => string[], 
       for (const m of text.matchAll(/^#define\s+([A-Za-z_]\w*)\(([^)]*)\)((?:[^\n]*\\\n)*[^\n]*)/gm)) {
         if (m[1] !== undefined && m[3] !== undefined) add(m[1], m[3]);
       }
-      for (const m of text.matchAll(/^static\s+(?:inline|__always_inline)\b[^;{(]*?\b([A-Za-z_]\w*)\s*\([^;{]*\)\s*\{/gm)) {
+      for (const m of text.matchAll(/^static\s+(?:inline|__always_inline|__inline__|__inline)\b[^;{(]*?\b([A-Za-z_]\w*)\s*\([^;{]*\)\s*\{/gm)) {
         const name = m[1];
         if (name === undefined) continue;
         let depth = 1;
