@@ -118,6 +118,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       as, output('write the report to a file'), top, allCandidates,
       { flags: '--kallsyms <file>', description: 'name raw addresses with a saved /proc/kallsyms of the recording machine' },
       { flags: '--system-map <file>', description: 'name raw addresses with a System.map' },
+      kernel, modules,
       context('source lines around each site'),
     ],
     run: async ([file], flags) => (await import('./commands/report.ts')).runReport(typeof file === 'string' ? file : undefined, flagsAs<ReportFlags>(flags)),

@@ -88,3 +88,14 @@ test('a file that is not a kernel gets a one-line error naming it', async () => 
   assert.equal(lines.length, 1, r.stderr);
   assert.match(lines[0] ?? '', /^dropsite: --kernel: .*notes\.txt is not a kernel image \(expected a bzImage vmlinuz or an ELF vmlinux\)$/);
 });
+
+test('report --kernel ranks a dropwatch recording\'s rows with the code too', { skip }, async () => {
+  const rec = join(dir, 'dropwatch.txt');
+  writeFileSync(rec, 'drop at: udp_send_skb+339 (0xffffffff818b70c9)\norigin: software\n');
+  const r = await runCli(['report', '--db', db, '--kernel', vmlinuz, '--as', 'json', rec]);
+  assert.equal(r.code, 0, r.stderr);
+  const view = JSON.parse(r.stdout) as { rows: Array<{ candidates: Array<{ file: string; line: number; evidence: string[] }> }> };
+  const top = view.rows[0]?.candidates[0];
+  assert.equal(`${top?.file}:${top?.line}`, 'net/ipv4/udp.c:1008');
+  assert.ok(top?.evidence.some((x) => x.includes('-EMSGSIZE')));
+});

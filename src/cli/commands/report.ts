@@ -1,10 +1,10 @@
 // `dropsite report` and `dropsite watch`: wiring only.
-import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { createInterface } from 'node:readline';
 import { DropAggregator } from '../../build-report.ts';
 import { CaptureError, InputError } from '../../errors.ts';
-import { Explainer } from '../../explain/explain.ts';
+import { Explainer, type CodeEvidence } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
 import { pickTree } from '../../index/read.ts';
 import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
@@ -24,6 +24,8 @@ export interface ReportFlags {
   allCandidates?: boolean;
   kallsyms?: string;
   systemMap?: string;
+  kernel?: string;
+  modules?: string;
   context: number;
 }
 
@@ -73,9 +75,20 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
     const input = path === '-' ? process.stdin.setEncoding('utf8') : createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
     for await (const batch of readRecordingBatches(input, { format: flags.format })) for (const item of batch) agg.add(item);
     if (flags.top > 200) explainer.preload();
+    let code: CodeEvidence | undefined;
+    if (flags.kernel !== undefined || flags.modules !== undefined) {
+      // Loaded only with a kernel image: it brings in the x86 decoder.
+      const { openMachineCode } = await import('../../machine-code/index.ts');
+      const opened = await openMachineCode(db, explainer.tree, {
+        kernel: flags.kernel ?? null, modules: flags.modules ?? null,
+        kallsyms: mapFile === undefined ? null : readFileSync(mapFile, 'latin1'), moduleNames: agg.modules(),
+      });
+      for (const p of opened.problems) writeErr(`dropsite: ${p}`);
+      code = opened.code;
+    }
     const view = agg.view(explainer, {
       title: `Drops in ${path === '-' ? 'stdin' : path}`, source: path === '-' ? 'stdin' : path, format: flags.format,
-      top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context,
+      top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context, ...(code === undefined ? {} : { code }),
     });
     if (view.totals.events === 0 && view.totals.skippedLines > 0) {
       throw new InputError(`${path}: no drop record in ${view.totals.skippedLines} line(s) (first: line ${view.skipped[0]?.lineNo ?? '?'}: ${view.skipped[0]?.why ?? ''})`, {
