@@ -9,6 +9,7 @@ import { allSites, listApis, listReasons, pickTree } from '../../src/index/read.
 import { sourceLines } from '../../src/explain/source-lines.ts';
 import { loadKernelImage } from '../../src/binary/index.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
+import { fromKernelImage } from '../../src/machine-code/code-image.ts';
 import { createHash } from 'node:crypto';
 import { functionOfSymbol } from '../../src/locate/location.ts';
 import { explainExact } from '../../src/explain/exact.ts';
@@ -78,7 +79,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     const image = await loadKernelImage(kernel);
     const loadMs = performance.now() - t0;
     const reasons = new Map(listReasons(handle, t.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
-    code = new MachineCode({ image, modulesDir: null, apis: listApis(handle, t.id), reasons, lines: sourceLines(t.root), treeRoot: t.root, sites: allSites(handle, t.id) });
+    code = new MachineCode({ image: fromKernelImage(image), modulesDir: null, apis: listApis(handle, t.id), reasons, lines: sourceLines(t.root), treeRoot: t.root, sites: allSites(handle, t.id) });
     const blank = (): { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number } =>
       ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0 });
     machine = { image: kernel, loadMs, explainMs: 0, decoded: 0, halves: { tune: blank(), report: blank() } };

@@ -3,7 +3,8 @@
 // neighbourhood; all of the function's drop calls are matched to the candidate sites at once.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadKernelImage, loadModule, type FunctionCode, type KernelImage, type ObjectFile } from '../binary/index.ts';
+import { loadKernelImage, loadModule, type FunctionCode, type ObjectFile } from '../binary/index.ts';
+import { fromKernelImage, isElfCore, openKcore, type CodeImage } from './code-image.ts';
 import { sourceLines } from '../explain/source-lines.ts';
 import type { Db } from '../index/open.ts';
 import { allSites, listApis, listReasons, type TreeRow } from '../index/read.ts';
@@ -18,8 +19,8 @@ import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrn
 export { normaliseCallName } from './source-features.ts';
 
 export interface MachineCodeOptions {
-  /** The kernel image (vmlinuz or vmlinux) with its symbols, or null for modules only. */
-  image: KernelImage | null;
+  /** The kernel's code with its symbols (an image file or kernel memory), or null for modules only. */
+  image: CodeImage | null;
   /** Folder searched (recursively) for `<module>.ko*` when a location names a module. */
   modulesDir: string | null;
   /** The indexed tree's drop functions and wrappers. */
@@ -190,7 +191,7 @@ export class MachineCode implements CodeEvidence {
     const fa = this.analysis(loc);
     if (fa === null) return null;
     const notes: string[] = [];
-    const where = fa.module !== null ? `${fa.module}.ko` : 'the image';
+    const where = fa.module !== null ? `${fa.module}.ko` : this.opts.image?.label ?? 'the image';
     const call = fa.calls.find((c) => c.ret === loc.offset);
     if (call === undefined) {
       const near = fa.calls.map((c) => `+${hex(c.ret)}`).slice(0, 8).join(', ');
@@ -452,7 +453,7 @@ export class MachineCode implements CodeEvidence {
   private stringAt(ref: bigint | string, obj: ObjectFile | null): string | null {
     let bytes: Uint8Array | null = null;
     if (typeof ref === 'bigint') {
-      bytes = this.opts.image?.elf.bytesAt(ref, 160) ?? null;
+      bytes = this.opts.image?.bytesAt(ref, 160) ?? null;
     } else if (obj !== null) {
       const m = /^(.+)\+0x([0-9a-f]+)$/.exec(ref);
       const sec = m?.[1] === undefined ? undefined : obj.elf.section(m[1]);
@@ -480,12 +481,12 @@ export class MachineCode implements CodeEvidence {
     if (image === null) return [];
     if (this.jumpEdges === null) {
       const edges: Array<[bigint, bigint]> = [];
-      const sec = image.elf.section('__jump_table');
-      if (sec !== undefined) {
-        const b = image.elf.sectionBytes(sec);
+      const table = image.jumpTable();
+      if (table !== null) {
+        const b = table.bytes;
         const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
         for (let off = 0; off + 16 <= b.length; off += 16) {
-          const base = sec.addr + BigInt(off);
+          const base = table.address + BigInt(off);
           edges.push([base + BigInt(view.getInt32(off, true)), base + 4n + BigInt(view.getInt32(off + 4, true))]);
         }
       }
@@ -610,7 +611,12 @@ export interface OpenMachineCodeOptions {
 
 /** The machine-code evidence for an indexed tree: the image loaded, the tree's drop functions and reasons read. */
 export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCodeOptions): Promise<{ code: MachineCode; problems: string[] }> {
-  const image = opts.kernel === null ? null : await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsyms !== null ? { kallsyms: opts.kallsyms } : {}) });
+  let image: CodeImage | null = null;
+  if (opts.kernel !== null) {
+    // /proc/kcore (or a copy of it): the running kernel's memory, named by its kallsyms.
+    if (isElfCore(opts.kernel)) image = openKcore(opts.kernel, opts.kallsyms ?? '');
+    else image = fromKernelImage(await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsyms !== null ? { kallsyms: opts.kallsyms } : {}) }));
+  }
   const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
   const code = new MachineCode({ image, modulesDir: opts.modules, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
   const problems = await code.loadModules(opts.moduleNames);

@@ -99,3 +99,68 @@ test('report --kernel ranks a dropwatch recording\'s rows with the code too', { 
   assert.equal(`${top?.file}:${top?.line}`, 'net/ipv4/udp.c:1008');
   assert.ok(top?.evidence.some((x) => x.includes('-EMSGSIZE')));
 });
+
+test('a /proc/kcore-shaped core of the image, with a KASLR slide and the boot-time patches, gives the file\'s answers', { skip }, async () => {
+  const { loadKernelImage } = await import('../../src/binary/index.ts');
+  const { decodeFunction } = await import('../../src/machine-code/decode.ts');
+  const image = await loadKernelImage(vmlinuz);
+  const text = image.elf.section('.text');
+  assert.ok(text !== undefined);
+  const slide = 0x1e600000n; // 2 MiB aligned, as KASLR picks
+  const body = Buffer.from(image.elf.sectionBytes(text));
+  // Patch udp_send_skb as the running kernel does: the ftrace call becomes a nop, return thunks become
+  // `ret; int3`, retpoline calls become indirect calls (alternatives).
+  const code = image.functionCode('udp_send_skb');
+  assert.ok(code !== null);
+  const fn = decodeFunction(code, { byAddress: (a) => { const r = image.resolve(a); return r !== null && r.offset === 0 ? r.name : null; } });
+  const at = Number(code.address - text.addr);
+  let patches = 0;
+  const regs = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'];
+  for (const x of fn.insns) {
+    const o = at + x.off;
+    if (x.len !== 5 || body[o] === undefined) continue;
+    if (x.callee === '__fentry__') {
+      body.set([0x0f, 0x1f, 0x44, 0x00, 0x00], o);
+      patches++;
+    } else if (x.flow === 'ret' && body[o] === 0xe9) {
+      body.set([0xc3, 0xcc, 0xcc, 0xcc, 0xcc], o);
+      patches++;
+    } else if (x.flow === 'icall' && body[o] === 0xe8) {
+      const r = regs.findIndex((n) => (x.callee ?? '').endsWith(`_${n}`));
+      if (r < 0) continue;
+      body.set(r < 8 ? [0xff, 0xd0 + r, 0x0f, 0x1f, 0x00] : [0x41, 0xff, 0xd0 + r - 8, 0x66, 0x90], o);
+      patches++;
+    }
+  }
+  assert.ok(patches >= 2, `patched ${patches} instructions`);
+  // ELF64 core: header, one PT_LOAD program header, the text at a page boundary.
+  const hdr = Buffer.alloc(4096);
+  hdr.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);
+  hdr.writeUInt16LE(4, 16); // ET_CORE
+  hdr.writeUInt16LE(62, 18); // EM_X86_64
+  hdr.writeUInt32LE(1, 20);
+  hdr.writeBigUInt64LE(64n, 32); // e_phoff
+  hdr.writeUInt16LE(64, 52);
+  hdr.writeUInt16LE(56, 54);
+  hdr.writeUInt16LE(1, 56);
+  hdr.writeUInt32LE(1, 64); // PT_LOAD
+  hdr.writeUInt32LE(5, 68);
+  hdr.writeBigUInt64LE(4096n, 72);
+  hdr.writeBigUInt64LE(text.addr + slide, 80);
+  hdr.writeBigUInt64LE(text.addr + slide, 88);
+  hdr.writeBigUInt64LE(BigInt(body.length), 96);
+  hdr.writeBigUInt64LE(BigInt(body.length), 104);
+  const corePath = join(dir, 'kcore');
+  writeFileSync(corePath, Buffer.concat([hdr, body]));
+  const ksyms: string[] = [`${(text.addr + slide).toString(16)} T _text`];
+  for (const [name, list] of image.symbols()) for (const s of list) ksyms.push(`${(s.address + slide).toString(16)} t ${name}`);
+  const ksymsPath = join(dir, 'kallsyms');
+  writeFileSync(ksymsPath, ksyms.join('\n') + '\n');
+
+  const fromFile = await explainJson(['--kernel', vmlinuz, 'udp_send_skb+0x339', 'udp_send_skb+0x350']);
+  const fromCore = await explainJson(['--kernel', corePath, '--kallsyms', ksymsPath, 'udp_send_skb+0x339', 'udp_send_skb+0x350']);
+  const answers = (es: Explanation[]): string[] => es.map((e) => e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line} ${c.score}`).join(', '));
+  assert.deepEqual(answers(fromCore), answers(fromFile));
+  assert.ok(fromCore.every((e) => e.method === 'machine-code'));
+  assert.ok(fromCore[0]?.notes.some((n) => n.includes('kernel memory (kcore)')), fromCore[0]?.notes.join('\n'));
+});
