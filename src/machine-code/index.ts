@@ -72,7 +72,7 @@ interface FunctionAnalysis {
   calls: DropCall[];
   strings: Map<bigint | string, string | null>;
   /** Cached assignment per candidate set. */
-  assignments: Map<string, { w: number[][]; p: number[][] }>;
+  assignments: Map<string, { w: number[][]; p: number[][]; evidence: Map<number, string[][]> }>;
   module: string | null;
   /** Every function the code calls directly (normalised names). */
   called: Set<string>;
@@ -214,13 +214,14 @@ export class MachineCode implements CodeEvidence {
       const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null)));
       // A call of a wrapper whose body frees in several places stands for as many drop calls.
       const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0));
-      cached = { w, p: softAssign(w, capacity, TUNING.none) };
+      cached = { w, p: softAssign(w, capacity, TUNING.none), evidence: new Map() };
       fa.assignments.set(key, cached);
     }
     const { w, p } = cached;
     const qi = fa.calls.indexOf(call);
     const row = p[qi] ?? [];
-    const evidence = sites.map((s) => {
+    // The evidence of one call does not depend on the input: built once per call and site set.
+    const built = cached.evidence.get(qi) ?? sites.map((s) => {
       const ev: string[] = [];
       this.match(fa, call, s, ev);
       // Explaining away: another drop call of this function that this site fits better.
@@ -236,6 +237,8 @@ export class MachineCode implements CodeEvidence {
       if (other !== undefined && bestP > 0.5 && bestP > (row[j] ?? 0)) ev.push(`machine code: the drop call returning to +${hex(other.ret)} fits this site better (${Math.round(bestP * 100)}% of it)`);
       return ev;
     });
+    cached.evidence.set(qi, built);
+    const evidence = built.map((ev) => [...ev]);
     const callText = `${call.tail ? 'jumps to' : 'calls'} ${call.callee} at +${hex(call.off)}`;
     const rt = this.reasonText(call);
     notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
