@@ -145,6 +145,13 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
       if (f >= 0 && RegisterExt.size(insn.op0Register) >= 4) loads = [f, 0];
     }
     let dataRef: bigint | string | null = null;
+    // -mcmodel=kernel: a data address as a sign-extended immediate (`mov $0xffffffff82…, %rdi`).
+    for (let i = 0; i < ops; i++) {
+      const k = insn.opKind(i);
+      if (k !== OpKind.Immediate32to64 && k !== OpKind.Immediate64) continue;
+      const v = insn.immediate(i) & 0xffffffffffffffffn;
+      if (v >= 0xffffffff80000000n && relocTargets === undefined) dataRef = v;
+    }
     let gsDisp: number | null = null;
     let disp: number | null = null;
     for (let i = 0; i < ops; i++) {

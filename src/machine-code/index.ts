@@ -56,6 +56,8 @@ const TUNING = {
   inputReasonMismatch: 0.05,
   position: 0.15,
   adjacent: 2,
+  debugLine: 8,
+  debugLineElsewhere: 0.5,
   capacity: 1,
   expandDepth: 2,
   none: 0.02,
@@ -390,6 +392,17 @@ export class MachineCode implements CodeEvidence {
       f *= TUNING.mib ** Math.min(mibs.length, 2);
       ev?.push(`machine code: a counter slot at ${mibs.map(([v, n]) => `${hex(v * 8)} (${n} = ${v})`).join(', ')} near the drop, as the source bumps around this site`);
     }
+    // A dynamic-debug call site near the drop (net_dbg_ratelimited, pr_debug): its descriptor holds the
+    // source file and line of that call, even in an image without debug info.
+    const lines = c.dataRefs.map((r) => this.debugDescriptor(r)).filter((d): d is { file: string; line: number } => d !== null);
+    if (lines.length > 0) {
+      const [from, to] = this.siteBlock(s);
+      const hit = lines.find((d) => site.file.endsWith(d.file) && d.line >= from - 1 && d.line <= to + 1);
+      if (hit !== undefined) {
+        f *= TUNING.debugLine;
+        ev?.push(`machine code: the dynamic-debug call near the drop is ${hit.file}:${hit.line} (its descriptor in the image), inside this site's block`);
+      } else if (lines.some((d) => site.file.endsWith(d.file))) f *= TUNING.debugLineElsewhere;
+    }
     const strings: string[] = [];
     for (const r of c.dataRefs) {
       const text = fa.strings.get(r);
@@ -401,6 +414,29 @@ export class MachineCode implements CodeEvidence {
       ev?.push(`machine code: references the string ${strings.map((t) => JSON.stringify(t.length > 40 ? t.slice(0, 40) + '…' : t)).join(', ')}, which the source uses near this site`);
     }
     return f;
+  }
+
+  private readonly descriptors = new Map<bigint | string, { file: string; line: number } | null>();
+
+  /** struct _ddebug { modname, function, filename, format; lineno:18 … } at an image address, or null. */
+  private debugDescriptor(ref: bigint | string): { file: string; line: number } | null {
+    if (typeof ref !== 'bigint' || this.opts.image === null) return null;
+    const known = this.descriptors.get(ref);
+    if (known !== undefined) return known;
+    let out: { file: string; line: number } | null = null;
+    const b = this.opts.image.bytesAt(ref, 40);
+    if (b !== null) {
+      const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      const filename = this.stringAt(view.getBigUint64(16, true), null);
+      const line = view.getUint32(32, true) & 0x3ffff;
+      if (filename !== null && /^[\w./-]+\.[ch]$/.test(filename) && line > 0) out = { file: filename.replace(/^.*?\/build_[^/]+\//, ''), line };
+    }
+    this.descriptors.set(ref, out);
+    return out;
+  }
+
+  private siteBlock(s: CodeSite): [number, number] {
+    return blockAround(this.opts.lines, s.site.file, s.site.line, s.site.endLine, s.site.functionStartLine, TUNING.before, TUNING.after, TUNING.lead);
   }
 
   private adjacentSites(s: CodeSite): { before: boolean; after: boolean } | null {
