@@ -11,9 +11,9 @@ import { DEFAULT_TRUTH, runCalibrationBench } from './calibration.bench.ts';
 import { runExactBench } from './exact.bench.ts';
 import { runExplainBench } from './explain.bench.ts';
 import { runIndexBench } from './index.bench.ts';
-import { runKernelImageBench } from './kernel-image.bench.ts';
 import { runReportBench } from './report.bench.ts';
 import { runWatchBench } from './watch.bench.ts';
+import { runKernelImageBench } from './kernel-image.bench.ts';
 import {
   BenchError, BenchUsageError, DROPSITE_CLI, GNU_TIME, hasGnuTime, indexProvider, newestMtimeMs, note, withTempDir,
   type BenchOptions,

@@ -46,6 +46,7 @@ const PAYLOADS: ReadonlyArray<{ kind: string; tool: string; make: () => Uint8Arr
   { kind: 'xz', tool: 'xz', make: () => withSize(compress('xz', ['--check=crc32', '--x86', '--lzma2=dict=1MiB', '-c'], elf), elf.length) },
   { kind: 'zstd', tool: 'zstd', make: () => withSize(compress('zstd', ['-19', '-q', '-c'], elf), elf.length) },
   { kind: 'lz4', tool: 'lz4', make: () => withSize(compress('lz4', ['-l', '-9', '-q', '-c'], elf), elf.length) },
+  { kind: 'bzip2', tool: 'bzip2', make: () => withSize(compress('bzip2', ['-9', '-c'], elf), elf.length) },
 ];
 
 describe('loadKernelImage on bzImage-shaped files', () => {
@@ -120,9 +121,9 @@ describe('bad kernel image inputs give one-line errors', () => {
   });
 
   it('a bzImage with a compression that is not decoded names it and the supported ones', async () => {
-    const path = join(dir, 'vmlinuz-bzip2');
-    writeFileSync(path, bzImageAround(Buffer.from('BZh91AY&SY not really bzip2 data')));
-    await expectInputError(loadKernelImage(path), path, 'bzip2-compressed kernels are not supported (supported: gzip, xz, zstd, lz4)');
+    const path = join(dir, 'vmlinuz-lzma');
+    writeFileSync(path, bzImageAround(Uint8Array.of(0x5d, 0x00, 0x00, 0x80, 0x00, 0xff, 0xff, 0xff, 0xff)));
+    await expectInputError(loadKernelImage(path), path, 'lzma-compressed kernels are not supported (supported: gzip, xz, zstd, lz4, bzip2)');
   });
 
   it('a gzip file that is not a kernel', async () => {
