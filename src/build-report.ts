@@ -1,6 +1,6 @@
 // Drop records → an explained, aggregated ReportView: the library behind `dropsite report` and
 // `dropsite watch`. Streaming: memory grows with the number of distinct locations, not of events.
-import { type Explainer, OFFSET_HINT } from './explain/explain.ts';
+import { type CodeEvidence, type Explainer, OFFSET_HINT } from './explain/explain.ts';
 import { sourceLines } from './explain/source-lines.ts';
 import { changedWarning } from './index/freshness.ts';
 import { functionOfSymbol } from './locate/location.ts';
@@ -26,6 +26,8 @@ export interface ViewOptions {
   top: number;
   allCandidates: boolean;
   context: number;
+  /** Another evidence source for explain (the machine code of the image), if any. */
+  code?: CodeEvidence;
 }
 
 export class DropAggregator {
@@ -130,6 +132,11 @@ export class DropAggregator {
     return [...out].sort((a, b) => a[0] - b[0]).map(([start, count]) => ({ start, count }));
   }
 
+  /** Modules the recorded locations name. */
+  modules(): string[] {
+    return [...new Set(this.buckets.flatMap((b) => (b.module === null ? [] : [b.module])))].sort();
+  }
+
   /** Explain the top locations and build the view. `explainer` null: no index, rows are not explained. */
   view(explainer: Explainer | null, opts: ViewOptions): ReportView {
     // Keys computed once (not per comparison): the sort stays n log n cheap comparisons at 200,000 locations.
@@ -152,7 +159,7 @@ export class DropAggregator {
       } else if (explainer !== null) {
         const e = explainer.explain({
           input: locationText(b), symbol: b.symbol, function: b.function, isCold: b.isCold, offset: b.offset, size: b.size, module: b.module, reason: b.reason, event: b.event,
-        }, { maxCandidates: opts.allCandidates ? 5 : 3 });
+        }, opts.code === undefined ? { maxCandidates: opts.allCandidates ? 5 : 3 } : { maxCandidates: opts.allCandidates ? 5 : 3, code: opts.code });
         candidates = e.candidates;
         notes.push(...e.notes);
         inIndex = explainer.functionRecords(b.function).length > 0 || candidates.length > 0;

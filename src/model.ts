@@ -148,6 +148,8 @@ export interface Explanation {
   reason: string | null;
   event: 'kfree_skb' | 'consume_skb';
   exact: boolean;
+  /** How the candidates were weighed when not from source alone: `machine-code` (the shipped image's code). */
+  method?: 'machine-code';
   candidates: Candidate[];
   notes: string[];
 }

@@ -43,6 +43,8 @@ const context = (description: string): OptionSpec => ({ flags: '--context <n>', 
 const top: OptionSpec = { flags: '--top <n>', description: 'locations shown', default: 20, parse: positiveInt };
 const output = (description: string): OptionSpec => ({ flags: '-o, --output <file>', description });
 const as: OptionSpec = { flags: '--as <format>', description: 'output format (default: from --output\'s extension, else table)', choices: REPORT_FORMAT_NAMES };
+const kernel: OptionSpec = { flags: '--kernel <file>', description: 'the kernel image (vmlinuz or vmlinux, no debug info needed): rank by its machine code' };
+const modules: OptionSpec = { flags: '--modules <dir>', description: 'folder of the kernel\'s modules (lib/modules/VERSION): rank module locations by their .ko code' };
 const allCandidates: OptionSpec = { flags: '--all-candidates', description: 'show every candidate of each location, not only the best' };
 
 /** A watch that exports metrics or JSON lines instead of printing a report at the end (src/exporter/). */
@@ -104,6 +106,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--kallsyms <file>', description: 'a saved /proc/kallsyms: names raw addresses and gives function sizes' },
       { flags: '--system-map <file>', description: 'a System.map, as --kallsyms' },
       { flags: '--vmlinux <file>', description: 'exact mode: a vmlinux or .ko with debug info (uses binutils nm and addr2line)' },
+      kernel, modules,
       context('source lines shown around each site'),
       { flags: '--max <n>', description: 'candidates shown per location', default: 5, parse: positiveInt },
       json('JSON output (schema in the README)'),
@@ -120,6 +123,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       as, output('write the report to a file'), top, allCandidates,
       { flags: '--kallsyms <file>', description: 'name raw addresses with a saved /proc/kallsyms of the recording machine' },
       { flags: '--system-map <file>', description: 'name raw addresses with a System.map' },
+      kernel, modules,
       context('source lines around each site'),
     ],
     run: async ([file], flags) => (await import('./commands/report.ts')).runReport(typeof file === 'string' ? file : undefined, flagsAs<ReportFlags>(flags)),

@@ -7,7 +7,7 @@ import { changedSinceIndexed } from '../index/freshness.ts';
 import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
 import { NameIndex } from './nearest-names.ts';
-import { rankCandidates, type RawCandidate } from './rank.ts';
+import { rankByWeights, rankCandidates, structuralFactor, type RawCandidate } from './rank.ts';
 
 /** What explain reads of a location: everything but the raw address (resolved before explain). */
 export type LocationQuery = Omit<DropLocation, 'address'>;
@@ -15,6 +15,40 @@ export type LocationQuery = Omit<DropLocation, 'address'>;
 export interface ExplainOptions {
   /** Candidates kept per location (the rest are summarised in a note). */
   maxCandidates?: number;
+  /** Another source of evidence that weighs the candidates (the machine code of the image). */
+  code?: CodeEvidence;
+}
+
+/** A candidate as another evidence source sees it: the site, how it is reached, and the weight of that path. */
+export interface CodeSite {
+  site: DropSite;
+  via: readonly string[];
+  role: RawCandidate['role'];
+  /** The function the location names, as indexed. */
+  fn: FunctionRecord;
+  /** The line in fn where the site or its first helper is called. */
+  anchorLine: number;
+  /** What the call graph alone says (reported elsewhere, behind helpers that must be inlined, …), relative. */
+  prior: number;
+  /** Reached through a call of this extern function that ends with the free (a tail call), else null. */
+  tailCallOf: string | null;
+}
+
+export interface CodeVerdict {
+  method: 'machine-code';
+  /** One weight per site, in the order given (relative; 0 rules a site out), and the evidence behind each. */
+  weights: number[];
+  evidence: string[][];
+  notes: string[];
+  /** What the code says of the location itself when the input did not: the reason, the event, the size. */
+  reason: string | null;
+  event: 'kfree_skb' | 'consume_skb' | null;
+  size: number | null;
+}
+
+export interface CodeEvidence {
+  /** Weigh the sites for one location, or null when the code cannot say anything (then source ranking applies). */
+  weigh(loc: LocationQuery, sites: readonly CodeSite[]): CodeVerdict | null;
 }
 
 /** How to get an offset, for a location that names a function only. */
@@ -89,17 +123,35 @@ export class Explainer {
         + (near.length > 0 ? `; nearest names: ${near.join(', ')}` : ''));
       if (loc.module !== null) notes.push(`the location is in module ${loc.module}: index the tree that module was built from`);
     }
-    if (loc.offset !== null && loc.size === null && records.length > 0) {
+    if (loc.offset !== null && loc.size === null && records.length > 0 && opts.code === undefined) {
       notes.push('no function size in the input, so the offset is not used; the reason (reason: NAME, as tracefs prints it) ranks best, and --vmlinux gives the exact line');
     }
     if (loc.offset === null && loc.symbol !== '' && raw.length > 0) notes.push(noOffsetNote(fnName, raw));
-    let candidates: Candidate[] = raw.length === 0 ? [] : rankCandidates(input, raw, fnName);
+    let verdict: CodeVerdict | null = null;
+    if (opts.code !== undefined) {
+      const sites = raw.map((c) => ({ site: c.site, via: c.via, role: c.role, fn: c.fn, anchorLine: c.anchorLine, prior: structuralFactor(c, fnName, []), tailCallOf: c.tailCallOf }));
+      verdict = opts.code.weigh(loc, sites);
+    }
+    let candidates: Candidate[];
+    if (verdict !== null) {
+      const structural = raw.map((c) => { const ev: string[] = []; structuralFactor(c, fnName, ev); return ev; });
+      candidates = rankByWeights(raw, verdict.weights, verdict.evidence.map((ev, i) => [...ev, ...(structural[i] ?? [])]));
+      notes.push(...verdict.notes);
+    } else {
+      candidates = raw.length === 0 ? [] : rankCandidates(input, raw, fnName);
+    }
     const max = opts.maxCandidates ?? 10;
     if (candidates.length > max) {
       notes.push(`${candidates.length - max} more candidates with lower scores are not shown`);
       candidates = candidates.slice(0, max);
     }
     if (records.length > 0 && raw.length === 0) notes.push(`${fnName} is indexed but holds no drop site and reaches none through helpers`);
+    if (verdict !== null) {
+      return {
+        input: loc.input, symbol: loc.symbol, function: fnName, offset: loc.offset, size: loc.size ?? verdict.size,
+        reason: loc.reason ?? verdict.reason, event: loc.event ?? verdict.event ?? event, exact: false, method: 'machine-code', candidates, notes,
+      };
+    }
     return {
       input: loc.input, symbol: loc.symbol, function: fnName, offset: loc.offset, size: loc.size, reason: loc.reason, event,
       exact: false, candidates, notes,

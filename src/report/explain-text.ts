@@ -32,7 +32,7 @@ export function renderExplanations(list: readonly Explanation[], source: SourceL
   const out: string[] = [];
   for (const e of list) {
     const where = e.offset === null ? p(e.symbol || e.function) : `${p(e.symbol)}+0x${e.offset.toString(16)}${e.size !== null ? `/0x${e.size.toString(16)}` : ''}`;
-    const extra = [e.reason !== null ? `reason ${p(e.reason)}` : '', e.event !== 'kfree_skb' ? `event ${e.event}` : '', e.exact ? 'exact (debug info)' : 'from source'].filter((x) => x !== '');
+    const extra = [e.reason !== null ? `reason ${p(e.reason)}` : '', e.event !== 'kfree_skb' ? `event ${e.event}` : '', e.exact ? 'exact (debug info)' : e.method === 'machine-code' ? 'machine code' : 'from source'].filter((x) => x !== '');
     out.push(bold(`${where}`, opts.color) + `  (${extra.join(', ')})`);
     if (e.candidates.length === 0) out.push('  no candidate');
     e.candidates.forEach((c, i) => {

@@ -1,7 +1,7 @@
 // `dropsite explain`: wiring only.
 import { createInterface } from 'node:readline';
 import { InputError, UsageError } from '../../errors.ts';
-import { Explainer, type LocationQuery } from '../../explain/explain.ts';
+import { Explainer, type CodeEvidence, type LocationQuery } from '../../explain/explain.ts';
 import { sourceLines } from '../../explain/source-lines.ts';
 import { changedWarning } from '../../index/freshness.ts';
 import { openForRead } from '../../index/open.ts';
@@ -23,6 +23,8 @@ export interface ExplainFlags {
   kallsyms?: string;
   systemMap?: string;
   vmlinux?: string;
+  kernel?: string;
+  modules?: string;
   context: number;
   max: number;
   json?: boolean;
@@ -137,6 +139,36 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
     const lines = sourceLines(tree.root);
     const out = new ExplanationWriter(flags.json === true, (list) => renderExplanations(list, lines, { context: flags.context, color: isTty() && process.stdout.isTTY === true }));
     let preloaded = false;
+    // --kernel / --modules: the shipped machine code weighs the candidates. Opened once, on the first batch;
+    // later batches only add the modules they name. Each problem is said once.
+    let code: CodeEvidence & { loadModules(names: Iterable<string>): Promise<string[]> } | null = null;
+    const said = new Set<string>();
+    const tell = (problems: readonly string[]): void => {
+      for (const p of problems) {
+        if (said.has(p)) continue;
+        said.add(p);
+        writeErr(`dropsite: ${p}`);
+      }
+    };
+    const machineCode = async (queries: readonly LocationQuery[]): Promise<CodeEvidence | undefined> => {
+      if (flags.kernel === undefined && flags.modules === undefined) return undefined;
+      const moduleNames = queries.flatMap((q) => (q.module === null ? [] : [q.module]));
+      if (code === null) {
+        // Loaded only with a kernel image: it brings in the x86 decoder.
+        const { openMachineCode } = await import('../../machine-code/index.ts');
+        const kallsymsFile = flags.kallsyms ?? flags.systemMap;
+        const opened = await openMachineCode(db, tree, {
+          kernel: flags.kernel ?? null, modules: flags.modules ?? null,
+          kallsyms: kallsymsFile === undefined ? null : readRegularText(kallsymsFile, LIMITS.symbols, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'),
+          moduleNames,
+        });
+        tell(opened.problems);
+        code = opened.code;
+      } else {
+        tell(await code.loadModules(moduleNames));
+      }
+      return code;
+    };
     /** The files the answers quote, for the freshness warning at the end (unique files: bounded). */
     const shown = new Set<string>();
     const answer = async (batch: Array<{ location: DropLocation; notes: string[] }>): Promise<void> => {
@@ -152,8 +184,9 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
         const { explainExact } = await import('../../explain/exact.ts');
         results = await explainExact(explainer, queries, flags.vmlinux, tree.version);
       } else {
+        const code = await machineCode(queries);
         results = queries.map((q, i) => {
-          const e = explainer.explain(q, { maxCandidates: flags.max });
+          const e = explainer.explain(q, code === undefined ? { maxCandidates: flags.max } : { maxCandidates: flags.max, code });
           e.notes.unshift(...(batch[i]?.notes ?? []));
           return e;
         });

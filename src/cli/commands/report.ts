@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DropAggregator } from '../../build-report.ts';
 import { CaptureError, errnoCode, InputError, OutputError } from '../../errors.ts';
-import { Explainer } from '../../explain/explain.ts';
+import { Explainer, type CodeEvidence } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
 import { checkOutputPath, writeOutputFile, type NamedInput } from '../../io/output-file.ts';
-import { FileKindError, LIMITS, openRegularStream } from '../../io/regular-file.ts';
+import { FileKindError, LIMITS, openRegularStream, readRegularText } from '../../io/regular-file.ts';
 import { listReasons, pickTree } from '../../index/read.ts';
 import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
 import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
@@ -27,6 +27,8 @@ export interface ReportFlags {
   allCandidates?: boolean;
   kallsyms?: string;
   systemMap?: string;
+  kernel?: string;
+  modules?: string;
   context: number;
 }
 
@@ -115,13 +117,24 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
   const { db, explainer } = opened;
   try {
     const mapFile = flags.kallsyms ?? flags.systemMap;
-      const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'), reasonValues(db, explainer));
-      const input = recording ?? process.stdin.setEncoding('utf8');
+    const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'), reasonValues(db, explainer));
+    const input = recording ?? process.stdin.setEncoding('utf8');
     for await (const batch of readRecordingBatches(input, { format: flags.format })) for (const item of batch) agg.add(item);
     if (flags.top > 200) explainer.preload();
+    let code: CodeEvidence | undefined;
+    if (flags.kernel !== undefined || flags.modules !== undefined) {
+      // Loaded only with a kernel image: it brings in the x86 decoder.
+      const { openMachineCode } = await import('../../machine-code/index.ts');
+      const opened = await openMachineCode(db, explainer.tree, {
+        kernel: flags.kernel ?? null, modules: flags.modules ?? null,
+        kallsyms: mapFile === undefined ? null : readRegularText(mapFile, LIMITS.symbols, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'), moduleNames: agg.modules(),
+      });
+      for (const p of opened.problems) writeErr(`dropsite: ${p}`);
+      code = opened.code;
+    }
     const view = agg.view(explainer, {
       title: `Drops in ${path === '-' ? 'stdin' : path}`, source: path === '-' ? 'stdin' : path, format: flags.format,
-      top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context,
+      top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context, ...(code === undefined ? {} : { code }),
     });
     if (view.totals.events === 0 && view.totals.skippedLines > 0) {
       throw new InputError(`${path}: no drop record in ${view.totals.skippedLines} line(s) (first: line ${view.skipped[0]?.lineNo ?? '?'}: ${view.skipped[0]?.why ?? ''})`, {
