@@ -1,7 +1,8 @@
 // Machine-code evidence for explain: the shipped kernel image (and its modules) decoded at the function a
 // location names. The drop call the location returns from gives the callee, the reason constants and its
 // neighbourhood; all of the function's drop calls are matched to the candidate sites at once.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { LIMITS, readRegularText } from '../io/regular-file.ts';
 import { join } from 'node:path';
 import { loadKernelImage, loadModule, type FunctionCode, type ObjectFile } from '../binary/index.ts';
 import { fromKernelImage, isElfCore, openKcore, type CodeImage } from './code-image.ts';
@@ -480,7 +481,7 @@ export class MachineCode implements CodeEvidence {
       const root = this.opts.treeRoot;
       this.bodies = root === undefined ? new Map() : readHeaderBodies(root, listHeaders, (f) => {
         try {
-          return readFileSync(f, 'latin1');
+          return readRegularText(f, LIMITS.source, f);
         } catch {
           return null;
         }
