@@ -148,6 +148,13 @@ export interface Explanation {
   reason: string | null;
   event: 'kfree_skb' | 'consume_skb';
   exact: boolean;
+  /** Where the line came from: the source alone (ranked), a debug vmlinux, or objects rebuilt from the tree. */
+  method: 'source' | 'debuginfo' | 'rebuilt';
+  /**
+   * For `rebuilt`: what was checked against the shipped kernel: its instructions (`code`, relocated
+   * operands masked), its size (`size`), or nothing (`none`: no size was given, or the check failed).
+   */
+  verified: 'code' | 'size' | 'none';
   candidates: Candidate[];
   notes: string[];
 }

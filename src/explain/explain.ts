@@ -8,6 +8,9 @@ import type { Frame } from './debuginfo.ts';
 import { rankCandidates, type RawCandidate } from './rank.ts';
 import { compareText } from '../text-order.ts';
 
+/** Files whose drop functions are the generic ones: a helper defined elsewhere is itself a site. */
+const GENERIC_DROP_FILES: readonly string[] = ['net/core/skbuff.c', 'include/linux/skbuff.h', 'include/linux/netdevice.h'];
+
 /** What explain reads of a location: everything but the raw address (resolved before explain). */
 export type LocationQuery = Omit<DropLocation, 'address'>;
 
@@ -101,7 +104,7 @@ export class Explainer {
     if (records.length > 0 && raw.length === 0) notes.push(`${fnName} is indexed but holds no drop site and reaches none through helpers`);
     return {
       input: loc.input, symbol: loc.symbol, function: fnName, offset: loc.offset, size: loc.size, reason: loc.reason, event,
-      exact: false, candidates, notes,
+      exact: false, method: 'source', verified: 'none', candidates, notes,
     };
   }
 
@@ -111,9 +114,11 @@ export class Explainer {
    */
   explainExact(loc: LocationQuery, chain: readonly Frame[], extraNotes: readonly string[]): Explanation {
     const event = loc.event ?? 'kfree_skb';
-    const base = { input: loc.input, symbol: loc.symbol, function: loc.function, offset: loc.offset, size: loc.size, reason: loc.reason, event, exact: true };
+    const base = { input: loc.input, symbol: loc.symbol, function: loc.function, offset: loc.offset, size: loc.size, reason: loc.reason, event, exact: true, method: 'debuginfo' as const, verified: 'none' as const };
     const notes = [...extraNotes];
-    const frame = chain.find((f) => !this.apis.has(f.function));
+    // The site is the innermost frame outside the generic drop functions: a local helper that frees
+    // (dst_discard, a qdisc's drop function) decides the drop, so its own free is the answer.
+    const frame = chain.find((f) => !this.isGenericDropFunction(f.function));
     if (frame === undefined) {
       notes.push(chain.length === 0 ? 'the debug info has no line for this address' : `every frame is inside a drop function (${chain.map((f) => f.function).join(' ← ')})`);
       return { ...base, candidates: [], notes };
@@ -146,6 +151,16 @@ export class Explainer {
       ...base, notes,
       candidates: [{ file: frame.file, line: frame.line, endLine: frame.line, function: frame.function, api: chain[chain.indexOf(frame) - 1]?.function ?? '?', reason: null, reasons: [], kind: 'drop', via, role: 'debuginfo', score: 1, evidence: [`debug info: ${chainText}`] }],
     };
+  }
+
+  /**
+   * kfree_skb_reason, consume_skb, dev_kfree_skb_* and their header inlines: the drop functions of
+   * the skb core (net/core, include/linux/skbuff.h, netdevice.h), as opposed to helpers that free.
+   */
+  isGenericDropFunction(name: string): boolean {
+    const api = this.apis.get(name);
+    if (api === undefined) return false;
+    return api.role !== 'wrapper' || GENERIC_DROP_FILES.includes(api.file) || (api.file === 'net/core/dev.c' && /^__dev_(?:kfree|consume)_skb/.test(name));
   }
 
   /** The final frees of the functions called at a line: where a tail call reports them. */
