@@ -44,6 +44,15 @@ const output = (description: string): OptionSpec => ({ flags: '-o, --output <fil
 const as: OptionSpec = { flags: '--as <format>', description: 'output format (default: from --output\'s extension, else table)', choices: REPORT_FORMAT_NAMES };
 const allCandidates: OptionSpec = { flags: '--all-candidates', description: 'show every candidate of each location, not only the best' };
 
+/** --rebuild and its inputs, shared by explain, report and watch. */
+const rebuildOptions: readonly OptionSpec[] = [
+  { flags: '--rebuild', description: "exact lines without the debug package: rebuild the functions' files from the tree and the kernel's config (needs make, gcc, flex, bison, bc, libelf-dev, libssl-dev)" },
+  { flags: '--config <file>', description: 'kernel config for --rebuild: .config, /boot/config-<release> or /proc/config.gz (default: the one `index --config` remembered, else the running kernel\'s)' },
+  { flags: '--cc <compiler>', description: 'compiler for --rebuild (default: the one the config names when installed, e.g. gcc-12, else gcc)' },
+  { flags: '--kernel <file>', description: 'the shipped vmlinuz or vmlinux: --rebuild compares the rebuilt code with it' },
+  { flags: '--modules <dir>', description: 'the shipped modules (.ko) for --rebuild to compare with (watch: /lib/modules/$(uname -r))' },
+];
+
 /** The flags object a command's runner reads; the specs above decide its keys and value types. */
 const flagsAs = <T>(flags: Record<string, OptionValue | undefined>): T => flags as unknown as T;
 
@@ -58,6 +67,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '-q, --quiet', description: 'no progress bar and no summary' },
       { flags: '--force', description: 'index a folder that does not look like a kernel tree' },
       { flags: '--all', description: 'also index tools/, scripts/, samples/ and Documentation/' },
+      { flags: '--config <file>', description: "remember this kernel config for the tree, so that --rebuild needs no --config (and prepare its build once now)" },
+      { flags: '--cc <compiler>', description: 'with --config: the compiler the prepared build uses' },
     ],
     run: async ([t], flags) => (await import('./commands/index.ts')).runIndex(String(t), flagsAs(flags)),
   },
@@ -99,6 +110,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--kallsyms <file>', description: 'a saved /proc/kallsyms: names raw addresses and gives function sizes' },
       { flags: '--system-map <file>', description: 'a System.map, as --kallsyms' },
       { flags: '--vmlinux <file>', description: 'exact mode: a vmlinux or .ko with debug info (uses binutils nm and addr2line)' },
+      ...rebuildOptions,
       context('source lines shown around each site'),
       { flags: '--max <n>', description: 'candidates shown per location', default: 5, parse: positiveInt },
       json('JSON output (schema in the README)'),
@@ -115,6 +127,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       as, output('write the report to a file'), top, allCandidates,
       { flags: '--kallsyms <file>', description: 'name raw addresses with a saved /proc/kallsyms of the recording machine' },
       { flags: '--system-map <file>', description: 'name raw addresses with a System.map' },
+      ...rebuildOptions,
       context('source lines around each site'),
     ],
     run: async ([file], flags) => (await import('./commands/report.ts')).runReport(typeof file === 'string' ? file : undefined, flagsAs<ReportFlags>(flags)),
@@ -129,6 +142,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--duration <s>', description: 'stop after this many seconds (default: Ctrl-C)', parse: positiveNumber },
       { flags: '--consume', description: 'also count consume_skb events (normal frees)' },
       { ...as, description: 'format of the final report' }, output('write the final report to a file'), top, allCandidates,
+      ...rebuildOptions,
       context('source lines around each site'),
     ],
     run: async (_, flags) => (await import('./commands/report.ts')).runWatch(flagsAs<WatchFlags>(flags)),

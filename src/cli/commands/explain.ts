@@ -10,8 +10,9 @@ import { functionOfSymbol, parseLocation, parseLocationLines, type DropLocation 
 import type { Explanation } from '../../model.ts';
 import { renderExplanations } from '../../report/explain-text.ts';
 import { isTty, writeErr, writeOut } from '../sink.ts';
+import { explainByRebuild, type RebuildFlags } from './rebuild.ts';
 
-export interface ExplainFlags {
+export interface ExplainFlags extends RebuildFlags {
   db: string;
   tree?: string;
   stdin?: boolean;
@@ -120,7 +121,14 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
     const explainer = new Explainer(db, tree);
     if (locations.length > 200) explainer.preload();
     const queries = locations.map((l) => toQuery(l, flags));
-    if (flags.vmlinux !== undefined) {
+    if (flags.rebuild === true && flags.vmlinux !== undefined) throw new UsageError('give --rebuild or --vmlinux, not both');
+    if (flags.rebuild !== true && (flags.config !== undefined || flags.cc !== undefined || flags.kernel !== undefined || flags.modules !== undefined)) {
+      throw new UsageError('--config, --cc, --kernel and --modules go with --rebuild');
+    }
+    if (flags.rebuild === true) {
+      results = await explainByRebuild(explainer, queries, flags, map, flags.kallsyms !== undefined ? { kallsymsText: readFileSync(flags.kallsyms, 'latin1') } : {});
+      results.forEach((e, i) => e.notes.unshift(...(notesByIndex.get(i) ?? [])));
+    } else if (flags.vmlinux !== undefined) {
       // Loaded only for exact mode: it brings in child_process and the binutils drivers.
       const { explainExact } = await import('../../explain/exact.ts');
       results = await explainExact(explainer, queries, flags.vmlinux, tree.version);
