@@ -1,6 +1,8 @@
 // Drop records → an explained, aggregated ReportView: the library behind `dropsite report` and
 // `dropsite watch`. Streaming: memory grows with the number of distinct locations, not of events.
-import type { Explainer } from './explain/explain.ts';
+import type { Explainer, LocationQuery } from './explain/explain.ts';
+import type { Explanation } from './model.ts';
+import { trustLabel } from './report/explain-text.ts';
 import { sourceLines } from './explain/source-lines.ts';
 import { functionOfSymbol } from './locate/location.ts';
 import { resolveAddress, type SymbolMap } from './locate/kallsyms.ts';
@@ -24,7 +26,16 @@ export interface ViewOptions {
   top: number;
   allCandidates: boolean;
   context: number;
+  /** Rows already explained (by --rebuild), keyed as rowQueries() keys them. */
+  explained?: ReadonlyMap<string, Explanation>;
 }
+
+/** The key of a row's explanation: its location, reason and event. */
+const rowKey = (b: Bucket): string => `${locationText(b)}\0${b.reason ?? ''}\0${b.event ?? ''}`;
+
+const queryOf = (b: Bucket): LocationQuery => ({
+  input: locationText(b), symbol: b.symbol, function: b.function, isCold: b.isCold, offset: b.offset, size: b.size, module: b.module, reason: b.reason, event: b.event,
+});
 
 /** `sym+0xoff [mod]`, or the raw address. */
 function locationText(b: Pick<Bucket, 'symbol' | 'offset' | 'module' | 'address'>): string {
@@ -123,9 +134,18 @@ export class DropAggregator {
     return [...out].sort((a, b) => a[0] - b[0]).map(([start, count]) => ({ start, count }));
   }
 
+  /** The top rows' locations (those with a symbol), for a batch explainer such as --rebuild. */
+  rowQueries(top: number): Array<{ key: string; query: LocationQuery }> {
+    return this.sortedBuckets().slice(0, top).filter((b) => b.symbol !== '').map((b) => ({ key: rowKey(b), query: queryOf(b) }));
+  }
+
+  private sortedBuckets(): Bucket[] {
+    return [...this.buckets].sort((a, b) => b.count - a.count || compareText(locationText(a), locationText(b)));
+  }
+
   /** Explain the top locations and build the view. `explainer` null: no index, rows are not explained. */
   view(explainer: Explainer | null, opts: ViewOptions): ReportView {
-    const sorted = [...this.buckets].sort((a, b) => b.count - a.count || compareText(locationText(a), locationText(b)));
+    const sorted = this.sortedBuckets();
     const top = sorted.slice(0, opts.top);
     const restList = sorted.slice(opts.top);
     const total = Math.max(1, this.drops);
@@ -139,10 +159,10 @@ export class DropAggregator {
       if (b.symbol === '') {
         notes.push('a raw address: give --kallsyms FILE (the /proc/kallsyms of the machine that recorded it) or --system-map FILE to name it');
       } else if (explainer !== null) {
-        const e = explainer.explain({
-          input: locationText(b), symbol: b.symbol, function: b.function, isCold: b.isCold, offset: b.offset, size: b.size, module: b.module, reason: b.reason, event: b.event,
-        }, { maxCandidates: opts.allCandidates ? 5 : 3 });
-        candidates = e.candidates;
+        const given = opts.explained?.get(rowKey(b));
+        const e = given ?? explainer.explain(queryOf(b), { maxCandidates: opts.allCandidates ? 5 : 3 });
+        candidates = e.candidates.slice(0, opts.allCandidates ? 5 : 3);
+        if (given !== undefined) notes.push(trustLabel(given));
         notes.push(...e.notes);
         inIndex = explainer.functionRecords(b.function).length > 0 || candidates.length > 0;
       }

@@ -8,6 +8,8 @@ export interface IndexFlags {
   quiet?: boolean;
   force?: boolean;
   all?: boolean;
+  config?: string;
+  cc?: string;
 }
 
 export function formatSummary(s: BuildSummary, db: string): string {
@@ -25,6 +27,9 @@ export function formatSummary(s: BuildSummary, db: string): string {
 }
 
 export async function runIndex(tree: string, flags: IndexFlags): Promise<void> {
+  // Read first: a bad --config fails before minutes of indexing.
+  const rebuild = flags.config !== undefined ? await import('../../rebuild/remember.ts') : null;
+  const config = rebuild?.readConfig(flags.config ?? '') ?? null;
   const bar = flags.quiet === true ? null : progressBar('indexing');
   const opts: Parameters<typeof buildIndex>[1] = { db: flags.db };
   if (flags.jobs !== undefined) opts.jobs = flags.jobs;
@@ -41,4 +46,8 @@ export async function runIndex(tree: string, flags: IndexFlags): Promise<void> {
   for (const u of summary.unreadable.slice(0, 5)) writeErr(`warning: cannot read ${u.path}: ${u.error}`);
   if (summary.unreadable.length > 5) writeErr(`warning: ... and ${summary.unreadable.length - 5} more unreadable files`);
   if (flags.quiet !== true) await writeOut(formatSummary(summary, flags.db));
+  if (rebuild !== null && config !== null) {
+    const r = await rebuild.rememberAndPrepare(summary.root, summary.version, config, flags.cc, (w) => writeErr(`warning: ${w}`));
+    if (flags.quiet !== true) await writeOut(`  config ${config.path} remembered for ${summary.root}; build dir ${r.dir} prepared${r.seconds > 0 ? ` in ${r.seconds.toFixed(1)} s` : ' (already)'}`);
+  }
 }

@@ -20,7 +20,9 @@ export async function explainByRebuild(explainer: Explainer, queries: readonly L
   const { openShipped } = await import('../../rebuild/shipped.ts');
   const liveModules = `/lib/modules/${release()}`;
   const modules = flags.modules ?? (opts.live === true && existsSync(liveModules) ? liveModules : undefined);
-  const shipped = flags.kernel !== undefined || modules !== undefined ? await openShipped({ kernel: flags.kernel, modules, kallsymsText: opts.kallsymsText }) : null;
+  const liveKernel = `/boot/vmlinuz-${release()}`;
+  const kernel = flags.kernel ?? (opts.live === true && existsSync(liveKernel) ? liveKernel : undefined);
+  const shipped = kernel !== undefined || modules !== undefined ? await openShipped({ kernel, modules, kallsymsText: opts.kallsymsText }) : null;
   const bar = progressBar('rebuilding');
   let phase = '';
   try {

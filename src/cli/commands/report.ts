@@ -11,10 +11,12 @@ import { readRecording, readRecordingBatches, type RecordingFormat } from '../..
 import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
 import { RENDERERS } from '../../report/formats.ts';
 import type { ReportFormat, ReportView } from '../../report/view.ts';
+import type { Explanation } from '../../model.ts';
 import { isTty, writeErr, writeOut } from '../sink.ts';
 import { readMap } from './explain.ts';
+import { explainByRebuild, type RebuildFlags } from './rebuild.ts';
 
-export interface ReportFlags {
+export interface ReportFlags extends RebuildFlags {
   db: string;
   tree?: string;
   format: RecordingFormat | 'auto';
@@ -69,13 +71,15 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
   const { db, explainer } = openIndex(flags);
   try {
     const mapFile = flags.kallsyms ?? flags.systemMap;
-    const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile));
+    const map = mapFile === undefined ? null : readMap(mapFile);
+    const agg = new DropAggregator(map);
     const input = path === '-' ? process.stdin.setEncoding('utf8') : createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
     for await (const batch of readRecordingBatches(input, { format: flags.format })) for (const item of batch) agg.add(item);
     if (flags.top > 200) explainer.preload();
     const view = agg.view(explainer, {
       title: `Drops in ${path === '-' ? 'stdin' : path}`, source: path === '-' ? 'stdin' : path, format: flags.format,
       top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context,
+      ...(flags.rebuild === true ? { explained: await rebuildRows(agg, explainer, flags, map, flags.kallsyms) } : {}),
     });
     if (view.totals.events === 0 && view.totals.skippedLines > 0) {
       throw new InputError(`${path}: no drop record in ${view.totals.skippedLines} line(s) (first: line ${view.skipped[0]?.lineNo ?? '?'}: ${view.skipped[0]?.why ?? ''})`, {
@@ -88,7 +92,16 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
   }
 }
 
+/** --rebuild: the top rows explained from rebuilt objects, keyed for DropAggregator.view. */
+async function rebuildRows(agg: DropAggregator, explainer: Explainer, flags: RebuildFlags & { top: number }, map: ReturnType<typeof readMap> | null, kallsyms?: string, live = false): Promise<Map<string, Explanation>> {
+  const rows = agg.rowQueries(flags.top);
+  const { readFileSync } = await import('node:fs');
+  const results = await explainByRebuild(explainer, rows.map((r) => r.query), flags, map, { live, ...(kallsyms !== undefined ? { kallsymsText: readFileSync(kallsyms, 'latin1') } : {}) });
+  return new Map(rows.map((r, i) => [r.key, results[i] as Explanation]));
+}
+
 export interface WatchFlags extends Omit<ReportFlags, 'format' | 'kallsyms' | 'systemMap'> {
+  config?: string;
   source: 'tracefs' | 'dropwatch';
   interval: number;
   duration?: number;
@@ -101,7 +114,21 @@ function versionsDiffer(running: string, indexed: string | null): boolean {
   return indexed !== null && mm(running) !== mm(indexed);
 }
 
+/** watch --rebuild: the config must be there before capture starts (the rebuild runs on the final report). */
+async function checkWatchRebuild(flags: WatchFlags): Promise<void> {
+  if (flags.rebuild !== true) return;
+  const { db, explainer } = openIndex(flags);
+  try {
+    const { chooseConfig, cacheDir } = await import('../../rebuild/index.ts');
+    const c = chooseConfig({ given: flags.config, treeRoot: explainer.tree.root, treeVersion: explainer.tree.version, cacheDir: cacheDir() });
+    writeErr(`--rebuild: the final report rebuilds with ${c.path}`);
+  } finally {
+    db.close();
+  }
+}
+
 export async function runWatch(flags: WatchFlags): Promise<void> {
+  await checkWatchRebuild(flags);
   if (flags.source === 'dropwatch') return watchDropwatch(flags);
   if (process.getuid?.() !== 0) throw new CaptureError('dropsite watch needs root to read kernel trace events', { hint: 'run it with sudo' });
   const { db, explainer } = openIndex(flags);
@@ -146,7 +173,7 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     await reading.catch(() => undefined);
-    const view = agg.view(explainer, opts);
+    const view = agg.view(explainer, { ...opts, ...(flags.rebuild === true ? { explained: await rebuildRows(agg, explainer, flags, null, undefined, true) } : {}) });
     if (lost > 0) view.warnings.push(`the kernel overwrote ${lost} events before they were read (per_cpu stats overrun)`);
     db.close();
     await emit(view, flags);
@@ -196,7 +223,10 @@ async function watchDropwatch(flags: WatchFlags): Promise<void> {
     db.close();
     throw new CaptureError('this kernel has no drop monitor (dropwatch: Unable to find NET_DM family)', { hint: 'use --source tracefs (the default), which reads the skb:kfree_skb trace event instead' });
   }
-  const view = agg.view(explainer, { title: 'Live drops (dropwatch)', source: 'dropwatch -l kas', format: 'dropwatch', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context });
+  const view = agg.view(explainer, {
+    title: 'Live drops (dropwatch)', source: 'dropwatch -l kas', format: 'dropwatch', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context,
+    ...(flags.rebuild === true ? { explained: await rebuildRows(agg, explainer, flags, null, undefined, true) } : {}),
+  });
   db.close();
   await emit(view, flags);
 }
