@@ -193,6 +193,17 @@ test('report --rebuild of a dropwatch recording (bare hex offsets, no sizes) poi
   }
 });
 
+test('index --config remembers the config for the tree: later rebuilds need no --config', { skip }, async () => {
+  const r = await runCli(['index', tree, '--db', db, '--config', config(), '--cc', cc], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /config .* remembered for .*; build dir .* prepared \(already\)/);
+  const want = first.find((x) => x.input.startsWith('dst_discard+'));
+  const out = await runCli(['explain', '--db', db, '--rebuild', '--cc', cc, '--kernel', vmlinuz(), '--json', want?.input ?? ''], env);
+  assert.equal(out.code, 0, out.stderr);
+  const [e] = JSON.parse(out.stdout) as Result[];
+  assert.deepEqual([e?.method, e?.verified, e?.candidates[0]?.line], ['rebuilt', 'code', want?.candidates[0]?.line]);
+});
+
 test('a compiler of another version than CONFIG_CC_VERSION_TEXT gives a warning naming both', { skip }, async () => {
   // A compiler that says it is gcc 13 (and cannot build anything): the warning comes before any build.
   const other = join(dir, 'cc-13');
