@@ -3,7 +3,7 @@
 // among the first three (top-3)? Source-only in two input forms (perf/tracefs with size and reason;
 // dropwatch with neither), and exact mode with the vmlinux.
 import { readFileSync } from 'node:fs';
-import { Explainer, type LocationQuery } from '../../src/explain/explain.ts';
+import { Explainer, isGenericDropApi, type LocationQuery } from '../../src/explain/explain.ts';
 import { openForRead } from '../../src/index/open.ts';
 import { listApis, pickTree } from '../../src/index/read.ts';
 import { functionOfSymbol } from '../../src/locate/location.ts';
@@ -36,7 +36,7 @@ export interface EvaluationResult {
   misses: string[];
 }
 
-/** The first frame, innermost first, that is not inside a drop function or wrapper: the drop site. */
+/** The first frame, innermost first, that is not inside a generic drop function: the drop site (a helper that frees is one). */
 export function trueSite(chain: readonly Frame[], apis: ReadonlySet<string>): Frame | null {
   return chain.find((f) => !apis.has(f.function)) ?? null;
 }
@@ -45,7 +45,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
   const handle = openForRead(db);
   const t = pickTree(handle, tree, db);
   const explainer = new Explainer(handle, t);
-  const apis = new Set(listApis(handle, t.id).map((a) => a.name));
+  const apis = new Set(listApis(handle, t.id).filter(isGenericDropApi).map((a) => a.name));
   const truths = readFileSync(truthFile, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Truth);
   const perf: Accuracy = { n: 0, top1: 0, top3: 0 };
   const dw: Accuracy = { n: 0, top1: 0, top3: 0 };

@@ -11,6 +11,12 @@ import { compareText } from '../text-order.ts';
 /** Files whose drop functions are the generic ones: a helper defined elsewhere is itself a site. */
 const GENERIC_DROP_FILES: readonly string[] = ['net/core/skbuff.c', 'include/linux/skbuff.h', 'include/linux/netdevice.h'];
 
+/** kfree_skb_reason, consume_skb, dev_kfree_skb_* and their header inlines (see Explainer.isGenericDropFunction). */
+export function isGenericDropApi(api: DropApi | undefined): boolean {
+  if (api === undefined) return false;
+  return api.role !== 'wrapper' || GENERIC_DROP_FILES.includes(api.file) || (api.file === 'net/core/dev.c' && /^__dev_(?:kfree|consume)_skb/.test(api.name));
+}
+
 /** What explain reads of a location: everything but the raw address (resolved before explain). */
 export type LocationQuery = Omit<DropLocation, 'address'>;
 
@@ -158,9 +164,7 @@ export class Explainer {
    * the skb core (net/core, include/linux/skbuff.h, netdevice.h), as opposed to helpers that free.
    */
   isGenericDropFunction(name: string): boolean {
-    const api = this.apis.get(name);
-    if (api === undefined) return false;
-    return api.role !== 'wrapper' || GENERIC_DROP_FILES.includes(api.file) || (api.file === 'net/core/dev.c' && /^__dev_(?:kfree|consume)_skb/.test(name));
+    return isGenericDropApi(this.apis.get(name));
   }
 
   /** The final frees of the functions called at a line: where a tail call reports them. */
