@@ -8,13 +8,20 @@ import type { Frame } from './debuginfo.ts';
 import { rankCandidates, type RawCandidate } from './rank.ts';
 import { compareText } from '../text-order.ts';
 
-/** Files whose drop functions are the generic ones: a helper defined elsewhere is itself a site. */
-const GENERIC_DROP_FILES: readonly string[] = ['net/core/skbuff.c', 'include/linux/skbuff.h', 'include/linux/netdevice.h'];
+/** The skb core: every drop function defined here is a generic one. */
+const GENERIC_DROP_FILES: readonly string[] = ['net/core/skbuff.c'];
 
-/** kfree_skb_reason, consume_skb, dev_kfree_skb_* and their header inlines (see Explainer.isGenericDropFunction). */
+/**
+ * The generic drop functions: those that fire the tracepoints (kfree_skb_reason, consume_skb, …), the
+ * skb core's own (net/core/skbuff.c, __dev_kfree_skb_* in net/core/dev.c), and the header inlines and
+ * macros that only forward to them (kfree_skb, dev_kfree_skb_any, nlmsg_free). A helper defined in a .c
+ * file that frees (netlink_unicast_kernel, a qdisc's drop function, dst_discard_out) is not one: it is
+ * where the drop is decided.
+ */
 export function isGenericDropApi(api: DropApi | undefined): boolean {
   if (api === undefined) return false;
-  return api.role !== 'wrapper' || GENERIC_DROP_FILES.includes(api.file) || (api.file === 'net/core/dev.c' && /^__dev_(?:kfree|consume)_skb/.test(api.name));
+  return api.role !== 'wrapper' || api.file.endsWith('.h') || api.linkage === 'macro' || GENERIC_DROP_FILES.includes(api.file)
+    || (api.file === 'net/core/dev.c' && /^__dev_(?:kfree|consume)_skb/.test(api.name));
 }
 
 /** What explain reads of a location: everything but the raw address (resolved before explain). */
@@ -159,10 +166,7 @@ export class Explainer {
     };
   }
 
-  /**
-   * kfree_skb_reason, consume_skb, dev_kfree_skb_* and their header inlines: the drop functions of
-   * the skb core (net/core, include/linux/skbuff.h, netdevice.h), as opposed to helpers that free.
-   */
+  /** See isGenericDropApi. */
   isGenericDropFunction(name: string): boolean {
     return isGenericDropApi(this.apis.get(name));
   }
