@@ -39,7 +39,7 @@ export const versionPart = (text: string): string => text.replace(/^\S+\s+/, '')
 export async function probeToolchain(ccGiven: string | undefined, ccVersionText: string | null, includeDir = '/usr/include'): Promise<Toolchain> {
   const named = configCompilerName(ccVersionText);
   let cc = ccGiven ?? 'gcc';
-  if (ccGiven === undefined && named !== null && named !== 'gcc' && /^gcc(-\d+)?$|^clang(-\d+)?$/.test(named) && await runs(named)) cc = named;
+  if (ccGiven === undefined && named !== null && named !== 'gcc' && /^(?:[a-z0-9_]+-)*(?:gcc|clang)(?:-\d+)?$/.test(named) && await runs(named)) cc = named;
   const missing: string[] = [];
   const [ccVersion, make, flex, bison, bc, perl] = await Promise.all([
     firstLine(cc, ['--version']), runs('make'), runs('flex'), runs('bison'), firstLine('bc', ['--version']), runs('perl'),

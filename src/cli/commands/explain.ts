@@ -10,7 +10,7 @@ import { functionOfSymbol, parseLocation, parseLocationLines, type DropLocation 
 import type { Explanation } from '../../model.ts';
 import { renderExplanations } from '../../report/explain-text.ts';
 import { isTty, writeErr, writeOut } from '../sink.ts';
-import { explainByRebuild, type RebuildFlags } from './rebuild.ts';
+import { checkRebuildFlags, explainByRebuild, type RebuildFlags } from './rebuild.ts';
 
 export interface ExplainFlags extends RebuildFlags {
   db: string;
@@ -73,6 +73,7 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
   if (flags.event !== undefined && flags.event !== 'kfree_skb' && flags.event !== 'consume_skb') {
     throw new UsageError(`--event ${flags.event}: expected kfree_skb or consume_skb`);
   }
+  checkRebuildFlags(flags);
   const opts = { offsetBase: flags.decimal === true ? 'decimal' as const : 'hex' as const };
   let locations: DropLocation[] = [];
   if (flags.stdin === true) {
@@ -121,10 +122,6 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
     const explainer = new Explainer(db, tree);
     if (locations.length > 200) explainer.preload();
     const queries = locations.map((l) => toQuery(l, flags));
-    if (flags.rebuild === true && flags.vmlinux !== undefined) throw new UsageError('give --rebuild or --vmlinux, not both');
-    if (flags.rebuild !== true && (flags.config !== undefined || flags.cc !== undefined || flags.kernel !== undefined || flags.modules !== undefined)) {
-      throw new UsageError('--config, --cc, --kernel and --modules go with --rebuild');
-    }
     if (flags.rebuild === true) {
       results = await explainByRebuild(explainer, queries, flags, map, flags.kallsyms !== undefined ? { kallsymsText: readFileSync(flags.kallsyms, 'latin1') } : {});
       results.forEach((e, i) => e.notes.unshift(...(notesByIndex.get(i) ?? [])));

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import type { Explainer, LocationQuery } from '../../explain/explain.ts';
 import type { SymbolMap } from '../../locate/kallsyms.ts';
 import type { Explanation } from '../../model.ts';
+import { UsageError } from '../../errors.ts';
 import { progressBar, writeErr } from '../sink.ts';
 
 export interface RebuildFlags {
@@ -12,6 +13,14 @@ export interface RebuildFlags {
   cc?: string;
   kernel?: string;
   modules?: string;
+}
+
+/** --config, --cc, --kernel and --modules mean nothing without --rebuild: say so rather than ignore them. */
+export function checkRebuildFlags(flags: RebuildFlags & { vmlinux?: string }): void {
+  if (flags.rebuild === true && flags.vmlinux !== undefined) throw new UsageError('give --rebuild or --vmlinux, not both');
+  if (flags.rebuild !== true && (flags.config !== undefined || flags.cc !== undefined || flags.kernel !== undefined || flags.modules !== undefined)) {
+    throw new UsageError('--config, --cc, --kernel and --modules go with --rebuild');
+  }
 }
 
 /** Rebuilds and explains a batch; `live` makes /lib/modules/$(uname -r) the default --modules. */

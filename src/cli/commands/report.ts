@@ -14,7 +14,7 @@ import type { ReportFormat, ReportView } from '../../report/view.ts';
 import type { Explanation } from '../../model.ts';
 import { isTty, writeErr, writeOut } from '../sink.ts';
 import { readMap } from './explain.ts';
-import { explainByRebuild, type RebuildFlags } from './rebuild.ts';
+import { checkRebuildFlags, explainByRebuild, type RebuildFlags } from './rebuild.ts';
 
 export interface ReportFlags extends RebuildFlags {
   db: string;
@@ -63,6 +63,7 @@ function openIndex(flags: { db: string; tree?: string }): { db: Db; explainer: E
 }
 
 export async function runReport(file: string | undefined, flags: ReportFlags): Promise<void> {
+  checkRebuildFlags(flags);
   const path = file ?? '-';
   if (path !== '-') {
     if (!existsSync(path)) throw new InputError(`cannot read recording ${path}: no such file`);
@@ -128,6 +129,7 @@ async function checkWatchRebuild(flags: WatchFlags): Promise<void> {
 }
 
 export async function runWatch(flags: WatchFlags): Promise<void> {
+  checkRebuildFlags(flags);
   await checkWatchRebuild(flags);
   if (flags.source === 'dropwatch') return watchDropwatch(flags);
   if (process.getuid?.() !== 0) throw new CaptureError('dropsite watch needs root to read kernel trace events', { hint: 'run it with sudo' });
