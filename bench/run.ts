@@ -14,6 +14,7 @@ import { runIndexBench } from './index.bench.ts';
 import { runRebuildBench } from './rebuild.bench.ts';
 import { runReportBench } from './report.bench.ts';
 import { runWatchBench } from './watch.bench.ts';
+import { runKernelImageBench } from './kernel-image.bench.ts';
 import {
   BenchError, BenchUsageError, DROPSITE_CLI, GNU_TIME, hasGnuTime, indexProvider, newestMtimeMs, note, withTempDir,
   type BenchOptions,
@@ -30,6 +31,7 @@ const BENCHMARKS = {
   rebuild: runRebuildBench,
   report: runReportBench,
   watch: runWatchBench,
+  'kernel-image': runKernelImageBench,
 } satisfies Record<string, Benchmark>;
 
 type BenchName = keyof typeof BENCHMARKS;

@@ -18,8 +18,15 @@ export function decodeBcjX86(buf: Uint8Array, startPos = 0): void {
   const limit = buf.length - 4;
   let prevPos = -1;
   let prevMask = 0;
+  // Most bytes are not E8/E9: let the native indexOf find the next candidate.
+  let nextE8 = buf.indexOf(0xe8);
+  let nextE9 = buf.indexOf(0xe9);
   for (let i = 0; i < limit; i++) {
-    if ((buf[i]! & 0xfe) !== 0xe8) continue;
+    if (nextE8 !== -1 && nextE8 < i) nextE8 = buf.indexOf(0xe8, i);
+    if (nextE9 !== -1 && nextE9 < i) nextE9 = buf.indexOf(0xe9, i);
+    const next = nextE8 === -1 ? nextE9 : nextE9 === -1 ? nextE8 : Math.min(nextE8, nextE9);
+    if (next === -1 || next >= limit) break;
+    i = next;
     const distance = i - prevPos;
     if (distance > 3) {
       prevMask = 0;

@@ -9,6 +9,12 @@ import { decodeCode, isPadding } from './x86.ts';
 export interface CodeComparison {
   identical: boolean;
   sizeEqual: boolean;
+  /**
+   * The rebuilt function's bytes equal the start of the shipped ones although the sizes differ: what a symbol
+   * map's size gives when an unlisted symbol follows the function (kallsyms omits some), so that its "size"
+   * runs on into the next code. Not called identical; a caller may trust the code with that caveat.
+   */
+  prefixIdentical: boolean;
   /** Offset of the first differing unmasked byte, or null when the bytes agree over the shorter length. */
   firstDifference: number | null;
   /** Calls (and branches leaving the function) in each, and how many the alignment paired. */
@@ -19,10 +25,15 @@ export interface CodeComparison {
 }
 
 interface CallEvent {
-  /** Offset just after the instruction (the return address of a call). */
+  /** Offset of the instruction and just after it (the return address of a call). */
+  start: number;
   end: number;
   names: string[];
 }
+
+// Calls to one target can repeat (two kfree_skb_reason calls, two counters): among equal targets prefer the
+// pairing whose preceding bytes agree too (the argument set-up, `mov $reason,%esi`), counted back from the call.
+const CONTEXT_BYTES = 16;
 
 function maskOf(code: FunctionCode, length: number): Uint8Array {
   const mask = new Uint8Array(length);
@@ -60,30 +71,35 @@ function callEvents(code: FunctionCode): CallEvent[] {
       names = code.namesAt?.(target) ?? [];
       if (names.length === 0) names = [`0x${target.toString(16)}`];
     }
-    events.push({ end: ins.offset + ins.length, names });
+    events.push({ start: ins.offset, end: ins.offset + ins.length, names });
   }
   return events;
 }
 
-/** Longest common subsequence of the two call lists: pairs of indexes, in order. */
-function alignCalls(a: readonly CallEvent[], b: readonly CallEvent[]): Array<[number, number]> {
+/**
+ * Heaviest common subsequence of the two call lists (a longest common subsequence where a pair of equal
+ * targets weighs 1 plus up to 0.5 for agreeing context): pairs of indexes, in order.
+ */
+function alignCalls(a: readonly CallEvent[], b: readonly CallEvent[], weight: (i: number, j: number) => number): Array<[number, number]> {
   const n = a.length;
   const m = b.length;
   if (n === 0 || m === 0) return [];
   const width = m + 1;
-  const table = new Uint32Array((n + 1) * width);
+  const table = new Float64Array((n + 1) * width);
+  const pairWeight = (i: number, j: number): number => (sameTarget(a[i]!.names, b[j]!.names) ? weight(i, j) : 0);
   for (let i = n - 1; i >= 0; i--) {
     for (let j = m - 1; j >= 0; j--) {
-      table[i * width + j] = sameTarget(a[i]!.names, b[j]!.names)
-        ? table[(i + 1) * width + j + 1]! + 1
-        : Math.max(table[(i + 1) * width + j]!, table[i * width + j + 1]!);
+      const w = pairWeight(i, j);
+      const take = w > 0 ? table[(i + 1) * width + j + 1]! + w : 0;
+      table[i * width + j] = Math.max(take, table[(i + 1) * width + j]!, table[i * width + j + 1]!);
     }
   }
   const pairs: Array<[number, number]> = [];
   let i = 0;
   let j = 0;
   while (i < n && j < m) {
-    if (sameTarget(a[i]!.names, b[j]!.names) && table[i * width + j] === table[(i + 1) * width + j + 1]! + 1) {
+    const w = pairWeight(i, j);
+    if (w > 0 && table[i * width + j] === table[(i + 1) * width + j + 1]! + w) {
       pairs.push([i, j]);
       i++;
       j++;
@@ -116,6 +132,7 @@ export function compareCode(shipped: FunctionCode, rebuilt: FunctionCode): CodeC
     (!rebuilt.sizeExact && shipped.sizeExact && rebuilt.size > shipped.size && rebuilt.size - shipped.size < 64 &&
       isPadding(rebuilt.bytes.subarray(shipped.size, rebuilt.size)));
   const identical = sizeEqual && firstDifference === null;
+  const prefixIdentical = !identical && firstDifference === null && !shipped.sizeExact && shipped.size > rebuilt.size;
   const codeSize = Math.min(shipped.size, rebuilt.size);
 
   if (identical) {
@@ -124,6 +141,7 @@ export function compareCode(shipped: FunctionCode, rebuilt: FunctionCode): CodeC
     return {
       identical,
       sizeEqual,
+      prefixIdentical,
       firstDifference,
       calls: { shipped: 0, rebuilt: 0, aligned: 0 },
       mapOffset: mapped,
@@ -133,7 +151,19 @@ export function compareCode(shipped: FunctionCode, rebuilt: FunctionCode): CodeC
 
   const a = callEvents(shipped);
   const b = callEvents(rebuilt);
-  const pairs = alignCalls(a, b);
+  const contextWeight = (i: number, j: number): number => {
+    const s = a[i]!.start;
+    const r = b[j]!.start;
+    let run = 0;
+    while (run < CONTEXT_BYTES && s - run - 1 >= 0 && r - run - 1 >= 0) {
+      const ps = s - run - 1;
+      const pr = r - run - 1;
+      if (!rebuiltMask[pr] && !shippedMask[ps] && shipped.bytes[ps] !== rebuilt.bytes[pr]) break;
+      run++;
+    }
+    return 1 + (0.5 * run) / CONTEXT_BYTES;
+  };
+  const pairs = alignCalls(a, b, contextWeight);
   // Anchors: function start, then the end of every aligned call.
   const anchors: Array<[number, number]> = [[0, 0], ...pairs.map(([i, j]): [number, number] => [a[i]!.end, b[j]!.end])];
 
@@ -157,10 +187,13 @@ export function compareCode(shipped: FunctionCode, rebuilt: FunctionCode): CodeC
   };
 
   const sizeText = sizeEqual ? `same size (${rebuilt.size} bytes)` : `size differs (shipped ${shipped.size}, rebuilt ${rebuilt.size} bytes)`;
-  const diffText = firstDifference === null ? '' : `, first difference at +0x${firstDifference.toString(16)}`;
+  const diffText = firstDifference !== null
+    ? `, first difference at +0x${firstDifference.toString(16)}`
+    : prefixIdentical ? `, the rebuilt ${rebuilt.size} bytes equal the start of the shipped symbol (its map size runs past the function)` : '';
   return {
     identical,
     sizeEqual,
+    prefixIdentical,
     firstDifference,
     calls: { shipped: a.length, rebuilt: b.length, aligned: pairs.length },
     mapOffset,

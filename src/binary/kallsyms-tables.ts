@@ -148,12 +148,26 @@ function sortedShare(addresses: readonly bigint[]): number {
   return addresses.length < 2 ? 0 : good / (addresses.length - 1);
 }
 
+/** Share of text symbols (t/T/w/W) at kernel addresses: tells --absolute-percpu's encoding from the plain one. */
+function textInKernelShare(addresses: readonly bigint[], types: readonly string[]): number {
+  let text = 0;
+  let high = 0;
+  for (let i = 0; i < addresses.length; i++) {
+    const t = types[i];
+    if (t !== 't' && t !== 'T' && t !== 'w' && t !== 'W') continue;
+    text++;
+    if (addresses[i]! >= 0xffff800000000000n) high++;
+  }
+  return text === 0 ? 0 : high / text;
+}
+
 function findAddresses(
   b: Uint8Array,
   view: DataView,
   numSyms: number,
   tokenIndex: number,
   count: number,
+  types: readonly string[],
 ): { offsets: number; relativeBase: number; base: bigint; percpu: boolean; addresses: bigint[] } | null {
   const candidates: Array<{ offsets: number; relativeBase: number }> = [];
   // 6.1 order: offsets, relative_base, num_syms.
@@ -161,7 +175,7 @@ function findAddresses(
   // 6.4+ order: token_index, offsets, relative_base.
   const after = align8(tokenIndex + 512);
   candidates.push({ offsets: after, relativeBase: align8(after + 4 * count) });
-  let best: { offsets: number; relativeBase: number; base: bigint; percpu: boolean; addresses: bigint[]; share: number } | null = null;
+  let best: { offsets: number; relativeBase: number; base: bigint; percpu: boolean; addresses: bigint[]; share: number; score: number } | null = null;
   for (const c of candidates) {
     if (c.offsets < 0 || c.relativeBase + 8 > b.length) continue;
     const base = view.getBigUint64(c.relativeBase, true);
@@ -169,10 +183,12 @@ function findAddresses(
     for (const percpu of [true, false]) {
       const addresses = decodeAddresses(view, c.offsets, count, base, percpu);
       const share = sortedShare(addresses);
-      if (best === null || share > best.share) best = { ...c, base, percpu, addresses, share };
+      if (share <= 0.99) continue;
+      const score = share + textInKernelShare(addresses, types);
+      if (best === null || score > best.score) best = { ...c, base, percpu, addresses, share, score };
     }
   }
-  return best !== null && best.share > 0.99 ? best : null;
+  return best;
 }
 
 /** Finds and decodes the embedded kallsyms tables in `b` (typically the image's .rodata). */
@@ -182,9 +198,6 @@ export function readEmbeddedKallsyms(b: Uint8Array): KallsymsTables {
   if (tokens === null) throw new KallsymsNotFoundError('no kallsyms token table');
   const names = findNames(b, view, tokens.table);
   if (names === null) throw new KallsymsNotFoundError('no kallsyms_names/kallsyms_markers before the token table');
-  const addresses = findAddresses(b, view, names.numSyms, tokens.index, names.count);
-  if (addresses === null) throw new KallsymsNotFoundError('no kallsyms_offsets/kallsyms_relative_base that give sorted addresses');
-
   const tokenText: string[] = [];
   for (let i = 0; i < 256; i++) {
     const start = tokens.table + tokens.offsets[i]!;
@@ -192,7 +205,7 @@ export function readEmbeddedKallsyms(b: Uint8Array): KallsymsTables {
     while (b[end] !== 0) end++;
     tokenText.push(Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1'));
   }
-  const symbols: EmbeddedSymbol[] = new Array<EmbeddedSymbol>(names.count);
+  const decoded: Array<{ type: string; name: string }> = new Array<{ type: string; name: string }>(names.count);
   let at = names.names;
   for (let i = 0; i < names.count; i++) {
     let len = b[at]!;
@@ -205,8 +218,11 @@ export function readEmbeddedKallsyms(b: Uint8Array): KallsymsTables {
     let text = '';
     for (let j = 0; j < len; j++) text += tokenText[b[at + j]!]!;
     at += len;
-    symbols[i] = { type: text.charAt(0), name: text.slice(1), address: addresses.addresses[i]! };
+    decoded[i] = { type: text.charAt(0), name: text.slice(1) };
   }
+  const addresses = findAddresses(b, view, names.numSyms, tokens.index, names.count, decoded.map((d) => d.type));
+  if (addresses === null) throw new KallsymsNotFoundError('no kallsyms_offsets/kallsyms_relative_base that give sorted addresses');
+  const symbols: EmbeddedSymbol[] = decoded.map((d, i) => ({ name: d.name, type: d.type, address: addresses.addresses[i]! }));
   return {
     symbols,
     layout: {

@@ -110,8 +110,16 @@ export function parseObject(bytes: Uint8Array, path: string, what = 'object'): O
     else list.push(s.index);
   });
 
+  const functionsByName = new Map<string, ElfSymbol[]>();
+  for (const s of symbols) {
+    if (s.type !== STT_FUNC || s.shndx <= 0 || !isExec(s.shndx)) continue;
+    const list = functionsByName.get(s.name);
+    if (list === undefined) functionsByName.set(s.name, [s]);
+    else list.push(s);
+  }
+
   const functionCode = (name: string, pick: { size?: number } = {}): FunctionCode | null => {
-    const all = symbols.filter((s) => s.name === name && s.type === STT_FUNC && s.shndx > 0 && isExec(s.shndx));
+    const all = functionsByName.get(name) ?? [];
     const sym = pick.size === undefined ? all[0] : all.find((s) => s.size === pick.size);
     if (sym === undefined) return null;
     const section = elf.sections[sym.shndx];
