@@ -101,6 +101,16 @@ async function rebuildRows(agg: DropAggregator, explainer: Explainer, flags: Reb
   return new Map(rows.map((r, i) => [r.key, results[i] as Explanation]));
 }
 
+/** watch: the capture is done, so a failed rebuild is a warning and the report falls back to source ranking. */
+async function liveRebuild(agg: DropAggregator, explainer: Explainer, flags: WatchFlags): Promise<Map<string, Explanation>> {
+  try {
+    return await rebuildRows(agg, explainer, flags, null, undefined, true);
+  } catch (err) {
+    writeErr(`warning: --rebuild failed, the report ranks from source: ${err instanceof Error ? err.message : String(err)}`);
+    return new Map();
+  }
+}
+
 export interface WatchFlags extends Omit<ReportFlags, 'format' | 'kallsyms' | 'systemMap'> {
   config?: string;
   source: 'tracefs' | 'dropwatch';
@@ -175,7 +185,8 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     await reading.catch(() => undefined);
-    const view = agg.view(explainer, { ...opts, ...(flags.rebuild === true ? { explained: await rebuildRows(agg, explainer, flags, null, undefined, true) } : {}) });
+    const explained = flags.rebuild === true ? await liveRebuild(agg, explainer, flags) : undefined;
+    const view = agg.view(explainer, { ...opts, ...(explained !== undefined ? { explained } : {}) });
     if (lost > 0) view.warnings.push(`the kernel overwrote ${lost} events before they were read (per_cpu stats overrun)`);
     db.close();
     await emit(view, flags);
@@ -227,7 +238,7 @@ async function watchDropwatch(flags: WatchFlags): Promise<void> {
   }
   const view = agg.view(explainer, {
     title: 'Live drops (dropwatch)', source: 'dropwatch -l kas', format: 'dropwatch', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context,
-    ...(flags.rebuild === true ? { explained: await rebuildRows(agg, explainer, flags, null, undefined, true) } : {}),
+    ...(flags.rebuild === true ? { explained: await liveRebuild(agg, explainer, flags) } : {}),
   });
   db.close();
   await emit(view, flags);
