@@ -27,9 +27,10 @@ function snippet(lines: readonly string[], line: number, endLine: number, contex
 }
 
 /** How far a result can be trusted, in the words every renderer uses. */
-export function trustLabel(e: Pick<Explanation, 'method' | 'verified' | 'exact'>): string {
+export function trustLabel(e: Pick<Explanation, 'method' | 'verified' | 'exact' | 'notes'>): string {
   if (e.method === 'rebuilt') {
-    if (!e.exact) return 'rebuilt, code differs';
+    if (e.notes.some((n) => /differs from the shipped|the build differs/.test(n))) return 'rebuilt, code differs';
+    if (!e.exact) return 'rebuilt, no line in its debug info';
     return e.verified === 'code' ? 'exact: rebuilt, code identical to the shipped kernel' : e.verified === 'size' ? 'rebuilt, size matches' : 'rebuilt, not verified (no size, no shipped code)';
   }
   return e.method === 'debuginfo' ? 'exact (debug info)' : 'from source';
