@@ -204,13 +204,17 @@ test('index --config remembers the config for the tree: later rebuilds need no -
   assert.deepEqual([e?.method, e?.verified, e?.candidates[0]?.line], ['rebuilt', 'code', want?.candidates[0]?.line]);
 });
 
-test('a compiler of another version than CONFIG_CC_VERSION_TEXT gives a warning naming both', { skip }, async () => {
+test('a compiler of another version than CONFIG_CC_VERSION_TEXT, or a config of another kernel, gives a warning naming both', { skip }, async () => {
   // A compiler that says it is gcc 13 (and cannot build anything): the warning comes before any build.
   const other = join(dir, 'cc-13');
   writeFileSync(other, '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "gcc (GCC) 13.2.0"; exit 0; fi\nexit 1\n');
   chmodSync(other, 0o755);
-  const r = await runCli(['explain', '--db', db, '--rebuild', '--config', config(), '--cc', other, locations[0] ?? ''], env);
+  // And the config of another kernel version: here the 6.1 config with the header of a 6.12 one.
+  const otherConfig = join(dir, 'config-6.12.0-1-amd64');
+  writeFileSync(otherConfig, readFileSync(config(), 'latin1').replace(/^# Linux\/x86 \S+ Kernel Configuration$/m, '# Linux/x86 6.12.117 Kernel Configuration'));
+  const r = await runCli(['explain', '--db', db, '--rebuild', '--config', otherConfig, '--cc', other, locations[0] ?? ''], env);
   assert.match(r.stderr, /warning: the kernel was built with "gcc-12 \(Debian 12\.2\.0-14\+deb12u1\) 12\.2\.0" but .*cc-13 is "gcc \(GCC\) 13\.2\.0"/);
+  assert.match(r.stderr, /warning: .*config-6\.12\.0-1-amd64 is the config of Linux 6\.12\.117 but the tree is 6\.1\.\d+/);
 });
 
 test('watch --rebuild finds the running kernel\'s config, or says which file it needs', { skip }, async () => {
