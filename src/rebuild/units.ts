@@ -2,6 +2,8 @@
 // (an out-of-line copy of a header inline, a function the index does not list) the .c file of its
 // neighbours in a symbol map, which the linker keeps together; else the .c files that name it.
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { LIMITS, readRegularText } from '../io/regular-file.ts';
 import type { SymbolMap } from '../locate/kallsyms.ts';
 import { functionOfSymbol } from '../locate/location.ts';
 
@@ -46,6 +48,23 @@ export function filesNaming(tree: string, name: string): Promise<string[]> {
   });
 }
 
+/**
+ * gcc emits an out-of-line copy of an inline function where its address is taken (`dst->input =
+ * dst_discard`): files that name it without calling it come first. Only the first files are read.
+ */
+function addressTakenFirst(tree: string, files: readonly string[], name: string): string[] {
+  const taken = new RegExp(`\\b${name}\\b(?!\\s*\\()`);
+  const score = new Map<string, number>();
+  for (const f of files.slice(0, 50)) {
+    try {
+      score.set(f, taken.test(readRegularText(join(tree, f), LIMITS.source)) ? 0 : 1);
+    } catch {
+      score.set(f, 2);
+    }
+  }
+  return [...files].sort((a, b) => (score.get(a) ?? 3) - (score.get(b) ?? 3));
+}
+
 export interface UnitChoice {
   files: string[];
   /** How the files were found, for the notes. */
@@ -69,5 +88,5 @@ export async function unitsFor(tree: string, defs: DefinitionSource, symbol: str
     if (near.length > 0) return { files: near, how: 'neighbours' };
   }
   const named = await filesNaming(tree, fn);
-  return named.length > 0 ? { files: named.slice(0, MAX_GUESSES), how: 'search' } : { files: [], how: 'none' };
+  return named.length > 0 ? { files: addressTakenFirst(tree, named, fn).slice(0, MAX_GUESSES), how: 'search' } : { files: [], how: 'none' };
 }
