@@ -15,7 +15,7 @@ import { unitsFor, type UnitChoice } from './units.ts';
 export { chooseConfig, readConfig, rememberConfig } from './config.ts';
 export { cacheDir } from './build-dir.ts';
 
-/** The shipped code of a function, when a kernel image or module is given (see verify.ts). */
+/** The shipped code of a function, when a kernel image or module is given (see shipped.ts). */
 export interface ShippedCode {
   /** null when the shipped image has no such function. */
   size: number | null;
