@@ -37,7 +37,8 @@ export function trustLabel(e: Pick<Explanation, 'method' | 'verified' | 'exact' 
 }
 
 /** The last line of source-only output: how to get the exact line. */
-export const EXACT_HINT = 'hint: for the exact line, add --rebuild (rebuilds the function\'s file from the tree; needs the kernel\'s config: --config FILE, and --kernel VMLINUZ to verify) or --vmlinux with the -dbg vmlinux';
+export const exactHint = (vmlinux: boolean): string => 'hint: for the exact line, add --rebuild (rebuilds the function\'s file from the tree; needs the kernel\'s config: --config FILE, and --kernel VMLINUZ to verify)'
+  + (vmlinux ? ' or --vmlinux with the -dbg vmlinux' : '');
 
 export function renderExplanations(list: readonly Explanation[], source: SourceLines, opts: ExplainTextOptions): string {
   const out: string[] = [];
@@ -58,6 +59,6 @@ export function renderExplanations(list: readonly Explanation[], source: SourceL
     for (const n of e.notes) out.push(`  note: ${n}`);
     out.push('');
   }
-  if (list.length > 0 && list.every((e) => e.method === 'source')) out.push(EXACT_HINT);
+  if (list.length > 0 && list.every((e) => e.method === 'source')) out.push(exactHint(true));
   return out.join('\n');
 }

@@ -12,6 +12,7 @@ import { findTracefs, overruns, removeStaleInstances, startCapture } from '../..
 import { RENDERERS } from '../../report/formats.ts';
 import type { ReportFormat, ReportView } from '../../report/view.ts';
 import type { Explanation } from '../../model.ts';
+import { exactHint } from '../../report/explain-text.ts';
 import { isTty, writeErr, writeOut } from '../sink.ts';
 import { readMap } from './explain.ts';
 import { checkRebuildFlags, explainByRebuild, type RebuildFlags } from './rebuild.ts';
@@ -88,6 +89,7 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
       });
     }
     await emit(view, flags);
+    if (flags.rebuild !== true && view.rows.some((r) => r.candidates.length > 0)) writeErr(exactHint(false));
   } finally {
     db.close();
   }
