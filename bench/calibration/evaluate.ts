@@ -3,7 +3,7 @@
 // among the first three (top-3)? Source-only in two input forms (perf/tracefs with size and reason;
 // dropwatch with neither), and exact mode with the vmlinux.
 import { readFileSync } from 'node:fs';
-import { Explainer, type CodeEvidence, type LocationQuery } from '../../src/explain/explain.ts';
+import { Explainer, isGenericDropApi, type CodeEvidence, type LocationQuery } from '../../src/explain/explain.ts';
 import { openForRead } from '../../src/index/open.ts';
 import { allSites, listApis, listReasons, pickTree } from '../../src/index/read.ts';
 import { sourceLines } from '../../src/explain/source-lines.ts';
@@ -56,7 +56,7 @@ export function halfOf(fn: string): 'tune' | 'report' {
   return (createHash('sha1').update(fn).digest()[0] ?? 0) % 2 === 0 ? 'tune' : 'report';
 }
 
-/** The first frame, innermost first, that is not inside a drop function or wrapper: the drop site. */
+/** The first frame, innermost first, that is not inside a generic drop function: the drop site (a helper that frees is one). */
 export function trueSite(chain: readonly Frame[], apis: ReadonlySet<string>): Frame | null {
   return chain.find((f) => !apis.has(f.function)) ?? null;
 }
@@ -65,7 +65,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
   const handle = openForRead(db);
   const t = pickTree(handle, tree, db);
   const explainer = new Explainer(handle, t);
-  const apis = new Set(listApis(handle, t.id).map((a) => a.name));
+  const apis = new Set(listApis(handle, t.id).filter(isGenericDropApi).map((a) => a.name));
   const truths = readFileSync(truthFile, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Truth);
   const perf: Accuracy = { n: 0, top1: 0, top3: 0 };
   const dw: Accuracy = { n: 0, top1: 0, top3: 0 };

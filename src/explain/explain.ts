@@ -9,6 +9,22 @@ import type { Frame } from './debuginfo.ts';
 import { NameIndex } from './nearest-names.ts';
 import { rankByWeights, rankCandidates, structuralFactor, type RawCandidate } from './rank.ts';
 
+/** The skb core: every drop function defined here is a generic one. */
+const GENERIC_DROP_FILES: readonly string[] = ['net/core/skbuff.c'];
+
+/**
+ * The generic drop functions: those that fire the tracepoints (kfree_skb_reason, consume_skb, …), the
+ * skb core's own (net/core/skbuff.c, __dev_kfree_skb_* in net/core/dev.c), and the header inlines and
+ * macros that only forward to them (kfree_skb, dev_kfree_skb_any, nlmsg_free). A helper defined in a .c
+ * file that frees (netlink_unicast_kernel, a qdisc's drop function, dst_discard_out) is not one: it is
+ * where the drop is decided.
+ */
+export function isGenericDropApi(api: DropApi | undefined): boolean {
+  if (api === undefined) return false;
+  return api.role !== 'wrapper' || api.file.endsWith('.h') || api.linkage === 'macro' || GENERIC_DROP_FILES.includes(api.file)
+    || (api.file === 'net/core/dev.c' && /^__dev_(?:kfree|consume)_skb/.test(api.name));
+}
+
 /** What explain reads of a location: everything but the raw address (resolved before explain). */
 export type LocationQuery = Omit<DropLocation, 'address'>;
 
@@ -149,12 +165,12 @@ export class Explainer {
     if (verdict !== null) {
       return {
         input: loc.input, symbol: loc.symbol, function: fnName, offset: loc.offset, size: loc.size ?? verdict.size,
-        reason: loc.reason ?? verdict.reason, event: loc.event ?? verdict.event ?? event, exact: false, method: 'machine-code', candidates, notes,
+        reason: loc.reason ?? verdict.reason, event: loc.event ?? verdict.event ?? event, exact: false, method: 'machine-code', verified: 'none', candidates, notes,
       };
     }
     return {
       input: loc.input, symbol: loc.symbol, function: fnName, offset: loc.offset, size: loc.size, reason: loc.reason, event,
-      exact: false, candidates, notes,
+      exact: false, method: 'source', verified: 'none', candidates, notes,
     };
   }
 
@@ -164,9 +180,11 @@ export class Explainer {
    */
   explainExact(loc: LocationQuery, chain: readonly Frame[], extraNotes: readonly string[]): Explanation {
     const event = loc.event ?? 'kfree_skb';
-    const base = { input: loc.input, symbol: loc.symbol, function: loc.function, offset: loc.offset, size: loc.size, reason: loc.reason, event, exact: true };
+    const base = { input: loc.input, symbol: loc.symbol, function: loc.function, offset: loc.offset, size: loc.size, reason: loc.reason, event, exact: true, method: 'debuginfo' as const, verified: 'none' as const };
     const notes = [...extraNotes];
-    const frame = chain.find((f) => !this.apis.has(f.function));
+    // The site is the innermost frame outside the generic drop functions: a local helper that frees
+    // (dst_discard, a qdisc's drop function) decides the drop, so its own free is the answer.
+    const frame = chain.find((f) => !this.isGenericDropFunction(f.function));
     if (frame === undefined) {
       notes.push(chain.length === 0 ? 'the debug info has no line for this address' : `every frame is inside a drop function (${chain.map((f) => f.function).join(' ← ')})`);
       return { ...base, candidates: [], notes };
@@ -199,6 +217,11 @@ export class Explainer {
       ...base, notes,
       candidates: [{ file: frame.file, line: frame.line, endLine: frame.line, function: frame.function, api: chain[chain.indexOf(frame) - 1]?.function ?? '?', reason: null, reasons: [], kind: 'drop', via, role: 'debuginfo', score: 1, evidence: [`debug info: ${chainText}`] }],
     };
+  }
+
+  /** See isGenericDropApi. */
+  isGenericDropFunction(name: string): boolean {
+    return isGenericDropApi(this.apis.get(name));
   }
 
   /** The final frees of the functions called at a line: where a tail call reports them. */

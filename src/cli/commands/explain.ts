@@ -12,8 +12,9 @@ import { functionOfSymbol, parseLocation, parseLocationLine, type DropLocation }
 import type { Explanation } from '../../model.ts';
 import { renderExplanations } from '../../report/explain-text.ts';
 import { isTty, writeChunk, writeErr } from '../sink.ts';
+import { checkRebuildFlags, explainByRebuild, type RebuildFlags } from './rebuild.ts';
 
-export interface ExplainFlags {
+export interface ExplainFlags extends RebuildFlags {
   db: string;
   tree?: string;
   stdin?: boolean;
@@ -87,7 +88,7 @@ function resolveWithMap(l: DropLocation, map: SymbolMap | null): { location: Dro
 
 /** Locations answered, rendered and written per batch: --stdin input of any length runs in bounded memory. */
 const BATCH = 2000;
-/** Exact mode runs addr2line once per batch: larger batches, fewer runs. */
+/** Exact mode runs addr2line once per batch, --rebuild one make: larger batches, fewer runs. */
 const EXACT_BATCH = 50_000;
 
 /** Writes explanations as they come, as one text or one JSON array, the same bytes as a single write. */
@@ -123,6 +124,7 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
   if (flags.event !== undefined && flags.event !== 'kfree_skb' && flags.event !== 'consume_skb') {
     throw new UsageError(`--event ${flags.event}: expected kfree_skb or consume_skb`);
   }
+  checkRebuildFlags(flags);
   const opts = { offsetBase: flags.decimal === true ? 'decimal' as const : 'hex' as const };
   let given: DropLocation[] = [];
   if (flags.stdin !== true) {
@@ -136,6 +138,7 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
   try {
     const tree = pickTree(db, flags.tree, flags.db);
     const explainer = new Explainer(db, tree);
+    const kallsymsText = flags.rebuild === true && flags.kallsyms !== undefined ? readRegularText(flags.kallsyms, LIMITS.symbols, '--kallsyms') : null;
     const lines = sourceLines(tree.root);
     const out = new ExplanationWriter(flags.json === true, (list) => renderExplanations(list, lines, { context: flags.context, color: isTty() && process.stdout.isTTY === true }));
     let preloaded = false;
@@ -179,7 +182,10 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
       }
       const queries = batch.map((b) => toQuery(b.location, flags));
       let results: Explanation[];
-      if (flags.vmlinux !== undefined) {
+      if (flags.rebuild === true) {
+        results = await explainByRebuild(explainer, queries, flags, map, kallsymsText === null ? {} : { kallsymsText });
+        results.forEach((e, i) => e.notes.unshift(...(batch[i]?.notes ?? [])));
+      } else if (flags.vmlinux !== undefined) {
         // Loaded only for exact mode: it brings in child_process and the binutils drivers.
         const { explainExact } = await import('../../explain/exact.ts');
         results = await explainExact(explainer, queries, flags.vmlinux, tree.version);
@@ -198,7 +204,7 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
     if (flags.stdin !== true) {
       await answer(resolved);
     } else {
-      const size = flags.vmlinux !== undefined ? EXACT_BATCH : BATCH;
+      const size = flags.vmlinux !== undefined || flags.rebuild === true ? EXACT_BATCH : BATCH;
       let batch: Array<{ location: DropLocation; notes: string[] }> = [];
       let skipped = 0;
       let answered = 0;
