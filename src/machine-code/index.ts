@@ -4,7 +4,7 @@
 import { readdirSync } from 'node:fs';
 import { LIMITS, readRegularText } from '../io/regular-file.ts';
 import { join } from 'node:path';
-import { loadKernelImage, loadModule, type FunctionCode, type ObjectFile } from '../binary/index.ts';
+import { findModuleFiles, moduleKey, loadKernelImage, loadModule, type FunctionCode, type ObjectFile } from '../binary/index.ts';
 import { fromKernelImage, isElfCore, openKcore, type CodeImage } from './code-image.ts';
 import { sourceLines } from '../explain/source-lines.ts';
 import type { Db } from '../index/open.ts';
@@ -555,31 +555,8 @@ export class MachineCode implements CodeEvidence {
     if (this.modules.has(name)) return this.modules.get(name) ?? null;
     const dir = this.opts.modulesDir;
     if (dir === null) return null;
-    if (this.moduleFiles === null) {
-      this.moduleFiles = new Map();
-      const walk = (d: string): void => {
-        let entries;
-        try {
-          entries = readdirSync(d, { withFileTypes: true });
-        } catch {
-          return;
-        }
-        for (const e of entries) {
-          const p = join(d, e.name);
-          if (e.isDirectory()) walk(p);
-          else {
-            const m = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/.exec(e.name);
-            // modprobe names: dashes and underscores are the same
-            if (m?.[1] !== undefined) {
-              const k = m[1].replace(/-/g, '_');
-              if (!this.moduleFiles?.has(k)) this.moduleFiles?.set(k, p);
-            }
-          }
-        }
-      };
-      walk(dir);
-    }
-    const file = this.moduleFiles.get(name.replace(/-/g, '_'));
+    this.moduleFiles ??= findModuleFiles(dir);
+    const file = this.moduleFiles.get(moduleKey(name));
     this.modules.set(name, null);
     return file === undefined ? null : this.pendingModule(name, file);
   }
@@ -596,7 +573,7 @@ export class MachineCode implements CodeEvidence {
     const problems: string[] = [];
     for (const n of new Set(names)) {
       this.moduleObject(n);
-      const file = this.moduleFiles?.get(n.replace(/-/g, '_'));
+      const file = this.moduleFiles?.get(moduleKey(n));
       if (file === undefined) {
         if (this.opts.modulesDir !== null) problems.push(`module ${n}: no ${n}.ko under ${this.opts.modulesDir}`);
         continue;

@@ -1,9 +1,7 @@
 // The shipped code a rebuilt function is checked against: the kernel image (--kernel: a vmlinuz or
 // vmlinux, read by src/binary) for vmlinux functions, the module's .ko (--modules DIR) for a
 // location that names its module. Also gives a symbol map of the image for units.ts.
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { compareCode, loadKernelImage, loadModule, loadObject, type KernelImage, type ObjectFile } from '../binary/index.ts';
+import { findModuleFiles, moduleKey, compareCode, loadKernelImage, loadModule, loadObject, type KernelImage, type ObjectFile } from '../binary/index.ts';
 import type { LocationQuery } from '../explain/explain.ts';
 import type { KernelSymbol, SymbolMap } from '../locate/kallsyms.ts';
 import type { ShippedCode } from './index.ts';
@@ -16,32 +14,6 @@ export interface ShippedKernel {
   lookup: (q: LocationQuery) => Promise<ShippedCode | null>;
 }
 
-/** Module files under a folder by module name (`br_netfilter` and `br-netfilter` are one name), found lazily. */
-function moduleIndex(dir: string): () => Map<string, string> {
-  let found: Map<string, string> | null = null;
-  return () => {
-    if (found !== null) return found;
-    found = new Map();
-    const walk = (d: string, depth: number): void => {
-      if (depth > 12) return;
-      let entries;
-      try {
-        entries = readdirSync(d, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const e of entries) {
-        if (e.isDirectory()) walk(join(d, e.name), depth + 1);
-        else if (e.isFile()) {
-          const m = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/.exec(e.name);
-          if (m?.[1] !== undefined && !found?.has(m[1].replace(/-/g, '_'))) found?.set(m[1].replace(/-/g, '_'), join(d, e.name));
-        }
-      }
-    };
-    walk(dir, 0);
-    return found;
-  };
-}
 
 function imageSymbolMap(image: KernelImage): SymbolMap {
   const all: KernelSymbol[] = [];
@@ -54,7 +26,9 @@ function imageSymbolMap(image: KernelImage): SymbolMap {
 
 export async function openShipped(opts: { kernel?: string | undefined; modules?: string | undefined; kallsymsText?: string | undefined }): Promise<ShippedKernel> {
   const image = opts.kernel === undefined ? null : await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsymsText !== undefined ? { kallsyms: opts.kallsymsText } : {}) });
-  const modules = opts.modules === undefined ? null : moduleIndex(opts.modules);
+  // Found lazily: a walk of lib/modules costs a few hundred ms, and most batches name no module.
+  let moduleFiles: Map<string, string> | null = null;
+  const modules = opts.modules === undefined ? null : (): Map<string, string> => (moduleFiles ??= findModuleFiles(opts.modules ?? ''));
   const loaded = new Map<string, Promise<ObjectFile | null>>();
   const rebuiltObjects = new Map<string, ObjectFile>();
   const rebuilt = (path: string): ObjectFile => {
@@ -63,7 +37,7 @@ export async function openShipped(opts: { kernel?: string | undefined; modules?:
     return o;
   };
   const moduleFile = (name: string): Promise<ObjectFile | null> => {
-    const key = name.replace(/-/g, '_');
+    const key = moduleKey(name);
     let p = loaded.get(key);
     if (p === undefined) {
       const path = modules?.().get(key);
