@@ -61,6 +61,5 @@ export function renderExplanations(list: readonly Explanation[], source: SourceL
     for (const n of e.notes) out.push(`  note: ${p(n)}`);
     out.push('');
   }
-  if (list.length > 0 && list.every((e) => e.method === 'source')) out.push(exactHint(true));
   return out.join('\n');
 }

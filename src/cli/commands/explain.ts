@@ -10,7 +10,7 @@ import { pickTree } from '../../index/read.ts';
 import { lookupSymbol, parseSymbolMap, resolveAddress, type SymbolMap } from '../../locate/kallsyms.ts';
 import { functionOfSymbol, parseLocation, parseLocationLine, type DropLocation } from '../../locate/location.ts';
 import type { Explanation } from '../../model.ts';
-import { renderExplanations } from '../../report/explain-text.ts';
+import { exactHint, renderExplanations } from '../../report/explain-text.ts';
 import { isTty, writeChunk, writeErr } from '../sink.ts';
 import { checkRebuildFlags, explainByRebuild, type RebuildFlags } from './rebuild.ts';
 
@@ -103,6 +103,7 @@ class ExplanationWriter {
 
   async write(list: Explanation[]): Promise<void> {
     if (list.length === 0) return;
+    if (list.some((e) => e.method !== 'source')) this.allSource = false;
     const first = this.count === 0;
     this.count += list.length;
     if (this.json) {
@@ -115,8 +116,13 @@ class ExplanationWriter {
     await writeChunk(first ? text : `\n${text}`);
   }
 
+  /** Every answer so far is ranked from source alone (then the end says how to get the exact line). */
+  private allSource = true;
+
   async end(): Promise<void> {
     if (this.json) await writeChunk(this.count === 0 ? '[]\n' : '\n]\n');
+    // Once, on stderr: a hint is not part of the answer that a pipe reads.
+    else if (this.count > 0 && this.allSource) writeErr(exactHint(true));
   }
 }
 
