@@ -106,7 +106,7 @@ function openRecording(path: string): ReadStream {
 }
 
 export async function runReport(file: string | undefined, flags: ReportFlags): Promise<void> {
-  checkRebuildFlags(flags);
+  checkRebuildFlags(flags, { codeAlone: true });
   const path = file ?? '-';
   // A bad or dangerous --output is refused before any work.
   if (flags.output !== undefined) checkOutputPath(flags.output, reportInputs(flags, path === '-' ? null : path));
@@ -199,10 +199,10 @@ async function checkWatchRebuild(flags: WatchFlags): Promise<void> {
 }
 
 export async function runWatch(flags: WatchFlags): Promise<void> {
+  checkRebuildFlags(flags, { codeAlone: false });
   // Checked before the capture starts: a capture must not be lost to an output that cannot be written.
   if (flags.output !== undefined) checkOutputPath(flags.output, reportInputs(flags, null));
-    checkRebuildFlags(flags);
-    await checkWatchRebuild(flags);
+  await checkWatchRebuild(flags);
   if (flags.source === 'dropwatch') return watchDropwatch(flags);
   if (process.getuid?.() !== 0) throw new CaptureError('dropsite watch needs root to read kernel trace events', { hint: 'run it with sudo' });
   const { db, explainer } = openIndex(flags);
