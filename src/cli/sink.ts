@@ -59,6 +59,11 @@ export function writeErr(text: string): void {
   process.stderr.write(`${body.split('\n').map(printable).join('\n')}\n`);
 }
 
+/** A hint about the answers (stderr): not said when the reader of the answers went away (`| head`). */
+export function writeHint(text: string): void {
+  if (!stdoutClosed) writeErr(text);
+}
+
 export const isTty = (): boolean => process.stderr.isTTY === true && process.env.NO_COLOR === undefined;
 
 /** A one-line progress bar on stderr, redrawn in place; silent when stderr is not a terminal. */

@@ -2,7 +2,9 @@
 // ${XDG_CACHE_HOME:-~/.cache}/dropsite/build/. A lock file keeps two dropsite processes from
 // building in it at once; `olddefconfig` and `prepare` run once, recorded by a marker written last.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { writeOutputFile } from '../io/output-file.ts';
+import { LIMITS, readRegularText } from '../io/regular-file.ts';
 import { homedir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { InputError } from '../errors.ts';
@@ -47,7 +49,7 @@ export async function withLock<T>(dir: string, fn: () => Promise<T>, opts: { wai
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(lock, 'utf8').trim());
+      const pid = Number(readRegularText(lock, LIMITS.small, 'the build lock', 'utf8').trim());
       if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) {
         try { unlinkSync(lock); } catch { /* another process took it over first */ }
         continue;
@@ -122,7 +124,7 @@ export async function prepareBuildDir(tree: string, dir: string, config: KernelC
   const warnings: string[] = [];
   if (existsSync(markerPath)) {
     try {
-      const m = JSON.parse(readFileSync(markerPath, 'utf8')) as Marker;
+      const m = JSON.parse(readRegularText(markerPath, LIMITS.small, 'the prepared marker', 'utf8')) as Marker;
       if (m.configHash === config.hash && m.cc === tc.cc) {
         if (m.changes.length > 0) warnings.push(`olddefconfig changed ${m.changes.length} setting(s) of ${config.path} for this tree (${m.changes.slice(0, 5).join('; ')}${m.changes.length > 5 ? '; …' : ''})`);
         return { ...ctx, prepareSeconds: 0, warnings };
@@ -132,11 +134,11 @@ export async function prepareBuildDir(tree: string, dir: string, config: KernelC
   checkTreeClean(root);
   const t0 = performance.now();
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, '.config'), config.text);
+  writeOutputFile(join(dir, '.config'), config.text, [], 'the build directory\'s .config');
   onPhase?.('olddefconfig');
   const old = await runMake([...makeArgs(ctx), 'olddefconfig']);
   if (old.code !== 0) throw makeFailure('olddefconfig', old.lines, root);
-  const changes = materialChanges(config.text, readFileSync(join(dir, '.config'), 'latin1'));
+  const changes = materialChanges(config.text, readRegularText(join(dir, '.config'), LIMITS.small, 'the build directory\'s .config'));
   if (changes.length > MAX_CHANGES) {
     throw new InputError(`${config.path} does not fit ${root}: olddefconfig would change ${changes.length} settings (${changes.slice(0, 3).join('; ')}; …)`, {
       hint: `it is the config of another kernel version${config.kernelVersion !== null ? ` (${config.kernelVersion})` : ''}: give the config of the kernel this tree is`,
@@ -147,9 +149,7 @@ export async function prepareBuildDir(tree: string, dir: string, config: KernelC
   const prep = await runMake([...makeArgs(ctx), `-j${jobs}`, 'prepare']);
   if (prep.code !== 0) throw makeFailure('prepare', prep.lines, root);
   const marker: Marker = { tree: root, configHash: config.hash, cc: tc.cc, ccVersion: tc.ccVersion, changes };
-  const tmp = `${markerPath}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(marker));
-  renameSync(tmp, markerPath);
+  writeOutputFile(markerPath, JSON.stringify(marker), [], 'the prepared marker');
   return { ...ctx, prepareSeconds: (performance.now() - t0) / 1000, warnings };
 }
 

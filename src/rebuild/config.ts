@@ -1,7 +1,8 @@
 // The kernel config a rebuild uses: a `.config`, a `config-<release>` file or a gzipped
 // `/proc/config.gz`; the default one of the running kernel; the one remembered for a tree.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { writeOutputFile } from '../io/output-file.ts';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -60,9 +61,7 @@ function rememberedPath(cacheDir: string, treeRoot: string): string {
 export function rememberConfig(cacheDir: string, treeRoot: string, config: KernelConfig): string {
   const path = rememberedPath(cacheDir, treeRoot);
   mkdirSync(join(cacheDir, 'configs'), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, config.text);
-  renameSync(tmp, path);
+  writeOutputFile(path, config.text, [], 'the remembered config');
   return path;
 }
 

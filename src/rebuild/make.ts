@@ -4,7 +4,9 @@
 // that a later run trusts; an object it vouches for is used without starting make at all.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, unlinkSync } from 'node:fs';
+import { writeOutputFile } from '../io/output-file.ts';
+import { LIMITS, readRegularFile, readRegularText } from '../io/regular-file.ts';
 import { join } from 'node:path';
 import { InputError } from '../errors.ts';
 
@@ -70,7 +72,7 @@ const manifestPath = (dir: string): string => join(dir, 'dropsite-objects.json')
 
 function readManifest(dir: string): Manifest {
   try {
-    const m = JSON.parse(readFileSync(manifestPath(dir), 'utf8')) as unknown;
+    const m = JSON.parse(readRegularText(manifestPath(dir), LIMITS.small, 'the object manifest', 'utf8')) as unknown;
     return typeof m === 'object' && m !== null ? m as Manifest : {};
   } catch {
     return {};
@@ -78,12 +80,10 @@ function readManifest(dir: string): Manifest {
 }
 
 function writeManifest(dir: string, m: Manifest): void {
-  const tmp = `${manifestPath(dir)}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(m));
-  renameSync(tmp, manifestPath(dir));
+  writeOutputFile(manifestPath(dir), JSON.stringify(m), [], 'the object manifest');
 }
 
-const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
+const sha256 = (file: string): string => createHash('sha256').update(readRegularFile(file, LIMITS.binary, 'a rebuilt object')).digest('hex');
 
 /** `net/ipv4/udp.o` → `net/ipv4/udp.c`. */
 export const sourceOf = (obj: string): string => obj.replace(/\.o$/, '.c');

@@ -11,7 +11,7 @@ import { lookupSymbol, parseSymbolMap, resolveAddress, type SymbolMap } from '..
 import { functionOfSymbol, parseLocation, parseLocationLine, type DropLocation } from '../../locate/location.ts';
 import type { Explanation } from '../../model.ts';
 import { exactHint, renderExplanations } from '../../report/explain-text.ts';
-import { isTty, writeChunk, writeErr } from '../sink.ts';
+import { isTty, writeChunk, writeErr, writeHint } from '../sink.ts';
 import { checkRebuildFlags, explainByRebuild, type RebuildFlags } from './rebuild.ts';
 
 export interface ExplainFlags extends RebuildFlags {
@@ -122,7 +122,7 @@ class ExplanationWriter {
   async end(): Promise<void> {
     if (this.json) await writeChunk(this.count === 0 ? '[]\n' : '\n]\n');
     // Once, on stderr: a hint is not part of the answer that a pipe reads.
-    else if (this.count > 0 && this.allSource) writeErr(exactHint(true));
+    else if (this.count > 0 && this.allSource) writeHint(exactHint(true));
   }
 }
 

@@ -16,7 +16,7 @@ import { RENDERERS } from '../../report/formats.ts';
 import type { ReportFormat, ReportView } from '../../report/view.ts';
 import type { Explanation } from '../../model.ts';
 import { exactHint } from '../../report/explain-text.ts';
-import { isTty, writeErr, writeOut } from '../sink.ts';
+import { isTty, writeErr, writeHint, writeOut } from '../sink.ts';
 import { readMap } from './explain.ts';
 import { checkRebuildFlags, explainByRebuild, type RebuildFlags } from './rebuild.ts';
 
@@ -148,7 +148,7 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
       });
     }
     await emit(view, flags, reportInputs(flags, path === '-' ? null : path, view));
-    if (flags.rebuild !== true && code === undefined && view.rows.some((r) => r.candidates.length > 0)) writeErr(exactHint(false));
+    if (flags.rebuild !== true && code === undefined && view.rows.some((r) => r.candidates.length > 0)) writeHint(exactHint(false));
   } finally {
     db.close();
   }
