@@ -1,0 +1,33 @@
+// Module files under a folder (lib/modules/VERSION), by module name. modprobe treats dashes and underscores
+// in a name as the same (`br_netfilter`, `br-netfilter`), so names are keyed with underscores. Links are not
+// followed, and the walk stops 12 levels down.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const MODULE_FILE = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/;
+
+/** The key of a module name: dashes as underscores. */
+export const moduleKey = (name: string): string => name.replace(/-/g, '_');
+
+/** Every `.ko`, `.ko.xz`, `.ko.gz` and `.ko.zst` under `dir`, keyed by moduleKey; the first found wins. */
+export function findModuleFiles(dir: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const walk = (d: string, depth: number): void => {
+    if (depth > 12) return;
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) walk(join(d, e.name), depth + 1);
+      else if (e.isFile()) {
+        const name = MODULE_FILE.exec(e.name)?.[1];
+        if (name !== undefined && !found.has(moduleKey(name))) found.set(moduleKey(name), join(d, e.name));
+      }
+    }
+  };
+  walk(dir, 0);
+  return found;
+}
