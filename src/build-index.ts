@@ -1,7 +1,8 @@
 // `dropsite index` as a library call: scan a tree, read its drop reasons, and store it all.
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from './errors.ts';
+import { LIMITS, readRegularText } from './io/regular-file.ts';
 import { inspectForWrite, openForRead } from './index/open.ts';
 import { loadCache, loadFileStats } from './index/read.ts';
 import { writeTree, type CacheRow, type WriteOptions } from './index/write.ts';
@@ -142,8 +143,11 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
   const root = realpathSync(tree);
   const probe = probeTree(root);
   const warnings: string[] = [];
+  // A FIFO or a device at a fixed path (Makefile, dropreason.h) was not read: say which, and why.
+  warnings.push(...probe.refused.map((why) => `not read: ${why}`));
   if (!probe.isKernelTree) {
     if (opts.force !== true) {
+      if (probe.refused.length > 0) throw new InputError(`cannot index ${tree}: ${probe.refused[0] ?? ''}`, { hint: 'the top Makefile and the drop reason headers must be regular files' });
       throw new InputError(`${tree} does not look like a Linux source tree (no top Makefile with VERSION/PATCHLEVEL, or no include/ and net/)`, {
         hint: 'pass --force to index the C files that are there anyway',
       });
@@ -180,7 +184,7 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
   for (const f of [probe.reasonsFile, ...subsystemReasonFiles(root, scan.files)]) {
     if (f === null) continue;
     try {
-      reasons.push(...parseDropReasons(readFileSync(join(root, f), 'latin1'), f));
+      reasons.push(...parseDropReasons(readRegularText(join(root, f), LIMITS.source, f), f));
     } catch (err) {
       warnings.push(`cannot read drop reasons from ${f}: ${err instanceof Error ? err.message : String(err)}`);
     }

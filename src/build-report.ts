@@ -114,9 +114,13 @@ export class DropAggregator {
   private timeline(): ReportView['timeline'] {
     this.flushSecond();
     if (this.perSecond.size === 0) return null;
-    const secs = [...this.perSecond.keys()];
-    const min = Math.min(...secs);
-    const max = Math.max(...secs);
+    // A loop, not Math.min(...spread): a long recording has more seconds than a call takes arguments.
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for (const sec of this.perSecond.keys()) {
+      if (sec < min) min = sec;
+      if (sec > max) max = sec;
+    }
     const width = Math.max(1, Math.ceil((max - min + 1) / TIMELINE_BUCKETS));
     const out = new Map<number, number>();
     for (const [s, c] of this.perSecond) {
@@ -128,9 +132,13 @@ export class DropAggregator {
 
   /** Explain the top locations and build the view. `explainer` null: no index, rows are not explained. */
   view(explainer: Explainer | null, opts: ViewOptions): ReportView {
-    const sorted = [...this.buckets].sort((a, b) => b.count - a.count || compareText(locationText(a), locationText(b)));
-    const top = sorted.slice(0, opts.top);
-    const restList = sorted.slice(opts.top);
+    // Keys computed once (not per comparison): the sort stays n log n cheap comparisons at 200,000 locations.
+    const keyed = this.buckets.map((b) => ({ b, key: locationText(b) }));
+    keyed.sort((x, y) => y.b.count - x.b.count || compareText(x.key, y.key));
+    const top = keyed.slice(0, opts.top).map((k) => k.b);
+    let restDrops = 0;
+    for (let i = opts.top; i < keyed.length; i++) restDrops += keyed[i]?.b.count ?? 0;
+    const restCount = Math.max(0, keyed.length - opts.top);
     const total = Math.max(1, this.drops);
     const root = explainer?.tree.root ?? null;
     const sourceOf = root === null ? (): null => null : sourceLines(root);
@@ -164,6 +172,10 @@ export class DropAggregator {
     });
     const byReason = new Map<string, number>();
     for (const b of this.buckets) byReason.set(b.reason ?? '(none)', (byReason.get(b.reason ?? '(none)') ?? 0) + b.count);
+    // Every section has the --top cap: a recording can carry any number of distinct reasons.
+    const reasons = [...byReason].sort((a, b) => b[1] - a[1] || compareText(a[0], b[0]));
+    let reasonsRestDrops = 0;
+    for (let i = opts.top; i < reasons.length; i++) reasonsRestDrops += reasons[i]?.[1] ?? 0;
     const warnings: string[] = [];
     if (explainer === null) warnings.push('no index: rows are not explained (run dropsite index <tree>)');
     const noOffset = rows.filter((r) => r.symbol !== '' && r.offset === null).length;
@@ -180,8 +192,9 @@ export class DropAggregator {
       tree: explainer === null ? null : { root: explainer.tree.root, version: explainer.tree.version },
       totals: { events: this.events, drops: this.drops, locations: this.buckets.length, skippedLines: this.skippedCount },
       rows,
-      rest: restList.length === 0 ? null : { locations: restList.length, drops: restList.reduce((a, b) => a + b.count, 0) },
-      byReason: [...byReason].sort((a, b) => b[1] - a[1]).map(([reason, count]) => ({ reason, count })),
+      rest: restCount === 0 ? null : { locations: restCount, drops: restDrops },
+      byReason: reasons.slice(0, opts.top).map(([reason, count]) => ({ reason, count })),
+      byReasonRest: reasons.length <= opts.top ? null : { reasons: reasons.length - opts.top, drops: reasonsRestDrops },
       timeline: this.timeline(),
       ...(this.timelineUnit === null ? {} : { timelineUnit: this.timelineUnit }),
       skipped: this.skippedExamples,

@@ -17,3 +17,8 @@ export class InputError extends DropsiteError {}
 export class IndexError extends DropsiteError {}
 /** Live capture could not start or stop cleanly. */
 export class CaptureError extends DropsiteError {}
+/** The output could not be written (stdout on a full disk, a report file). */
+export class OutputError extends DropsiteError {}
+
+/** The errno code of a Node error (`ENOENT`, `EPIPE`), or ''. */
+export const errnoCode = (err: unknown): string => (typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '');

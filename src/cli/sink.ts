@@ -1,26 +1,62 @@
 // The only writer to stdout and stderr. Large outputs go through the stream (a single
 // process.stdout.write of more than 64 kB can be cut short when piped and the process exits).
+import { printable } from '../report/terminal-text.ts';
 
-/** A reader that went away (`dropsite sites --json | head`) is not an error: stop writing quietly. */
+import { errnoCode, OutputError } from '../errors.ts';
+import { describeWriteError } from '../io/output-file.ts';
+
+/**
+ * Output errors. A reader that went away (`dropsite sites --json | head`, EPIPE) is not an error: writing
+ * stops quietly and the command exits 0, as it would had the reader read everything (the reader chose to
+ * stop). Any other failure (`> /dev/full`: ENOSPC, EIO) is an OutputError: one line, exit 1. The stream
+ * also emits the error as an event, which must not become an uncaught exception with a stack trace.
+ */
 let stdoutClosed = false;
+let stdoutFailed: OutputError | null = null;
+
+function outputError(err: unknown): OutputError {
+  const code = errnoCode(err);
+  const why = describeWriteError(err);
+  return new OutputError(`cannot write to standard output: ${why}${code !== '' && !why.includes(code) ? ` (${code})` : ''}`, { hint: 'free some space or redirect the output elsewhere' });
+}
+
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') stdoutClosed = true;
-  else throw err;
+  else stdoutFailed ??= outputError(err);
 });
+// Nowhere left to report a failure of stderr itself.
+process.stderr.on('error', () => undefined);
 
+/** Writes `text` (a newline added) to stdout, waiting until it is handed to the OS; throws OutputError. */
 export async function writeOut(text: string): Promise<void> {
+  await writeChunk(text.endsWith('\n') || text === '' ? text : `${text}\n`);
+}
+
+/** Writes `data` as it is: one piece of a longer output, written as it is made. */
+export async function writeChunk(data: string): Promise<void> {
   if (stdoutClosed) return;
-  const data = text.endsWith('\n') || text === '' ? text : `${text}\n`;
+  if (stdoutFailed !== null) throw stdoutFailed;
   await new Promise<void>((resolve, reject) => {
     process.stdout.write(data, (err) => {
-      if (err && (err as NodeJS.ErrnoException).code !== 'EPIPE') reject(err);
-      else resolve();
+      if (err === null || err === undefined) resolve();
+      else if (errnoCode(err) === 'EPIPE') {
+        stdoutClosed = true;
+        resolve();
+      } else reject((stdoutFailed ??= outputError(err)));
     });
   });
 }
 
+/** Whether stdout's reader went away: long-running commands (watch) stop redrawing. */
+export const isStdoutClosed = (): boolean => stdoutClosed;
+
+/**
+ * Diagnostics: every line goes through `printable`, since errors and warnings quote paths, file names
+ * and log text (a hostile name must not drive the terminal). Line breaks between lines are kept.
+ */
 export function writeErr(text: string): void {
-  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+  const body = text.endsWith('\n') ? text.slice(0, -1) : text;
+  process.stderr.write(`${body.split('\n').map(printable).join('\n')}\n`);
 }
 
 export const isTty = (): boolean => process.stderr.isTTY === true && process.env.NO_COLOR === undefined;

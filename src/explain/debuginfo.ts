@@ -2,8 +2,9 @@
 // binutils. Symbols come from one `nm` run, lines from one `addr2line -f -i` run for the whole batch.
 // Programs run with argument arrays, never through a shell.
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { InputError } from '../errors.ts';
+import { LIMITS, openRegularFile } from '../io/regular-file.ts';
 
 export interface ElfSymbol {
   address: bigint;
@@ -99,20 +100,79 @@ export function resolveLines(file: string, addresses: readonly bigint[]): Promis
   });
 }
 
-/** The `Linux version …` banner inside a vmlinux, read in slices (the file is hundreds of MB). */
-export function kernelBanner(file: string): string | null {
-  const fd = openSync(file, 'r');
+interface ElfSection {
+  name: string;
+  offset: number;
+  size: number;
+}
+
+/**
+ * Checks that `file` is a regular ELF file within LIMITS.binary and returns its sections, before nm or
+ * addr2line see it: /dev/zero, a FIFO or a 20 GiB sparse file is refused here, at once, instead of being
+ * scanned. Throws InputError naming `what`.
+ */
+export function readElfSections(file: string, what = '--vmlinux'): ElfSection[] {
+  const { fd, size } = openRegularFile(file, LIMITS.binary, what);
+  const notElf = (why: string): InputError => new InputError(`${what}: ${file} is not an ELF file (${why})`, { hint: 'give a vmlinux or a module .ko with debug info (the -dbg package\'s /usr/lib/debug/boot/vmlinux-…)' });
+  try {
+    const read = (pos: number, len: number): Buffer => {
+      const buf = Buffer.alloc(len);
+      const n = readSync(fd, buf, 0, len, pos);
+      if (n < len) throw notElf(`cut short at byte ${pos + n}`);
+      return buf;
+    };
+    if (size < 64) throw notElf(`only ${size} bytes`);
+    const ident = read(0, 64);
+    if (ident.readUInt32BE(0) !== 0x7f454c46) throw notElf('no ELF magic number');
+    const is64 = ident[4] === 2;
+    const le = ident[5] === 1;
+    if ((ident[4] !== 1 && !is64) || (!le && ident[5] !== 2)) throw notElf('unknown ELF class or byte order');
+    const u16 = (b: Buffer, at: number): number => (le ? b.readUInt16LE(at) : b.readUInt16BE(at));
+    const u32 = (b: Buffer, at: number): number => (le ? b.readUInt32LE(at) : b.readUInt32BE(at));
+    const word = (b: Buffer, at: number): number => (is64 ? Number(le ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at)) : u32(b, at));
+    const shoff = word(ident, is64 ? 0x28 : 0x20);
+    const shentsize = u16(ident, is64 ? 0x3a : 0x2e);
+    const shnum = u16(ident, is64 ? 0x3c : 0x30);
+    const shstrndx = u16(ident, is64 ? 0x3e : 0x32);
+    if (shnum === 0) return [];
+    if (shentsize < (is64 ? 64 : 40) || shoff + shnum * shentsize > size || shstrndx >= shnum) throw notElf('section headers outside the file');
+    const table = read(shoff, shnum * shentsize);
+    const raw = Array.from({ length: shnum }, (_, i) => {
+      const at = i * shentsize;
+      return { nameAt: u32(table, at), offset: word(table, at + (is64 ? 0x18 : 0x10)), size: word(table, at + (is64 ? 0x20 : 0x14)), type: u32(table, at + 4) };
+    });
+    const strtab = raw[shstrndx];
+    if (strtab === undefined || strtab.offset + strtab.size > size) throw notElf('section names outside the file');
+    const names = read(strtab.offset, Math.min(strtab.size, 1 << 20));
+    // SHT_NOBITS (8, .bss) takes no room in the file.
+    return raw.map((r) => ({ name: names.toString('latin1', r.nameAt, Math.max(r.nameAt, names.indexOf(0, r.nameAt))), offset: r.offset, size: r.type === 8 ? 0 : r.size }))
+      .filter((s) => s.offset + s.size <= size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The `Linux version …` banner (`linux_banner`, in .rodata) of a vmlinux, or null. Only .rodata is read,
+ * in slices: the file is hundreds of MB, and the rest of it holds no banner.
+ */
+export function kernelBanner(file: string, sections: readonly ElfSection[] = readElfSections(file)): string | null {
+  const rodata = sections.find((s) => s.name === '.rodata');
+  if (rodata === undefined) return null;
+  const fd = openRegularFile(file, LIMITS.binary, '--vmlinux').fd;
   try {
     const buf = Buffer.alloc(8 << 20);
     const needle = Buffer.from('Linux version ');
-    for (let pos = 0; ;) {
-      const n = readSync(fd, buf, 0, buf.length, pos);
+    const end = rodata.offset + rodata.size;
+    for (let pos = rodata.offset; pos < end;) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
       if (n <= 0) return null;
       const at = buf.subarray(0, n).indexOf(needle);
       if (at >= 0) return /^Linux version (\S+)/.exec(buf.subarray(at, Math.min(n, at + 200)).toString('latin1'))?.[1] ?? null;
-      if (n < buf.length) return null;
+      if (pos + n >= end) return null;
       pos += n - needle.length;
     }
+    return null;
   } finally {
     closeSync(fd);
   }

@@ -2,7 +2,7 @@
 // inline chains mapped onto the index's sites.
 import { InputError } from '../errors.ts';
 import type { Explanation } from '../model.ts';
-import { kernelBanner, readElfSymbols, resolveLines, type ElfSymbol } from './debuginfo.ts';
+import { kernelBanner, readElfSections, readElfSymbols, resolveLines, type ElfSymbol } from './debuginfo.ts';
 import { callsInFunction, type MachineCall } from './drop-calls.ts';
 import type { Explainer, LocationQuery } from './explain.ts';
 
@@ -10,8 +10,10 @@ export async function explainExact(explainer: Explainer, queries: LocationQuery[
   const notes: string[] = [];
   let banner: string | null = null;
   try {
-    banner = kernelBanner(vmlinux);
+    // The file kind, its size and its ELF header are checked here, before nm and addr2line read it.
+    banner = kernelBanner(vmlinux, readElfSections(vmlinux));
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError(`cannot read ${vmlinux}: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (banner !== null && treeVersion !== null && !banner.startsWith(treeVersion)) {

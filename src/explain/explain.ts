@@ -6,8 +6,8 @@ import type { Candidate, DropApi, DropLocation, DropSite, Explanation, FunctionR
 import { changedSinceIndexed } from '../index/freshness.ts';
 import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
+import { NameIndex } from './nearest-names.ts';
 import { rankCandidates, type RawCandidate } from './rank.ts';
-import { compareText } from '../text-order.ts';
 
 /** What explain reads of a location: everything but the raw address (resolved before explain). */
 export type LocationQuery = Omit<DropLocation, 'address'>;
@@ -15,21 +15,6 @@ export type LocationQuery = Omit<DropLocation, 'address'>;
 export interface ExplainOptions {
   /** Candidates kept per location (the rest are summarised in a note). */
   maxCandidates?: number;
-}
-
-/** Levenshtein distance, for "did you mean" suggestions. */
-function distance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0] ?? 0;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j] ?? 0;
-      prev[j] = Math.min(up + 1, (prev[j - 1] ?? 0) + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length] ?? 0;
 }
 
 /** How to get an offset, for a location that names a function only. */
@@ -51,7 +36,7 @@ function noOffsetNote(fnName: string, raw: readonly RawCandidate[]): string {
 export class Explainer {
   private readonly source: CandidateSource;
   private readonly apis: Map<string, DropApi>;
-  private names: string[] | null = null;
+  private names: NameIndex | null = null;
   private readonly db: Db;
   readonly tree: TreeRow;
 
@@ -68,15 +53,8 @@ export class Explainer {
   }
 
   private nearest(name: string): string[] {
-    this.names ??= functionNames(this.db, this.tree.id);
-    const limit = Math.max(2, Math.floor(name.length / 4));
-    return this.names
-      .filter((n) => Math.abs(n.length - name.length) <= limit)
-      .map((n) => ({ n, d: distance(name, n) }))
-      .filter((x) => x.d <= limit)
-      .sort((a, b) => a.d - b.d || compareText(a.n, b.n))
-      .slice(0, 5)
-      .map((x) => x.n);
+    this.names ??= new NameIndex(functionNames(this.db, this.tree.id));
+    return this.names.nearest(name);
   }
 
   explain(loc: LocationQuery, opts: ExplainOptions = {}): Explanation {

@@ -4,7 +4,7 @@
 // them (no per-event work here) and from trace_pipe otherwise.
 import { CaptureError } from '../errors.ts';
 import type { Explainer } from '../explain/explain.ts';
-import { INSTANCE_PREFIX } from '../live/tracefs.ts';
+import { newInstanceName } from '../live/tracefs.ts';
 import { HistSource, hasHistTriggers, tracefsHistInstance, type HistInstance } from './hist-trigger.ts';
 import { intervalRows, renderJsonl, type JsonlRow } from './jsonl.ts';
 import { serveMetrics, type ListenAddress, type MetricsServer } from './listen.ts';
@@ -61,7 +61,7 @@ export async function startExporter(opts: ExporterOptions): Promise<Exporter> {
     info: { ...opts.info, source: useHist ? 'hist' : 'trace_pipe' },
   });
   const source = useHist
-    ? new HistSource(opts.histInstance ?? tracefsHistInstance(opts.tracefs, `${INSTANCE_PREFIX}${process.pid}`), { metrics, reasonNames: opts.reasonNames, log: opts.log })
+    ? new HistSource(opts.histInstance ?? tracefsHistInstance(opts.tracefs, newInstanceName()), { metrics, reasonNames: opts.reasonNames, log: opts.log })
     : new TracePipeSource(opts.tracefs, { consume: opts.consume, metrics, log: opts.log });
   const textRegistry = opts.textfile === null ? null : metrics.registry({ openMetrics: false, withProcessMetrics: false });
   const writeText = async (): Promise<void> => {

@@ -2,9 +2,11 @@
 // it must be a regular file (a FIFO, a device or a directory would hang or flood the reader) and no
 // larger than a bound the caller names. Opened with O_NONBLOCK so that a FIFO swapped in after the
 // check cannot block the open; the open descriptor is checked again (fstat), which closes that race.
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, openSync, readSync, type ReadStream } from 'node:fs';
+import { InputError } from '../errors.ts';
 
-export class FileKindError extends Error {}
+/** An input that is not a regular file, or is too large: an InputError, so the CLI prints it as one line. */
+export class FileKindError extends InputError {}
 
 const MiB = 1024 * 1024;
 /** Bounds for the kinds of file dropsite reads; generous for real inputs, small for attacks. */
@@ -17,9 +19,12 @@ export const LIMITS = {
   symbols: 512 * MiB,
   /** A kernel image, a module or a vmlinux with debug info. */
   binary: 4096 * MiB,
+  /** A recording (streamed, so the bound only stops a runaway; a day of busy tracefs is a few GB). */
+  recording: 1024 * 1024 * MiB,
 } as const;
 
-function kindOf(mode: number): string {
+/** What a file of this mode is, for messages: 'a directory', 'a FIFO', …. */
+export function kindOf(mode: number): string {
   switch (mode & constants.S_IFMT) {
     case constants.S_IFDIR: return 'a directory';
     case constants.S_IFIFO: return 'a FIFO';
@@ -68,4 +73,10 @@ export function readRegularFile(path: string, maxBytes: number, what = path): Bu
 /** readRegularFile as text (latin1 keeps every byte of kernel sources). */
 export function readRegularText(path: string, maxBytes: number, what = path, encoding: BufferEncoding = 'latin1'): string {
   return readRegularFile(path, maxBytes, what).toString(encoding);
+}
+
+/** A text stream of a checked regular file (see openRegularFile), for inputs read line by line. */
+export function openRegularStream(path: string, maxBytes: number, what = path): ReadStream {
+  const { fd } = openRegularFile(path, maxBytes, what);
+  return createReadStream('', { fd, encoding: 'utf8', highWaterMark: 1 << 16 });
 }

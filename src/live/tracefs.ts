@@ -1,16 +1,32 @@
 // Live drops from tracefs: a tracing instance of our own with only the skb events enabled, read
 // through its trace_pipe. Nothing global is touched, and the instance is removed on every way out
-// we can catch; a killed run leaves one behind, which the next run removes (its pid is dead).
+// we can catch; a killed run leaves one behind, which a later run removes once it is provably dead.
 // trace_pipe is read in this process, through a non-blocking descriptor that dies with it.
+//
+// Ownership and staleness. tracefs is shared by every PID namespace of the machine, so a PID in an
+// instance's name proves nothing: a `watch` in a container has a PID that is dead (or someone else's)
+// on the host. What does prove an instance alive is its open trace_pipe: while a reader holds it, the
+// kernel refuses to remove the instance (rmdir fails with EBUSY, trace_array refcount). So a stale
+// candidate is removed with rmdir alone, never by disabling its events first (which silenced a live
+// watch in a container: it then reported 0 drops and exited 0), and an instance that is busy is left
+// alone and reported. The owner opens trace_pipe right after mkdir; an instance younger than
+// STALE_AFTER_MS is not touched either, which covers that moment. Names carry a random suffix, so
+// two namespaces with the same PID do not collide.
 import { execFile } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdirSync, openSync, read, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, existsSync, mkdirSync, openSync, read, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CaptureError } from '../errors.ts';
+import { CaptureError, errnoCode } from '../errors.ts';
 import { isPidAlive } from '../pid.ts';
 
 /** Where tracefs lives: its own mount point since 4.1, under debugfs before. */
 export const TRACEFS_MOUNTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'] as const;
 export const INSTANCE_PREFIX = 'dropsite-';
+
+/** A fresh instance name, `dropsite-<pid>-<random>`: unique even when PID namespaces repeat a PID. */
+export function newInstanceName(): string {
+  return `${INSTANCE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
+}
 
 export function hasTracefs(dir: string): boolean {
   return existsSync(join(dir, 'instances')) && existsSync(join(dir, 'events'));
@@ -50,8 +66,25 @@ function disableAll(instance: string): void {
   }
 }
 
-/** Remove instances left by dropsite runs whose process is gone (killed with SIGKILL, say). */
-export function removeStaleInstances(tracefs: string): string[] {
+/** How old an instance must be before another run may take it for stale (its owner opens trace_pipe at once). */
+export const STALE_AFTER_MS = 3_000;
+
+/** `dropsite-<pid>-<random>`, or `dropsite-<pid>` as older versions named them. */
+const INSTANCE_NAME = /^dropsite-(\d+)(?:-[0-9a-f]+)?$/;
+
+export interface StaleOptions {
+  /** Instances younger than this are left alone (default STALE_AFTER_MS). */
+  minAgeMs?: number;
+  /** Told of each dropsite instance left in place, and why. */
+  onKept?: (name: string, why: string) => void;
+}
+
+/**
+ * Remove instances left by dropsite runs that are provably gone (killed with SIGKILL, say): the PID in
+ * the name is not alive here, the instance is older than `minAgeMs`, and the kernel lets it be removed,
+ * which it does only when no process has its trace_pipe open. Its events are never touched first.
+ */
+export function removeStaleInstances(tracefs: string, opts: StaleOptions = {}): string[] {
   const removed: string[] = [];
   let names: string[] = [];
   try {
@@ -59,17 +92,24 @@ export function removeStaleInstances(tracefs: string): string[] {
   } catch {
     return removed;
   }
+  const minAge = opts.minAgeMs ?? STALE_AFTER_MS;
   for (const n of names) {
-    if (!n.startsWith(INSTANCE_PREFIX)) continue;
-    const pid = Number(n.slice(INSTANCE_PREFIX.length));
-    if (!Number.isInteger(pid) || pid === process.pid || isPidAlive(pid)) continue;
+    const m = INSTANCE_NAME.exec(n);
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || isPidAlive(pid)) continue;
     const dir = join(tracefs, 'instances', n);
-    disableAll(dir);
     try {
+      if (Date.now() - statSync(dir).mtimeMs < minAge) {
+        opts.onKept?.(n, 'created moments ago');
+        continue;
+      }
       rmdirSync(dir);
       removed.push(n);
-    } catch {
-      // busy: a reader still has its trace_pipe open
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'EBUSY') opts.onKept?.(n, 'in use: a process has its trace_pipe open (a dropsite watch in another PID namespace, or a reader of its own)');
+      else if (code !== 'ENOENT') opts.onKept?.(n, err instanceof Error ? err.message : String(err));
     }
   }
   return removed;
@@ -90,7 +130,7 @@ export function startCapture(tracefs: string, opts: { consume: boolean }): Captu
       throw new CaptureError(`this kernel has no ${EVENTS[ev]} trace event`, { hint: 'the skb tracepoints need CONFIG_TRACEPOINTS and a kernel from 2.6.30 on' });
     }
   }
-  const instance = join(tracefs, 'instances', `${INSTANCE_PREFIX}${process.pid}`);
+  const instance = join(tracefs, 'instances', newInstanceName());
   try {
     mkdirSync(instance);
   } catch (err) {
@@ -166,6 +206,8 @@ export function overruns(instance: string): number {
   let total = 0;
   try {
     for (const cpu of readdirSync(join(instance, 'per_cpu'))) {
+      // A control file of our own instance, not an input: tracefs reports its size as 0, so it cannot
+      // go through io/regular-file's size check.
       const stats = readFileSync(join(instance, 'per_cpu', cpu, 'stats'), 'utf8');
       total += Number(/^overrun: (\d+)/m.exec(stats)?.[1] ?? 0);
     }

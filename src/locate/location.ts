@@ -117,21 +117,26 @@ export function parseLocation(text: string, opts: ParseLocationOptions = {}): Dr
   return parseBare(input, input, base);
 }
 
+/** One `--stdin` line: null for a blank line or a `#` comment, `skipped` for a bad line. */
+export function parseLocationLine(line: string, lineNo: number, opts: ParseLocationOptions = {}): LocationLine | null {
+  const trimmed = line.trim();
+  if (trimmed === '' || trimmed.startsWith('#')) return null;
+  try {
+    return { kind: 'ok', lineNo, location: parseLocation(trimmed, opts) };
+  } catch (error) {
+    // Anything other than InputError is a bug and must not be swallowed.
+    if (!(error instanceof InputError)) throw error;
+    return { kind: 'skipped', lineNo, line, why: error.message };
+  }
+}
+
 /** Parse `--stdin` lines. Blank lines and `#` comments are ignored; bad lines become `skipped` entries. */
 export function parseLocationLines(lines: Iterable<string>, opts: ParseLocationOptions = {}): LocationLine[] {
   const results: LocationLine[] = [];
   let lineNo = 0;
   for (const line of lines) {
-    lineNo += 1;
-    const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) continue;
-    try {
-      results.push({ kind: 'ok', lineNo, location: parseLocation(trimmed, opts) });
-    } catch (error) {
-      // Anything other than InputError is a bug and must not be swallowed.
-      if (!(error instanceof InputError)) throw error;
-      results.push({ kind: 'skipped', lineNo, line, why: error.message });
-    }
+    const r = parseLocationLine(line, ++lineNo, opts);
+    if (r !== null) results.push(r);
   }
   return results;
 }

@@ -1,5 +1,7 @@
-// Terminal rendering of explanations. Pure: explanations and source lines in, text out.
+// Terminal rendering of explanations. Pure: explanations and source lines in, text out. Every field
+// comes from a tree, a log or a symbol map, so each goes through `printable` (no raw terminal escapes).
 import type { Explanation } from '../model.ts';
+import { printable as p } from './terminal-text.ts';
 
 /** Source lines of a file, 1-based index, or null when the file could not be read. */
 export type SourceLines = (file: string) => readonly string[] | null;
@@ -19,7 +21,7 @@ function snippet(lines: readonly string[], line: number, endLine: number, contex
   const out: string[] = [];
   for (let n = from; n <= to; n++) {
     const mark = n >= line && n <= endLine ? '>' : ' ';
-    const text = (lines[n - 1] ?? '').replace(/\t/g, '    ');
+    const text = p((lines[n - 1] ?? '').replace(/\t/g, '    '));
     const row = `      ${mark} ${String(n).padStart(width)} | ${text}`;
     out.push(mark === '>' ? bold(row, color) : dim(row, color));
   }
@@ -29,20 +31,20 @@ function snippet(lines: readonly string[], line: number, endLine: number, contex
 export function renderExplanations(list: readonly Explanation[], source: SourceLines, opts: ExplainTextOptions): string {
   const out: string[] = [];
   for (const e of list) {
-    const where = e.offset === null ? e.symbol || e.function : `${e.symbol}+0x${e.offset.toString(16)}${e.size !== null ? `/0x${e.size.toString(16)}` : ''}`;
-    const extra = [e.reason !== null ? `reason ${e.reason}` : '', e.event !== 'kfree_skb' ? `event ${e.event}` : '', e.exact ? 'exact (debug info)' : 'from source'].filter((x) => x !== '');
+    const where = e.offset === null ? p(e.symbol || e.function) : `${p(e.symbol)}+0x${e.offset.toString(16)}${e.size !== null ? `/0x${e.size.toString(16)}` : ''}`;
+    const extra = [e.reason !== null ? `reason ${p(e.reason)}` : '', e.event !== 'kfree_skb' ? `event ${e.event}` : '', e.exact ? 'exact (debug info)' : 'from source'].filter((x) => x !== '');
     out.push(bold(`${where}`, opts.color) + `  (${extra.join(', ')})`);
     if (e.candidates.length === 0) out.push('  no candidate');
     e.candidates.forEach((c, i) => {
       const reason = c.reason ?? (c.reasons.length > 0 ? c.reasons.join('|') : c.kind === 'consume' ? 'consume' : '?');
-      const via = c.via.length > 0 ? `  via ${c.via.join(' → ')}` : '';
+      const via = c.via.length > 0 ? `  via ${p(c.via.join(' → '))}` : '';
       const role = c.role === 'caller' ? '  [caller of the drop function]' : c.role === 'debuginfo' ? '  [debug info, no indexed site]' : '';
-      out.push(`  ${i + 1}. ${bold(`${c.file}:${c.line}`, opts.color)}  ${c.function}() calls ${c.api}  reason ${reason}  score ${c.score.toFixed(2)}${via}${role}`);
-      for (const ev of c.evidence) out.push(`       - ${ev}`);
+      out.push(`  ${i + 1}. ${bold(`${p(c.file)}:${c.line}`, opts.color)}  ${p(c.function)}() calls ${p(c.api)}  reason ${p(reason)}  score ${c.score.toFixed(2)}${via}${role}`);
+      for (const ev of c.evidence) out.push(`       - ${p(ev)}`);
       const lines = opts.context >= 0 ? source(c.file) : null;
       if (lines !== null) out.push(...snippet(lines, c.line, c.endLine, opts.context, opts.color));
     });
-    for (const n of e.notes) out.push(`  note: ${n}`);
+    for (const n of e.notes) out.push(`  note: ${p(n)}`);
     out.push('');
   }
   return out.join('\n');

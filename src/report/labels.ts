@@ -2,6 +2,13 @@
 import type { Candidate } from '../model.ts';
 import type { ReportRow, ReportView, Snippet } from './view.ts';
 
+/** The largest of `values`, at least `floor`: a loop, since Math.max(...spread) throws past ~100,000 values. */
+export function largest(values: Iterable<number>, floor: number): number {
+  let m = floor;
+  for (const v of values) if (v > m) m = v;
+  return m;
+}
+
 export const sharePercent = (share: number): string => `${(Number.isFinite(share) ? share * 100 : 0).toFixed(1)}%`;
 
 export const formatScore = (score: number): string => (Number.isFinite(score) ? score.toFixed(2) : '?');
@@ -38,7 +45,10 @@ export function totalsLabel(view: ReportView): string {
 }
 
 export const restLabel = (rest: NonNullable<ReportView['rest']>): string =>
-  `${plural(rest.locations, 'more location', 'more locations')} with ${plural(rest.drops, 'drop', 'drops')}`;
+  `${plural(rest.locations, 'more location', 'more locations')} with ${plural(rest.drops, 'drop', 'drops')} not shown`;
+
+export const reasonRestLabel = (rest: NonNullable<ReportView['byReasonRest']>): string =>
+  `${plural(rest.reasons, 'more reason', 'more reasons')} with ${plural(rest.drops, 'drop', 'drops')} not shown`;
 
 export function seenLabel(row: ReportRow, unit?: ReportView['timelineUnit']): string | null {
   if (row.firstSeen === null || row.lastSeen === null) return null;

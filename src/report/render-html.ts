@@ -2,7 +2,7 @@
 // forbids scripts and every external load, as a second line of defence behind the escaping in html.ts.
 import type { Candidate } from '../model.ts';
 import { html, rawHtml, type Html } from './html.ts';
-import { bucketSeconds, candidateReason, formatScore, formatSeconds, restLabel, roleLabel, rowReason, seenLabel, sharePercent, siteKey, snippetFor, totalsLabel, treeLabel } from './labels.ts';
+import { bucketSeconds, candidateReason, formatScore, formatSeconds, largest, reasonRestLabel, restLabel, roleLabel, rowReason, seenLabel, sharePercent, siteKey, snippetFor, totalsLabel, treeLabel } from './labels.ts';
 import type { RenderOptions } from './render-options.ts';
 import type { ReportRow, ReportView, Snippet } from './view.ts';
 
@@ -80,7 +80,7 @@ function horizontalBars(bars: readonly Bar[], caption: string): Html {
   const ROW = 24;
   const BAR = 16;
   const room = W - LABEL - 70;
-  const max = Math.max(1, ...bars.map((b) => b.value));
+  const max = largest(bars.map((b) => b.value), 1);
   const H = bars.length * ROW + 8;
   const items = bars.map((b, i) => {
     const y = 4 + i * ROW;
@@ -99,7 +99,9 @@ function locationChart(view: ReportView): Html {
 }
 
 function reasonChart(view: ReportView): Html {
-  return horizontalBars(view.byReason.map((r) => ({ label: r.reason, value: r.count, tooltip: `${r.reason}: ${r.count} drops`, kind: 'bar reason' })), 'Drops by reason');
+  const bars: Bar[] = view.byReason.map((r) => ({ label: r.reason, value: r.count, tooltip: `${r.reason}: ${r.count} drops`, kind: 'bar reason' }));
+  if (view.byReasonRest !== null) bars.push({ label: `${view.byReasonRest.reasons} other reasons`, value: view.byReasonRest.drops, tooltip: reasonRestLabel(view.byReasonRest), kind: 'bar rest' });
+  return horizontalBars(bars, 'Drops by reason');
 }
 
 /** Columns per time bucket, with the time axis relative to the first bucket. */
@@ -113,7 +115,7 @@ function timelineChart(timeline: NonNullable<ReportView['timeline']>, unit: Repo
   const step = bucketSeconds(timeline);
   const last = (timeline[timeline.length - 1]?.start ?? first) + step;
   const span = Math.max(step, last - first);
-  const max = Math.max(1, ...timeline.map((b) => b.count));
+  const max = largest(timeline.map((b) => b.count), 1);
   const plotW = W - LEFT - 10;
   const plotH = H - TOP - BOTTOM;
   const colW = Math.max(1, (step / span) * plotW - 1);

@@ -1,7 +1,7 @@
 // Markdown for tickets and pull requests (GitHub-flavoured: pipe tables, fenced code).
 // Every string from the view is escaped: a symbol or log line must not turn into markup.
 import type { Candidate } from '../model.ts';
-import { candidateReason, formatScore, restLabel, roleLabel, rowReason, seenLabel, sharePercent, siteKey, snippetFor, totalsLabel, treeLabel } from './labels.ts';
+import { candidateReason, formatScore, largest, reasonRestLabel, restLabel, roleLabel, rowReason, seenLabel, sharePercent, siteKey, snippetFor, totalsLabel, treeLabel } from './labels.ts';
 import type { RenderOptions } from './render-options.ts';
 import { printable } from './terminal-text.ts';
 import type { ReportRow, ReportView, Snippet } from './view.ts';
@@ -28,7 +28,7 @@ const mdText = (s: string): string =>
 function mdCode(s: string, inTable: boolean): string {
   const text = inTable ? oneLine(s).replace(/\|/g, '\\|') : oneLine(s);
   if (text === '') return '';
-  const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((r) => r.length));
+  const longest = largest((text.match(/`+/g) ?? []).map((r) => r.length), 0);
   const fence = '`'.repeat(longest + 1);
   const pad = text.startsWith('`') || text.endsWith('`') || (text.startsWith(' ') && text.endsWith(' ')) ? ' ' : '';
   return `${fence}${pad}${text}${pad}${fence}`;
@@ -36,7 +36,7 @@ function mdCode(s: string, inTable: boolean): string {
 
 /** A fence longer than any backtick run inside the block, so the block cannot be closed early. */
 function codeBlock(lang: string, lines: readonly string[]): string[] {
-  const longest = Math.max(0, ...lines.flatMap((l) => (l.match(/`+/g) ?? []).map((r) => r.length)));
+  const longest = largest(lines.flatMap((l) => (l.match(/`+/g) ?? []).map((r) => r.length)), 0);
   const fence = '`'.repeat(Math.max(3, longest + 1));
   return [`${fence}${lang}`, ...lines, fence];
 }
@@ -120,9 +120,10 @@ export function renderMarkdown(view: ReportView, opts: RenderOptions): string {
     view.rows.forEach((r, i) => out.push(...rowSection(view, r, i, opts)));
   }
   if (view.byReason.length > 0) {
-    const total = view.byReason.reduce((s, r) => s + r.count, 0);
+    const total = view.totals.drops;
     out.push('', '## Drops by reason', '');
     out.push(...mdTable(['Reason', 'Drops', 'Share'], ['l', 'r', 'r'], view.byReason.map((r) => [mdCode(r.reason, true), String(r.count), sharePercent(total > 0 ? r.count / total : 0)])));
+    if (view.byReasonRest !== null) out.push('', `… and ${reasonRestLabel(view.byReasonRest)}.`);
   }
   const skippedTotal = Math.max(view.totals.skippedLines, view.skipped.length);
   if (skippedTotal > 0) {
@@ -130,7 +131,7 @@ export function renderMarkdown(view: ReportView, opts: RenderOptions): string {
     const shown = view.skipped.slice(0, SKIPPED_SHOWN);
     out.push(`${skippedTotal} line${skippedTotal === 1 ? '' : 's'} could not be read${shown.length < skippedTotal ? `; the first ${shown.length}` : ''}:`);
     if (shown.length > 0) {
-      const width = String(Math.max(...shown.map((s) => s.lineNo))).length;
+      const width = String(largest(shown.map((s) => s.lineNo), 0)).length;
       out.push('', ...codeBlock('text', shown.map((s) => `${String(s.lineNo).padStart(width)}: ${oneLine(s.line)}  (${oneLine(s.why)})`)));
     }
   }

@@ -1,7 +1,7 @@
 // The terminal report: a summary header, one table row per drop location, then reasons, skipped
 // lines and warnings, all fitted to the terminal width.
 import type { Candidate } from '../model.ts';
-import { formatScore, restLabel, rowReason, sharePercent, siteKey, totalsLabel, treeLabel } from './labels.ts';
+import { formatScore, largest, reasonRestLabel, restLabel, rowReason, sharePercent, siteKey, totalsLabel, treeLabel } from './labels.ts';
 import type { RenderOptions } from './render-options.ts';
 import { renderTable } from './table.ts';
 import { displayWidth, fitEnd, fitStart, printable, wrapText } from './terminal-text.ts';
@@ -67,7 +67,7 @@ function rowLines(row: ReportRow, allCandidates: boolean): Line[] {
 
 /** Column widths that fit `width`, shrinking the widest (by weight) squeezable column one step at a time. */
 function fitColumns(lines: readonly Line[], keep: readonly number[], width: number): number[] | null {
-  const natural = keep.map((i) => Math.max(displayWidth(COLUMNS[i]?.head ?? ''), ...lines.map((l) => displayWidth(l.cells[i] ?? ''))));
+  const natural = keep.map((i) => largest(lines.map((l) => displayWidth(l.cells[i] ?? '')), displayWidth(COLUMNS[i]?.head ?? '')));
   const mins = keep.map((i, k) => Math.min(natural[k] ?? 0, COLUMNS[i]?.min ?? 0));
   const widths = [...natural];
   const budget = width - GAP * (keep.length - 1);
@@ -118,10 +118,11 @@ function renderRows(view: ReportView, opts: RenderOptions): string[] {
 
 function renderReasons(view: ReportView, opts: RenderOptions): string[] {
   if (view.byReason.length === 0) return [];
-  const total = view.byReason.reduce((s, r) => s + r.count, 0);
+  const total = view.totals.drops;
   const room = Math.max(1, opts.width - 5 - 6 - 2 * GAP);
   const rows = view.byReason.map((r) => [String(r.count), sharePercent(total > 0 ? r.count / total : 0), fitEnd(printable(r.reason), room)]);
-  return ['', bold('drops by reason', opts.color), ...renderTable(['drops', 'share', 'reason'], rows, { numeric: [0, 1] }).split('\n')];
+  const rest = view.byReasonRest !== null ? [fitEnd(`… and ${reasonRestLabel(view.byReasonRest)}`, opts.width)] : [];
+  return ['', bold('drops by reason', opts.color), ...renderTable(['drops', 'share', 'reason'], rows, { numeric: [0, 1] }).split('\n'), ...rest];
 }
 
 function renderSkipped(view: ReportView, opts: RenderOptions): string[] {

@@ -1,9 +1,17 @@
 // Plain-text measuring and cutting for terminal output. Log lines and symbols are untrusted text: a
 // raw ESC or CR in them could move the cursor or recolour the terminal, so they are made visible first.
 
-/** Control characters (C0, DEL, C1) shown as `\xNN`; a tab becomes a space. */
+/**
+ * The one escaping of untrusted text for a terminal, used by every text renderer and by stderr: control
+ * characters (C0 including CR and newline, DEL, C1) shown as `\xNN`, and the Unicode line separators and
+ * bidirectional overrides (which reorder what the user reads) as `\uNNNN`; a tab becomes a space.
+ */
 export function printable(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => (ch === '\t' ? ' ' : `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (ch) => {
+    const code = ch.charCodeAt(0);
+    if (ch === '\t') return ' ';
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+  });
 }
 
 // East Asian wide and fullwidth ranges, and the emoji planes: two terminal columns each.

@@ -53,7 +53,10 @@ export interface ReportView {
   rows: ReportRow[];
   /** Rows beyond --top, summarised. */
   rest: { locations: number; drops: number } | null;
+  /** Drops per reason, the --top largest (by count desc, then name). */
   byReason: Array<{ reason: string; count: number }>;
+  /** Reasons beyond --top, summarised; null when every reason is shown. */
+  byReasonRest: { reasons: number; drops: number } | null;
   /** Drops per time bucket, when the recording has timestamps. */
   timeline: Array<{ start: number; count: number }> | null;
   /** 'interval': the timeline counts reporting intervals (1, 2, …) of a recording with no clock; absent: seconds. */

@@ -1,9 +1,10 @@
 // The state of one scanning thread (or of the main thread, for small trees): its share of the
 // tree's files, the candidate files' text, and which names were searched in each.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUDGET, mib } from './budget.ts';
+import { LIMITS, openRegularFile } from '../io/regular-file.ts';
 import { FileScan, isCandidate } from './file-scan.ts';
 import type { FileLoad, SearchedNames, ToMain, ToWorker, WorkerFile } from './protocol.ts';
 import type { FileSummary } from './summary.ts';
@@ -79,7 +80,9 @@ export class ScanState {
   }
 
   private readInto(path: string): { buf: Buffer; size: number; mtimeMs: number } | { oversized: boolean; size: number; mtimeMs: number } {
-    const fd = openSync(join(this.root, path), 'r');
+    // A FIFO or a device swapped in after discovery must not block or flood the thread: checked open.
+    // Files over the candidate bound are only read a window at a time (mentionsSkbs), so the open takes the large bound.
+    const { fd } = openRegularFile(join(this.root, path), LIMITS.binary, path);
     try {
       const st = fstatSync(fd);
       if (st.size > BUDGET.candidateBytes) return { oversized: this.mentionsSkbs(fd, st.size), size: st.size, mtimeMs: Math.trunc(st.mtimeMs) };

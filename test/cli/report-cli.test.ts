@@ -83,7 +83,7 @@ test('bad input: missing file, a directory, nothing recognisable', async () => {
   assert.match(missing.stderr, /cannot read recording .*nope\.txt: no such file/);
   const d = await runCli(['report', '--db', db, dir]);
   assert.equal(d.code, 1);
-  assert.match(d.stderr, /it is a directory/);
+  assert.match(d.stderr, /is a directory, expected a regular file/);
   const junk = join(dir, 'junk.txt');
   writeFileSync(junk, 'hello\nworld\n');
   const j = await runCli(['report', '--db', db, junk]);

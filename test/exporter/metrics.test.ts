@@ -111,6 +111,6 @@ describe('textfile', () => {
   });
 
   it('a path that cannot be written is one clear error naming it', () => {
-    assert.throws(() => writeTextfile(join(dir, 'no-such-dir', 'x.prom'), 'x 1\n'), /^InputError: cannot write --textfile .*no-such-dir\/x\.prom: ENOENT/);
+    assert.throws(() => writeTextfile(join(dir, 'no-such-dir', 'x.prom'), 'x 1\n'), /^OutputError: --textfile .*no-such-dir\/x\.prom: cannot write in .*no-such-dir: no such file or directory/);
   });
 });

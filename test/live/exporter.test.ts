@@ -24,7 +24,20 @@ const dir = mkdtempSync(join(tmpdir(), 'dropsite-exporter-'));
 const db = join(dir, 'index.sqlite');
 const TRACEFS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 const tracefs = (): string => TRACEFS.find((d) => existsSync(join(d, 'instances'))) ?? TRACEFS[0] ?? '';
-const instanceOf = (pid: number | undefined): string => join(tracefs(), 'instances', `dropsite-${pid ?? 0}`);
+/** The tracing instances of one dropsite process (`dropsite-<pid>-<random>`). */
+const instancesOf = (pid: number | undefined): string[] => {
+  try {
+    return readdirSync(join(tracefs(), 'instances')).filter((n) => n.startsWith(`dropsite-${pid ?? 0}-`)).map((n) => join(tracefs(), 'instances', n));
+  } catch {
+    return [];
+  }
+};
+/** The one instance of a running exporter. */
+const instanceOf = (pid: number | undefined): string => {
+  const list = instancesOf(pid);
+  assert.equal(list.length, 1, `expected one tracing instance of pid ${pid ?? 0}, found ${list.length}`);
+  return list[0] ?? '';
+};
 
 const children: ChildProcess[] = [];
 after(async () => {
@@ -201,7 +214,7 @@ describe('watch --metrics with a real Prometheus', { skip: needs(PROMETHEUS) }, 
     prom.child.kill('SIGTERM');
     await prom.done;
     assert.equal(await sigterm(w), 0, w.stderr());
-    assert.equal(existsSync(instanceOf(w.pid)), false, 'no tracing instance is left');
+    assert.deepEqual(instancesOf(w.pid), [], 'no tracing instance is left');
     assert.match(w.stderr(), /^dropsite: stopped after \d+ drops/m);
   });
 });
@@ -235,7 +248,7 @@ describe('watch --textfile read by node_exporter', { skip: needs(NODE_EXPORTER) 
     ne.child.kill('SIGTERM');
     await ne.done;
     assert.equal(await sigterm(w), 0, w.stderr());
-    assert.equal(existsSync(instanceOf(w.pid)), false);
+    assert.deepEqual(instancesOf(w.pid), [], 'no tracing instance is left');
   });
 });
 
@@ -313,7 +326,7 @@ describe('watch as an exporter, failure paths', { skip }, () => {
       const w = watch(['--db', db, '--metrics', `127.0.0.1:${port}`]);
       assert.equal(await w.done, 1, w.stderr());
       assert.match(w.stderr(), new RegExp(`^dropsite: cannot listen on 127\\.0\\.0\\.1:${port} for --metrics: the address is already in use`, 'm'));
-      assert.equal(existsSync(instanceOf(w.pid)), false);
+      assert.deepEqual(instancesOf(w.pid), [], 'no tracing instance is left');
     } finally {
       await new Promise<void>((r) => busy.close(() => r()));
     }
@@ -339,6 +352,6 @@ describe('watch as an exporter, failure paths', { skip }, () => {
     assert.ok(body.length > 0);
     assert.equal(readFileSync(join(instanceOf(w.pid), 'events/skb/kfree_skb/enable'), 'utf8').trim(), '1');
     assert.equal(await sigterm(w), 0, w.stderr());
-    assert.equal(existsSync(instanceOf(w.pid)), false);
+    assert.deepEqual(instancesOf(w.pid), [], 'no tracing instance is left');
   });
 });

@@ -2,12 +2,13 @@
 // closed port on 127.0.0.1, explained against the indexed tree, and tracing left as it was found.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { removeStaleInstances, STALE_AFTER_MS } from '../../src/live/tracefs.ts';
 import { CLI, fixture, runCli } from '../helpers/fixture.ts';
-import { sendToClosedPort } from '../helpers/live-drops.ts';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'live capture needs root (CI runs as root)';
@@ -24,23 +25,35 @@ before(async () => {
 });
 
 const tracefs = (): string | undefined => TRACEFS.find((d) => existsSync(join(d, 'instances')));
-/** Instances named like dropsite's; other live tests (test/live/exporter.test.ts) may run beside these, so checks name a pid. */
 const ourInstances = (): string[] => {
   const t = tracefs();
   return t === undefined ? [] : readdirSync(join(t, 'instances')).filter((n) => n.startsWith('dropsite-'));
 };
-/** True once this watch's instance has the kfree_skb event switched on. */
-const capturing = (pid: number | undefined) => (): boolean => {
+/** The instances of one watch process (other runs on the machine may have theirs). */
+const instancesOf = (pid: number | undefined): string[] => ourInstances().filter((n) => n.startsWith(`dropsite-${pid ?? 0}-`));
+/** True once a watch's instance has the kfree_skb event switched on. */
+const capturing = (): boolean => ourInstances().some((n) => {
   try {
-    return readFileSync(join(tracefs() ?? '', 'instances', `dropsite-${pid ?? 0}`, 'events/skb/kfree_skb/enable'), 'utf8').trim() === '1';
+    return readFileSync(join(tracefs() ?? '', 'instances', n, 'events/skb/kfree_skb/enable'), 'utf8').trim() === '1';
   } catch {
     return false;
   }
-};
+});
 const globalFlag = (): string | null => {
   const t = tracefs();
   return t === undefined ? null : readFileSync(join(t, 'events/skb/kfree_skb/enable'), 'utf8').trim();
 };
+
+/** Send datagrams to a UDP port nobody listens on: each one is a NO_SOCKET drop in __udp4_lib_rcv. */
+async function sendToClosedPort(count: number): Promise<void> {
+  const probe = createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const s = createSocket('udp4');
+  for (let i = 0; i < count; i++) await new Promise<void>((r) => s.send('dropsite', port, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => s.close(() => r()));
+}
 
 function runWatch(args: readonly string[]): { done: Promise<{ code: number | null; stdout: string; stderr: string }>; pid: number | undefined; kill: (sig: NodeJS.Signals) => void } {
   const child = spawn(process.execPath, [CLI, 'watch', '--db', db, ...args], { env: { PATH: process.env.PATH ?? '', NO_COLOR: '1' } });
@@ -64,7 +77,7 @@ test('watch reports NO_SOCKET drops in __udp4_lib_rcv with their line in net/ipv
   // Not mounted yet (a fresh machine): watch mounts tracefs itself, and the kernel's default flag is 0.
   const flagBefore = globalFlag() ?? '0';
   const w = runWatch(['--duration', '3', '--as', 'json']);
-  await waitFor(capturing(w.pid), 5000);
+  await waitFor(capturing, 5000);
   await sendToClosedPort(40);
   const r = await w.done;
   assert.equal(r.code, 0, r.stderr);
@@ -73,34 +86,72 @@ test('watch reports NO_SOCKET drops in __udp4_lib_rcv with their line in net/ipv
   assert.ok(row !== undefined, `rows: ${JSON.stringify(view.rows.map((x) => [x.function, x.reason, x.count]))}; stderr: ${r.stderr}`);
   assert.ok(row.count >= 40);
   assert.equal(row.candidates[0]?.file, 'net/ipv4/udp.c');
-  assert.ok(!ourInstances().includes(`dropsite-${w.pid ?? 0}`), 'no dropsite instance is left');
+  assert.deepEqual(instancesOf(w.pid), [], 'no dropsite instance is left');
   assert.equal(globalFlag(), flagBefore, 'the global kfree_skb enable flag is as it was');
 });
 
-test('a watch killed with SIGKILL leaves its instance; the next watch removes it', { skip }, async () => {
+test('a watch killed with SIGKILL leaves its instance; the next watch removes it', { skip, timeout: 60_000 }, async () => {
   const w = runWatch([]);
-  await waitFor(() => ourInstances().includes(`dropsite-${w.pid ?? 0}`), 5000);
-  assert.ok(ourInstances().includes(`dropsite-${w.pid ?? 0}`), 'the instance exists while watch runs');
+  const mine = (): string | undefined => ourInstances().find((n) => n.startsWith(`dropsite-${w.pid ?? 0}-`));
+  await waitFor(() => mine() !== undefined, 5000);
+  const name = mine();
+  assert.ok(name !== undefined, 'the instance exists while watch runs');
   w.kill('SIGKILL');
   await w.done;
-  assert.ok(ourInstances().includes(`dropsite-${w.pid ?? 0}`), 'SIGKILL cannot clean up');
+  assert.ok(ourInstances().includes(name), 'SIGKILL cannot clean up');
+  // Another run takes an instance for stale only once it is older than STALE_AFTER_MS.
+  await new Promise((r) => setTimeout(r, STALE_AFTER_MS + 200));
   const next = runWatch(['--duration', '1', '--as', 'json']);
   const r = await next.done;
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`removed tracing instance dropsite-${w.pid ?? 0} left by a dropsite run that was killed`));
-  assert.ok(!ourInstances().includes(`dropsite-${w.pid ?? 0}`) && !ourInstances().includes(`dropsite-${next.pid ?? 0}`));
+  assert.match(r.stderr, new RegExp(`removed tracing instance ${name} left by a dropsite run that was killed`));
+  assert.ok(!ourInstances().includes(name));
+});
+
+/** A PID that no process can have here: above the kernel's pid_max. */
+const deadPid = (): number => Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()) + 1000 + Math.floor(Math.random() * 1000);
+
+test('an instance whose PID is dead here but whose trace_pipe is open (a watch in a container) is left alone', { skip, timeout: 30_000 }, () => {
+  const t = tracefs() ?? '';
+  // The name an older dropsite in another PID namespace gives its instance: only a PID, dead on this side.
+  const name = `dropsite-${deadPid()}`;
+  const dir = join(t, 'instances', name);
+  mkdirSync(dir);
+  let fd: number | null = null;
+  try {
+    writeFileSync(join(dir, 'events/skb/kfree_skb/enable'), '1');
+    fd = openSync(join(dir, 'trace_pipe'), constants.O_RDONLY | constants.O_NONBLOCK);
+    const kept: string[] = [];
+    const removed = removeStaleInstances(t, { minAgeMs: 0, onKept: (n, why) => kept.push(`${n}: ${why}`) });
+    assert.ok(!removed.includes(name));
+    assert.ok(existsSync(dir), 'the live instance is still there');
+    assert.equal(readFileSync(join(dir, 'events/skb/kfree_skb/enable'), 'utf8').trim(), '1', 'its events are still enabled');
+    assert.ok(kept.some((k) => k.startsWith(`${name}: in use`)), kept.join('; '));
+    // Young instances are left alone too (the owner opens trace_pipe right after mkdir).
+    closeSync(fd);
+    fd = null;
+    const young: string[] = [];
+    assert.deepEqual(removeStaleInstances(t, { onKept: (n) => young.push(n) }).filter((n) => n === name), []);
+    assert.ok(young.includes(name));
+    // Once nobody reads it and it is old enough, it is provably stale: removed.
+    assert.ok(removeStaleInstances(t, { minAgeMs: 0 }).includes(name));
+    assert.ok(!existsSync(dir));
+  } finally {
+    if (fd !== null) closeSync(fd);
+    if (existsSync(dir)) rmdirSync(dir);
+  }
 });
 
 test('SIGTERM mid-run stops cleanly with a report', { skip }, async () => {
   const w = runWatch(['--as', 'json']);
-  await waitFor(capturing(w.pid), 5000);
+  await waitFor(capturing, 5000);
   await sendToClosedPort(5);
   await new Promise((r) => setTimeout(r, 300));
   w.kill('SIGTERM');
   const r = await w.done;
   assert.equal(r.code, 0, r.stderr);
   assert.ok((JSON.parse(r.stdout) as { totals: { drops: number } }).totals.drops >= 5);
-  assert.ok(!ourInstances().includes(`dropsite-${w.pid ?? 0}`));
+  assert.deepEqual(instancesOf(w.pid), []);
 });
 
 const hasDropwatch = (): boolean => ['/usr/bin/dropwatch', '/usr/sbin/dropwatch'].some((p) => existsSync(p));

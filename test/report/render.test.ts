@@ -60,7 +60,7 @@ test('table: counts, shares and the top candidate file:line of each row', () => 
     assert.ok(narrow.includes(`${top.file.split('/').pop()}:${top.line}`), site(top));
   }
   assert.ok(wide.includes('not in index'));
-  assert.match(wide, /^… and 4 more locations with 6 drops$/m);
+  assert.match(wide, /^… and 4 more locations with 6 drops not shown$/m);
   assert.match(wide, /^source perf-script\.txt \(perf-script\), tree \/usr\/src\/linux-source-6\.1 \(Linux 6\.1\.0\)$/m);
   assert.match(wide, /^41 drops at 9 locations, 41 events, 7 lines skipped$/m);
   assert.match(wide, /^ +23 +56\.1% +NO_SOCKET$/m, 'reasons summary');

@@ -14,6 +14,16 @@ export const sampleTree = (): string => join(packageRoot(), 'fixtures', 'sample'
 export async function runDemo(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dropsite-demo-'));
   const db = join(dir, 'index.sqlite');
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  // Ctrl-C (or a kill) mid-demo: remove the temporary folder, then die of the same signal, so that the
+  // shell sees the usual status (130 for SIGINT) and nothing is left in the temporary directory.
+  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    remove();
+    for (const s of SIGNALS) process.removeListener(s, onSignal);
+    process.kill(process.pid, sig);
+  };
+  for (const s of SIGNALS) process.once(s, onSignal);
   try {
     await writeOut(`$ dropsite index fixtures/sample --db ${db}`);
     await runIndex(sampleTree(), { db, quiet: false });
@@ -24,6 +34,7 @@ export async function runDemo(): Promise<void> {
     await writeOut(`\n$ dropsite report fixtures/sample/recording/dropwatch.txt --db ${db}`);
     await runReport(join(sampleTree(), 'recording', 'dropwatch.txt'), { db, format: 'auto', top: 20, context: 3 });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    for (const s of SIGNALS) process.removeListener(s, onSignal);
+    remove();
   }
 }

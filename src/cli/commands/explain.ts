@@ -1,16 +1,17 @@
 // `dropsite explain`: wiring only.
-import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { InputError, UsageError } from '../../errors.ts';
 import { Explainer, type LocationQuery } from '../../explain/explain.ts';
 import { sourceLines } from '../../explain/source-lines.ts';
 import { changedWarning } from '../../index/freshness.ts';
 import { openForRead } from '../../index/open.ts';
+import { LIMITS, readRegularText } from '../../io/regular-file.ts';
 import { pickTree } from '../../index/read.ts';
 import { lookupSymbol, parseSymbolMap, resolveAddress, type SymbolMap } from '../../locate/kallsyms.ts';
-import { functionOfSymbol, parseLocation, parseLocationLines, type DropLocation } from '../../locate/location.ts';
+import { functionOfSymbol, parseLocation, parseLocationLine, type DropLocation } from '../../locate/location.ts';
 import type { Explanation } from '../../model.ts';
 import { renderExplanations } from '../../report/explain-text.ts';
-import { isTty, writeErr, writeOut } from '../sink.ts';
+import { isTty, writeChunk, writeErr } from '../sink.ts';
 
 export interface ExplainFlags {
   db: string;
@@ -41,18 +42,13 @@ export function groupLocationWords(words: readonly string[]): string[] {
   return groups.map((g) => g.join(' '));
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** A saved /proc/kallsyms or System.map, refused when it cannot name anything. Shared by explain and report. */
-export function readMap(file: string): SymbolMap {
+export function readMap(file: string, what: string): SymbolMap {
   let text: string;
   try {
-    text = readFileSync(file, 'latin1');
+    text = readRegularText(file, LIMITS.symbols, what);
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError(`cannot read symbol map ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const map = parseSymbolMap(text);
@@ -69,79 +65,147 @@ function toQuery(l: DropLocation, flags: ExplainFlags): LocationQuery {
   };
 }
 
+/** A named location, its size from the map when it has none, or a raw address named by the map. Throws InputError. */
+function resolveWithMap(l: DropLocation, map: SymbolMap | null): { location: DropLocation; notes: string[] } {
+  if (l.symbol === '' && l.address !== null) {
+    if (map === null) throw new InputError(`${l.input} is a raw address`, { hint: 'give --kallsyms FILE (a saved /proc/kallsyms) or --system-map FILE to name it' });
+    const r = resolveAddress(map, l.address);
+    if (r === null) throw new InputError(`${l.input}: no symbol of the given map holds this address`);
+    const { function: fn, isCold } = functionOfSymbol(r.symbol);
+    return { location: { ...l, symbol: r.symbol, function: fn, isCold, offset: r.offset, size: r.size, module: r.module }, notes: [] };
+  }
+  if (map !== null && l.size === null && l.symbol !== '') {
+    const s = lookupSymbol(map, l.symbol, l.module);
+    if (s !== null && s.size !== null) {
+      return { location: { ...l, size: s.size }, notes: s.sameNameCount > 1 ? [`${s.sameNameCount} symbols are named ${l.symbol}: the size of the first was used`] : [] };
+    }
+  }
+  return { location: l, notes: [] };
+}
+
+/** Locations answered, rendered and written per batch: --stdin input of any length runs in bounded memory. */
+const BATCH = 2000;
+/** Exact mode runs addr2line once per batch: larger batches, fewer runs. */
+const EXACT_BATCH = 50_000;
+
+/** Writes explanations as they come, as one text or one JSON array, the same bytes as a single write. */
+class ExplanationWriter {
+  private count = 0;
+  private readonly json: boolean;
+  private readonly render: (list: Explanation[]) => string;
+  constructor(json: boolean, render: (list: Explanation[]) => string) {
+    this.json = json;
+    this.render = render;
+  }
+
+  async write(list: Explanation[]): Promise<void> {
+    if (list.length === 0) return;
+    const first = this.count === 0;
+    this.count += list.length;
+    if (this.json) {
+      // JSON.stringify(all, null, 2), one batch at a time: each element indented by two spaces.
+      await writeChunk(`${first ? '[\n' : ',\n'}${list.map((e) => JSON.stringify(e, null, 2).replace(/^/gm, '  ')).join(',\n')}`);
+      return;
+    }
+    // Each block ends with a blank line; between batches that line is the separator.
+    const text = this.render(list);
+    await writeChunk(first ? text : `\n${text}`);
+  }
+
+  async end(): Promise<void> {
+    if (this.json) await writeChunk(this.count === 0 ? '[]\n' : '\n]\n');
+  }
+}
+
 export async function runExplain(words: readonly string[], flags: ExplainFlags): Promise<void> {
   if (flags.event !== undefined && flags.event !== 'kfree_skb' && flags.event !== 'consume_skb') {
     throw new UsageError(`--event ${flags.event}: expected kfree_skb or consume_skb`);
   }
   const opts = { offsetBase: flags.decimal === true ? 'decimal' as const : 'hex' as const };
-  let locations: DropLocation[] = [];
-  if (flags.stdin === true) {
-    let skipped = 0;
-    for (const r of parseLocationLines((await readStdin()).split('\n'), opts)) {
-      if (r.kind === 'ok') locations.push(r.location);
-      else {
-        skipped++;
-        if (skipped <= 10) writeErr(`dropsite: stdin line ${r.lineNo}: ${r.why}`);
-      }
-    }
-    if (skipped > 10) writeErr(`dropsite: ... ${skipped - 10} more unparsable lines`);
-    if (skipped > 0) writeErr(`dropsite: skipped ${skipped} unparsable line(s); answered ${locations.length}`);
-    if (locations.length === 0 && skipped > 0) throw new InputError('no location on stdin could be read');
-  } else {
+  let given: DropLocation[] = [];
+  if (flags.stdin !== true) {
     if (words.length === 0) throw new UsageError('give a location (e.g. __udp4_lib_rcv+0x4bc/0xd00) or --stdin');
-    locations = groupLocationWords(words).map((w) => parseLocation(w, opts));
+    given = groupLocationWords(words).map((w) => parseLocation(w, opts));
   }
-
-  const map = flags.kallsyms !== undefined ? readMap(flags.kallsyms) : flags.systemMap !== undefined ? readMap(flags.systemMap) : null;
-  const notesByIndex = new Map<number, string[]>();
-  locations = locations.map((l, i) => {
-    if (l.symbol === '' && l.address !== null) {
-      if (map === null) throw new InputError(`${l.input} is a raw address`, { hint: 'give --kallsyms FILE (a saved /proc/kallsyms) or --system-map FILE to name it' });
-      const r = resolveAddress(map, l.address);
-      if (r === null) throw new InputError(`${l.input}: no symbol of the given map holds this address`);
-      const { function: fn, isCold } = functionOfSymbol(r.symbol);
-      return { ...l, symbol: r.symbol, function: fn, isCold, offset: r.offset, size: r.size, module: r.module };
-    }
-    if (map !== null && l.size === null && l.symbol !== '') {
-      const s = lookupSymbol(map, l.symbol, l.module);
-      if (s !== null && s.size !== null) {
-        if (s.sameNameCount > 1) notesByIndex.set(i, [`${s.sameNameCount} symbols are named ${l.symbol}: the size of the first was used`]);
-        return { ...l, size: s.size };
-      }
-    }
-    return l;
-  });
+  const map = flags.kallsyms !== undefined ? readMap(flags.kallsyms, '--kallsyms') : flags.systemMap !== undefined ? readMap(flags.systemMap, '--system-map') : null;
+  const resolved = given.map((l) => resolveWithMap(l, map));
 
   const db = openForRead(flags.db);
-  let results: Explanation[];
-  let root: string;
   try {
     const tree = pickTree(db, flags.tree, flags.db);
-    root = tree.root;
     const explainer = new Explainer(db, tree);
-    if (locations.length > 200) explainer.preload();
-    const queries = locations.map((l) => toQuery(l, flags));
-    if (flags.vmlinux !== undefined) {
-      // Loaded only for exact mode: it brings in child_process and the binutils drivers.
-      const { explainExact } = await import('../../explain/exact.ts');
-      results = await explainExact(explainer, queries, flags.vmlinux, tree.version);
+    const lines = sourceLines(tree.root);
+    const out = new ExplanationWriter(flags.json === true, (list) => renderExplanations(list, lines, { context: flags.context, color: isTty() && process.stdout.isTTY === true }));
+    let preloaded = false;
+    /** The files the answers quote, for the freshness warning at the end (unique files: bounded). */
+    const shown = new Set<string>();
+    const answer = async (batch: Array<{ location: DropLocation; notes: string[] }>): Promise<void> => {
+      if (batch.length === 0) return;
+      if (!preloaded && batch.length > 200) {
+        explainer.preload();
+        preloaded = true;
+      }
+      const queries = batch.map((b) => toQuery(b.location, flags));
+      let results: Explanation[];
+      if (flags.vmlinux !== undefined) {
+        // Loaded only for exact mode: it brings in child_process and the binutils drivers.
+        const { explainExact } = await import('../../explain/exact.ts');
+        results = await explainExact(explainer, queries, flags.vmlinux, tree.version);
+      } else {
+        results = queries.map((q, i) => {
+          const e = explainer.explain(q, { maxCandidates: flags.max });
+          e.notes.unshift(...(batch[i]?.notes ?? []));
+          return e;
+        });
+      }
+      for (const r of results) for (const c of r.candidates) shown.add(c.file);
+      await out.write(results);
+    };
+
+    if (flags.stdin !== true) {
+      await answer(resolved);
     } else {
-      results = queries.map((q, i) => {
-        const e = explainer.explain(q, { maxCandidates: flags.max });
-        e.notes.unshift(...(notesByIndex.get(i) ?? []));
-        return e;
-      });
+      const size = flags.vmlinux !== undefined ? EXACT_BATCH : BATCH;
+      let batch: Array<{ location: DropLocation; notes: string[] }> = [];
+      let skipped = 0;
+      let answered = 0;
+      let lineNo = 0;
+      const skip = (n: number, why: string): void => {
+        skipped++;
+        if (skipped <= 10) writeErr(`dropsite: stdin line ${n}: ${why}`);
+      };
+      // Read line by line: memory holds one batch, not the whole input (200,000 lines are 20 MB of text).
+      for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+        const r = parseLocationLine(line, ++lineNo, opts);
+        if (r === null) continue;
+        if (r.kind === 'skipped') {
+          skip(r.lineNo, r.why);
+          continue;
+        }
+        try {
+          batch.push(resolveWithMap(r.location, map));
+        } catch (err) {
+          if (!(err instanceof InputError)) throw err;
+          skip(r.lineNo, err.message);
+          continue;
+        }
+        if (batch.length >= size) {
+          answered += batch.length;
+          await answer(batch);
+          batch = [];
+        }
+      }
+      answered += batch.length;
+      await answer(batch);
+      if (skipped > 10) writeErr(`dropsite: ... ${skipped - 10} more unparsable lines`);
+      if (skipped > 0) writeErr(`dropsite: skipped ${skipped} unparsable line(s); answered ${answered}`);
+      if (answered === 0 && skipped > 0) throw new InputError('no location on stdin could be read');
     }
-    const changed = changedWarning(tree, explainer.changedSinceIndexed(results.flatMap((r) => r.candidates.map((c) => c.file))));
+    await out.end();
+    // Said once, after the answers: a file shown above changed since it was indexed (index/freshness.ts).
+    const changed = changedWarning(tree, explainer.changedSinceIndexed(shown));
     if (changed !== null) writeErr(`warning: ${changed}`);
   } finally {
     db.close();
   }
-
-  if (flags.json === true) {
-    await writeOut(JSON.stringify(results, null, 2));
-    return;
-  }
-  await writeOut(renderExplanations(results, sourceLines(root), { context: flags.context, color: isTty() && process.stdout.isTTY === true }));
 }
-

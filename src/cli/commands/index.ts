@@ -1,5 +1,6 @@
 // `dropsite index <tree>`: wiring only.
 import { buildIndex, type BuildSummary } from '../../build-index.ts';
+import { printable } from '../../report/terminal-text.ts';
 import { progressBar, writeErr, writeOut } from '../sink.ts';
 
 export interface IndexFlags {
@@ -10,14 +11,18 @@ export interface IndexFlags {
   all?: boolean;
 }
 
+/** The summary in plain text; the root, the Makefile's version and the names come from the tree, so all are escaped. */
 export function formatSummary(s: BuildSummary, db: string): string {
+  const root = printable(s.root);
+  const version = printable(s.version ?? 'unknown version');
+  db = printable(db);
   const lines = [
-    s.upToDate ? `${s.root} (Linux ${s.version ?? 'unknown version'}) is unchanged since it was indexed into ${db}: kept that index`
-      : `indexed ${s.root} (Linux ${s.version ?? 'unknown version'}) into ${db}`,
+    s.upToDate ? `${root} (Linux ${version}) is unchanged since it was indexed into ${db}: kept that index`
+      : `indexed ${root} (Linux ${version}) into ${db}`,
     `  files seen ${s.filesSeen}, read ${s.filesParsed}, unchanged since last run ${s.filesReused}, mentioning skbs ${s.candidates}`,
     `  functions ${s.functions}, drop sites ${s.sites}`,
-    `  drop functions ${s.roots.length} (${s.roots.join(', ')})${s.usedSeeds ? ' [built-in list: the tree has none]' : ''}, wrappers ${s.wrappers}`,
-    `  reasons ${s.reasons}${s.reasonsFile !== null ? ` (${s.reasonsFile})` : ''}`,
+    `  drop functions ${s.roots.length} (${printable(s.roots.join(', '))})${s.usedSeeds ? ' [built-in list: the tree has none]' : ''}, wrappers ${s.wrappers}`,
+    `  reasons ${s.reasons}${s.reasonsFile !== null ? ` (${printable(s.reasonsFile)})` : ''}`,
     `  files with parse errors (recovered) ${s.parseErrorFiles}, non-UTF-8 files ${s.nonUtf8Files}, unreadable ${s.unreadable.length}, over the scanner's bounds (skipped) ${new Set(s.skipped.map((x) => x.path)).size}`,
     `  elapsed ${(s.elapsedMs / 1000).toFixed(1)} s`,
   ];

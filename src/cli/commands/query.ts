@@ -4,6 +4,7 @@ import { openForRead } from '../../index/open.ts';
 import { listReasons, listTrees, pickTree, querySites, type SiteFilter } from '../../index/read.ts';
 import type { DropSite } from '../../model.ts';
 import { renderTable } from '../../report/table.ts';
+import { printable } from '../../report/terminal-text.ts';
 import { writeErr, writeOut } from '../sink.ts';
 
 export interface SitesFlags {
@@ -47,8 +48,8 @@ export async function runSites(flags: SitesFlags): Promise<void> {
       await writeOut(JSON.stringify(sites.map(siteJson), null, 2));
       return;
     }
-    const rows = sites.map((s) => [`${s.file}:${s.line}`, s.function, s.api, s.kind, reasonCell(s)]);
-    await writeOut(`${renderTable(['site', 'function', 'calls', 'kind', 'reasons'], rows)}\n${sites.length} sites in ${tree.root} (Linux ${tree.version ?? '?'})`);
+    const rows = sites.map((s) => [`${s.file}:${s.line}`, s.function, s.api, s.kind, reasonCell(s)].map(printable));
+    await writeOut(`${renderTable(['site', 'function', 'calls', 'kind', 'reasons'], rows)}\n${sites.length} sites in ${printable(tree.root)} (Linux ${printable(tree.version ?? '?')})`);
   } finally {
     db.close();
   }
@@ -63,8 +64,8 @@ export async function runReasons(flags: { db: string; tree?: string; json?: bool
       await writeOut(JSON.stringify(reasons, null, 2));
       return;
     }
-    const rows = reasons.map((r) => [r.name, r.value < 0 ? '?' : r.value, r.sites, r.description.length > 70 ? `${r.description.slice(0, 69)}…` : r.description]);
-    await writeOut(`${renderTable(['reason', 'value', 'sites', 'description'], rows, { numeric: [1, 2] })}\n${reasons.length} reasons from ${tree.reasonsFile ?? 'no reason enum'}`);
+    const rows = reasons.map((r) => [printable(r.name), r.value < 0 ? '?' : r.value, r.sites, printable(r.description.length > 70 ? `${r.description.slice(0, 69)}…` : r.description)]);
+    await writeOut(`${renderTable(['reason', 'value', 'sites', 'description'], rows, { numeric: [1, 2] })}\n${reasons.length} reasons from ${printable(tree.reasonsFile ?? 'no reason enum')}`);
   } finally {
     db.close();
   }
@@ -80,7 +81,7 @@ export async function runTrees(flags: { db: string; json?: boolean }): Promise<v
       await writeOut(JSON.stringify(shown, null, 2));
       return;
     }
-    const rows = trees.map((t) => [t.root, t.version ?? '?', t.indexedAt, String(t.stats.sites ?? '?'), t.usedSeeds ? 'built-in drop functions' : '']);
+    const rows = trees.map((t) => [t.root, t.version ?? '?', t.indexedAt, String(t.stats.sites ?? '?'), t.usedSeeds ? 'built-in drop functions' : ''].map(printable));
     await writeOut(renderTable(['tree', 'version', 'indexed at', 'sites', 'note'], rows, { numeric: [3] }));
   } finally {
     db.close();

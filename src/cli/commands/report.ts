@@ -1,11 +1,14 @@
 // `dropsite report` and `dropsite watch`: wiring only.
-import { createReadStream, existsSync, statSync, writeFileSync } from 'node:fs';
+import type { ReadStream } from 'node:fs';
 import { release } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DropAggregator } from '../../build-report.ts';
-import { CaptureError, InputError } from '../../errors.ts';
+import { CaptureError, errnoCode, InputError, OutputError } from '../../errors.ts';
 import { Explainer } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
+import { checkOutputPath, writeOutputFile, type NamedInput } from '../../io/output-file.ts';
+import { FileKindError, LIMITS, openRegularStream } from '../../io/regular-file.ts';
 import { listReasons, pickTree } from '../../index/read.ts';
 import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
 import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
@@ -34,7 +37,20 @@ function formatFor(flags: { as?: ReportFormat; output?: string }): ReportFormat 
   return ext === undefined ? 'table' : ext.startsWith('htm') ? 'html' : ext === 'md' ? 'md' : 'json';
 }
 
-async function emit(view: ReportView, flags: { as?: ReportFormat; output?: string; allCandidates?: boolean }): Promise<void> {
+/** The files a report command reads, which its output must never replace (compared by device and inode). */
+function reportInputs(flags: { db: string; kallsyms?: string; systemMap?: string }, recording: string | null, view?: ReportView): NamedInput[] {
+  const inputs: NamedInput[] = [
+    { path: flags.db, what: 'the index' }, { path: `${flags.db}-journal`, what: "the index's journal" }, { path: `${flags.db}-wal`, what: "the index's log" },
+  ];
+  if (recording !== null) inputs.push({ path: recording, what: 'the recording' });
+  if (flags.kallsyms !== undefined) inputs.push({ path: flags.kallsyms, what: 'the --kallsyms map' });
+  if (flags.systemMap !== undefined) inputs.push({ path: flags.systemMap, what: 'the --system-map map' });
+  // The source files the report quotes.
+  if (view?.tree !== null && view?.tree !== undefined) for (const s of Object.values(view.snippets)) inputs.push({ path: join(view.tree.root, s.file), what: 'a source file of the indexed tree' });
+  return inputs;
+}
+
+async function emit(view: ReportView, flags: { as?: ReportFormat; output?: string; allCandidates?: boolean }, inputs: readonly NamedInput[]): Promise<void> {
   const as = formatFor(flags);
   const toTerminal = flags.output === undefined && process.stdout.isTTY === true;
   const text = RENDERERS[as](view, { width: toTerminal ? process.stdout.columns ?? 120 : 160, color: toTerminal && isTty(), allCandidates: flags.allCandidates === true });
@@ -42,12 +58,20 @@ async function emit(view: ReportView, flags: { as?: ReportFormat; output?: strin
     await writeOut(text);
     return;
   }
-  try {
-    writeFileSync(flags.output, text);
-  } catch (err) {
-    throw new InputError(`cannot write ${flags.output}: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  writeOutputFile(flags.output, text, inputs);
   writeErr(`wrote ${as} report to ${flags.output}`);
+}
+
+/** A live capture cannot be run again: when its report file cannot be written, the report goes to stdout. */
+async function emitCapture(view: ReportView, flags: { as?: ReportFormat; output?: string; allCandidates?: boolean }, inputs: readonly NamedInput[]): Promise<void> {
+  try {
+    await emit(view, flags, inputs);
+  } catch (err) {
+    if (!(err instanceof OutputError) || flags.output === undefined) throw err;
+    const { output: _, ...toStdout } = flags;
+    await emit(view, toStdout, inputs);
+    throw new OutputError(`${err.message}; the report was written to stdout instead`);
+  }
 }
 
 function openIndex(flags: { db: string; tree?: string }): { db: Db; explainer: Explainer } {
@@ -65,17 +89,34 @@ function reasonValues(db: Db, explainer: Explainer): Map<number, string> {
   return new Map(listReasons(db, explainer.tree.id).map((r) => [r.value, r.name]));
 }
 
+/** The recording, checked to be a regular file: a FIFO would block and a device never end. */
+function openRecording(path: string): ReadStream {
+  const hint = 'give a saved dropwatch, tracefs, perf script, bpftrace or retis output file, or pipe it into - (stdin)';
+  try {
+    return openRegularStream(path, LIMITS.recording, 'recording');
+  } catch (err) {
+    if (err instanceof FileKindError) throw new InputError(err.message, { hint });
+    throw new InputError(`cannot read recording ${path}: ${errnoCode(err) === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`, { hint });
+  }
+}
+
 export async function runReport(file: string | undefined, flags: ReportFlags): Promise<void> {
   const path = file ?? '-';
-  if (path !== '-') {
-    if (!existsSync(path)) throw new InputError(`cannot read recording ${path}: no such file`);
-    if (statSync(path).isDirectory()) throw new InputError(`cannot read recording ${path}: it is a directory`, { hint: 'give a saved dropwatch, tracefs, perf script, bpftrace or retis output file, or - for stdin' });
+  // A bad or dangerous --output is refused before any work.
+  if (flags.output !== undefined) checkOutputPath(flags.output, reportInputs(flags, path === '-' ? null : path));
+  const recording = path === '-' ? null : openRecording(path);
+  let opened: ReturnType<typeof openIndex>;
+  try {
+    opened = openIndex(flags);
+  } catch (err) {
+    recording?.destroy();
+    throw err;
   }
-  const { db, explainer } = openIndex(flags);
+  const { db, explainer } = opened;
   try {
     const mapFile = flags.kallsyms ?? flags.systemMap;
-    const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile), reasonValues(db, explainer));
-    const input = path === '-' ? process.stdin.setEncoding('utf8') : createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
+      const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'), reasonValues(db, explainer));
+      const input = recording ?? process.stdin.setEncoding('utf8');
     for await (const batch of readRecordingBatches(input, { format: flags.format })) for (const item of batch) agg.add(item);
     if (flags.top > 200) explainer.preload();
     const view = agg.view(explainer, {
@@ -87,7 +128,7 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
         hint: 'expected dropwatch, tracefs trace or hist, perf script, bpftrace kstack, retis JSON, dropwatch.stp or net_dropmonitor output; name it with --format',
       });
     }
-    await emit(view, flags);
+    await emit(view, flags, reportInputs(flags, path === '-' ? null : path, view));
   } finally {
     db.close();
   }
@@ -107,6 +148,8 @@ function versionsDiffer(running: string, indexed: string | null): boolean {
 }
 
 export async function runWatch(flags: WatchFlags): Promise<void> {
+  // Checked before the capture starts: a capture must not be lost to an output that cannot be written.
+  if (flags.output !== undefined) checkOutputPath(flags.output, reportInputs(flags, null));
   if (flags.source === 'dropwatch') return watchDropwatch(flags);
   if (process.getuid?.() !== 0) throw new CaptureError('dropsite watch needs root to read kernel trace events', { hint: 'run it with sudo' });
   const { db, explainer } = openIndex(flags);
@@ -115,7 +158,7 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
     writeErr(`warning: the running kernel is ${running} but the index is of Linux ${explainer.tree.version ?? '?'} (${explainer.tree.root}); names mostly survive between versions, and rows whose function is not in the index are marked`);
   }
   const tracefs = await findTracefs();
-  for (const n of removeStaleInstances(tracefs)) writeErr(`removed tracing instance ${n} left by a dropsite run that was killed`);
+  for (const n of removeStaleInstances(tracefs, { onKept: (name, why) => writeErr(`note: left tracing instance ${name} alone: ${why}`) })) writeErr(`removed tracing instance ${n} left by a dropsite run that was killed`);
   const capture = startCapture(tracefs, { consume: flags.consume === true });
   const stop = (): void => capture.stop();
   process.once('exit', stop);
@@ -154,7 +197,7 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
     const view = agg.view(explainer, opts);
     if (lost > 0) view.warnings.push(`the kernel overwrote ${lost} events before they were read (per_cpu stats overrun)`);
     db.close();
-    await emit(view, flags);
+    await emitCapture(view, flags, reportInputs(flags, null, view));
   }
 }
 
@@ -203,5 +246,5 @@ async function watchDropwatch(flags: WatchFlags): Promise<void> {
   }
   const view = agg.view(explainer, { title: 'Live drops (dropwatch)', source: 'dropwatch -l kas', format: 'dropwatch', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context });
   db.close();
-  await emit(view, flags);
+  await emitCapture(view, flags, reportInputs(flags, null, view));
 }
