@@ -104,6 +104,7 @@ interface Case {
   setup?: (d: string) => Record<string, string> | Promise<Record<string, string>>;
   args: (d: string, s: Record<string, string>) => string[];
   input?: (d: string) => string;
+  env?: (d: string) => Record<string, string>;
   /** A file opened as stdout (/dev/full). */
   stdoutFile?: string;
   /** Several runs at once (concurrent writers); each is checked like a single run. */
@@ -362,15 +363,19 @@ const stdoutFull: Case[] = ([
 
 const writers: Case[] = [
   {
-    name: 'index: three writers on one --db at once, and a reader (every tree kept)', code: 0, stderr: new RegExp(`${WARNINGS.source}|${WRITER_WAIT.source}`), boundMs: 90_000,
-    setup: (d) => ({ db: join(d, 'index.sqlite') }),
+    name: 'index: three writers on one --db that holds a tree, and a reader, at once (every tree kept, the reader sees the earlier tree)', code: 0, stderr: new RegExp(`${WARNINGS.source}|${WRITER_WAIT.source}`), boundMs: 90_000,
+    setup: (d) => ({ db: earlierIndex(d) }),
     args: () => [],
     parallel: (_, s) => [
-      ['index', SAMPLE, '--db', s.db!, '--quiet'],
+      ['index', fixture('scan', 'basic'), '--db', s.db!, '--quiet'],
       ['index', fixture('scan', 'helpers'), '--db', s.db!, '--quiet'],
       ['index', fixture('scan', 'macros-and-errors'), '--db', s.db!, '--quiet'],
+      ['sites', '--db', s.db!, '--tree', SAMPLE],
     ],
-    check: (_, __, s) => assert.deepEqual(treeRoots(s.db!), [SAMPLE, fixture('scan', 'helpers'), fixture('scan', 'macros-and-errors')].sort()),
+    check: (r, _, s) => {
+      if (r.stdout.startsWith('site ')) assert.match(r.stdout, /41 sites in /, 'the reader sees the earlier tree whole');
+      assert.deepEqual(treeRoots(s.db!), [SAMPLE, fixture('scan', 'basic'), fixture('scan', 'helpers'), fixture('scan', 'macros-and-errors')].sort());
+    },
   },
 ];
 
@@ -416,6 +421,11 @@ const fullDisk: Case[] = [
 
 const demo: Case[] = [
   { name: 'demo: runs in bounded time with clean output', code: 0, stderr: WARNINGS, args: () => ['demo'], boundMs: 30_000 },
+  { name: 'demo: TMPDIR is missing', code: 1, stderr: 'error', says: /temporary folder/, args: () => ['demo'], env: (d) => ({ TMPDIR: join(d, 'missing') }) },
+  {
+    name: 'demo: TMPDIR is a file', code: 1, stderr: 'error', says: /temporary folder/, args: () => ['demo'],
+    setup: (d) => { writeFileSync(join(d, 'file'), 'x'); return {}; }, env: (d) => ({ TMPDIR: join(d, 'file') }), unchanged: (d) => [join(d, 'file')],
+  },
 ];
 
 const TABLE: Array<[string, Case[]]> = [
@@ -449,7 +459,7 @@ async function runCase(c: Case, d: string): Promise<void> {
   const s = (await c.setup?.(d)) ?? {};
   const watched = [DB, ESC_DB, ...(c.unchanged?.(d, s) ?? [])];
   const beforeState = watched.map(fileState);
-  const env = { XDG_CACHE_HOME: join(d, 'cache') };
+  const env = { XDG_CACHE_HOME: join(d, 'cache'), ...c.env?.(d) };
   const bound = c.boundMs ?? BOUND;
   const runs = c.parallel?.(d, s) ?? [c.args(d, s)];
   const results = await Promise.all(runs.map((args) => runBounded({
@@ -465,8 +475,8 @@ async function runCase(c: Case, d: string): Promise<void> {
     else if (c.stderr === 'quiet') assert.equal(r.stderr, '');
     else for (const line of r.stderr.split('\n').filter((l) => l !== '')) assert.match(line, c.stderr, `an unexpected stderr line: ${JSON.stringify(r.stderr.slice(0, 1500))}`);
     if (c.says !== undefined) assert.match(r.stderr, c.says);
-    await c.check?.(r, d, s);
   }
+  for (const r of results) await c.check?.(r, d, s);
   assert.deepEqual(watched.map(fileState), beforeState, `earlier state changed: ${watched.join(', ')}`);
 }
 
