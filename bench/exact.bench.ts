@@ -94,8 +94,9 @@ export async function runExactBench(opts: BenchOptions): Promise<ExactBenchResul
   const { openForRead } = await import('../src/index/open.ts');
   const { listApis, pickTree } = await import('../src/index/read.ts');
   const { trueSite } = await import('./calibration/evaluate.ts');
+  const { isGenericDropApi } = await import('../src/explain/explain.ts');
   const handle = openForRead(info.db);
-  const apis = new Set(listApis(handle, pickTree(handle, selector ?? undefined, info.db).id).map((a) => a.name));
+  const apis = new Set(listApis(handle, pickTree(handle, selector ?? undefined, info.db).id).filter(isGenericDropApi).map((a) => a.name));
   handle.close();
   const truthLine = (t: Truth): string => {
     const f = trueSite(t.chain, apis);

@@ -16,6 +16,9 @@ export interface BenchOptions {
   /** --truth, or the default truth file when it exists; null when there is none. */
   truth: string | null;
   vmlinux: string | null;
+  /** --config and --kernel: the kernel's config and shipped image, for the rebuild benchmark. */
+  config: string | null;
+  kernel: string | null;
   /** The index to query: the --db file, or one built from --tree on first use and shared by later benchmarks. */
   index: () => Promise<IndexInfo>;
 }

@@ -12,6 +12,7 @@ import { runExactBench } from './exact.bench.ts';
 import { runExporterBench } from './exporter.bench.ts';
 import { runExplainBench } from './explain.bench.ts';
 import { runIndexBench } from './index.bench.ts';
+import { runRebuildBench } from './rebuild.bench.ts';
 import { runReportBench } from './report.bench.ts';
 import { runWatchBench } from './watch.bench.ts';
 import { runKernelImageBench } from './kernel-image.bench.ts';
@@ -28,6 +29,7 @@ const BENCHMARKS = {
   explain: runExplainBench,
   calibration: runCalibrationBench,
   exact: runExactBench,
+  rebuild: runRebuildBench,
   report: runReportBench,
   watch: runWatchBench,
   'kernel-image': runKernelImageBench,
@@ -37,7 +39,7 @@ const BENCHMARKS = {
 type BenchName = keyof typeof BENCHMARKS;
 const KNOWN: readonly BenchName[] = Object.keys(BENCHMARKS).filter((k): k is BenchName => k in BENCHMARKS);
 
-const USAGE = 'usage: npm run bench -- --tree DIR [--only NAME[,NAME…]] [--runs N] [--db FILE] [--truth FILE] [--vmlinux FILE]';
+const USAGE = 'usage: npm run bench -- --tree DIR [--only NAME[,NAME…]] [--runs N] [--db FILE] [--truth FILE] [--vmlinux FILE] [--config FILE] [--kernel FILE]';
 
 /** The options run.ts parses; `index` (the provider) is added once the scratch folder exists. */
 type ParsedOptions = Omit<BenchOptions, 'index'> & { db: string | null };
@@ -90,6 +92,8 @@ function parseCommandLine(argv: readonly string[]): { opts: ParsedOptions; names
         db: { type: 'string' },
         truth: { type: 'string' },
         vmlinux: { type: 'string' },
+        config: { type: 'string' },
+        kernel: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -132,7 +136,9 @@ function parseCommandLine(argv: readonly string[]): { opts: ParsedOptions; names
     // Registry order, whatever order they were asked in, each once.
     names = KNOWN.filter((k) => asked.includes(k));
   }
-  return { opts: { tree: resolve(tree), runs, db, truth, vmlinux }, names };
+  const config = values.config === undefined ? null : checkInputFile('config', values.config, 'a kernel config (.config or config-<release>)');
+  const kernel = values.kernel === undefined ? null : checkInputFile('kernel', values.kernel, 'a vmlinuz or vmlinux');
+  return { opts: { tree: resolve(tree), runs, db, truth, vmlinux, config, kernel }, names };
 }
 
 function checkBuild(): void {

@@ -1,6 +1,8 @@
 // Drop records → an explained, aggregated ReportView: the library behind `dropsite report` and
 // `dropsite watch`. Streaming: memory grows with the number of distinct locations, not of events.
-import { type Explainer, OFFSET_HINT } from './explain/explain.ts';
+import { type CodeEvidence, type Explainer, type LocationQuery, OFFSET_HINT } from './explain/explain.ts';
+import type { Explanation } from './model.ts';
+import { trustLabel } from './report/explain-text.ts';
 import { sourceLines } from './explain/source-lines.ts';
 import { changedWarning } from './index/freshness.ts';
 import { functionOfSymbol } from './locate/location.ts';
@@ -26,7 +28,18 @@ export interface ViewOptions {
   top: number;
   allCandidates: boolean;
   context: number;
+  /** Another evidence source for explain (the machine code of the image), if any. */
+  code?: CodeEvidence;
+  /** Rows already explained (by --rebuild), keyed as rowQueries() keys them. */
+  explained?: ReadonlyMap<string, Explanation>;
 }
+
+/** The key of a row's explanation: its location, reason and event. */
+const rowKey = (b: Bucket): string => `${locationText(b)}\0${b.reason ?? ''}\0${b.event ?? ''}`;
+
+const queryOf = (b: Bucket): LocationQuery => ({
+  input: locationText(b), symbol: b.symbol, function: b.function, isCold: b.isCold, offset: b.offset, size: b.size, module: b.module, reason: b.reason, event: b.event,
+});
 
 export class DropAggregator {
   private readonly buckets: Bucket[] = [];
@@ -130,15 +143,30 @@ export class DropAggregator {
     return [...out].sort((a, b) => a[0] - b[0]).map(([start, count]) => ({ start, count }));
   }
 
-  /** Explain the top locations and build the view. `explainer` null: no index, rows are not explained. */
-  view(explainer: Explainer | null, opts: ViewOptions): ReportView {
-    // Keys computed once (not per comparison): the sort stays n log n cheap comparisons at 200,000 locations.
+  /** Modules the recorded locations name. */
+  modules(): string[] {
+    return [...new Set(this.buckets.flatMap((b) => (b.module === null ? [] : [b.module])))].sort();
+  }
+
+  /** The top rows' locations (those with a symbol), for a batch explainer such as --rebuild. */
+  rowQueries(top: number): Array<{ key: string; query: LocationQuery }> {
+    return this.sortedBuckets().slice(0, top).filter((b) => b.symbol !== '').map((b) => ({ key: rowKey(b), query: queryOf(b) }));
+  }
+
+  /** Most drops first, then by location. Keys computed once (not per comparison): n log n cheap comparisons at 200,000 locations. */
+  private sortedBuckets(): Bucket[] {
     const keyed = this.buckets.map((b) => ({ b, key: locationText(b) }));
     keyed.sort((x, y) => y.b.count - x.b.count || compareText(x.key, y.key));
-    const top = keyed.slice(0, opts.top).map((k) => k.b);
+    return keyed.map((k) => k.b);
+  }
+
+  /** Explain the top locations and build the view. `explainer` null: no index, rows are not explained. */
+  view(explainer: Explainer | null, opts: ViewOptions): ReportView {
+    const sorted = this.sortedBuckets();
+    const top = sorted.slice(0, opts.top);
     let restDrops = 0;
-    for (let i = opts.top; i < keyed.length; i++) restDrops += keyed[i]?.b.count ?? 0;
-    const restCount = Math.max(0, keyed.length - opts.top);
+    for (let i = opts.top; i < sorted.length; i++) restDrops += sorted[i]?.count ?? 0;
+    const restCount = Math.max(0, sorted.length - opts.top);
     const total = Math.max(1, this.drops);
     const root = explainer?.tree.root ?? null;
     const sourceOf = root === null ? (): null => null : sourceLines(root);
@@ -150,10 +178,10 @@ export class DropAggregator {
       if (b.symbol === '') {
         notes.push('a raw address: give --kallsyms FILE (the /proc/kallsyms of the machine that recorded it) or --system-map FILE to name it');
       } else if (explainer !== null) {
-        const e = explainer.explain({
-          input: locationText(b), symbol: b.symbol, function: b.function, isCold: b.isCold, offset: b.offset, size: b.size, module: b.module, reason: b.reason, event: b.event,
-        }, { maxCandidates: opts.allCandidates ? 5 : 3 });
-        candidates = e.candidates;
+        const given = opts.explained?.get(rowKey(b));
+        const e = given ?? explainer.explain(queryOf(b), opts.code === undefined ? { maxCandidates: opts.allCandidates ? 5 : 3 } : { maxCandidates: opts.allCandidates ? 5 : 3, code: opts.code });
+        candidates = e.candidates.slice(0, opts.allCandidates ? 5 : 3);
+        if (given !== undefined) notes.push(trustLabel(given));
         notes.push(...e.notes);
         inIndex = explainer.functionRecords(b.function).length > 0 || candidates.length > 0;
       }

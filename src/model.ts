@@ -148,6 +148,16 @@ export interface Explanation {
   reason: string | null;
   event: 'kfree_skb' | 'consume_skb';
   exact: boolean;
+  /**
+   * Where the line came from: the source alone (ranked), a debug vmlinux, objects rebuilt from the tree, or the
+   * source ranking weighed by the shipped image's machine code.
+   */
+  method: 'source' | 'debuginfo' | 'rebuilt' | 'machine-code';
+  /**
+   * For `rebuilt`: what was checked against the shipped kernel: its instructions (`code`, relocated
+   * operands masked), its size (`size`), or nothing (`none`: no size was given, or the check failed).
+   */
+  verified: 'code' | 'size' | 'none';
   candidates: Candidate[];
   notes: string[];
 }

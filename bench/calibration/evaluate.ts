@@ -3,9 +3,14 @@
 // among the first three (top-3)? Source-only in two input forms (perf/tracefs with size and reason;
 // dropwatch with neither), and exact mode with the vmlinux.
 import { readFileSync } from 'node:fs';
-import { Explainer, type LocationQuery } from '../../src/explain/explain.ts';
+import { Explainer, isGenericDropApi, type CodeEvidence, type LocationQuery } from '../../src/explain/explain.ts';
 import { openForRead } from '../../src/index/open.ts';
-import { listApis, pickTree } from '../../src/index/read.ts';
+import { allSites, listApis, listReasons, pickTree } from '../../src/index/read.ts';
+import { sourceLines } from '../../src/explain/source-lines.ts';
+import { loadKernelImage } from '../../src/binary/index.ts';
+import { MachineCode } from '../../src/machine-code/index.ts';
+import { fromKernelImage } from '../../src/machine-code/code-image.ts';
+import { createHash } from 'node:crypto';
 import { functionOfSymbol } from '../../src/locate/location.ts';
 import { explainExact } from '../../src/explain/exact.ts';
 
@@ -33,24 +38,52 @@ export interface EvaluationResult {
    * best-scored candidates, and the top-1 expected when such ties are broken at random.
    */
   ties: { n: number; truthAmongBest: number; expectedTop1: number };
+  /** Source-only perf form: among first candidates scored at least 0.9, how many are right. */
+  confident: { n: number; right: number };
+  /** Machine-code mode (--kernel), by half of the functions: tune (even hash) and report (odd hash). */
+  machine: null | {
+    image: string;
+    loadMs: number;
+    explainMs: number;
+    decoded: number;
+    halves: Record<'tune' | 'report', { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number }>;
+  };
   misses: string[];
 }
 
-/** The first frame, innermost first, that is not inside a drop function or wrapper: the drop site. */
+/** The calibration split: a function's half from a hash of its name (even: tune, odd: report). */
+export function halfOf(fn: string): 'tune' | 'report' {
+  return (createHash('sha1').update(fn).digest()[0] ?? 0) % 2 === 0 ? 'tune' : 'report';
+}
+
+/** The first frame, innermost first, that is not inside a generic drop function: the drop site (a helper that frees is one). */
 export function trueSite(chain: readonly Frame[], apis: ReadonlySet<string>): Frame | null {
   return chain.find((f) => !apis.has(f.function)) ?? null;
 }
 
-export async function evaluate(db: string, tree: string | undefined, truthFile: string, vmlinux?: string): Promise<EvaluationResult> {
+export async function evaluate(db: string, tree: string | undefined, truthFile: string, vmlinux?: string, kernel?: string): Promise<EvaluationResult> {
   const handle = openForRead(db);
   const t = pickTree(handle, tree, db);
   const explainer = new Explainer(handle, t);
-  const apis = new Set(listApis(handle, t.id).map((a) => a.name));
+  const apis = new Set(listApis(handle, t.id).filter(isGenericDropApi).map((a) => a.name));
   const truths = readFileSync(truthFile, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Truth);
   const perf: Accuracy = { n: 0, top1: 0, top3: 0 };
   const dw: Accuracy = { n: 0, top1: 0, top3: 0 };
   const viaTail: Accuracy = { n: 0, top1: 0, top3: 0 };
   const ties = { n: 0, truthAmongBest: 0, expectedTop1: 0 };
+  const confident = { n: 0, right: 0 };
+  let code: MachineCode | null = null;
+  let machine: EvaluationResult['machine'] = null;
+  if (kernel !== undefined) {
+    const t0 = performance.now();
+    const image = await loadKernelImage(kernel);
+    const loadMs = performance.now() - t0;
+    const reasons = new Map(listReasons(handle, t.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
+    code = new MachineCode({ image: fromKernelImage(image), modulesDir: null, apis: listApis(handle, t.id), reasons, lines: sourceLines(t.root), treeRoot: t.root, sites: allSites(handle, t.id) });
+    const blank = (): { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number } =>
+      ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0 });
+    machine = { image: kernel, loadMs, explainMs: 0, decoded: 0, halves: { tune: blank(), report: blank() } };
+  }
   const misses: string[] = [];
   let excluded = 0;
   const exactQueries: Array<{ q: LocationQuery; site: Frame; viaTail: boolean }> = [];
@@ -65,16 +98,24 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     const m = /\/0x([0-9a-f]+)$/.exec(tr.location);
     const size = m?.[1] !== undefined ? parseInt(m[1], 16) : tr.size;
     const base: LocationQuery = { input: tr.location, symbol: tr.symbol, function: fn, isCold, offset: tr.offset, size, module: null, reason: tr.reason, event: tr.event };
-    const hit = (q: LocationQuery, acc: Accuracy, label: string): void => {
-      const e = explainer.explain(q, { maxCandidates: 3 });
+    const hit = (q: LocationQuery, acc: Accuracy, label: string, withCode?: CodeEvidence, conf?: { n: number; right: number }, onNotes?: (notes: string[]) => void): void => {
+      const e = explainer.explain(q, withCode === undefined ? { maxCandidates: 3 } : { maxCandidates: 3, code: withCode });
+      onNotes?.(e.notes);
       const ok = (i: number): boolean => {
         const c = e.candidates[i];
         return c !== undefined && c.file === site.file && c.line <= site.line && site.line <= c.endLine;
       };
       acc.n++;
+      const first = e.candidates[0];
+      if (conf !== undefined && first !== undefined && first.score >= 0.9) {
+        conf.n++;
+        if (ok(0)) conf.right++;
+      }
       if (ok(0)) acc.top1++;
-      if (ok(0) || ok(1) || ok(2)) acc.top3++;
-      else if (misses.length < 400) misses.push(`${label} ${q.input} ${q.reason ?? ''}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line}`).join(', ') || 'nothing'}`);
+      if (ok(0) || ok(1) || ok(2)) {
+        acc.top3++;
+        if (!ok(0) && label.startsWith('mc-') && misses.length < 400) misses.push(`top1-${label} ${q.input}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line} ${c.score}`).join(', ')}`);
+      } else if (misses.length < 400) misses.push(`${label} ${q.input} ${q.reason ?? ''}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line}`).join(', ') || 'nothing'}`);
     };
     if (tr.kind === 'via-tail') {
       // The location cannot tell a callee's tail calls apart; the reason can, so only the perf form is scored.
@@ -82,7 +123,18 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
       exactQueries.push({ q: base, site, viaTail: true });
       continue;
     }
-    hit(base, perf, 'perf');
+    hit(base, perf, 'perf', undefined, confident);
+    if (code !== null && machine !== null) {
+      const h = machine.halves[halfOf(fn)];
+      const s0 = performance.now();
+      const count = (notes: string[]): void => {
+        if (notes.some((n) => n.includes('a sign of a missed site') || n.includes('a missed site'))) h.missedSiteNotes++;
+        if (notes.some((n) => n.includes('is not the return address of a drop call'))) h.noCall++;
+      };
+      hit(base, h.perf, `mc-perf(${halfOf(fn)})`, code, h.confident, count);
+      if (tr.event === 'kfree_skb') hit({ ...base, input: `${tr.symbol}+${tr.offset.toString(16)}`, size: null, reason: null, event: null }, h.dropwatch, `mc-dropwatch(${halfOf(fn)})`, code);
+      machine.explainMs += performance.now() - s0;
+    }
     {
       const e = explainer.explain({ ...base, size: null }, { maxCandidates: 1000 });
       const best = e.candidates[0]?.score;
@@ -117,7 +169,8 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     exactViaTail = tail;
   }
   handle.close();
-  return { truthFile, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, dropwatch: dw, viaTail, ties, misses };
+  if (machine !== null && code !== null) machine.decoded = code.decodedCount;
+  return { truthFile, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, dropwatch: dw, viaTail, ties, confident, machine, misses };
 }
 
 const pctOf = (a: Accuracy, k: 'top1' | 'top3'): string => `${((a[k] / Math.max(1, a.n)) * 100).toFixed(1)}%`;
@@ -130,6 +183,16 @@ export function formatEvaluation(r: EvaluationResult): string {
     `source-only, tail-called drops reported at the caller (perf form): top-1 ${pctOf(r.viaTail, 'top1')}, top-3 ${pctOf(r.viaTail, 'top3')} of ${r.viaTail.n}`,
     `ties, perf form without the offset term: the truth is among the best-scored candidates for ${((r.ties.truthAmongBest / Math.max(1, r.ties.n)) * 100).toFixed(1)}%`
       + ` (a perfect tie-break's top-1); breaking those ties at random gives ${((r.ties.expectedTop1 / Math.max(1, r.ties.n)) * 100).toFixed(1)}%`,
+    `source-only score calibration (perf form): among first candidates scored >= 0.9, ${r.confident.right}/${r.confident.n} right (${((r.confident.right / Math.max(1, r.confident.n)) * 100).toFixed(1)}%)`,
+    ...(r.machine === null ? ['machine-code mode: not measured (no --kernel)'] : [
+      `machine-code mode (--kernel ${r.machine.image}): image loaded in ${(r.machine.loadMs / 1000).toFixed(2)} s; ${r.machine.decoded} functions decoded; explain time ${(r.machine.explainMs / 1000).toFixed(2)} s for both forms`,
+      ...(['tune', 'report'] as const).map((k) => {
+        const h = r.machine!.halves[k];
+        return `  ${k} half (${k === 'tune' ? 'even' : 'odd'} function-name hash): perf form top-1 ${pctOf(h.perf, 'top1')}, top-3 ${pctOf(h.perf, 'top3')} of ${h.perf.n}; `
+          + `dropwatch form top-1 ${pctOf(h.dropwatch, 'top1')}, top-3 ${pctOf(h.dropwatch, 'top3')} of ${h.dropwatch.n}; `
+          + `scored >= 0.9: ${h.confident.right}/${h.confident.n} right; missed-site notes ${h.missedSiteNotes}; no drop call at the offset ${h.noCall}`;
+      }),
+    ]),
     r.exact === null ? 'exact mode: not measured (no --vmlinux)' : `exact mode (--vmlinux): top-1 ${pctOf(r.exact, 'top1')} of ${r.exact.n}`,
     ...(r.exactViaTail === null ? [] : [`exact mode, tail-called drops at the caller: top-1 ${pctOf(r.exactViaTail, 'top1')}, top-3 ${pctOf(r.exactViaTail, 'top3')} of ${r.exactViaTail.n}`]),
   ].join('\n');
@@ -138,7 +201,7 @@ export function formatEvaluation(r: EvaluationResult): string {
 if (process.argv[1]?.endsWith('evaluate.ts')) {
   const args = process.argv.slice(2);
   const get = (k: string): string | undefined => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
-  const r = await evaluate(get('--db') ?? '', get('--tree'), get('--truth') ?? '', get('--vmlinux'));
+  const r = await evaluate(get('--db') ?? '', get('--tree'), get('--truth') ?? '', get('--vmlinux'), get('--kernel'));
   console.log(formatEvaluation(r));
   if (args.includes('--misses')) console.log(r.misses.join('\n'));
 }

@@ -43,11 +43,20 @@ const context = (description: string): OptionSpec => ({ flags: '--context <n>', 
 const top: OptionSpec = { flags: '--top <n>', description: 'locations shown', default: 20, parse: positiveInt };
 const output = (description: string): OptionSpec => ({ flags: '-o, --output <file>', description });
 const as: OptionSpec = { flags: '--as <format>', description: 'output format (default: from --output\'s extension, else table)', choices: REPORT_FORMAT_NAMES };
+const kernel: OptionSpec = { flags: '--kernel <file>', description: 'the shipped kernel image (vmlinuz or vmlinux, no debug info needed): rank by its machine code; with --rebuild, compare the rebuilt code with it' };
+const modules: OptionSpec = { flags: '--modules <dir>', description: 'folder of the kernel\'s modules (lib/modules/VERSION): rank module locations by their .ko code; with --rebuild, compare with them (watch: /lib/modules/$(uname -r))' };
 const allCandidates: OptionSpec = { flags: '--all-candidates', description: 'show every candidate of each location, not only the best' };
 
 /** A watch that exports metrics or JSON lines instead of printing a report at the end (src/exporter/). */
 const isExporterRun = (flags: Record<string, OptionValue | undefined>): boolean =>
   flags.metrics !== undefined || flags.textfile !== undefined || flags.as === 'jsonl';
+
+/** --rebuild and its inputs, shared by explain, report and watch. */
+const rebuildOptions: readonly OptionSpec[] = [
+  { flags: '--rebuild', description: "exact lines without the debug package: rebuild the functions' files from the tree and the kernel's config (needs make, gcc, flex, bison, bc, libelf-dev, libssl-dev)" },
+  { flags: '--config <file>', description: 'kernel config for --rebuild: .config, /boot/config-<release> or /proc/config.gz (default: the one `index --config` remembered, else the running kernel\'s)' },
+  { flags: '--cc <compiler>', description: 'compiler for --rebuild (default: the one the config names when installed, e.g. gcc-12, else gcc)' },
+];
 
 /** The flags object a command's runner reads; the specs above decide its keys and value types. */
 const flagsAs = <T>(flags: Record<string, OptionValue | undefined>): T => flags as unknown as T;
@@ -63,6 +72,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '-q, --quiet', description: 'no progress bar and no summary' },
       { flags: '--force', description: 'index a folder that does not look like a kernel tree' },
       { flags: '--all', description: 'also index tools/, scripts/, samples/ and Documentation/' },
+      { flags: '--config <file>', description: "remember this kernel config for the tree, so that --rebuild needs no --config (and prepare its build once now)" },
+      { flags: '--cc <compiler>', description: 'with --config: the compiler the prepared build uses' },
     ],
     run: async ([t], flags) => (await import('./commands/index.ts')).runIndex(String(t), flagsAs(flags)),
   },
@@ -104,6 +115,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--kallsyms <file>', description: 'a saved /proc/kallsyms: names raw addresses and gives function sizes' },
       { flags: '--system-map <file>', description: 'a System.map, as --kallsyms' },
       { flags: '--vmlinux <file>', description: 'exact mode: a vmlinux or .ko with debug info (uses binutils nm and addr2line)' },
+      kernel, modules, ...rebuildOptions,
       context('source lines shown around each site'),
       { flags: '--max <n>', description: 'candidates shown per location', default: 5, parse: positiveInt },
       json('JSON output (schema in the README)'),
@@ -120,6 +132,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       as, output('write the report to a file'), top, allCandidates,
       { flags: '--kallsyms <file>', description: 'name raw addresses with a saved /proc/kallsyms of the recording machine' },
       { flags: '--system-map <file>', description: 'name raw addresses with a System.map' },
+      kernel, modules, ...rebuildOptions,
       context('source lines around each site'),
     ],
     run: async ([file], flags) => (await import('./commands/report.ts')).runReport(typeof file === 'string' ? file : undefined, flagsAs<ReportFlags>(flags)),
@@ -135,6 +148,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--consume', description: 'also count consume_skb events (normal frees)' },
       { ...as, description: 'format of the final report, or jsonl: one JSON line per location that dropped, every --interval', choices: [...REPORT_FORMAT_NAMES, 'jsonl'] },
       output('write the final report to a file'), top, allCandidates,
+      kernel, modules, ...rebuildOptions,
       context('source lines around each site'),
       { flags: '--metrics <addr>', description: 'serve Prometheus /metrics and /healthz on HOST:PORT (a bare port binds 127.0.0.1; 0.0.0.0:9464 opts in to the network)' },
       { flags: '--textfile <file>', description: "write the metrics to FILE every --interval (atomically), for node_exporter's textfile collector" },

@@ -52,17 +52,26 @@ export async function readElfSymbols(file: string, names: ReadonlySet<string>): 
 
 const TOP_DIRS = new Set(['arch', 'block', 'certs', 'crypto', 'drivers', 'fs', 'include', 'init', 'io_uring', 'ipc', 'kernel', 'lib', 'mm', 'net', 'rust', 'security', 'sound', 'virt', 'samples', 'usr']);
 
-/** `./net/ipv4/udp.c`, `/build/linux-x/net/ipv4/udp.c` → `net/ipv4/udp.c`. */
-export function treeRelative(path: string): string {
+/** `./net/ipv4/udp.c`, `/build/linux-x/net/ipv4/udp.c` → `net/ipv4/udp.c`; under `root` (the tree a build ran in), relative to it. */
+export function treeRelative(path: string, root?: string): string {
+  if (root !== undefined && path.startsWith(`${root.replace(/\/+$/, '')}/`)) return path.slice(root.replace(/\/+$/, '').length + 1);
   const parts = path.replace(/^\.\//, '').split('/');
   const i = parts.findIndex((p) => TOP_DIRS.has(p));
   return (i >= 0 ? parts.slice(i) : parts).join('/');
 }
 
+export interface ResolveOptions {
+  /** For a relocatable object (.o, .ko): the section the addresses are relative to (`.text`). */
+  section?: string;
+  /** The tree the object was built from: DWARF paths under it become relative to it. */
+  root?: string;
+}
+
 /** Inline chains, innermost first, for each address (one addr2line process for all of them). */
-export function resolveLines(file: string, addresses: readonly bigint[]): Promise<Frame[][]> {
+export function resolveLines(file: string, addresses: readonly bigint[], opts: ResolveOptions = {}): Promise<Frame[][]> {
   return new Promise((resolve, reject) => {
-    const child = spawn('addr2line', ['-f', '-i', '-a', '-e', file], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const args = ['-f', '-i', '-a', ...(opts.section !== undefined ? ['-j', opts.section] : []), '-e', file];
+    const child = spawn('addr2line', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('latin1').on('data', (d: string) => { stdout += d; });
@@ -91,7 +100,7 @@ export function resolveLines(file: string, addresses: readonly bigint[]): Promis
         const where = lines[++i] ?? '';
         const m = /^(.*):(\d+|\?)(?: \(discriminator \d+\))?$/.exec(where);
         if (m === null || m[1] === '??' || m[2] === '?') continue;
-        cur.push({ function: l, file: treeRelative(m[1] ?? ''), line: Number(m[2]) });
+        cur.push({ function: l, file: treeRelative(m[1] ?? '', opts.root), line: Number(m[2]) });
       }
       resolve(chains);
     });

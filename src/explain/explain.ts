@@ -7,7 +7,23 @@ import { changedSinceIndexed } from '../index/freshness.ts';
 import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
 import { NameIndex } from './nearest-names.ts';
-import { rankCandidates, type RawCandidate } from './rank.ts';
+import { rankByWeights, rankCandidates, structuralFactor, type RawCandidate } from './rank.ts';
+
+/** The skb core: every drop function defined here is a generic one. */
+const GENERIC_DROP_FILES: readonly string[] = ['net/core/skbuff.c'];
+
+/**
+ * The generic drop functions: those that fire the tracepoints (kfree_skb_reason, consume_skb, …), the
+ * skb core's own (net/core/skbuff.c, __dev_kfree_skb_* in net/core/dev.c), and the header inlines and
+ * macros that only forward to them (kfree_skb, dev_kfree_skb_any, nlmsg_free). A helper defined in a .c
+ * file that frees (netlink_unicast_kernel, a qdisc's drop function, dst_discard_out) is not one: it is
+ * where the drop is decided.
+ */
+export function isGenericDropApi(api: DropApi | undefined): boolean {
+  if (api === undefined) return false;
+  return api.role !== 'wrapper' || api.file.endsWith('.h') || api.linkage === 'macro' || GENERIC_DROP_FILES.includes(api.file)
+    || (api.file === 'net/core/dev.c' && /^__dev_(?:kfree|consume)_skb/.test(api.name));
+}
 
 /** What explain reads of a location: everything but the raw address (resolved before explain). */
 export type LocationQuery = Omit<DropLocation, 'address'>;
@@ -15,6 +31,40 @@ export type LocationQuery = Omit<DropLocation, 'address'>;
 export interface ExplainOptions {
   /** Candidates kept per location (the rest are summarised in a note). */
   maxCandidates?: number;
+  /** Another source of evidence that weighs the candidates (the machine code of the image). */
+  code?: CodeEvidence;
+}
+
+/** A candidate as another evidence source sees it: the site, how it is reached, and the weight of that path. */
+export interface CodeSite {
+  site: DropSite;
+  via: readonly string[];
+  role: RawCandidate['role'];
+  /** The function the location names, as indexed. */
+  fn: FunctionRecord;
+  /** The line in fn where the site or its first helper is called. */
+  anchorLine: number;
+  /** What the call graph alone says (reported elsewhere, behind helpers that must be inlined, …), relative. */
+  prior: number;
+  /** Reached through a call of this extern function that ends with the free (a tail call), else null. */
+  tailCallOf: string | null;
+}
+
+export interface CodeVerdict {
+  method: 'machine-code';
+  /** One weight per site, in the order given (relative; 0 rules a site out), and the evidence behind each. */
+  weights: number[];
+  evidence: string[][];
+  notes: string[];
+  /** What the code says of the location itself when the input did not: the reason, the event, the size. */
+  reason: string | null;
+  event: 'kfree_skb' | 'consume_skb' | null;
+  size: number | null;
+}
+
+export interface CodeEvidence {
+  /** Weigh the sites for one location, or null when the code cannot say anything (then source ranking applies). */
+  weigh(loc: LocationQuery, sites: readonly CodeSite[]): CodeVerdict | null;
 }
 
 /** How to get an offset, for a location that names a function only. */
@@ -89,20 +139,38 @@ export class Explainer {
         + (near.length > 0 ? `; nearest names: ${near.join(', ')}` : ''));
       if (loc.module !== null) notes.push(`the location is in module ${loc.module}: index the tree that module was built from`);
     }
-    if (loc.offset !== null && loc.size === null && records.length > 0) {
+    if (loc.offset !== null && loc.size === null && records.length > 0 && opts.code === undefined) {
       notes.push('no function size in the input, so the offset is not used; the reason (reason: NAME, as tracefs prints it) ranks best, and --vmlinux gives the exact line');
     }
     if (loc.offset === null && loc.symbol !== '' && raw.length > 0) notes.push(noOffsetNote(fnName, raw));
-    let candidates: Candidate[] = raw.length === 0 ? [] : rankCandidates(input, raw, fnName);
+    let verdict: CodeVerdict | null = null;
+    if (opts.code !== undefined) {
+      const sites = raw.map((c) => ({ site: c.site, via: c.via, role: c.role, fn: c.fn, anchorLine: c.anchorLine, prior: structuralFactor(c, fnName, []), tailCallOf: c.tailCallOf }));
+      verdict = opts.code.weigh(loc, sites);
+    }
+    let candidates: Candidate[];
+    if (verdict !== null) {
+      const structural = raw.map((c) => { const ev: string[] = []; structuralFactor(c, fnName, ev); return ev; });
+      candidates = rankByWeights(raw, verdict.weights, verdict.evidence.map((ev, i) => [...ev, ...(structural[i] ?? [])]));
+      notes.push(...verdict.notes);
+    } else {
+      candidates = raw.length === 0 ? [] : rankCandidates(input, raw, fnName);
+    }
     const max = opts.maxCandidates ?? 10;
     if (candidates.length > max) {
       notes.push(`${candidates.length - max} more candidates with lower scores are not shown`);
       candidates = candidates.slice(0, max);
     }
     if (records.length > 0 && raw.length === 0) notes.push(`${fnName} is indexed but holds no drop site and reaches none through helpers`);
+    if (verdict !== null) {
+      return {
+        input: loc.input, symbol: loc.symbol, function: fnName, offset: loc.offset, size: loc.size ?? verdict.size,
+        reason: loc.reason ?? verdict.reason, event: loc.event ?? verdict.event ?? event, exact: false, method: 'machine-code', verified: 'none', candidates, notes,
+      };
+    }
     return {
       input: loc.input, symbol: loc.symbol, function: fnName, offset: loc.offset, size: loc.size, reason: loc.reason, event,
-      exact: false, candidates, notes,
+      exact: false, method: 'source', verified: 'none', candidates, notes,
     };
   }
 
@@ -112,9 +180,11 @@ export class Explainer {
    */
   explainExact(loc: LocationQuery, chain: readonly Frame[], extraNotes: readonly string[]): Explanation {
     const event = loc.event ?? 'kfree_skb';
-    const base = { input: loc.input, symbol: loc.symbol, function: loc.function, offset: loc.offset, size: loc.size, reason: loc.reason, event, exact: true };
+    const base = { input: loc.input, symbol: loc.symbol, function: loc.function, offset: loc.offset, size: loc.size, reason: loc.reason, event, exact: true, method: 'debuginfo' as const, verified: 'none' as const };
     const notes = [...extraNotes];
-    const frame = chain.find((f) => !this.apis.has(f.function));
+    // The site is the innermost frame outside the generic drop functions: a local helper that frees
+    // (dst_discard, a qdisc's drop function) decides the drop, so its own free is the answer.
+    const frame = chain.find((f) => !this.isGenericDropFunction(f.function));
     if (frame === undefined) {
       notes.push(chain.length === 0 ? 'the debug info has no line for this address' : `every frame is inside a drop function (${chain.map((f) => f.function).join(' ← ')})`);
       return { ...base, candidates: [], notes };
@@ -147,6 +217,11 @@ export class Explainer {
       ...base, notes,
       candidates: [{ file: frame.file, line: frame.line, endLine: frame.line, function: frame.function, api: chain[chain.indexOf(frame) - 1]?.function ?? '?', reason: null, reasons: [], kind: 'drop', via, role: 'debuginfo', score: 1, evidence: [`debug info: ${chainText}`] }],
     };
+  }
+
+  /** See isGenericDropApi. */
+  isGenericDropFunction(name: string): boolean {
+    return isGenericDropApi(this.apis.get(name));
   }
 
   /** The final frees of the functions called at a line: where a tail call reports them. */

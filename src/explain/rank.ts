@@ -93,42 +93,62 @@ function eventFactor(input: RankInput, s: DropSite, ev: string[]): number {
   return 1;
 }
 
+/**
+ * What the candidate's place in the call graph says, whatever the location: reported elsewhere, behind a
+ * tail call, inside helpers that must have been inlined, a call of the drop function named by the location.
+ */
+export function structuralFactor(c: RawCandidate, locationFunction: string, ev: string[]): number {
+  const s = c.site;
+  let f = 1;
+  if (s.reportedIn !== null && s.reportedIn !== locationFunction && c.role === 'site') {
+    ev.push(`calls ${s.api}, whose drops are reported inside ${s.reportedIn}, not here`);
+    f *= 0.05;
+  }
+  // Helpers between the symbol's function and the site (before the tail-called function, if any):
+  // their code lands in this symbol only if gcc inlined them.
+  const inlined = c.tailCallOf !== null ? c.via.slice(0, -1) : c.via;
+  if (c.tailCallOf !== null) {
+    ev.push(`${c.tailCallOf} (another file) ends with this free: gcc compiles that last call as a jump, so the drop is reported at the call of ${c.tailCallOf}${inlined.length > 0 ? ` in ${inlined[inlined.length - 1] ?? ''}` : ''}`);
+    f *= TAIL_CALL_FACTOR;
+  }
+  if (inlined.length > 0) {
+    ev.push(`inside ${inlined.join(' → ')}, inlined into ${c.fn.name}`);
+    if (c.passedTo !== null) {
+      ev.push(`${inlined[0] ?? ''} is passed as a function to ${c.passedTo}(): inlined only when that call is, and the call through the pointer with it`);
+      f *= CALLBACK_FACTOR;
+    }
+    if (c.helpersCalledOnce) ev.push(`${inlined.join(', ')} ${inlined.length > 1 ? 'are' : 'is'} static and called once: always inlined`);
+    else f *= inlined.length === 1 ? 0.7 : 0.6;
+    if (c.helperMayStayOutOfLine) {
+      ev.push(`${inlined[0] ?? ''} is not static: the compiler may keep it out of line`);
+      f *= 0.5;
+    }
+  }
+  if (c.role === 'caller') {
+    ev.push(`a call of ${s.api}, whose drops show up as ${locationFunction}: one of these calls is the real drop site`);
+    f *= 0.5;
+  }
+  return f;
+}
+
 export function rankCandidates(input: RankInput, raw: readonly RawCandidate[], locationFunction: string): Candidate[] {
   const scored = raw.map((c) => {
     const ev: string[] = [];
     const s = c.site;
     let f = reasonFactor(input, s, ev) * eventFactor(input, s, ev);
     if (c.role === 'site') f *= positionFactor(input, c, ev);
-    if (s.reportedIn !== null && s.reportedIn !== locationFunction && c.role === 'site') {
-      ev.push(`calls ${s.api}, whose drops are reported inside ${s.reportedIn}, not here`);
-      f *= 0.05;
-    }
-    // Helpers between the symbol's function and the site (before the tail-called function, if any):
-    // their code lands in this symbol only if gcc inlined them.
-    const inlined = c.tailCallOf !== null ? c.via.slice(0, -1) : c.via;
-    if (c.tailCallOf !== null) {
-      ev.push(`${c.tailCallOf} (another file) ends with this free: gcc compiles that last call as a jump, so the drop is reported at the call of ${c.tailCallOf}${inlined.length > 0 ? ` in ${inlined[inlined.length - 1] ?? ''}` : ''}`);
-      f *= TAIL_CALL_FACTOR;
-    }
-    if (inlined.length > 0) {
-      ev.push(`inside ${inlined.join(' → ')}, inlined into ${c.fn.name}`);
-      if (c.passedTo !== null) {
-        ev.push(`${inlined[0] ?? ''} is passed as a function to ${c.passedTo}(): inlined only when that call is, and the call through the pointer with it`);
-        f *= CALLBACK_FACTOR;
-      }
-      if (c.helpersCalledOnce) ev.push(`${inlined.join(', ')} ${inlined.length > 1 ? 'are' : 'is'} static and called once: always inlined`);
-      else f *= inlined.length === 1 ? 0.7 : 0.6;
-      if (c.helperMayStayOutOfLine) {
-        ev.push(`${inlined[0] ?? ''} is not static: the compiler may keep it out of line`);
-        f *= 0.5;
-      }
-    }
-    if (c.role === 'caller') {
-      ev.push(`a call of ${s.api}, whose drops show up as ${locationFunction}: one of these calls is the real drop site`);
-      f *= 0.5;
-    }
+    f *= structuralFactor(c, locationFunction, ev);
     return { c, f, ev };
   });
+  return finishRanking(scored);
+}
+
+/** Candidates with weights decided elsewhere (the machine code), in the same shape and order. */
+export function rankByWeights(raw: readonly RawCandidate[], weights: readonly number[], evidence: ReadonlyArray<readonly string[]>): Candidate[] {
+  return finishRanking(raw.map((c, i) => ({ c, f: weights[i] ?? 0, ev: [...(evidence[i] ?? [])] })));
+}
+
+function finishRanking(scored: ReadonlyArray<{ c: RawCandidate; f: number; ev: string[] }>): Candidate[] {
   const total = scored.reduce((a, x) => a + x.f, 0) || 1;
   return scored
     .map(({ c, f, ev }) => ({

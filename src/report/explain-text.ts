@@ -28,11 +28,25 @@ function snippet(lines: readonly string[], line: number, endLine: number, contex
   return out;
 }
 
+/** How far a result can be trusted, in the words every renderer uses. */
+export function trustLabel(e: Pick<Explanation, 'method' | 'verified' | 'exact' | 'notes'>): string {
+  if (e.method === 'rebuilt') {
+    if (e.notes.some((n) => /differs from the shipped|the build differs/.test(n))) return 'rebuilt, code differs';
+    if (!e.exact) return 'rebuilt, no line in its debug info';
+    return e.verified === 'code' ? 'exact: rebuilt, code identical to the shipped kernel' : e.verified === 'size' ? 'rebuilt, size matches' : 'rebuilt, not verified (no size, no shipped code)';
+  }
+  return e.method === 'debuginfo' ? 'exact (debug info)' : e.method === 'machine-code' ? 'ranked with the machine code' : 'from source';
+}
+
+/** The last line of source-only output: how to get the exact line. */
+export const exactHint = (vmlinux: boolean): string => 'hint: for the exact line, add --rebuild (rebuilds the function\'s file from the tree; needs the kernel\'s config: --config FILE, and --kernel VMLINUZ to verify)'
+  + (vmlinux ? ' or --vmlinux with the -dbg vmlinux' : '');
+
 export function renderExplanations(list: readonly Explanation[], source: SourceLines, opts: ExplainTextOptions): string {
   const out: string[] = [];
   for (const e of list) {
     const where = e.offset === null ? p(e.symbol || e.function) : `${p(e.symbol)}+0x${e.offset.toString(16)}${e.size !== null ? `/0x${e.size.toString(16)}` : ''}`;
-    const extra = [e.reason !== null ? `reason ${p(e.reason)}` : '', e.event !== 'kfree_skb' ? `event ${e.event}` : '', e.exact ? 'exact (debug info)' : 'from source'].filter((x) => x !== '');
+    const extra = [e.reason !== null ? `reason ${p(e.reason)}` : '', e.event !== 'kfree_skb' ? `event ${e.event}` : '', trustLabel(e)].filter((x) => x !== '');
     out.push(bold(`${where}`, opts.color) + `  (${extra.join(', ')})`);
     if (e.candidates.length === 0) out.push('  no candidate');
     e.candidates.forEach((c, i) => {
@@ -47,5 +61,6 @@ export function renderExplanations(list: readonly Explanation[], source: SourceL
     for (const n of e.notes) out.push(`  note: ${p(n)}`);
     out.push('');
   }
+  if (list.length > 0 && list.every((e) => e.method === 'source')) out.push(exactHint(true));
   return out.join('\n');
 }

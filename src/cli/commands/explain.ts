@@ -1,7 +1,7 @@
 // `dropsite explain`: wiring only.
 import { createInterface } from 'node:readline';
 import { InputError, UsageError } from '../../errors.ts';
-import { Explainer, type LocationQuery } from '../../explain/explain.ts';
+import { Explainer, type CodeEvidence, type LocationQuery } from '../../explain/explain.ts';
 import { sourceLines } from '../../explain/source-lines.ts';
 import { changedWarning } from '../../index/freshness.ts';
 import { openForRead } from '../../index/open.ts';
@@ -12,8 +12,9 @@ import { functionOfSymbol, parseLocation, parseLocationLine, type DropLocation }
 import type { Explanation } from '../../model.ts';
 import { renderExplanations } from '../../report/explain-text.ts';
 import { isTty, writeChunk, writeErr } from '../sink.ts';
+import { checkRebuildFlags, explainByRebuild, type RebuildFlags } from './rebuild.ts';
 
-export interface ExplainFlags {
+export interface ExplainFlags extends RebuildFlags {
   db: string;
   tree?: string;
   stdin?: boolean;
@@ -23,6 +24,8 @@ export interface ExplainFlags {
   kallsyms?: string;
   systemMap?: string;
   vmlinux?: string;
+  kernel?: string;
+  modules?: string;
   context: number;
   max: number;
   json?: boolean;
@@ -85,7 +88,7 @@ function resolveWithMap(l: DropLocation, map: SymbolMap | null): { location: Dro
 
 /** Locations answered, rendered and written per batch: --stdin input of any length runs in bounded memory. */
 const BATCH = 2000;
-/** Exact mode runs addr2line once per batch: larger batches, fewer runs. */
+/** Exact mode runs addr2line once per batch, --rebuild one make: larger batches, fewer runs. */
 const EXACT_BATCH = 50_000;
 
 /** Writes explanations as they come, as one text or one JSON array, the same bytes as a single write. */
@@ -121,6 +124,7 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
   if (flags.event !== undefined && flags.event !== 'kfree_skb' && flags.event !== 'consume_skb') {
     throw new UsageError(`--event ${flags.event}: expected kfree_skb or consume_skb`);
   }
+  checkRebuildFlags(flags);
   const opts = { offsetBase: flags.decimal === true ? 'decimal' as const : 'hex' as const };
   let given: DropLocation[] = [];
   if (flags.stdin !== true) {
@@ -134,9 +138,40 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
   try {
     const tree = pickTree(db, flags.tree, flags.db);
     const explainer = new Explainer(db, tree);
+    const kallsymsText = flags.rebuild === true && flags.kallsyms !== undefined ? readRegularText(flags.kallsyms, LIMITS.symbols, '--kallsyms') : null;
     const lines = sourceLines(tree.root);
     const out = new ExplanationWriter(flags.json === true, (list) => renderExplanations(list, lines, { context: flags.context, color: isTty() && process.stdout.isTTY === true }));
     let preloaded = false;
+    // --kernel / --modules: the shipped machine code weighs the candidates. Opened once, on the first batch;
+    // later batches only add the modules they name. Each problem is said once.
+    let code: CodeEvidence & { loadModules(names: Iterable<string>): Promise<string[]> } | null = null;
+    const said = new Set<string>();
+    const tell = (problems: readonly string[]): void => {
+      for (const p of problems) {
+        if (said.has(p)) continue;
+        said.add(p);
+        writeErr(`dropsite: ${p}`);
+      }
+    };
+    const machineCode = async (queries: readonly LocationQuery[]): Promise<CodeEvidence | undefined> => {
+      if (flags.kernel === undefined && flags.modules === undefined) return undefined;
+      const moduleNames = queries.flatMap((q) => (q.module === null ? [] : [q.module]));
+      if (code === null) {
+        // Loaded only with a kernel image: it brings in the x86 decoder.
+        const { openMachineCode } = await import('../../machine-code/index.ts');
+        const kallsymsFile = flags.kallsyms ?? flags.systemMap;
+        const opened = await openMachineCode(db, tree, {
+          kernel: flags.kernel ?? null, modules: flags.modules ?? null,
+          kallsyms: kallsymsFile === undefined ? null : readRegularText(kallsymsFile, LIMITS.symbols, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'),
+          moduleNames,
+        });
+        tell(opened.problems);
+        code = opened.code;
+      } else {
+        tell(await code.loadModules(moduleNames));
+      }
+      return code;
+    };
     /** The files the answers quote, for the freshness warning at the end (unique files: bounded). */
     const shown = new Set<string>();
     const answer = async (batch: Array<{ location: DropLocation; notes: string[] }>): Promise<void> => {
@@ -147,13 +182,17 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
       }
       const queries = batch.map((b) => toQuery(b.location, flags));
       let results: Explanation[];
-      if (flags.vmlinux !== undefined) {
+      if (flags.rebuild === true) {
+        results = await explainByRebuild(explainer, queries, flags, map, kallsymsText === null ? {} : { kallsymsText });
+        results.forEach((e, i) => e.notes.unshift(...(batch[i]?.notes ?? [])));
+      } else if (flags.vmlinux !== undefined) {
         // Loaded only for exact mode: it brings in child_process and the binutils drivers.
         const { explainExact } = await import('../../explain/exact.ts');
         results = await explainExact(explainer, queries, flags.vmlinux, tree.version);
       } else {
+        const code = await machineCode(queries);
         results = queries.map((q, i) => {
-          const e = explainer.explain(q, { maxCandidates: flags.max });
+          const e = explainer.explain(q, code === undefined ? { maxCandidates: flags.max } : { maxCandidates: flags.max, code });
           e.notes.unshift(...(batch[i]?.notes ?? []));
           return e;
         });
@@ -165,7 +204,7 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
     if (flags.stdin !== true) {
       await answer(resolved);
     } else {
-      const size = flags.vmlinux !== undefined ? EXACT_BATCH : BATCH;
+      const size = flags.vmlinux !== undefined || flags.rebuild === true ? EXACT_BATCH : BATCH;
       let batch: Array<{ location: DropLocation; notes: string[] }> = [];
       let skipped = 0;
       let answered = 0;

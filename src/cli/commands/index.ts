@@ -9,6 +9,8 @@ export interface IndexFlags {
   quiet?: boolean;
   force?: boolean;
   all?: boolean;
+  config?: string;
+  cc?: string;
 }
 
 /** The summary in plain text; the root, the Makefile's version and the names come from the tree, so all are escaped. */
@@ -30,6 +32,9 @@ export function formatSummary(s: BuildSummary, db: string): string {
 }
 
 export async function runIndex(tree: string, flags: IndexFlags): Promise<void> {
+  // Read first: a bad --config fails before minutes of indexing.
+  const rebuild = flags.config !== undefined ? await import('../../rebuild/remember.ts') : null;
+  const config = rebuild?.readConfig(flags.config ?? '') ?? null;
   const bar = flags.quiet === true ? null : progressBar('indexing');
   const opts: Parameters<typeof buildIndex>[1] = { db: flags.db };
   if (flags.jobs !== undefined) opts.jobs = flags.jobs;
@@ -52,4 +57,8 @@ export async function runIndex(tree: string, flags: IndexFlags): Promise<void> {
   for (const k of summary.skipped.slice(0, 5)) writeErr(`warning: skipped ${k.path}: ${k.why}`);
   if (summary.skipped.length > 5) writeErr(`warning: ... and ${summary.skipped.length - 5} more pieces over the scanner's bounds`);
   if (flags.quiet !== true) await writeOut(formatSummary(summary, flags.db));
+  if (rebuild !== null && config !== null) {
+    const r = await rebuild.rememberAndPrepare(summary.root, summary.version, config, flags.cc, (w) => writeErr(`warning: ${w}`));
+    if (flags.quiet !== true) await writeOut(`  config ${config.path} remembered for ${summary.root}; build dir ${r.dir} prepared${r.seconds > 0 ? ` in ${r.seconds.toFixed(1)} s` : ' (already)'}`);
+  }
 }

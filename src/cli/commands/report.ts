@@ -5,19 +5,22 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DropAggregator } from '../../build-report.ts';
 import { CaptureError, errnoCode, InputError, OutputError } from '../../errors.ts';
-import { Explainer } from '../../explain/explain.ts';
+import { Explainer, type CodeEvidence } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
 import { checkOutputPath, writeOutputFile, type NamedInput } from '../../io/output-file.ts';
-import { FileKindError, LIMITS, openRegularStream } from '../../io/regular-file.ts';
+import { FileKindError, LIMITS, openRegularStream, readRegularText } from '../../io/regular-file.ts';
 import { listReasons, pickTree } from '../../index/read.ts';
 import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
 import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
 import { RENDERERS } from '../../report/formats.ts';
 import type { ReportFormat, ReportView } from '../../report/view.ts';
+import type { Explanation } from '../../model.ts';
+import { exactHint } from '../../report/explain-text.ts';
 import { isTty, writeErr, writeOut } from '../sink.ts';
 import { readMap } from './explain.ts';
+import { checkRebuildFlags, explainByRebuild, type RebuildFlags } from './rebuild.ts';
 
-export interface ReportFlags {
+export interface ReportFlags extends RebuildFlags {
   db: string;
   tree?: string;
   format: RecordingFormat | 'auto';
@@ -27,6 +30,8 @@ export interface ReportFlags {
   allCandidates?: boolean;
   kallsyms?: string;
   systemMap?: string;
+  kernel?: string;
+  modules?: string;
   context: number;
 }
 
@@ -101,6 +106,7 @@ function openRecording(path: string): ReadStream {
 }
 
 export async function runReport(file: string | undefined, flags: ReportFlags): Promise<void> {
+  checkRebuildFlags(flags);
   const path = file ?? '-';
   // A bad or dangerous --output is refused before any work.
   if (flags.output !== undefined) checkOutputPath(flags.output, reportInputs(flags, path === '-' ? null : path));
@@ -115,13 +121,26 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
   const { db, explainer } = opened;
   try {
     const mapFile = flags.kallsyms ?? flags.systemMap;
-      const agg = new DropAggregator(mapFile === undefined ? null : readMap(mapFile, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'), reasonValues(db, explainer));
-      const input = recording ?? process.stdin.setEncoding('utf8');
+    const map = mapFile === undefined ? null : readMap(mapFile, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map');
+    const agg = new DropAggregator(map, reasonValues(db, explainer));
+    const input = recording ?? process.stdin.setEncoding('utf8');
     for await (const batch of readRecordingBatches(input, { format: flags.format })) for (const item of batch) agg.add(item);
     if (flags.top > 200) explainer.preload();
+    let code: CodeEvidence | undefined;
+    if (flags.kernel !== undefined || flags.modules !== undefined) {
+      // Loaded only with a kernel image: it brings in the x86 decoder.
+      const { openMachineCode } = await import('../../machine-code/index.ts');
+      const opened = await openMachineCode(db, explainer.tree, {
+        kernel: flags.kernel ?? null, modules: flags.modules ?? null,
+        kallsyms: mapFile === undefined ? null : readRegularText(mapFile, LIMITS.symbols, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'), moduleNames: agg.modules(),
+      });
+      for (const p of opened.problems) writeErr(`dropsite: ${p}`);
+      code = opened.code;
+    }
     const view = agg.view(explainer, {
       title: `Drops in ${path === '-' ? 'stdin' : path}`, source: path === '-' ? 'stdin' : path, format: flags.format,
-      top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context,
+      top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context, ...(code === undefined ? {} : { code }),
+      ...(flags.rebuild === true ? { explained: await rebuildRows(agg, explainer, flags, map, flags.kallsyms) } : {}),
     });
     if (view.totals.events === 0 && view.totals.skippedLines > 0) {
       throw new InputError(`${path}: no drop record in ${view.totals.skippedLines} line(s) (first: line ${view.skipped[0]?.lineNo ?? '?'}: ${view.skipped[0]?.why ?? ''})`, {
@@ -129,12 +148,31 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
       });
     }
     await emit(view, flags, reportInputs(flags, path === '-' ? null : path, view));
+    if (flags.rebuild !== true && code === undefined && view.rows.some((r) => r.candidates.length > 0)) writeErr(exactHint(false));
   } finally {
     db.close();
   }
 }
 
+/** --rebuild: the top rows explained from rebuilt objects, keyed for DropAggregator.view. */
+async function rebuildRows(agg: DropAggregator, explainer: Explainer, flags: RebuildFlags & { top: number }, map: ReturnType<typeof readMap> | null, kallsyms?: string, live = false): Promise<Map<string, Explanation>> {
+  const rows = agg.rowQueries(flags.top);
+  const results = await explainByRebuild(explainer, rows.map((r) => r.query), flags, map, { live, ...(kallsyms !== undefined ? { kallsymsText: readRegularText(kallsyms, LIMITS.symbols, '--kallsyms') } : {}) });
+  return new Map(rows.map((r, i) => [r.key, results[i] as Explanation]));
+}
+
+/** watch: the capture is done, so a failed rebuild is a warning and the report falls back to source ranking. */
+async function liveRebuild(agg: DropAggregator, explainer: Explainer, flags: WatchFlags): Promise<Map<string, Explanation>> {
+  try {
+    return await rebuildRows(agg, explainer, flags, null, undefined, true);
+  } catch (err) {
+    writeErr(`warning: --rebuild failed, the report ranks from source: ${err instanceof Error ? err.message : String(err)}`);
+    return new Map();
+  }
+}
+
 export interface WatchFlags extends Omit<ReportFlags, 'format' | 'kallsyms' | 'systemMap'> {
+  config?: string;
   source: 'tracefs' | 'dropwatch';
   interval: number;
   duration?: number;
@@ -147,9 +185,24 @@ function versionsDiffer(running: string, indexed: string | null): boolean {
   return indexed !== null && mm(running) !== mm(indexed);
 }
 
+/** watch --rebuild: the config must be there before capture starts (the rebuild runs on the final report). */
+async function checkWatchRebuild(flags: WatchFlags): Promise<void> {
+  if (flags.rebuild !== true) return;
+  const { db, explainer } = openIndex(flags);
+  try {
+    const { chooseConfig, cacheDir } = await import('../../rebuild/index.ts');
+    const c = chooseConfig({ given: flags.config, treeRoot: explainer.tree.root, treeVersion: explainer.tree.version, cacheDir: cacheDir() });
+    writeErr(`--rebuild: the final report rebuilds with ${c.path}`);
+  } finally {
+    db.close();
+  }
+}
+
 export async function runWatch(flags: WatchFlags): Promise<void> {
   // Checked before the capture starts: a capture must not be lost to an output that cannot be written.
   if (flags.output !== undefined) checkOutputPath(flags.output, reportInputs(flags, null));
+    checkRebuildFlags(flags);
+    await checkWatchRebuild(flags);
   if (flags.source === 'dropwatch') return watchDropwatch(flags);
   if (process.getuid?.() !== 0) throw new CaptureError('dropsite watch needs root to read kernel trace events', { hint: 'run it with sudo' });
   const { db, explainer } = openIndex(flags);
@@ -194,7 +247,8 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     await reading.catch(() => undefined);
-    const view = agg.view(explainer, opts);
+    const explained = flags.rebuild === true ? await liveRebuild(agg, explainer, flags) : undefined;
+    const view = agg.view(explainer, { ...opts, ...(explained !== undefined ? { explained } : {}) });
     if (lost > 0) view.warnings.push(`the kernel overwrote ${lost} events before they were read (per_cpu stats overrun)`);
     db.close();
     await emitCapture(view, flags, reportInputs(flags, null, view));
@@ -244,7 +298,10 @@ async function watchDropwatch(flags: WatchFlags): Promise<void> {
     db.close();
     throw new CaptureError('this kernel has no drop monitor (dropwatch: Unable to find NET_DM family)', { hint: 'use --source tracefs (the default), which reads the skb:kfree_skb trace event instead' });
   }
-  const view = agg.view(explainer, { title: 'Live drops (dropwatch)', source: 'dropwatch -l kas', format: 'dropwatch', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context });
+  const view = agg.view(explainer, {
+    title: 'Live drops (dropwatch)', source: 'dropwatch -l kas', format: 'dropwatch', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context,
+    ...(flags.rebuild === true ? { explained: await liveRebuild(agg, explainer, flags) } : {}),
+  });
   db.close();
   await emitCapture(view, flags, reportInputs(flags, null, view));
 }

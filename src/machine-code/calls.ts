@@ -1,0 +1,179 @@
+// The drop calls of one decoded function, each with what the code around it says: the constants that reach
+// the callee's reason register (walked back through every predecessor), the other calls, immediates,
+// per-cpu counter offsets and strings of its neighbourhood.
+import { ARG_FAMILIES, type DecodedFunction, type Insn } from './decode.ts';
+
+export interface Callee {
+  name: string;
+  /** Index of the `enum skb_drop_reason` parameter (from the indexed tree's prototype), or null. */
+  reasonArg: number | null;
+}
+
+export interface DropCall {
+  /** Index of the call instruction. */
+  index: number;
+  /** Offset of the call instruction; the location's offset is `ret`. */
+  off: number;
+  ret: number;
+  callee: string;
+  tail: boolean;
+  /** Constants that reach the reason register; `complete` is false when some path brings a non-constant. */
+  reasons: { values: number[]; complete: boolean } | null;
+  /** Other functions called in the neighbourhood (before and after the drop call). */
+  neighbours: string[];
+  /** Immediates of the neighbourhood (unsigned 32-bit). */
+  imms: number[];
+  /** %gs-relative displacements (per-cpu counters) of the neighbourhood. */
+  gsDisps: number[];
+  /** Memory displacements of the neighbourhood (a counter index × 8 shows up here). */
+  disps: number[];
+  /** Data referenced rip-relative in the neighbourhood (image addresses or relocation names). */
+  dataRefs: Array<bigint | string>;
+  /** Another drop call just before this one in the same straight line, or just after it. */
+  dropBefore: boolean;
+  dropAfter: boolean;
+}
+
+/** Calls that never return (objtool's list is in the tree; these are the ones a drop path meets). */
+export interface FlowOptions {
+  noreturn: ReadonlySet<string>;
+  /** Static-key and exception-fixup edges into this function: [from offset, to offset]. */
+  hiddenEdges: ReadonlyArray<[number, number]>;
+}
+
+const NOT_NEIGHBOURS = /^(__fentry__|__stack_chk_fail|__x86_|__sanitizer_|__asan_|__kasan_|__ubsan_|__tsan_|__cfi_|__warn_printk$)/;
+const BACK_WINDOW = 24;
+const FORWARD_WINDOW = 14;
+const AFTER_JUMP = 5;
+
+function fallsThrough(x: Insn, noreturn: ReadonlySet<string>): boolean {
+  if (x.flow === 'jmp' || x.flow === 'ret' || x.flow === 'ijmp' || x.flow === 'stop') return false;
+  if (x.flow === 'call' && x.callee !== null && noreturn.has(x.callee)) return false;
+  return true;
+}
+
+class Flow {
+  private readonly preds: Map<number, number[]>;
+  private readonly fn: DecodedFunction;
+  private readonly noreturn: ReadonlySet<string>;
+
+  constructor(fn: DecodedFunction, opts: FlowOptions) {
+    this.fn = fn;
+    this.noreturn = opts.noreturn;
+    const preds = new Map<number, number[]>();
+    const add = (to: number | undefined, from: number | undefined): void => {
+      if (to === undefined || from === undefined) return;
+      const l = preds.get(to);
+      if (l === undefined) preds.set(to, [from]);
+      else l.push(from);
+    };
+    fn.insns.forEach((x, i) => {
+      if ((x.flow === 'jmp' || x.flow === 'jcc') && x.local !== null) add(fn.at.get(x.local), i);
+    });
+    for (const [from, to] of opts.hiddenEdges) add(fn.at.get(to), fn.at.get(from));
+    this.preds = preds;
+  }
+
+  predecessors(i: number): number[] {
+    const out: number[] = [];
+    const prev = this.fn.insns[i - 1];
+    if (prev !== undefined && fallsThrough(prev, this.noreturn)) out.push(i - 1);
+    for (const q of this.preds.get(i) ?? []) out.push(q);
+    return out;
+  }
+
+  /** Constants register `family` can hold just before instruction `at`, over every path back to where it is written. */
+  reachingConstants(at: number, family: number): { values: number[]; complete: boolean } {
+    const values = new Set<number>();
+    let complete = true;
+    const seen = new Set<number>();
+    const work = [at];
+    let steps = 0;
+    const bit = 1 << family;
+    while (work.length > 0) {
+      const p = work.pop();
+      if (p === undefined || seen.has(p)) continue;
+      seen.add(p);
+      if (++steps > 600) {
+        complete = false;
+        break;
+      }
+      const from = this.predecessors(p);
+      if (from.length === 0) complete = false; // the function's entry (a parameter) or an edge we cannot see
+      for (const q of from) {
+        const x = this.fn.insns[q];
+        if (x === undefined) continue;
+        if (x.loads !== null && x.loads[0] === family) values.add(x.loads[1]);
+        else if ((x.writes & bit) !== 0) complete = false;
+        else work.push(q);
+      }
+    }
+    return { values: [...values].sort((a, b) => a - b), complete };
+  }
+
+  isJoin(i: number): boolean {
+    return (this.preds.get(i)?.length ?? 0) > 0;
+  }
+}
+
+export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, Callee>, opts: FlowOptions): DropCall[] {
+  const flow = new Flow(fn, opts);
+  const insns = fn.insns;
+  const isDrop = (x: Insn): boolean => (x.flow === 'call' || x.flow === 'jmp') && x.callee !== null && callees.has(x.callee);
+  const out: DropCall[] = [];
+  insns.forEach((x, i) => {
+    if (!isDrop(x) || x.callee === null) return;
+    const callee = callees.get(x.callee);
+    const family = callee?.reasonArg === null || callee?.reasonArg === undefined ? undefined : ARG_FAMILIES[callee.reasonArg];
+    const reasons = family === undefined ? null : flow.reachingConstants(i, family);
+    const neighbours: string[] = [];
+    const imms: number[] = [];
+    const gsDisps: number[] = [];
+    const disps: number[] = [];
+    const dataRefs: Array<bigint | string> = [];
+    const take = (y: Insn): void => {
+      if ((y.flow === 'call' || y.flow === 'jmp') && y.callee !== null && !callees.has(y.callee) && !NOT_NEIGHBOURS.test(y.callee)) neighbours.push(y.callee);
+      for (const v of y.imms) imms.push(v);
+      if (y.gsDisp !== null) gsDisps.push(y.gsDisp);
+      if (y.disp !== null) disps.push(y.disp);
+      if (y.dataRef !== null) dataRefs.push(y.dataRef);
+    };
+    let dropBefore = false;
+    let dropAfter = false;
+    // Backwards along the straight line that falls into the call, stopping at the previous drop call.
+    for (let k = i - 1, n = 0; k >= 0 && n < BACK_WINDOW; k--, n++) {
+      const y = insns[k];
+      if (y !== undefined && isDrop(y) && y.flow === 'call') dropBefore = true;
+      if (y === undefined || !fallsThrough(y, opts.noreturn) || isDrop(y)) break;
+      take(y);
+      // A jump target starts another path: what comes before it in the layout is not this block.
+      if (flow.isJoin(k)) break;
+    }
+    // Forwards to the end of the block, then one jump further (the shared exit sets the return value).
+    let jumped = false;
+    for (let k = i + 1, n = 0; k < insns.length && n < FORWARD_WINDOW; k++, n++) {
+      const y = insns[k];
+      if (y !== undefined && isDrop(y) && !flow.isJoin(k)) dropAfter = true;
+      if (y === undefined || isDrop(y)) break;
+      take(y);
+      if (y.flow === 'jmp' && y.local !== null && !jumped) {
+        jumped = true;
+        const t = fn.at.get(y.local);
+        if (t === undefined) break;
+        for (let j = t, m = 0; j < insns.length && m < AFTER_JUMP; j++, m++) {
+          const z = insns[j];
+          if (z === undefined || isDrop(z)) break;
+          take(z);
+          if (!fallsThrough(z, opts.noreturn)) break;
+        }
+        break;
+      }
+      if (!fallsThrough(y, opts.noreturn)) break;
+    }
+    out.push({
+      index: i, off: x.off, ret: x.off + x.len, callee: x.callee, tail: x.flow === 'jmp',
+      reasons, neighbours, imms, gsDisps, disps, dataRefs, dropBefore, dropAfter,
+    });
+  });
+  return out;
+}

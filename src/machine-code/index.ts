@@ -1,0 +1,668 @@
+// Machine-code evidence for explain: the shipped kernel image (and its modules) decoded at the function a
+// location names. The drop call the location returns from gives the callee, the reason constants and its
+// neighbourhood; all of the function's drop calls are matched to the candidate sites at once.
+import { readdirSync } from 'node:fs';
+import { LIMITS, readRegularText } from '../io/regular-file.ts';
+import { join } from 'node:path';
+import { loadKernelImage, loadModule, type FunctionCode, type ObjectFile } from '../binary/index.ts';
+import { fromKernelImage, isElfCore, openKcore, type CodeImage } from './code-image.ts';
+import { sourceLines } from '../explain/source-lines.ts';
+import type { Db } from '../index/open.ts';
+import { allSites, listApis, listReasons, type TreeRow } from '../index/read.ts';
+import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
+import type { DropApi, DropSite } from '../model.ts';
+import { sourcePosition } from '../explain/rank.ts';
+import { softAssign } from './assign.ts';
+import { findDropCalls, type Callee, type DropCall } from './calls.ts';
+import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
+import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
+
+export { normaliseCallName } from './source-features.ts';
+
+export interface MachineCodeOptions {
+  /** The kernel's code with its symbols (an image file or kernel memory), or null for modules only. */
+  image: CodeImage | null;
+  /** Folder searched (recursively) for `<module>.ko*` when a location names a module. */
+  modulesDir: string | null;
+  /** The indexed tree's drop functions and wrappers. */
+  apis: readonly DropApi[];
+  /** The tree's drop reasons: enum value → name. */
+  reasons: ReadonlyMap<number, string>;
+  /** Lines of the indexed tree's files. */
+  lines: LineReader;
+  /** The indexed tree's root, for its headers' inline functions and macros (optional). */
+  treeRoot?: string;
+  /** Every indexed site: what a wrapper's own body frees with (a wrapper may end in several drop functions). */
+  sites?: readonly DropSite[];
+}
+
+/** Tuned on the even half of bench/calibration (Debian 6.12); see the README for the figures. */
+const TUNING = {
+  calleeMismatch: 0.02,
+  reasonMismatch: 0.02,
+  reasonPartialMismatch: 0.3,
+  reasonUnknownAtSite: 0.4,
+  constantAtSiteButVariableInCode: 0.15,
+  neighbour: 2.5,
+  maxNeighbours: 4,
+  errno: 3,
+  maxErrnos: 2,
+  errnoMismatch: 0.3,
+  errnoAbsent: 0.5,
+  string: 6,
+  maxStrings: 2,
+  mib: 2.5,
+  definition: 3,
+  helperCalled: 0.05,
+  inputReasonMismatch: 0.05,
+  position: 0.15,
+  adjacent: 2,
+  debugLine: 8,
+  debugLineElsewhere: 0.5,
+  capacity: 1,
+  expandDepth: 2,
+  none: 0.02,
+  /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
+  before: 10,
+  after: 3,
+  /** Lines before a block's condition that still count (the straight line the condition is computed in). */
+  lead: 0,
+};
+
+interface FunctionAnalysis {
+  code: FunctionCode;
+  decoded: DecodedFunction;
+  calls: DropCall[];
+  strings: Map<bigint | string, string | null>;
+  /** Cached assignment per candidate set. */
+  assignments: Map<string, { w: number[][]; p: number[][]; evidence: Map<number, string[][]> }>;
+  module: string | null;
+  /** Every function the code calls directly (normalised names). */
+  called: Set<string>;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+export class MachineCode implements CodeEvidence {
+  private readonly opts: MachineCodeOptions;
+  private readonly callees: Map<string, Callee>;
+  private readonly calleeEvent: Map<string, 'kfree_skb' | 'consume_skb' | null>;
+  private readonly apiNames: Set<string>;
+  /** API name → the drop functions its calls can end in, and how many frees its own body holds. */
+  private readonly reach = new Map<string, Set<string>>();
+  private readonly bodySites = new Map<string, number>();
+  private readonly errnos: Map<string, number>;
+  private readonly mibTable: Map<string, number>;
+  /** -errno as the unsigned 32-bit immediate → name. */
+  private readonly errnoValues = new Map<number, string>();
+  private bodies: Map<string, Set<string>> | null = null;
+  private readonly noreturn: Set<string>;
+  private readonly functions = new Map<string, FunctionAnalysis | null>();
+  private readonly features = new Map<string, SourceFeatures>();
+  private readonly modules = new Map<string, ObjectFile | null>();
+  private moduleFiles: Map<string, string> | null = null;
+  private jumpEdges: Array<[bigint, bigint]> | null = null;
+  private readonly namer: TargetNamer | null;
+  /** Functions decoded so far (for timing and tests). */
+  decodedCount = 0;
+
+  constructor(opts: MachineCodeOptions) {
+    this.opts = opts;
+    const byName = new Map(opts.apis.map((a) => [a.name, a]));
+    this.callees = new Map();
+    this.calleeEvent = new Map();
+    for (const a of opts.apis) {
+      // The calls that report at their return address: an extern drop function whose body is the
+      // tracepoint-firing root (itself, or a static inline root compiled into it).
+      if (a.locationAt !== 'caller' || a.linkage !== 'extern') continue;
+      const root = a.role === 'root' ? a : a.forwardsTo === null ? undefined : byName.get(a.forwardsTo);
+      if (root === undefined || root.role !== 'root') continue;
+      this.callees.set(a.name, { name: a.name, reasonArg: a.reasonArg });
+      this.calleeEvent.set(a.name, a.kinds.length === 1 && a.kinds[0] === 'consume' ? 'consume_skb' : null);
+    }
+    this.apiNames = new Set(opts.apis.map((a) => a.name));
+    const inBody = new Map<string, DropSite[]>();
+    for (const site of opts.sites ?? []) {
+      if (!this.apiNames.has(site.function)) continue;
+      const l = inBody.get(site.function);
+      if (l === undefined) inBody.set(site.function, [site]);
+      else l.push(site);
+    }
+    for (const [name, list] of inBody) this.bodySites.set(name, list.length);
+    const reachOf = (name: string, seen: Set<string>): Set<string> => {
+      const known = this.reach.get(name);
+      if (known !== undefined) return known;
+      const out = new Set<string>();
+      if (seen.has(name)) return out;
+      seen.add(name);
+      if (this.callees.has(name)) {
+        // It fires its own tracepoint: what its header fallback (another config) would call does not count.
+        out.add(name);
+        this.reach.set(name, out);
+        return out;
+      }
+      const a = byName.get(name);
+      if (a?.forwardsTo != null) for (const n of reachOf(a.forwardsTo, seen)) out.add(n);
+      for (const site of inBody.get(name) ?? []) for (const n of [site.api, ...site.via]) for (const m of reachOf(n, seen)) out.add(m);
+      this.reach.set(name, out);
+      return out;
+    };
+    for (const a of opts.apis) reachOf(a.name, new Set());
+    this.errnos = readErrnoTable(opts.lines);
+    this.mibTable = readMibTable(opts.lines);
+    for (const [name, v] of this.errnos) if (!this.errnoValues.has((-v) >>> 0)) this.errnoValues.set((-v) >>> 0, name);
+    this.noreturn = new Set([...(opts.lines('tools/objtool/noreturns.h') ?? []).join('\n').matchAll(/NORETURN\((\w+)\)/g)].map((m) => m[1] ?? ''));
+    const image = opts.image;
+    this.namer = image === null ? null : {
+      byAddress: (a) => {
+        const r = image.resolve(a);
+        return r !== null && r.offset === 0 ? r.name : null;
+      },
+    };
+  }
+
+  /** The names of the drop functions whose calls the code is searched for. */
+  calleeNames(): string[] {
+    return [...this.callees.keys()].sort();
+  }
+
+  /** With several same-named functions among the candidates: how many of the code's calls each body makes. */
+  private whichDefinition(fa: FunctionAnalysis, sites: readonly CodeSite[]): { factors: number[]; note: string } | null {
+    const defs = new Map<string, CodeSite['fn']>();
+    for (const s of sites) defs.set(`${s.fn.file}:${s.fn.startLine}`, s.fn);
+    if (defs.size < 2) return null;
+    const called = new Set<string>();
+    for (const x of fa.decoded.insns) {
+      if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null && !this.callees.has(x.callee) && !/^(__fentry__|__stack_chk_fail|__x86_)/.test(x.callee)) called.add(normaliseCallName(x.callee));
+    }
+    if (called.size === 0) return null;
+    const score = new Map<string, number>();
+    for (const [k, fn] of defs) {
+      const f = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, fn.file, fn.startLine, fn.endLine);
+      expandCalls(f.calls, this.headerBodies(), TUNING.expandDepth);
+      score.set(k, [...called].filter((c) => f.calls.has(c)).length);
+    }
+    const best = Math.max(...score.values());
+    const factors = sites.map((s) => TUNING.definition ** ((score.get(`${s.fn.file}:${s.fn.startLine}`) ?? 0) - best));
+    const text = [...defs].map(([k, fn]) => `${fn.file} ${score.get(k) ?? 0}`).join(', ');
+    return { factors, note: `machine code: ${defs.size} functions are named ${fa.code.name.replace(/\..*$/, '')}; of the ${called.size} functions its code calls, their bodies call: ${text}` };
+  }
+
+  weigh(loc: LocationQuery, given: readonly CodeSite[]): CodeVerdict | null {
+    let sites = given;
+    if (loc.offset === null || this.apiNames.has(loc.function)) return null;
+    const fa = this.analysis(loc);
+    if (fa === null) return null;
+    const notes: string[] = [];
+    const where = fa.module !== null ? `${fa.module}.ko` : this.opts.image?.label ?? 'the image';
+    const call = fa.calls.find((c) => c.ret === loc.offset);
+    if (call === undefined) {
+      const near = fa.calls.map((c) => `+${hex(c.ret)}`).slice(0, 8).join(', ');
+      notes.push(`machine code: ${loc.symbol}+${hex(loc.offset)} in ${where} is not the return address of a drop call (${fa.calls.length === 0 ? 'the function calls no drop function' : `its drop calls return to ${near}`}); ranked from source`);
+      return { method: 'machine-code', weights: sites.map((s) => s.prior), evidence: sites.map(() => []), notes, reason: null, event: null, size: fa.code.size };
+    }
+    if (sites.length === 0) {
+      notes.push(`machine code: ${loc.symbol}+${hex(call.ret)} returns from a call of ${call.callee}, but no indexed site can stand for it: a missed site (a drop through a function pointer, a helper emitted from a header, or more helpers deep than the index follows)`);
+      return { method: 'machine-code', weights: [], evidence: [], notes, reason: this.reasonText(call), event: this.calleeEvent.get(call.callee) ?? null, size: fa.code.size };
+    }
+    // Static functions share names across files: the one whose body calls what the code calls is this one.
+    const fileEvidence = this.whichDefinition(fa, sites);
+    if (fileEvidence !== null) {
+      sites = sites.map((s, j) => ({ ...s, prior: s.prior * (fileEvidence.factors[j] ?? 1) }));
+      notes.push(fileEvidence.note);
+    }
+    const key = sites.map((s) => `${s.site.file}:${s.site.line}:${s.site.column}:${s.via.join('>')}:${s.prior}`).join('|');
+    let cached = fa.assignments.get(key);
+    if (cached === undefined) {
+      const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null)));
+      // A call of a wrapper whose body frees in several places stands for as many drop calls.
+      const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0));
+      cached = { w, p: softAssign(w, capacity, TUNING.none), evidence: new Map() };
+      fa.assignments.set(key, cached);
+    }
+    const { w, p } = cached;
+    const qi = fa.calls.indexOf(call);
+    const row = p[qi] ?? [];
+    // The evidence of one call does not depend on the input: built once per call and site set.
+    const built = cached.evidence.get(qi) ?? sites.map((s) => {
+      const ev: string[] = [];
+      this.match(fa, call, s, ev);
+      // Explaining away: another drop call of this function that this site fits better.
+      let best = -1;
+      let bestP = 0;
+      const j = sites.indexOf(s);
+      fa.calls.forEach((_, i) => {
+        if (i === qi) return;
+        const pi = p[i]?.[j] ?? 0;
+        if (pi > bestP) [best, bestP] = [i, pi];
+      });
+      const other = fa.calls[best];
+      if (other !== undefined && bestP > 0.5 && bestP > (row[j] ?? 0)) ev.push(`machine code: the drop call returning to +${hex(other.ret)} fits this site better (${Math.round(bestP * 100)}% of it)`);
+      return ev;
+    });
+    cached.evidence.set(qi, built);
+    const evidence = built.map((ev) => [...ev]);
+    const callText = `${call.tail ? 'jumps to' : 'calls'} ${call.callee} at +${hex(call.off)}`;
+    const rt = this.reasonText(call);
+    notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
+    const bestRaw = Math.max(...(w[qi] ?? [0]).map((x, j) => x / Math.max(1e-9, sites[j]?.prior ?? 1)));
+    if (bestRaw < 0.05) {
+      notes.push(`machine code: no candidate explains this call of ${call.callee}${rt !== null ? ` with reason ${rt}` : ''}: a sign of a missed site (a drop through a function pointer, a helper emitted from a header, or more helpers deep than the index follows)`);
+    }
+    // What the input itself says (tracefs prints the reason): it applies to this call only.
+    const weights = sites.map((s, j) => {
+      let x = (row[j] ?? 0) + 1e-6 * s.prior;
+      // Only a tie-breaker: gcc moves cold paths out of source order.
+      const d = call.ret / fa.code.size - sourcePosition(s.fn, s.anchorLine);
+      x *= 1 - TUNING.position + TUNING.position * Math.exp(-(d * d) / (2 * 0.2 * 0.2));
+      if (loc.reason !== null && s.site.reasons.length > 0 && !s.site.reasons.includes(loc.reason)) {
+        x *= TUNING.inputReasonMismatch;
+        evidence[j]?.push(`reason ${loc.reason} (from the input) cannot reach this call`);
+      }
+      return x;
+    });
+    const event = this.calleeEvent.get(call.callee) ?? (call.reasons?.complete === true && call.reasons.values.length > 0 && call.reasons.values.every((v) => this.opts.reasons.get(v) === 'CONSUMED') ? 'consume_skb' : call.reasons !== null ? 'kfree_skb' : null);
+    const single = call.reasons?.complete === true && call.reasons.values.length === 1 ? this.opts.reasons.get(call.reasons.values[0] ?? -1) ?? null : null;
+    return { method: 'machine-code', weights, evidence, notes, reason: single, event, size: fa.code.size };
+  }
+
+  /** Drop calls of the function a location names, decoded once per function. */
+  analysis(loc: LocationQuery): FunctionAnalysis | null {
+    let key = `${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`;
+    if (this.functions.has(key)) return this.functions.get(key) ?? null;
+    if (loc.module === null && this.opts.image !== null) {
+      // One analysis per function, whichever form (with or without the size) named it.
+      const all = this.opts.image.lookup(loc.symbol);
+      const chosen = all.find((s) => s.size === loc.size) ?? all[0];
+      if (chosen !== undefined) {
+        const byAddress = `\0${chosen.address}`;
+        const known = this.functions.get(byAddress);
+        if (known !== undefined) {
+          this.functions.set(key, known);
+          return known;
+        }
+        this.functions.set(key, null);
+        key = byAddress;
+      }
+    }
+    let code: FunctionCode | null = null;
+    let obj: ObjectFile | null = null;
+    if (loc.module !== null) {
+      obj = this.moduleObject(loc.module);
+      code = obj?.functionCode(loc.symbol) ?? null;
+    } else if (this.opts.image !== null) {
+      const image = this.opts.image;
+      const all = image.lookup(loc.symbol);
+      const size = loc.size ?? undefined;
+      code = image.functionCode(loc.symbol, size !== undefined && all.some((s) => s.size === size) ? { size } : {});
+    }
+    if (code === null) {
+      this.functions.set(key, null);
+      this.functions.set(`${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`, null);
+      return null;
+    }
+    const namer: TargetNamer | null = obj !== null ? moduleNamer(obj, code) : this.namer;
+    const decoded = decodeFunction(code, namer);
+    this.decodedCount++;
+    const hiddenEdges = obj === null ? this.hiddenEdges(code) : [];
+    const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges });
+    const called = new Set<string>();
+    for (const x of decoded.insns) if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null) called.add(normaliseCallName(x.callee));
+    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module: loc.module, called };
+    for (const c of calls) for (const r of c.dataRefs) if (!fa.strings.has(r)) fa.strings.set(r, this.stringAt(r, obj));
+    this.functions.set(key, fa);
+    this.functions.set(`${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`, fa);
+    return fa;
+  }
+
+  private reasonText(call: DropCall): string | null {
+    const r = call.reasons;
+    if (r === null) return null;
+    const names = r.values.map((v) => this.opts.reasons.get(v) ?? String(v));
+    if (names.length === 0) return 'not a constant';
+    return names.join(' or ') + (r.complete ? '' : ' (or a value computed at run time)');
+  }
+
+  /** How well binary call `c` fits site `s`, times the site's prior; `ev` collects why when given. */
+  private match(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
+    let f = s.prior;
+    const site = s.site;
+    const chain = [site.api, ...site.via];
+    if (!chain.includes(c.callee) && !(this.reach.get(site.api)?.has(c.callee) ?? false)) {
+      ev?.push(`machine code: the code ${c.tail ? 'jumps to' : 'calls'} ${c.callee}, which ${site.api}() does not reach`);
+      f *= TUNING.calleeMismatch;
+    }
+    const api = this.callees.get(c.callee);
+    if (c.reasons !== null && api?.reasonArg !== null && api?.reasonArg !== undefined) {
+      const reg = `%${register32Name(ARG_FAMILIES[api.reasonArg] ?? 0)}`;
+      const names = c.reasons.values.map((v) => this.opts.reasons.get(v) ?? String(v));
+      const siteConstant = site.reasonText !== null && /^SKB_/.test(site.reasonText);
+      if (names.length === 0) {
+        if (siteConstant) {
+          ev?.push(`machine code: the reason in ${reg} is computed at run time, but this site passes the constant ${site.reason ?? site.reasonText}`);
+          f *= TUNING.constantAtSiteButVariableInCode;
+        }
+      } else if (site.reasons.length === 0) {
+        ev?.push(`machine code: the code loads reason ${names.join(' or ')} into ${reg}; the reason this site passes could not be worked out`);
+        f *= TUNING.reasonUnknownAtSite;
+      } else {
+        const common = names.filter((n) => site.reasons.includes(n));
+        if (common.length > 0) ev?.push(`machine code: the code loads reason ${names.join(' or ')} into ${reg}, as this site can pass`);
+        else if (c.reasons.complete) {
+          ev?.push(`machine code: the code loads reason ${names.join(' or ')} into ${reg}; this site passes ${site.reasons.slice(0, 4).join(', ')}`);
+          f *= TUNING.reasonMismatch;
+        } else f *= TUNING.reasonPartialMismatch;
+      }
+    }
+    // A helper on the way that the code calls by name was not inlined here: its sites are in its own symbol.
+    const inlined = s.tailCallOf !== null ? s.via.slice(0, -1) : s.via;
+    const outOfLine = inlined.filter((h) => fa.called.has(normaliseCallName(h)));
+    if (outOfLine.length > 0) {
+      ev?.push(`machine code: ${fa.code.name} calls ${outOfLine.join(', ')} (${outOfLine.length > 1 ? 'they have their own symbols' : 'it has its own symbol'}): not inlined here, so its drops are reported inside it`);
+      f *= TUNING.helperCalled;
+    }
+    const sf = this.siteFeatures(s);
+    // Two frees in a row (kfree_skb(skb); kfree_skb(nskb);) show as two drop calls in one straight line.
+    const adjacent = this.adjacentSites(s);
+    if (adjacent !== null) {
+      const agree = (adjacent.before === c.dropBefore ? 1 : 0) + (adjacent.after === c.dropAfter ? 1 : 0);
+      f *= TUNING.adjacent ** (agree - 1);
+      if (ev !== null && (c.dropBefore || c.dropAfter) && agree === 2) ev.push(`machine code: another drop call ${c.dropBefore ? 'just before' : 'just after'} this one, as the source frees twice in a row here`);
+    }
+    const near = [...new Set(c.neighbours.map(normaliseCallName))].filter((n) => sf.calls.has(n));
+    if (near.length > 0) {
+      f *= TUNING.neighbour ** Math.min(near.length, TUNING.maxNeighbours);
+      ev?.push(`machine code: calls ${near.map((n) => c.neighbours.find((x) => normaliseCallName(x) === n) ?? n).join(', ')} near the drop, as the source does around this site`);
+    }
+    const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
+    // An errno the code returns here that the site's block does not, while the block returns others.
+    const codeErrnos = [...new Set(c.imms)].filter((v) => v >= 0xfffff001 && v !== 0xffffffff && this.errnoValues.has(v));
+    if (errnos.length === 0 && codeErrnos.length > 0 && sf.errnos.size > 0) {
+      f *= TUNING.errnoMismatch;
+      ev?.push(`machine code: the code near the drop holds ${codeErrnos.map((v) => `$${hex(v)} (-${this.errnoValues.get(v) ?? '?'})`).join(', ')}, but this site returns ${[...sf.errnos.values()].map((n) => `-${n}`).join(', ')}`);
+    }
+    if (codeErrnos.length === 0 && sf.errnos.size > 0) f *= TUNING.errnoAbsent;
+    if (errnos.length > 0) {
+      f *= TUNING.errno ** Math.min(errnos.length, TUNING.maxErrnos);
+      ev?.push(`machine code: the constant${errnos.length > 1 ? 's' : ''} ${errnos.map((v) => `$${hex(v)} (-${sf.errnos.get(v) ?? '?'})`).join(', ')} near the drop, as in the source around this site`);
+    }
+    // An SNMP counter's slot: index × 8 in a per-cpu (or atomic) array of u64.
+    const slots = new Set([...c.disps, ...c.gsDisps]);
+    const mibs = [...sf.mibs].filter(([v]) => slots.has(v * 8));
+    if (mibs.length > 0) {
+      f *= TUNING.mib ** Math.min(mibs.length, 2);
+      ev?.push(`machine code: a counter slot at ${mibs.map(([v, n]) => `${hex(v * 8)} (${n} = ${v})`).join(', ')} near the drop, as the source bumps around this site`);
+    }
+    // A dynamic-debug call site near the drop (net_dbg_ratelimited, pr_debug): its descriptor holds the
+    // source file and line of that call, even in an image without debug info.
+    const lines = c.dataRefs.map((r) => this.debugDescriptor(r)).filter((d): d is { file: string; line: number } => d !== null);
+    if (lines.length > 0) {
+      const [from, to] = this.siteBlock(s);
+      const hit = lines.find((d) => site.file.endsWith(d.file) && d.line >= from - 1 && d.line <= to + 1);
+      if (hit !== undefined) {
+        f *= TUNING.debugLine;
+        ev?.push(`machine code: the dynamic-debug call near the drop is ${hit.file}:${hit.line} (its descriptor in the image), inside this site's block`);
+      } else if (lines.some((d) => site.file.endsWith(d.file))) f *= TUNING.debugLineElsewhere;
+    }
+    const strings: string[] = [];
+    for (const r of c.dataRefs) {
+      const text = fa.strings.get(r);
+      if (text === null || text === undefined || text.length < 4) continue;
+      if (sf.strings.some((t) => t === text || (t.length >= 6 && text.includes(t)) || (text.length >= 6 && t.includes(text)))) strings.push(text);
+    }
+    if (strings.length > 0) {
+      f *= TUNING.string ** Math.min(strings.length, TUNING.maxStrings);
+      ev?.push(`machine code: references the string ${strings.map((t) => JSON.stringify(t.length > 40 ? t.slice(0, 40) + '…' : t)).join(', ')}, which the source uses near this site`);
+    }
+    return f;
+  }
+
+  private readonly descriptors = new Map<bigint | string, { file: string; line: number } | null>();
+
+  /** struct _ddebug { modname, function, filename, format; lineno:18 … } at an image address, or null. */
+  private debugDescriptor(ref: bigint | string): { file: string; line: number } | null {
+    if (typeof ref !== 'bigint' || this.opts.image === null) return null;
+    const known = this.descriptors.get(ref);
+    if (known !== undefined) return known;
+    let out: { file: string; line: number } | null = null;
+    const b = this.opts.image.bytesAt(ref, 40);
+    if (b !== null) {
+      const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      const filename = this.stringAt(view.getBigUint64(16, true), null);
+      const line = view.getUint32(32, true) & 0x3ffff;
+      if (filename !== null && /^[\w./-]+\.[ch]$/.test(filename) && line > 0) out = { file: filename.replace(/^.*?\/build_[^/]+\//, ''), line };
+    }
+    this.descriptors.set(ref, out);
+    return out;
+  }
+
+  private siteBlock(s: CodeSite): [number, number] {
+    return blockAround(this.opts.lines, s.site.file, s.site.line, s.site.endLine, s.site.functionStartLine, TUNING.before, TUNING.after, TUNING.lead);
+  }
+
+  private adjacentSites(s: CodeSite): { before: boolean; after: boolean } | null {
+    const all = this.opts.lines(s.site.file);
+    if (all === null) return null;
+    const at = (n: number): string => all[n - 1] ?? '';
+    const isFree = (n: number): boolean => this.callsApi(at(n));
+    return { before: isFree(s.site.line - 1), after: isFree(s.site.endLine + 1) };
+  }
+
+  /** Whether a source line calls one of the tree's drop functions or wrappers. */
+  private callsApi(text: string): boolean {
+    for (const m of text.matchAll(/\b([A-Za-z_]\w*)\s*\(/g)) if (m[1] !== undefined && this.apiNames.has(m[1])) return true;
+    return false;
+  }
+
+  private siteFeatures(s: CodeSite): SourceFeatures {
+    const site: DropSite = s.site;
+    const key = `${site.file}:${site.line}:${s.via.length > 0 ? `${s.fn.file}:${s.anchorLine}` : ''}`;
+    let f = this.features.get(key);
+    if (f === undefined) {
+      const [from, to] = blockAround(this.opts.lines, site.file, site.line, site.endLine, site.functionStartLine, TUNING.before, TUNING.after, TUNING.lead);
+      f = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, site.file, from, to);
+      if (s.via.length > 0) {
+        // An inlined helper's neighbourhood is also where it is called.
+        const [a, b] = blockAround(this.opts.lines, s.fn.file, s.anchorLine, s.anchorLine, s.fn.startLine, TUNING.before, TUNING.after, TUNING.lead);
+        const g = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, s.fn.file, a, b);
+        for (const n of g.calls) f.calls.add(n);
+        for (const [k, v] of g.errnos) f.errnos.set(k, v);
+        f.strings.push(...g.strings);
+        for (const [k, v] of g.mibs) f.mibs.set(k, v);
+      }
+      expandCalls(f.calls, this.headerBodies(), TUNING.expandDepth);
+      this.features.set(key, f);
+    }
+    return f;
+  }
+
+  private headerBodies(): Map<string, Set<string>> {
+    if (this.bodies === null) {
+      const root = this.opts.treeRoot;
+      this.bodies = root === undefined ? new Map() : readHeaderBodies(root, listHeaders, (f) => {
+        try {
+          return readRegularText(f, LIMITS.source, f);
+        } catch {
+          return null;
+        }
+      });
+    }
+    return this.bodies;
+  }
+
+  private stringAt(ref: bigint | string, obj: ObjectFile | null): string | null {
+    let bytes: Uint8Array | null = null;
+    if (typeof ref === 'bigint') {
+      bytes = this.opts.image?.bytesAt(ref, 160) ?? null;
+    } else if (obj !== null) {
+      const m = /^(.+)\+0x([0-9a-f]+)$/.exec(ref);
+      const sec = m?.[1] === undefined ? undefined : obj.elf.section(m[1]);
+      if (sec !== undefined && m?.[2] !== undefined) {
+        const all = obj.elf.sectionBytes(sec);
+        const at = parseInt(m[2], 16);
+        bytes = all.subarray(at, Math.min(all.length, at + 160));
+      }
+    }
+    if (bytes === null) return null;
+    let end = 0;
+    while (end < bytes.length && bytes[end] !== 0) {
+      const b = bytes[end] ?? 0;
+      if ((b < 0x20 || b > 0x7e) && b !== 0x0a && b !== 0x09) return null;
+      end++;
+    }
+    if (end === bytes.length || end < 4) return null;
+    // printk strings start with a KERN_<LEVEL> marker (\001 + digit) — already excluded above unless absent
+    return Buffer.from(bytes.subarray(0, end)).toString('latin1');
+  }
+
+  /** Static-key jumps (`__jump_table`: code, target, key; s32 relative each) into this function, as offsets. */
+  private hiddenEdges(code: FunctionCode): Array<[number, number]> {
+    const image = this.opts.image;
+    if (image === null) return [];
+    if (this.jumpEdges === null) {
+      const edges: Array<[bigint, bigint]> = [];
+      const table = image.jumpTable();
+      if (table !== null) {
+        const b = table.bytes;
+        const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+        for (let off = 0; off + 16 <= b.length; off += 16) {
+          const base = table.address + BigInt(off);
+          edges.push([base + BigInt(view.getInt32(off, true)), base + 4n + BigInt(view.getInt32(off + 4, true))]);
+        }
+      }
+      edges.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      this.jumpEdges = edges;
+    }
+    const start = code.address;
+    const end = code.address + BigInt(code.size);
+    const out: Array<[number, number]> = [];
+    let lo = 0;
+    let hi = this.jumpEdges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.jumpEdges[mid]?.[0] ?? 0n) < start) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.jumpEdges.length; i++) {
+      const e = this.jumpEdges[i];
+      if (e === undefined || e[0] >= end) break;
+      if (e[1] >= start && e[1] < end) out.push([Number(e[0] - start), Number(e[1] - start)]);
+    }
+    return out;
+  }
+
+  private moduleObject(name: string): ObjectFile | null {
+    if (this.modules.has(name)) return this.modules.get(name) ?? null;
+    const dir = this.opts.modulesDir;
+    if (dir === null) return null;
+    if (this.moduleFiles === null) {
+      this.moduleFiles = new Map();
+      const walk = (d: string): void => {
+        let entries;
+        try {
+          entries = readdirSync(d, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        for (const e of entries) {
+          const p = join(d, e.name);
+          if (e.isDirectory()) walk(p);
+          else {
+            const m = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/.exec(e.name);
+            // modprobe names: dashes and underscores are the same
+            if (m?.[1] !== undefined) {
+              const k = m[1].replace(/-/g, '_');
+              if (!this.moduleFiles?.has(k)) this.moduleFiles?.set(k, p);
+            }
+          }
+        }
+      };
+      walk(dir);
+    }
+    const file = this.moduleFiles.get(name.replace(/-/g, '_'));
+    this.modules.set(name, null);
+    return file === undefined ? null : this.pendingModule(name, file);
+  }
+
+  /** Modules are opened synchronously when uncompressed; compressed ones must be preloaded (loadModules). */
+  private pendingModule(name: string, file: string): ObjectFile | null {
+    return this.loaded.get(file) ?? (this.modules.get(name) ?? null);
+  }
+
+  private readonly loaded = new Map<string, ObjectFile>();
+
+  /** Open the modules the given locations name (decompressing .ko.xz and friends), before weighing them. */
+  async loadModules(names: Iterable<string>): Promise<string[]> {
+    const problems: string[] = [];
+    for (const n of new Set(names)) {
+      this.moduleObject(n);
+      const file = this.moduleFiles?.get(n.replace(/-/g, '_'));
+      if (file === undefined) {
+        if (this.opts.modulesDir !== null) problems.push(`module ${n}: no ${n}.ko under ${this.opts.modulesDir}`);
+        continue;
+      }
+      if (this.loaded.has(file)) continue;
+      try {
+        const obj = await loadModule(file);
+        this.loaded.set(file, obj);
+        this.modules.set(n, obj);
+      } catch (err) {
+        problems.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    return problems;
+  }
+}
+
+/** In a module, a call without a relocation targets its own section: name it by the function starting there. */
+function moduleNamer(obj: ObjectFile, code: FunctionCode): TargetNamer {
+  const starts = new Map<bigint, string>();
+  for (const f of obj.functions()) if (f.section === code.section) starts.set(BigInt(f.value), f.name);
+  return { byAddress: (a) => starts.get(a) ?? null };
+}
+
+function listHeaders(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.h')) out.push(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+export interface OpenMachineCodeOptions {
+  kernel: string | null;
+  modules: string | null;
+  /** Text of the running kernel's /proc/kallsyms (or System.map): its symbols and KASLR slide replace the image's. */
+  kallsyms: string | null;
+  /** Modules the locations name, opened (and decompressed) up front. */
+  moduleNames: readonly string[];
+}
+
+/** The machine-code evidence for an indexed tree: the image loaded, the tree's drop functions and reasons read. */
+export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCodeOptions): Promise<{ code: MachineCode; problems: string[] }> {
+  let image: CodeImage | null = null;
+  if (opts.kernel !== null) {
+    // /proc/kcore (or a copy of it): the running kernel's memory, named by its kallsyms.
+    if (isElfCore(opts.kernel)) image = openKcore(opts.kernel, opts.kallsyms ?? '');
+    else image = fromKernelImage(await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsyms !== null ? { kallsyms: opts.kallsyms } : {}) }));
+  }
+  const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
+  const code = new MachineCode({ image, modulesDir: opts.modules, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
+  const problems = await code.loadModules(opts.moduleNames);
+  // Debian's banner names the package version (…Debian 6.1.192-2…), its release string does not (6.1.0-56-amd64).
+  if (image !== null && tree.version !== null && image.banner !== null && !new RegExp(`(^|[^0-9.])${tree.version.replace(/\./g, '\\.')}([^0-9.]|$)`).test(image.banner.replace(/^Linux version /, ' '))) {
+    problems.push(`--kernel ${opts.kernel} is ${image.banner.split(' ').slice(0, 3).join(' ')} but the index is of Linux ${tree.version}: its code may not match the indexed sites`);
+  }
+  return { code, problems };
+}
