@@ -123,7 +123,7 @@ interface Case {
   needs?: 'i9b';
 }
 
-const WARNINGS = /^(warning: |note: |dropsite: warning)/;
+const WARNINGS = /^(warning: |note: |hint: |dropsite: warning)/;
 const WRITER_WAIT = /^dropsite: another process is writing .*: waiting for it/;
 
 const special: Case[] = [
@@ -200,6 +200,19 @@ const special: Case[] = [
     name: 'explain: --vmlinux is a 20 GiB sparse file', code: 1, stderr: 'error', says: /vmlinux/,
     setup: (d) => { const f = join(d, 'vmlinux'); writeFileSync(f, ''); truncateSync(f, 20 * 1024 ** 3); return {}; },
     args: (d) => ['explain', LOC, '--db', DB, '--vmlinux', join(d, 'vmlinux')], boundMs: 10_000,
+  },
+  {
+    name: 'explain --rebuild: --config is a FIFO', code: 1, stderr: 'error', says: /FIFO/,
+    setup: (d) => { mkfifo(join(d, 'config')); return {}; }, args: (d) => ['explain', LOC, '--db', DB, '--rebuild', '--config', join(d, 'config')],
+  },
+  {
+    name: 'explain --rebuild: --kernel is a FIFO', code: 1, stderr: 'error', says: /FIFO/,
+    setup: (d) => { mkfifo(join(d, 'vmlinuz')); writeFileSync(join(d, 'config'), 'CONFIG_NET=y\n'); return {}; },
+    args: (d) => ['explain', LOC, '--db', DB, '--rebuild', '--config', join(d, 'config'), '--kernel', join(d, 'vmlinuz')],
+  },
+  {
+    name: 'index --config: a FIFO (refused, the earlier index kept)', code: 1, stderr: 'error', says: /FIFO/,
+    setup: (d) => { mkfifo(join(d, 'config')); return { db: earlierIndex(d) }; }, args: (d, s) => ['index', SAMPLE, '--db', s.db!, '--config', join(d, 'config')], unchanged: (_, s) => [s.db!],
   },
   { needs: 'i9b',
     name: 'report: the recording is a FIFO', code: 1, stderr: 'error', says: /FIFO/,
