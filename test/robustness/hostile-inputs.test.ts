@@ -6,12 +6,12 @@
 // and earlier state (an index, a report) byte for byte unchanged unless the row says how it may change.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, cpSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { ROOT, fixture } from '../helpers/fixture.ts';
+import { fixture } from '../helpers/fixture.ts';
 import { makeTree } from '../helpers/hostile-tree.ts';
 import { assertNoControl, assertOneLineError, fileState, runBounded, type BoundedResult } from '../helpers/robustness.ts';
 
@@ -40,9 +40,6 @@ const ESC_MAP = join(shared, 'esc-kallsyms');
 const LOC = 'udp_queue_rcv_one_skb+0x10/0x100';
 const BOUND = 25_000;
 const IS_ROOT = process.getuid?.() === 0;
-// Until the read and output side of issue 9 (branch i9b: checked regular files, printable(), output
-// errors, atomic report -o) is merged, its rows cannot pass; src/io/output-file.ts is its marker.
-const HAS_I9B = existsSync(join(ROOT, 'src', 'io', 'output-file.ts'));
 
 const tracefsLine = (loc: string, reason: string, comm = 'nc'): string =>
   `          ${comm}-4242    [001] ..s1. 100.000001: kfree_skb: skbaddr=00000000c0ffee00 protocol=2048 location=${loc} reason: ${reason}`;
@@ -119,31 +116,29 @@ interface Case {
   check?: (r: BoundedResult, d: string, s: Record<string, string>) => void | Promise<void>;
   boundMs?: number;
   skip?: () => string | false;
-  /** The row holds a fix of branch i9b (read and output side of issue 9). */
-  needs?: 'i9b';
 }
 
 const WARNINGS = /^(warning: |note: |hint: |dropsite: warning)/;
 const WRITER_WAIT = /^dropsite: another process is writing .*: waiting for it/;
 
 const special: Case[] = [
-  { needs: 'i9b',
+  {
     name: 'index: a FIFO as the top Makefile', code: 1, stderr: 'error', says: /Makefile.*FIFO/,
     setup: (d) => ({ tree: sampleCopy(d, (t) => { unlinkSync(join(t, 'Makefile')); mkfifo(join(t, 'Makefile')); }), db: earlierIndex(d) }),
     args: (_, s) => ['index', s.tree!, '--db', s.db!], unchanged: (_, s) => [s.db!],
   },
-  { needs: 'i9b',
+  {
     name: 'index: Makefile -> /dev/zero', code: 1, stderr: 'error', says: /Makefile.*character device/,
     setup: (d) => ({ tree: sampleCopy(d, (t) => { unlinkSync(join(t, 'Makefile')); symlinkSync('/dev/zero', join(t, 'Makefile')); }), db: earlierIndex(d) }),
     args: (_, s) => ['index', s.tree!, '--db', s.db!], unchanged: (_, s) => [s.db!],
   },
-  { needs: 'i9b',
+  {
     name: 'index: a FIFO as include/net/dropreason.h (indexed without reasons, named)', code: 0, stderr: WARNINGS, says: /dropreason\.h.*FIFO/,
     setup: (d) => ({ tree: sampleCopy(d, (t) => { unlinkSync(join(t, 'include/net/dropreason.h')); mkfifo(join(t, 'include/net/dropreason.h')); }), db: earlierIndex(d) }),
     args: (_, s) => ['index', s.tree!, '--db', s.db!],
     check: (_, __, s) => assert.deepEqual(treeRoots(s.db!), [SAMPLE, s.tree!].sort(), 'the earlier tree is kept'),
   },
-  { needs: 'i9b',
+  {
     name: 'index: a FIFO as .git/HEAD (no git head)', code: 0, stderr: WARNINGS,
     setup: (d) => ({ tree: sampleCopy(d, (t) => { mkdirSync(join(t, '.git')); mkfifo(join(t, '.git/HEAD')); }), db: join(d, 'index.sqlite') }),
     args: (_, s) => ['index', s.tree!, '--db', s.db!],
@@ -177,26 +172,26 @@ const special: Case[] = [
   {
     name: 'index: --db /dev/null', code: 1, stderr: 'error', says: /character device/, args: () => ['index', SAMPLE, '--db', '/dev/null'],
   },
-  { needs: 'i9b',
+  {
     name: 'explain: --kallsyms is a FIFO', code: 1, stderr: 'error', says: /FIFO/,
     setup: (d) => { mkfifo(join(d, 'kallsyms')); return {}; }, args: (d) => ['explain', 'ffffffff81000010', '--db', DB, '--kallsyms', join(d, 'kallsyms')],
   },
-  { needs: 'i9b',
+  {
     name: 'explain: --kallsyms -> /dev/zero', code: 1, stderr: 'error', says: /character device/,
     setup: (d) => { symlinkSync('/dev/zero', join(d, 'kallsyms')); return {}; }, args: (d) => ['explain', 'ffffffff81000010', '--db', DB, '--kallsyms', join(d, 'kallsyms')],
   },
-  { needs: 'i9b',
+  {
     name: 'explain: --system-map is a FIFO', code: 1, stderr: 'error', says: /FIFO/,
     setup: (d) => { mkfifo(join(d, 'System.map')); return {}; }, args: (d) => ['explain', 'ffffffff81000010', '--db', DB, '--system-map', join(d, 'System.map')],
   },
-  { needs: 'i9b',
+  {
     name: 'explain: --vmlinux is a FIFO', code: 1, stderr: 'error', says: /FIFO/,
     setup: (d) => { mkfifo(join(d, 'vmlinux')); return {}; }, args: (d) => ['explain', LOC, '--db', DB, '--vmlinux', join(d, 'vmlinux')],
   },
-  { needs: 'i9b',
+  {
     name: 'explain: --vmlinux /dev/zero', code: 1, stderr: 'error', says: /character device/, args: () => ['explain', LOC, '--db', DB, '--vmlinux', '/dev/zero'],
   },
-  { needs: 'i9b',
+  {
     name: 'explain: --vmlinux is a 20 GiB sparse file', code: 1, stderr: 'error', says: /vmlinux/,
     setup: (d) => { const f = join(d, 'vmlinux'); writeFileSync(f, ''); truncateSync(f, 20 * 1024 ** 3); return {}; },
     args: (d) => ['explain', LOC, '--db', DB, '--vmlinux', join(d, 'vmlinux')], boundMs: 10_000,
@@ -214,27 +209,27 @@ const special: Case[] = [
     name: 'index --config: a FIFO (refused, the earlier index kept)', code: 1, stderr: 'error', says: /FIFO/,
     setup: (d) => { mkfifo(join(d, 'config')); return { db: earlierIndex(d) }; }, args: (d, s) => ['index', SAMPLE, '--db', s.db!, '--config', join(d, 'config')], unchanged: (_, s) => [s.db!],
   },
-  { needs: 'i9b',
+  {
     name: 'report: the recording is a FIFO', code: 1, stderr: 'error', says: /FIFO/,
     setup: (d) => { mkfifo(join(d, 'rec')); return {}; }, args: (d) => ['report', join(d, 'rec'), '--db', DB],
   },
-  { needs: 'i9b',
+  {
     name: 'report: the recording -> /dev/zero', code: 1, stderr: 'error', says: /character device/,
     setup: (d) => { symlinkSync('/dev/zero', join(d, 'rec')); return {}; }, args: (d) => ['report', join(d, 'rec'), '--db', DB],
   },
-  { needs: 'i9b',
+  {
     name: 'report: --kallsyms is a FIFO', code: 1, stderr: 'error', says: /FIFO/,
     setup: (d) => { mkfifo(join(d, 'kallsyms')); return {}; }, args: (d) => ['report', REC, '--db', DB, '--kallsyms', join(d, 'kallsyms')],
   },
-  { needs: 'i9b',
+  {
     name: 'report: -o is a FIFO (refused before reading)', code: 1, stderr: 'error', says: /FIFO/,
     setup: (d) => { mkfifo(join(d, 'out')); return {}; }, args: (d) => ['report', REC, '--db', DB, '-o', join(d, 'out')],
   },
-  { needs: 'i9b',
+  {
     name: 'watch: -o is the index (refused before capturing)', code: 1, stderr: 'error', says: /index/,
     setup: (d) => ({ db: earlierIndex(d) }), args: (_, s) => ['watch', '--db', s.db!, '--duration', '1', '-o', s.db!], unchanged: (_, s) => [s.db!],
   },
-  { needs: 'i9b',
+  {
     name: 'watch: -o in a missing folder (refused before capturing)', code: 1, stderr: 'error', says: /no-such-folder/,
     args: (d) => ['watch', '--db', DB, '--duration', '1', '-o', join(d, 'no-such-folder', 'report.txt')],
   },
@@ -272,7 +267,7 @@ function writeEscapesInputs(): void {
   ].join('\n'), 'latin1');
 }
 
-const escapes: Case[] = ([
+const escapes: Case[] = [
   { name: 'index: control characters in the folder, a file name, a source line, kernel-doc and the Makefile', code: 0, stderr: WARNINGS, args: (d) => ['index', ESC_TREE, '--db', join(d, 'esc.sqlite')] },
   { name: 'sites: control characters in file names and reasons', code: 0, stderr: WARNINGS, args: () => ['sites', '--db', ESC_DB] },
   { name: 'sites --file: a hostile file name', code: 0, stderr: WARNINGS, args: () => ['sites', '--db', ESC_DB, '--file', 'net/ipv4/*'], check: (r) => assert.match(r.stdout, /evil\\x1b\]8;;x\\x07\\x0d\\x0aname\.c/) },
@@ -286,7 +281,7 @@ const escapes: Case[] = ([
   { name: 'report: a hostile recording (markdown)', code: 0, stderr: WARNINGS, args: () => ['report', ESC_REC, '--db', ESC_DB, '--as', 'md'] },
   { name: 'sites: a hostile --db path in the error', code: 1, stderr: 'error', args: (d) => ['sites', '--db', join(d, 'no\u001b]0;x\u0007dir', 'i.sqlite')] },
   { name: 'index: a hostile tree path in the error', code: 1, stderr: 'error', args: (d) => ['index', join(d, 'missing\u001b[2J\r\ntree'), '--db', join(d, 'i.sqlite')] },
-] satisfies Case[]).map((c): Case => ({ ...c, needs: 'i9b' }));
+];
 
 const huge: Case[] = [
   {
@@ -301,7 +296,7 @@ const huge: Case[] = [
     args: (_, s) => ['index', s.tree!, '--db', s.db!, '--quiet'],
     check: (_, __, s) => assert.deepEqual(treeRoots(s.db!), [SAMPLE, s.tree!].sort()),
   },
-  { needs: 'i9b',
+  {
     name: 'report: 200,000 distinct reasons (table, capped at --top)', code: 0, stderr: WARNINGS, boundMs: 30_000,
     setup: (d) => {
       const lines: string[] = [];
@@ -371,7 +366,7 @@ const stdoutFull: Case[] = ([
   ['explain', ['explain', LOC, '--db', DB]], ['report', ['report', REC, '--db', DB]], ['demo', ['demo']],
 ] as const).map(([cmd, args]): Case => ({
   name: `${cmd}: stdout is /dev/full`, code: 1, stderr: 'error', says: /cannot write to standard output: no space left on device/,
-  stdoutFile: '/dev/full', args: () => [...args], needs: 'i9b',
+  stdoutFile: '/dev/full', args: () => [...args],
 }));
 
 const writers: Case[] = [
@@ -411,7 +406,7 @@ const fullDisk: Case[] = [
       assert.deepEqual(readdirSync(join(d, 'mnt')).sort(), ['filler', 'index.sqlite'], 'no journal or temporary is left');
     },
   },
-  { needs: 'i9b',
+  {
     name: 'report -o on a full 4 MiB tmpfs (the earlier report byte for byte, one line, no temporary)', code: 1, stderr: 'error', says: /space/, skip: () => mountSkip,
     setup: async (d) => {
       const mnt = mountTmpfs(d, 4);
@@ -499,7 +494,7 @@ describe('every command against hostile inputs', { concurrency: 3 }, () => {
     for (const c of cases) {
       const n = caseNo++;
       test(`${group}: ${c.name}`, { timeout: 120_000 }, async (t) => {
-        const why = c.needs === 'i9b' && !HAS_I9B ? 'needs the fixes of branch i9b, not merged here yet (src/io/output-file.ts absent)' : c.skip?.() ?? false;
+        const why = c.skip?.() ?? false;
         if (why !== false) {
           t.skip(why);
           return;
