@@ -1,6 +1,6 @@
 // Opening the index: the only importer of better-sqlite3, with read.ts and write.ts.
 import Database from 'better-sqlite3';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync, type Stats } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { IndexError } from '../errors.ts';
@@ -51,15 +51,22 @@ function describeSqliteError(file: string, err: unknown, action: string): IndexE
 
 export { describeSqliteError };
 
-/** `--db` must name a file: a directory would only give SQLite's "disk I/O error". */
+/**
+ * `--db` must name a regular file (or nothing yet): a directory would only give SQLite's "disk I/O
+ * error", a FIFO would block the open forever, and a device (/dev/zero) reads as an empty database.
+ */
 export function checkDbPath(file: string): void {
-  let isDir = false;
+  let st: Stats;
   try {
-    isDir = statSync(file).isDirectory();
+    st = statSync(file);
   } catch {
     return;
   }
-  if (isDir) throw new IndexError(`--db ${file} is a directory, expected an index file`, { hint: `name a file, such as ${join(file, 'index.sqlite')}` });
+  if (st.isDirectory()) throw new IndexError(`--db ${file} is a directory, expected an index file`, { hint: `name a file, such as ${join(file, 'index.sqlite')}` });
+  if (!st.isFile()) {
+    const kind = st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a regular file';
+    throw new IndexError(`--db ${file} is ${kind}, expected an index file`, { hint: 'name a regular file, or a new path for `dropsite index <tree>`' });
+  }
 }
 
 export type IndexKind =

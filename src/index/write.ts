@@ -144,10 +144,14 @@ export function writeTree(file: string, index: TreeIndex, opts: WriteOptions = {
   let db: Db | null = null;
   try {
     db = new Database(file, { timeout: 0 });
-    // Room for the whole update in memory: pages spilled early would lengthen the journal's life.
-    db.pragma('cache_size = -262144');
     const handle = db;
+    // Nothing may touch the file before the write lock: even a pragma reads the schema, and with no
+    // busy timeout that read fails at once while another writer commits.
     beginWrite(handle, file, opts);
+    // COMMIT needs readers (another command, another writer's first look) to let go: wait for them too.
+    handle.pragma(`busy_timeout = ${opts.waitMs ?? 60_000}`);
+    // Room for the whole update in memory: pages spilled early would lengthen the journal's life.
+    handle.pragma('cache_size = -262144');
     const k = indexKind(handle);
     if (k.kind === 'foreign' || (k.kind === 'ours' && opts.replace !== true)) checkSchema(handle, file);
     if (k.kind === 'empty' || opts.replace === true) {

@@ -8,11 +8,24 @@ import { runSites } from './query.ts';
 import { runReport } from './report.ts';
 import { writeOut } from '../sink.ts';
 import { packageRoot } from '../../package-root.ts';
+import { OutputError } from '../../errors.ts';
 
 export const sampleTree = (): string => join(packageRoot(), 'fixtures', 'sample');
 
+/** The demo's temporary folder; a missing or unwritable TMPDIR is a one-line error, not a stack trace. */
+function makeTempDir(): string {
+  try {
+    return mkdtempSync(join(tmpdir(), 'dropsite-demo-'));
+  } catch (err) {
+    const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+    throw new OutputError(`cannot create a temporary folder in ${tmpdir()}: ${code === 'ENOENT' ? 'no such directory' : err instanceof Error ? err.message : String(err)}`, {
+      cause: err, hint: 'set TMPDIR to a writable folder',
+    });
+  }
+}
+
 export async function runDemo(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'dropsite-demo-'));
+  const dir = makeTempDir();
   const db = join(dir, 'index.sqlite');
   const remove = (): void => rmSync(dir, { recursive: true, force: true });
   // Ctrl-C (or a kill) mid-demo: remove the temporary folder, then die of the same signal, so that the
