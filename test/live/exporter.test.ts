@@ -4,13 +4,13 @@
 // port, with throwaway config and storage, and stopped by the test (after() kills what is left, on failure too).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI, fixture, runCli } from '../helpers/fixture.ts';
+import { sendToClosedPort } from '../helpers/live-drops.ts';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'live capture needs root (CI runs as root)';
@@ -106,14 +106,6 @@ const healthy = (port: number, w: Running): Promise<object> => waitFor(`watch /h
   const r = await get(`http://127.0.0.1:${port}/healthz`);
   return r?.status === 200 ? JSON.parse(r.body) as object : null;
 }, 60_000);
-
-/** Datagrams to a UDP port nobody listens on: each one is a NO_SOCKET drop in __udp4_lib_rcv. */
-async function sendToClosedPort(count: number): Promise<void> {
-  const port = await freePort();
-  const s = createSocket('udp4');
-  for (let i = 0; i < count; i++) await new Promise<void>((r) => s.send('dropsite', port, '127.0.0.1', () => r()));
-  await new Promise<void>((r) => s.close(() => r()));
-}
 
 const hasHist = (): boolean => existsSync(join(tracefs(), 'events/skb/kfree_skb/hist'));
 /** The samples of `name` in exposition text, as label maps with their value (label order as the exporter wrote it, or sorted as node_exporter does). */

@@ -2,13 +2,13 @@
 // closed port on 127.0.0.1, explained against the indexed tree, and tracing left as it was found.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { removeStaleInstances, STALE_AFTER_MS } from '../../src/live/tracefs.ts';
 import { CLI, fixture, runCli } from '../helpers/fixture.ts';
+import { sendToClosedPort } from '../helpers/live-drops.ts';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'live capture needs root (CI runs as root)';
@@ -43,17 +43,6 @@ const globalFlag = (): string | null => {
   const t = tracefs();
   return t === undefined ? null : readFileSync(join(t, 'events/skb/kfree_skb/enable'), 'utf8').trim();
 };
-
-/** Send datagrams to a UDP port nobody listens on: each one is a NO_SOCKET drop in __udp4_lib_rcv. */
-async function sendToClosedPort(count: number): Promise<void> {
-  const probe = createSocket('udp4');
-  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
-  const port = probe.address().port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  const s = createSocket('udp4');
-  for (let i = 0; i < count; i++) await new Promise<void>((r) => s.send('dropsite', port, '127.0.0.1', () => r()));
-  await new Promise<void>((r) => s.close(() => r()));
-}
 
 function runWatch(args: readonly string[]): { done: Promise<{ code: number | null; stdout: string; stderr: string }>; pid: number | undefined; kill: (sig: NodeJS.Signals) => void } {
   const child = spawn(process.execPath, [CLI, 'watch', '--db', db, ...args], { env: { PATH: process.env.PATH ?? '', NO_COLOR: '1' } });
