@@ -9,7 +9,6 @@ import { ROOT } from '../helpers/fixture.ts';
 /** Files allowed to open paths themselves, and why. */
 const ALLOWED: Record<string, string> = {
   'src/live/tracefs.ts': 'control files of its own tracing instance in tracefs (kernel files that report size 0)',
-  'src/index/write.ts': "the index's own temporary copy, next to the database",
   'src/rebuild/build-dir.ts': "its build directory's lock file, created with O_EXCL",
   'src/exporter/hist-trigger.ts': 'the trigger and hist files of its own tracing instance (kernel files that report size 0)',
   'src/exporter/trace-pipe.ts': "its own instance's enable flags in tracefs (kernel files that report size 0)",
