@@ -45,8 +45,14 @@ export function groupLocationWords(words: readonly string[]): string[] {
   return groups.map((g) => g.join(' '));
 }
 
-/** A saved /proc/kallsyms or System.map, refused when it cannot name anything. Shared by explain and report. */
-export function readMap(file: string, what: string): SymbolMap {
+/** A saved symbol map as read: its text (the image readers take it too) and what it names. */
+export interface SymbolFile {
+  text: string;
+  map: SymbolMap;
+}
+
+/** A saved /proc/kallsyms or System.map, read once and refused when it cannot name anything. Shared by explain and report. */
+export function readMap(file: string, what: string): SymbolFile {
   let text: string;
   try {
     text = readRegularText(file, LIMITS.symbols, what);
@@ -57,7 +63,7 @@ export function readMap(file: string, what: string): SymbolMap {
   const map = parseSymbolMap(text);
   if (map.allZero) throw new InputError(`${file} lists every address as 0 (kptr_restrict)`, { hint: 'read /proc/kallsyms as root, or set kernel.kptr_restrict=0' });
   if (map.symbols.length === 0) throw new InputError(`${file} has no text symbols`, { hint: 'expected /proc/kallsyms or System.map lines such as "ffffffff81000000 T _text"' });
-  return map;
+  return { text, map };
 }
 
 function toQuery(l: DropLocation, flags: ExplainFlags): LocationQuery {
@@ -137,14 +143,15 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
     if (words.length === 0) throw new UsageError('give a location (e.g. __udp4_lib_rcv+0x4bc/0xd00) or --stdin');
     given = groupLocationWords(words).map((w) => parseLocation(w, opts));
   }
-  const map = flags.kallsyms !== undefined ? readMap(flags.kallsyms, '--kallsyms') : flags.systemMap !== undefined ? readMap(flags.systemMap, '--system-map') : null;
+  const symbols = flags.kallsyms !== undefined ? readMap(flags.kallsyms, '--kallsyms') : flags.systemMap !== undefined ? readMap(flags.systemMap, '--system-map') : null;
+  const map = symbols?.map ?? null;
   const resolved = given.map((l) => resolveWithMap(l, map));
 
   const db = openForRead(flags.db);
   try {
     const tree = pickTree(db, flags.tree, flags.db);
     const explainer = new Explainer(db, tree);
-    const kallsymsText = flags.rebuild === true && flags.kallsyms !== undefined ? readRegularText(flags.kallsyms, LIMITS.symbols, '--kallsyms') : null;
+    const kallsymsText = flags.kallsyms !== undefined ? symbols?.text ?? null : null;
     const lines = sourceLines(tree.root);
     const out = new ExplanationWriter(flags.json === true, (list) => renderExplanations(list, lines, { context: flags.context, color: isTty() && process.stdout.isTTY === true }));
     let preloaded = false;
@@ -165,11 +172,8 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
       if (code === null) {
         // Loaded only with a kernel image: it brings in the x86 decoder.
         const { openMachineCode } = await import('../../machine-code/index.ts');
-        const kallsymsFile = flags.kallsyms ?? flags.systemMap;
         const opened = await openMachineCode(db, tree, {
-          kernel: flags.kernel ?? null, modules: flags.modules ?? null,
-          kallsyms: kallsymsFile === undefined ? null : readRegularText(kallsymsFile, LIMITS.symbols, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'),
-          moduleNames,
+          kernel: flags.kernel ?? null, modules: flags.modules ?? null, kallsyms: symbols?.text ?? null, moduleNames,
         });
         tell(opened.problems);
         code = opened.code;

@@ -8,7 +8,8 @@ import { CaptureError, errnoCode, InputError, OutputError } from '../../errors.t
 import { Explainer, type CodeEvidence } from '../../explain/explain.ts';
 import { openForRead, type Db } from '../../index/open.ts';
 import { checkOutputPath, writeOutputFile, type NamedInput } from '../../io/output-file.ts';
-import { FileKindError, LIMITS, openRegularStream, readRegularText } from '../../io/regular-file.ts';
+import { FileKindError, LIMITS, openRegularStream } from '../../io/regular-file.ts';
+import type { SymbolMap } from '../../locate/kallsyms.ts';
 import { listReasons, pickTree } from '../../index/read.ts';
 import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
 import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
@@ -121,7 +122,8 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
   const { db, explainer } = opened;
   try {
     const mapFile = flags.kallsyms ?? flags.systemMap;
-    const map = mapFile === undefined ? null : readMap(mapFile, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map');
+    const symbols = mapFile === undefined ? null : readMap(mapFile, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map');
+    const map = symbols?.map ?? null;
     const agg = new DropAggregator(map, reasonValues(db, explainer));
     const input = recording ?? process.stdin.setEncoding('utf8');
     for await (const batch of readRecordingBatches(input, { format: flags.format })) for (const item of batch) agg.add(item);
@@ -132,7 +134,7 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
       const { openMachineCode } = await import('../../machine-code/index.ts');
       const opened = await openMachineCode(db, explainer.tree, {
         kernel: flags.kernel ?? null, modules: flags.modules ?? null,
-        kallsyms: mapFile === undefined ? null : readRegularText(mapFile, LIMITS.symbols, flags.kallsyms !== undefined ? '--kallsyms' : '--system-map'), moduleNames: agg.modules(),
+        kallsyms: symbols?.text ?? null, moduleNames: agg.modules(),
       });
       for (const p of opened.problems) writeErr(`dropsite: ${p}`);
       code = opened.code;
@@ -140,7 +142,7 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
     const view = agg.view(explainer, {
       title: `Drops in ${path === '-' ? 'stdin' : path}`, source: path === '-' ? 'stdin' : path, format: flags.format,
       top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context, ...(code === undefined ? {} : { code }),
-      ...(flags.rebuild === true ? { explained: await rebuildRows(agg, explainer, flags, map, flags.kallsyms) } : {}),
+      ...(flags.rebuild === true ? { explained: await rebuildRows(agg, explainer, flags, map, flags.kallsyms !== undefined ? symbols?.text : undefined) } : {}),
     });
     if (view.totals.events === 0 && view.totals.skippedLines > 0) {
       throw new InputError(`${path}: no drop record in ${view.totals.skippedLines} line(s) (first: line ${view.skipped[0]?.lineNo ?? '?'}: ${view.skipped[0]?.why ?? ''})`, {
@@ -155,9 +157,9 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
 }
 
 /** --rebuild: the top rows explained from rebuilt objects, keyed for DropAggregator.view. */
-async function rebuildRows(agg: DropAggregator, explainer: Explainer, flags: RebuildFlags & { top: number }, map: ReturnType<typeof readMap> | null, kallsyms?: string, live = false): Promise<Map<string, Explanation>> {
+async function rebuildRows(agg: DropAggregator, explainer: Explainer, flags: RebuildFlags & { top: number }, map: SymbolMap | null, kallsymsText?: string, live = false): Promise<Map<string, Explanation>> {
   const rows = agg.rowQueries(flags.top);
-  const results = await explainByRebuild(explainer, rows.map((r) => r.query), flags, map, { live, ...(kallsyms !== undefined ? { kallsymsText: readRegularText(kallsyms, LIMITS.symbols, '--kallsyms') } : {}) });
+  const results = await explainByRebuild(explainer, rows.map((r) => r.query), flags, map, { live, ...(kallsymsText !== undefined ? { kallsymsText } : {}) });
   return new Map(rows.map((r, i) => [r.key, results[i] as Explanation]));
 }
 
