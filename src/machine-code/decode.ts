@@ -38,6 +38,8 @@ export interface Insn {
   gsDisp: number | null;
   /** Displacement of a register-based memory operand (struct fields, counter slots), or null. */
   disp: number | null;
+  /** A `cmp` or `test` (it sets the flags a conditional jump reads). */
+  compares: boolean;
 }
 
 export interface DecodedFunction {
@@ -165,7 +167,8 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
       }
     }
     at.set(off, out.length);
-    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp });
+    const compares = m === Mnemonic.Cmp || m === Mnemonic.Test;
+    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares });
   }
   decoder.free();
   insn.free();

@@ -15,6 +15,7 @@ import { sourcePosition } from '../explain/rank.ts';
 import { softAssign } from './assign.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
+import { entryLines } from './guards.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 
 export { normaliseCallName } from './source-features.ts';
@@ -62,6 +63,9 @@ const TUNING = {
   capacity: 1,
   expandDepth: 2,
   none: 0.02,
+  /** A call on the branches into a `goto` label's drop block that the source calls before a `goto` there. */
+  entryCall: 2,
+  maxEntryCalls: 3,
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
   before: 10,
   after: 3,
@@ -374,6 +378,17 @@ export class MachineCode implements CodeEvidence {
       f *= TUNING.neighbour ** Math.min(near.length, TUNING.maxNeighbours);
       ev?.push(`machine code: calls ${near.map((n) => c.neighbours.find((x) => normaliseCallName(x) === n) ?? n).join(', ')} near the drop, as the source does around this site`);
     }
+    // The branches into the drop block (a `goto drop` label): what the code calls before them.
+    if (c.entry !== null && c.entry.calls.length > 0) {
+      const guards = this.gotoFeatures(s);
+      if (guards !== null) {
+        const hits = [...new Set(c.entry.calls.map(normaliseCallName))].filter((n) => guards.features.calls.has(n) && !near.includes(n));
+        if (hits.length > 0) {
+          f *= TUNING.entryCall ** Math.min(hits.length, TUNING.maxEntryCalls);
+          ev?.push(`machine code: the branches into this drop block test what ${hits.map((n) => c.entry?.calls.find((x) => normaliseCallName(x) === n) ?? n).join(', ')} return${hits.length > 1 ? '' : 's'}, as ${guards.label === null ? 'the condition of this site\'s block does' : `a condition of the ${guards.gotos} goto ${guards.label} does`}`);
+        }
+      }
+    }
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
     // An errno the code returns here that the site's block does not, while the block returns others.
     const codeErrnos = [...new Set(c.imms)].filter((v) => v >= 0xfffff001 && v !== 0xffffffff && this.errnoValues.has(v));
@@ -474,6 +489,28 @@ export class MachineCode implements CodeEvidence {
       this.features.set(key, f);
     }
     return f;
+  }
+
+  private readonly gotoCache = new Map<string, { label: string | null; gotos: number; features: SourceFeatures } | null>();
+
+  /** The source conditions on the paths into a site (see guards.ts), as features. */
+  private gotoFeatures(s: CodeSite): { label: string | null; gotos: number; features: SourceFeatures } | null {
+    const site = s.site;
+    const key = `${site.file}:${site.line}`;
+    if (this.gotoCache.has(key)) return this.gotoCache.get(key) ?? null;
+    const e = entryLines(this.opts.lines, site.file, site.line, site.functionStartLine);
+    let out: { label: string | null; gotos: number; features: SourceFeatures } | null = null;
+    if (e !== null && e.lines.length > 0) {
+      const features: SourceFeatures = { calls: new Set(), errnos: new Map(), strings: [], mibs: new Map() };
+      for (const n of e.lines) {
+        const x = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, site.file, n, n);
+        for (const c of x.calls) features.calls.add(c);
+      }
+      expandCalls(features.calls, this.headerBodies(), TUNING.expandDepth);
+      out = { label: e.label, gotos: e.gotos, features };
+    }
+    this.gotoCache.set(key, out);
+    return out;
   }
 
   private headerBodies(): Map<string, Set<string>> {
