@@ -1,12 +1,15 @@
 // The drop calls of one decoded function, each with what the code around it says: the constants that reach
 // the callee's reason register (walked back through every predecessor), the other calls, immediates,
 // per-cpu counter offsets and strings of its neighbourhood.
+import { valueOrigins, type Origin } from './dataflow.ts';
 import { ARG_FAMILIES, type DecodedFunction, type Insn } from './decode.ts';
 
 export interface Callee {
   name: string;
   /** Index of the `enum skb_drop_reason` parameter (from the indexed tree's prototype), or null. */
   reasonArg: number | null;
+  /** Index of the freed buffer's parameter. */
+  skbArg: number;
 }
 
 export interface DropCall {
@@ -37,6 +40,8 @@ export interface DropCall {
    * straight lines that jump or fall into it call and compare, the code of the conditions that lead there.
    */
   entry: EntryFacts | null;
+  /** Where the freed buffer (the callee's skb argument) comes from, over every path back. */
+  skb: Origin[];
 }
 
 export interface EntryFacts {
@@ -226,6 +231,7 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
       index: i, off: x.off, ret: x.off + x.len, callee: x.callee, tail: x.flow === 'jmp',
       reasons, neighbours, imms, gsDisps, disps, dataRefs, dropBefore, dropAfter,
       entry: entryFacts(flow, insns, blockStart(flow, insns, i, opts.noreturn, isDrop), opts.noreturn, isDrop, callees),
+      skb: ARG_FAMILIES[callee?.skbArg ?? 0] === undefined ? [] : valueOrigins(insns, (k) => flow.predecessors(k), i, ARG_FAMILIES[callee?.skbArg ?? 0] ?? 7),
     });
   });
   return out;

@@ -40,6 +40,12 @@ export interface Insn {
   disp: number | null;
   /** A `cmp` or `test` (it sets the flags a conditional jump reads). */
   compares: boolean;
+  /** A 64-bit register-to-register `mov`: [destination family, source family]. */
+  copy: [number, number] | null;
+  /** A 64-bit `mov disp(%base), %reg` (no index): the loaded register, the base register's family and the displacement. */
+  load: { dst: number; base: number; disp: number } | null;
+  /** A 64-bit `mov %reg, disp(%base)` (no index). */
+  store: { src: number; base: number; disp: number } | null;
 }
 
 export interface DecodedFunction {
@@ -168,7 +174,22 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
     }
     at.set(off, out.length);
     const compares = m === Mnemonic.Cmp || m === Mnemonic.Test;
-    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares });
+    let copy: [number, number] | null = null;
+    let load: Insn['load'] = null;
+    let store: Insn['store'] = null;
+    if (m === Mnemonic.Mov && ops === 2) {
+      const k0 = insn.op0Kind;
+      const k1 = insn.op1Kind;
+      const wide = (r: Register): boolean => RegisterExt.isGPR64(r);
+      const simple = insn.memoryIndex === Register.None && insn.memorySegment !== Register.GS && insn.memoryBase !== Register.RIP;
+      if (k0 === OpKind.Register && k1 === OpKind.Register && wide(insn.op0Register) && wide(insn.op1Register)) copy = [familyOf(insn.op0Register), familyOf(insn.op1Register)];
+      else if (k0 === OpKind.Register && k1 === OpKind.Memory && wide(insn.op0Register) && simple && familyOf(insn.memoryBase) >= 0) {
+        load = { dst: familyOf(insn.op0Register), base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
+      } else if (k0 === OpKind.Memory && k1 === OpKind.Register && wide(insn.op1Register) && simple && familyOf(insn.memoryBase) >= 0) {
+        store = { src: familyOf(insn.op1Register), base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
+      }
+    }
+    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares, copy, load, store });
   }
   decoder.free();
   insn.free();

@@ -16,6 +16,7 @@ import { softAssign } from './assign.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
 import { entryLines } from './guards.ts';
+import { callArgument, sourceValue, type SourceValue } from './dataflow.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 
 export { normaliseCallName } from './source-features.ts';
@@ -66,6 +67,12 @@ const TUNING = {
   /** A call on the branches into a `goto` label's drop block that the source calls before a `goto` there. */
   entryCall: 2,
   maxEntryCalls: 3,
+  /** The freed buffer is what a call returned, and the site's variable is assigned from that call. */
+  dataflowCall: 3,
+  /** The freed buffer is the function's parameter, as the site's. */
+  dataflowParam: 2,
+  /** The freed buffer is loaded from memory, and the site frees a field. */
+  dataflowMember: 2,
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
   before: 10,
   after: 3,
@@ -92,6 +99,7 @@ export class MachineCode implements CodeEvidence {
   private readonly callees: Map<string, Callee>;
   private readonly calleeEvent: Map<string, 'kfree_skb' | 'consume_skb' | null>;
   private readonly apiNames: Set<string>;
+  private readonly apiByName: Map<string, DropApi>;
   /** API name → the drop functions its calls can end in, and how many frees its own body holds. */
   private readonly reach = new Map<string, Set<string>>();
   private readonly bodySites = new Map<string, number>();
@@ -121,10 +129,11 @@ export class MachineCode implements CodeEvidence {
       if (a.locationAt !== 'caller' || a.linkage !== 'extern') continue;
       const root = a.role === 'root' ? a : a.forwardsTo === null ? undefined : byName.get(a.forwardsTo);
       if (root === undefined || root.role !== 'root') continue;
-      this.callees.set(a.name, { name: a.name, reasonArg: a.reasonArg });
+      this.callees.set(a.name, { name: a.name, reasonArg: a.reasonArg, skbArg: a.skbArg });
       this.calleeEvent.set(a.name, a.kinds.length === 1 && a.kinds[0] === 'consume' ? 'consume_skb' : null);
     }
     this.apiNames = new Set(opts.apis.map((a) => a.name));
+    this.apiByName = byName;
     const inBody = new Map<string, DropSite[]>();
     for (const site of opts.sites ?? []) {
       if (!this.apiNames.has(site.function)) continue;
@@ -389,6 +398,7 @@ export class MachineCode implements CodeEvidence {
         }
       }
     }
+    f *= this.dataflow(c, s, ev);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
     // An errno the code returns here that the site's block does not, while the block returns others.
     const codeErrnos = [...new Set(c.imms)].filter((v) => v >= 0xfffff001 && v !== 0xffffffff && this.errnoValues.has(v));
@@ -430,6 +440,33 @@ export class MachineCode implements CodeEvidence {
       ev?.push(`machine code: references the string ${strings.map((t) => JSON.stringify(t.length > 40 ? t.slice(0, 40) + '…' : t)).join(', ')}, which the source uses near this site`);
     }
     return f;
+  }
+
+  /** Where the freed buffer comes from in the code, against what the site frees. */
+  private dataflow(c: DropCall, s: CodeSite, ev: string[] | null): number {
+    if (c.skb.length === 0) return 1;
+    const v = this.siteValue(s.site);
+    if (v.kind === 'other') return 1;
+    const calls = c.skb.filter((o): o is { kind: 'call'; name: string } => o.kind === 'call').map((o) => o.name);
+    if (v.kind === 'variable' && v.assignedFrom.length > 0 && calls.length > 0) {
+      const from = new Set(v.assignedFrom.map(normaliseCallName));
+      expandCalls(from, this.headerBodies(), TUNING.expandDepth);
+      const hit = calls.find((n) => from.has(normaliseCallName(n)));
+      if (hit !== undefined) {
+        ev?.push(`machine code: frees the buffer ${hit} returns, as this site frees ${v.name} = ${v.assignedFrom.join('(…) or ')}(…)`);
+        return TUNING.dataflowCall;
+      }
+    }
+    const only = (k: 'param' | 'load'): boolean => c.skb.every((o) => o.kind === k);
+    if (only('param') && v.kind === 'variable' && v.param && v.assignedFrom.length === 0 && s.via.length === 0) {
+      ev?.push(`machine code: frees the function's own parameter (argument ${(c.skb[0] as { index: number }).index + 1}), as this site frees its parameter ${v.name}`);
+      return TUNING.dataflowParam;
+    }
+    if (only('load') && v.kind === 'member') {
+      ev?.push('machine code: frees a buffer loaded from memory, as this site frees a field');
+      return TUNING.dataflowMember;
+    }
+    return 1;
   }
 
   private readonly descriptors = new Map<bigint | string, { file: string; line: number } | null>();
@@ -489,6 +526,26 @@ export class MachineCode implements CodeEvidence {
       this.features.set(key, f);
     }
     return f;
+  }
+
+  private readonly valueCache = new Map<string, SourceValue>();
+
+  /** What a site frees: a field, or a variable (assigned from calls, or a parameter). */
+  private siteValue(site: DropSite): SourceValue {
+    const key = `${site.file}:${site.line}:${site.column}`;
+    let v = this.valueCache.get(key);
+    if (v === undefined) {
+      v = { kind: 'other' };
+      const all = this.opts.lines(site.file);
+      const api = this.apiByName.get(site.api);
+      if (all !== null && api !== undefined) {
+        const text = all.slice(site.line - 1, site.endLine).join(' ');
+        const expr = callArgument(text, site.api, api.skbArg);
+        if (expr !== null) v = sourceValue(all, site.functionStartLine, site.line, expr);
+      }
+      this.valueCache.set(key, v);
+    }
+    return v;
   }
 
   private readonly gotoCache = new Map<string, { label: string | null; gotos: number; features: SourceFeatures } | null>();
