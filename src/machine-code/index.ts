@@ -68,11 +68,7 @@ const TUNING = {
   entryCall: 2,
   maxEntryCalls: 3,
   /** The freed buffer is what a call returned, and the site's variable is assigned from that call. */
-  dataflowCall: 3,
-  /** The freed buffer is the function's parameter, as the site's. */
-  dataflowParam: 2,
-  /** The freed buffer is loaded from memory, and the site frees a field. */
-  dataflowMember: 2,
+  dataflowCall: 2,
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
   before: 10,
   after: 3,
@@ -456,15 +452,6 @@ export class MachineCode implements CodeEvidence {
         ev?.push(`machine code: frees the buffer ${hit} returns, as this site frees ${v.name} = ${v.assignedFrom.join('(…) or ')}(…)`);
         return TUNING.dataflowCall;
       }
-    }
-    const only = (k: 'param' | 'load'): boolean => c.skb.every((o) => o.kind === k);
-    if (only('param') && v.kind === 'variable' && v.param && v.assignedFrom.length === 0 && s.via.length === 0) {
-      ev?.push(`machine code: frees the function's own parameter (argument ${(c.skb[0] as { index: number }).index + 1}), as this site frees its parameter ${v.name}`);
-      return TUNING.dataflowParam;
-    }
-    if (only('load') && v.kind === 'member') {
-      ev?.push('machine code: frees a buffer loaded from memory, as this site frees a field');
-      return TUNING.dataflowMember;
     }
     return 1;
   }
