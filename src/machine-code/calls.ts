@@ -42,6 +42,8 @@ export interface DropCall {
   entry: EntryFacts | null;
   /** Where the freed buffer (the callee's skb argument) comes from, over every path back. */
   skb: Origin[];
+  /** The field the freed buffer was loaded from is set to NULL right after the call (`kfree_skb(p->skb); p->skb = NULL;`). */
+  clearsField: boolean;
 }
 
 export interface EntryFacts {
@@ -66,6 +68,8 @@ const FORWARD_WINDOW = 14;
 const AFTER_JUMP = 5;
 /** Instructions read back from each branch into a drop block. */
 const ENTRY_WINDOW = 4;
+/** Instructions after a drop call searched for the store that clears the freed field. */
+const CLEAR_WINDOW = 4;
 
 function fallsThrough(x: Insn, noreturn: ReadonlySet<string>): boolean {
   if (x.flow === 'jmp' || x.flow === 'ret' || x.flow === 'ijmp' || x.flow === 'stop') return false;
@@ -173,6 +177,19 @@ function entryFacts(flow: Flow, insns: readonly Insn[], start: number, noreturn:
   return { edges: preds.length, calls, compared };
 }
 
+/** Whether a field the freed buffer was loaded from (`mov 0x100(%r12),%rsi`) is set to 0 just after the call. */
+function clearsAfter(insns: readonly Insn[], i: number, skb: readonly Origin[], noreturn: ReadonlySet<string>, isDrop: (x: Insn) => boolean): boolean {
+  const disps = new Set(skb.flatMap((o) => (o.kind === 'load' ? [o.disp] : [])));
+  if (disps.size === 0) return false;
+  for (let k = i + 1, n = 0; k < insns.length && n < CLEAR_WINDOW; k++, n++) {
+    const y = insns[k];
+    if (y === undefined || isDrop(y)) break;
+    if (y.clears !== null && disps.has(y.clears.disp)) return true;
+    if (!fallsThrough(y, noreturn) || y.flow === 'jcc') break;
+  }
+  return false;
+}
+
 export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, Callee>, opts: FlowOptions): DropCall[] {
   const flow = new Flow(fn, opts);
   const insns = fn.insns;
@@ -227,11 +244,13 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
       }
       if (!fallsThrough(y, opts.noreturn)) break;
     }
+    const skbFamily = ARG_FAMILIES[callee?.skbArg ?? 0];
+    const skb = skbFamily === undefined ? [] : valueOrigins(insns, (k) => flow.predecessors(k), i, skbFamily);
     out.push({
       index: i, off: x.off, ret: x.off + x.len, callee: x.callee, tail: x.flow === 'jmp',
       reasons, neighbours, imms, gsDisps, disps, dataRefs, dropBefore, dropAfter,
       entry: entryFacts(flow, insns, blockStart(flow, insns, i, opts.noreturn, isDrop), opts.noreturn, isDrop, callees),
-      skb: ARG_FAMILIES[callee?.skbArg ?? 0] === undefined ? [] : valueOrigins(insns, (k) => flow.predecessors(k), i, ARG_FAMILIES[callee?.skbArg ?? 0] ?? 7),
+      skb, clearsField: clearsAfter(insns, i, skb, opts.noreturn, isDrop),
     });
   });
   return out;

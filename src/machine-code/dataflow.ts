@@ -109,3 +109,14 @@ export function sourceValue(all: readonly string[], floor: number, line: number,
   }
   return { kind: 'variable', name: e, assignedFrom, param };
 }
+
+/** Whether the lines after a free set the freed expression to NULL (`kfree_skb(p->skb); p->skb = NULL;`). */
+export function clearedAfter(all: readonly string[], endLine: number, expr: string, lines = 2): boolean {
+  const e = expr.replace(/\s+/g, '');
+  if (!/(->|\.)/.test(e)) return false;
+  for (let n = endLine + 1; n <= endLine + lines; n++) {
+    const m = /^\s*(.+?)\s*=\s*NULL\s*;/.exec(all[n - 1] ?? '');
+    if (m?.[1] !== undefined && !/[=!<]$/.test(m[1]) && m[1].replace(/\s+/g, '') === e) return true;
+  }
+  return false;
+}

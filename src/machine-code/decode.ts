@@ -1,7 +1,7 @@
 // x86-64 decoding of one function's bytes with iced-x86 (WebAssembly, no native build) into the few facts
 // the drop analysis reads: control flow, call targets by name, registers written, constants loaded,
 // immediates and rip-relative data references. The only importer of iced-x86 in this folder.
-import { Decoder, DecoderOptions, FlowControl, FormatterSyntax, Formatter, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register, RegisterExt } from 'iced-x86';
+import { Decoder, DecoderOptions, FlowControl, FormatterSyntax, Formatter, Instruction, InstructionInfoFactory, MemorySize, Mnemonic, OpAccess, OpKind, Register, RegisterExt } from 'iced-x86';
 import type { FunctionCode } from '../binary/index.ts';
 
 export type Flow = 'next' | 'jmp' | 'jcc' | 'ret' | 'call' | 'icall' | 'ijmp' | 'stop';
@@ -46,6 +46,8 @@ export interface Insn {
   load: { dst: number; base: number; disp: number } | null;
   /** A 64-bit `mov %reg, disp(%base)` (no index). */
   store: { src: number; base: number; disp: number } | null;
+  /** A 64-bit `movq $0, disp(%base)` (no index): a pointer field set to NULL. */
+  clears: { base: number; disp: number } | null;
 }
 
 export interface DecodedFunction {
@@ -177,6 +179,7 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
     let copy: [number, number] | null = null;
     let load: Insn['load'] = null;
     let store: Insn['store'] = null;
+    let clears: Insn['clears'] = null;
     if (m === Mnemonic.Mov && ops === 2) {
       const k0 = insn.op0Kind;
       const k1 = insn.op1Kind;
@@ -187,9 +190,11 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
         load = { dst: familyOf(insn.op0Register), base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
       } else if (k0 === OpKind.Memory && k1 === OpKind.Register && wide(insn.op1Register) && simple && familyOf(insn.memoryBase) >= 0) {
         store = { src: familyOf(insn.op1Register), base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
+      } else if (k0 === OpKind.Memory && insn.memorySize === MemorySize.UInt64 && imms.length === 1 && imms[0] === 0 && simple && familyOf(insn.memoryBase) >= 0) {
+        clears = { base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
       }
     }
-    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares, copy, load, store });
+    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares, copy, load, store, clears });
   }
   decoder.free();
   insn.free();

@@ -16,7 +16,7 @@ import { softAssign } from './assign.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
 import { entryLines } from './guards.ts';
-import { callArgument, sourceValue, type SourceValue } from './dataflow.ts';
+import { callArgument, clearedAfter, sourceValue, type SourceValue } from './dataflow.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 
 export { normaliseCallName } from './source-features.ts';
@@ -69,6 +69,9 @@ const TUNING = {
   maxEntryCalls: 3,
   /** The freed buffer is what a call returned, and the site's variable is assigned from that call. */
   dataflowCall: 2,
+  /** `kfree_skb(p->skb); p->skb = NULL;` in both, or in only one of them. */
+  cleared: 3,
+  clearedMismatch: 0.5,
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
   before: 10,
   after: 3,
@@ -442,6 +445,15 @@ export class MachineCode implements CodeEvidence {
   private dataflow(c: DropCall, s: CodeSite, ev: string[] | null): number {
     if (c.skb.length === 0) return 1;
     const v = this.siteValue(s.site);
+    if (c.clearsField !== v.cleared) {
+      if (c.clearsField) ev?.push('machine code: the field the freed buffer was loaded from is set to NULL right after the call, which this site does not do');
+      else if (v.cleared) ev?.push('machine code: this site sets the freed field to NULL after the free, which the code does not do right after this call');
+      return TUNING.clearedMismatch;
+    }
+    if (c.clearsField && v.cleared) {
+      ev?.push('machine code: the field the freed buffer was loaded from is set to NULL right after the call, as this site does');
+      return TUNING.cleared;
+    }
     if (v.kind === 'other') return 1;
     const calls = c.skb.filter((o): o is { kind: 'call'; name: string } => o.kind === 'call').map((o) => o.name);
     if (v.kind === 'variable' && v.assignedFrom.length > 0 && calls.length > 0) {
@@ -515,20 +527,20 @@ export class MachineCode implements CodeEvidence {
     return f;
   }
 
-  private readonly valueCache = new Map<string, SourceValue>();
+  private readonly valueCache = new Map<string, SourceValue & { cleared: boolean }>();
 
   /** What a site frees: a field, or a variable (assigned from calls, or a parameter). */
-  private siteValue(site: DropSite): SourceValue {
+  private siteValue(site: DropSite): SourceValue & { cleared: boolean } {
     const key = `${site.file}:${site.line}:${site.column}`;
     let v = this.valueCache.get(key);
     if (v === undefined) {
-      v = { kind: 'other' };
+      v = { kind: 'other', cleared: false };
       const all = this.opts.lines(site.file);
       const api = this.apiByName.get(site.api);
       if (all !== null && api !== undefined) {
         const text = all.slice(site.line - 1, site.endLine).join(' ');
         const expr = callArgument(text, site.api, api.skbArg);
-        if (expr !== null) v = sourceValue(all, site.functionStartLine, site.line, expr);
+        if (expr !== null) v = { ...sourceValue(all, site.functionStartLine, site.line, expr), cleared: clearedAfter(all, site.endLine, expr) };
       }
       this.valueCache.set(key, v);
     }
