@@ -457,9 +457,7 @@ export class MachineCode implements CodeEvidence {
     if (v.kind === 'other') return 1;
     const calls = c.skb.filter((o): o is { kind: 'call'; name: string } => o.kind === 'call').map((o) => o.name);
     if (v.kind === 'variable' && v.assignedFrom.length > 0 && calls.length > 0) {
-      const from = new Set(v.assignedFrom.map(normaliseCallName));
-      expandCalls(from, this.headerBodies(), TUNING.expandDepth);
-      const hit = calls.find((n) => from.has(normaliseCallName(n)));
+      const hit = calls.find((n) => v.from.has(normaliseCallName(n)));
       if (hit !== undefined) {
         ev?.push(`machine code: frees the buffer ${hit} returns, as this site frees ${v.name} = ${v.assignedFrom.join('(…) or ')}(…)`);
         return TUNING.dataflowCall;
@@ -527,20 +525,26 @@ export class MachineCode implements CodeEvidence {
     return f;
   }
 
-  private readonly valueCache = new Map<string, SourceValue & { cleared: boolean }>();
+  private readonly valueCache = new Map<string, SourceValue & { cleared: boolean; from: Set<string> }>();
 
   /** What a site frees: a field, or a variable (assigned from calls, or a parameter). */
-  private siteValue(site: DropSite): SourceValue & { cleared: boolean } {
+  private siteValue(site: DropSite): SourceValue & { cleared: boolean; from: Set<string> } {
     const key = `${site.file}:${site.line}:${site.column}`;
     let v = this.valueCache.get(key);
     if (v === undefined) {
-      v = { kind: 'other', cleared: false };
+      v = { kind: 'other', cleared: false, from: new Set() };
       const all = this.opts.lines(site.file);
       const api = this.apiByName.get(site.api);
       if (all !== null && api !== undefined) {
         const text = all.slice(site.line - 1, site.endLine).join(' ');
         const expr = callArgument(text, site.api, api.skbArg);
-        if (expr !== null) v = { ...sourceValue(all, site.functionStartLine, site.line, expr), cleared: clearedAfter(all, site.endLine, expr) };
+        if (expr !== null) {
+          const sv = sourceValue(all, site.functionStartLine, site.line, expr);
+          // The calls the freed variable is assigned from, with what header inlines they expand to.
+          const from = new Set(sv.kind === 'variable' ? sv.assignedFrom.map(normaliseCallName) : []);
+          expandCalls(from, this.headerBodies(), TUNING.expandDepth);
+          v = { ...sv, cleared: clearedAfter(all, site.endLine, expr), from };
+        }
       }
       this.valueCache.set(key, v);
     }
