@@ -13,6 +13,7 @@ import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../expl
 import type { DropApi, DropSite } from '../model.ts';
 import { sourcePosition } from '../explain/rank.ts';
 import { softAssign } from './assign.ts';
+import { normaliseStaticKeys } from './static-keys.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
@@ -302,9 +303,10 @@ export class MachineCode implements CodeEvidence {
       return null;
     }
     const namer: TargetNamer | null = obj !== null ? moduleNamer(obj, code) : this.namer;
-    const decoded = decodeFunction(code, namer);
-    this.decodedCount++;
     const hiddenEdges = obj === null ? this.hiddenEdges(code) : [];
+    // Each static-key site read as its nop plus the table's jump, however it is patched (static-keys.ts).
+    const decoded = decodeFunction(normaliseStaticKeys(code, hiddenEdges), namer);
+    this.decodedCount++;
     const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges });
     const called = new Set<string>();
     for (const x of decoded.insns) if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null) called.add(normaliseCallName(x.callee));

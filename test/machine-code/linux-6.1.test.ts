@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildIndex } from '../../src/build-index.ts';
 import type { Explanation } from '../../src/model.ts';
+import type { CodeImage } from '../../src/machine-code/code-image.ts';
 import { fixture, runCli } from '../helpers/fixture.ts';
 
 const tree = process.env['DROPSITE_KERNEL_TREE'];
@@ -100,9 +101,69 @@ test('report --kernel ranks a dropwatch recording\'s rows with the code too', { 
   assert.ok(top?.evidence.some((x) => x.includes('-EMSGSIZE')));
 });
 
-test('a /proc/kcore-shaped core of the image, with a KASLR slide and the boot-time patches, gives the file\'s answers', { skip }, async () => {
+/** The image's `__jump_table` entries (each s32 code, s32 target, s64 key, relative to itself) as absolute [site, target]. */
+function staticKeySites(table: { address: bigint; bytes: Uint8Array }): Array<[bigint, bigint]> {
+  const v = new DataView(table.bytes.buffer, table.bytes.byteOffset, table.bytes.byteLength);
+  const out: Array<[bigint, bigint]> = [];
+  for (let o = 0; o + 16 <= table.bytes.length; o += 16) {
+    const at = table.address + BigInt(o);
+    out.push([at + BigInt(v.getInt32(o, true)), at + 4n + BigInt(v.getInt32(o + 4, true))]);
+  }
+  return out;
+}
+
+/**
+ * The table as the running kernel holds it: jump_label_sort_entries() reorders the entries at boot, and moving
+ * an entry changes its relative fields (jump_label_swap). Reversed here, with the fields moved along.
+ */
+function reorderedJumpTable(bytes: Uint8Array): Buffer {
+  const n = Math.floor(bytes.length / 16);
+  const src = Buffer.from(bytes.buffer, bytes.byteOffset, n * 16);
+  const out = Buffer.alloc(n * 16);
+  for (let i = 0; i < n; i++) {
+    const j = n - 1 - i;
+    const delta = (i - j) * 16;
+    out.writeInt32LE(src.readInt32LE(i * 16) + delta, j * 16);
+    out.writeInt32LE(src.readInt32LE(i * 16 + 4) + delta, j * 16 + 4);
+    out.writeBigInt64LE(src.readBigInt64LE(i * 16 + 8) + BigInt(delta), j * 16 + 8);
+  }
+  return out;
+}
+
+/** An ELF64 core (what /proc/kcore is): one PT_LOAD per segment, each at a page boundary after the headers. */
+function elfCore(segments: ReadonlyArray<{ vaddr: bigint; bytes: Uint8Array }>): Buffer {
+  const hdr = Buffer.alloc(4096);
+  hdr.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);
+  hdr.writeUInt16LE(4, 16); // ET_CORE
+  hdr.writeUInt16LE(62, 18); // EM_X86_64
+  hdr.writeUInt32LE(1, 20);
+  hdr.writeBigUInt64LE(64n, 32); // e_phoff
+  hdr.writeUInt16LE(64, 52);
+  hdr.writeUInt16LE(56, 54);
+  hdr.writeUInt16LE(segments.length, 56);
+  const parts: Buffer[] = [hdr];
+  let offset = 4096;
+  segments.forEach((seg, i) => {
+    const ph = 64 + i * 56;
+    hdr.writeUInt32LE(1, ph); // PT_LOAD
+    hdr.writeUInt32LE(5, ph + 4);
+    hdr.writeBigUInt64LE(BigInt(offset), ph + 8);
+    hdr.writeBigUInt64LE(seg.vaddr, ph + 16);
+    hdr.writeBigUInt64LE(seg.vaddr, ph + 24);
+    hdr.writeBigUInt64LE(BigInt(seg.bytes.length), ph + 32);
+    hdr.writeBigUInt64LE(BigInt(seg.bytes.length), ph + 40);
+    const padded = Buffer.alloc(Math.ceil(seg.bytes.length / 4096) * 4096);
+    padded.set(seg.bytes);
+    parts.push(padded);
+    offset += padded.length;
+  });
+  return Buffer.concat(parts);
+}
+
+test('a /proc/kcore-shaped core of the image, with a KASLR slide, the boot-time patches and flipped static keys, gives the file\'s answers', { skip }, async () => {
   const { loadKernelImage } = await import('../../src/binary/index.ts');
   const { decodeFunction } = await import('../../src/machine-code/decode.ts');
+  const { fromKernelImage } = await import('../../src/machine-code/code-image.ts');
   const image = await loadKernelImage(vmlinuz);
   const text = image.elf.section('.text');
   assert.ok(text !== undefined);
@@ -133,34 +194,79 @@ test('a /proc/kcore-shaped core of the image, with a KASLR slide and the boot-ti
     }
   }
   assert.ok(patches >= 2, `patched ${patches} instructions`);
-  // ELF64 core: header, one PT_LOAD program header, the text at a page boundary.
-  const hdr = Buffer.alloc(4096);
-  hdr.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);
-  hdr.writeUInt16LE(4, 16); // ET_CORE
-  hdr.writeUInt16LE(62, 18); // EM_X86_64
-  hdr.writeUInt32LE(1, 20);
-  hdr.writeBigUInt64LE(64n, 32); // e_phoff
-  hdr.writeUInt16LE(64, 52);
-  hdr.writeUInt16LE(56, 54);
-  hdr.writeUInt16LE(1, 56);
-  hdr.writeUInt32LE(1, 64); // PT_LOAD
-  hdr.writeUInt32LE(5, 68);
-  hdr.writeBigUInt64LE(4096n, 72);
-  hdr.writeBigUInt64LE(text.addr + slide, 80);
-  hdr.writeBigUInt64LE(text.addr + slide, 88);
-  hdr.writeBigUInt64LE(BigInt(body.length), 96);
-  hdr.writeBigUInt64LE(BigInt(body.length), 104);
+  // Static keys switched the other way than the image has them, as static_branch_enable() does at run time:
+  // every __jump_table site of __udp4_lib_rcv (nops in the image: 5-byte `0f 1f 44 00 00` and 2-byte `66 90`)
+  // becomes the jump to its target, of the same size.
+  const table = fromKernelImage(image).jumpTable();
+  assert.ok(table !== null, 'the image\'s __jump_table, found by its kallsyms bounds');
+  const udp = image.lookup('__udp4_lib_rcv')[0];
+  assert.ok(udp !== undefined);
+  let flipped = 0;
+  for (const [site, target] of staticKeySites(table)) {
+    if (site < udp.address || site >= udp.address + BigInt(udp.size)) continue;
+    const o = Number(site - text.addr);
+    if (body[o] === 0x0f && body[o + 1] === 0x1f) {
+      body[o] = 0xe9;
+      body.writeInt32LE(Number(target - (site + 5n)), o + 1);
+      flipped++;
+    } else if (body[o] === 0x66 && body[o + 1] === 0x90) {
+      body[o] = 0xeb;
+      body.writeInt8(Number(target - (site + 2n)), o + 1);
+      flipped++;
+    }
+  }
+  assert.ok(flipped >= 2, `flipped ${flipped} static-key sites in __udp4_lib_rcv`);
+  const start = image.symbolAddress('__start___jump_table');
+  const stop = image.symbolAddress('__stop___jump_table');
+  assert.ok(start !== null && stop !== null && start === table.address);
   const corePath = join(dir, 'kcore');
-  writeFileSync(corePath, Buffer.concat([hdr, body]));
+  writeFileSync(corePath, elfCore([{ vaddr: text.addr + slide, bytes: body }, { vaddr: start + slide, bytes: reorderedJumpTable(table.bytes) }]));
   const ksyms: string[] = [`${(text.addr + slide).toString(16)} T _text`];
   for (const [name, list] of image.symbols()) for (const s of list) ksyms.push(`${(s.address + slide).toString(16)} t ${name}`);
   const ksymsPath = join(dir, 'kallsyms');
   writeFileSync(ksymsPath, ksyms.join('\n') + '\n');
+  // The same running kernel's kallsyms with its data symbols (CONFIG_KALLSYMS_ALL), which bound the table.
+  const ksymsAllPath = join(dir, 'kallsyms-all');
+  writeFileSync(ksymsAllPath, [...ksyms, `${(start + slide).toString(16)} D __start___jump_table`, `${(stop + slide).toString(16)} D __stop___jump_table`].join('\n') + '\n');
 
-  const fromFile = await explainJson(['--kernel', vmlinuz, 'udp_send_skb+0x339', 'udp_send_skb+0x350']);
-  const fromCore = await explainJson(['--kernel', corePath, '--kallsyms', ksymsPath, 'udp_send_skb+0x339', 'udp_send_skb+0x350']);
-  const answers = (es: Explanation[]): string[] => es.map((e) => e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line} ${c.score}`).join(', '));
+  // The drop calls of __udp4_lib_rcv return to +0x210, +0x9a2 and +0xae5 (kfree_skb_reason), +0x870 and +0x8c0 (consume_skb).
+  const locations = ['udp_send_skb+0x339', 'udp_send_skb+0x350', '__udp4_lib_rcv+0x210', '__udp4_lib_rcv+0x9a2', '__udp4_lib_rcv+0xae5', '__udp4_lib_rcv+0x870'];
+  const fromFile = await explainJson(['--kernel', vmlinuz, ...locations]);
+  const fromCore = await explainJson(['--kernel', corePath, '--kallsyms', ksymsAllPath, ...locations]);
+  const answers = (es: Explanation[]): string[] => es.map((e) => `${e.reason ?? ''} ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line} ${c.score} ${c.evidence.join(' | ')}`).join(', ')}`);
   assert.deepEqual(answers(fromCore), answers(fromFile));
   assert.ok(fromCore.every((e) => e.method === 'machine-code'));
   assert.ok(fromCore[0]?.notes.some((n) => n.includes('kernel memory (kcore)')), fromCore[0]?.notes.join('\n'));
+
+  // What the decoder sees of __udp4_lib_rcv, the same from the file and from the core: every static-key site
+  // as its nop plus the table's jump. Without the table's bounds in the kallsyms, the flipped jumps hide the
+  // paths that fall through them (the decoded flow differs; in this function the drop calls' reasons and
+  // neighbours come out the same either way, so the answers above would not show it).
+  const { openKcore } = await import('../../src/machine-code/code-image.ts');
+  const { normaliseStaticKeys } = await import('../../src/machine-code/static-keys.ts');
+  const { findDropCalls } = await import('../../src/machine-code/calls.ts');
+  const callees = new Map([['kfree_skb_reason', { name: 'kfree_skb_reason', reasonArg: 1 }], ['consume_skb', { name: 'consume_skb', reasonArg: null }]]);
+  const seen = (img: CodeImage): string => {
+    const c = img.functionCode('__udp4_lib_rcv');
+    assert.ok(c !== null);
+    const t = img.jumpTable();
+    const edges = (t === null ? [] : staticKeySites(t))
+      .filter(([site]) => site >= c.address && site < c.address + BigInt(c.size))
+      .map(([site, target]): [number, number] => [Number(site - c.address), Number(target - c.address)]);
+    const decoded = decodeFunction(normaliseStaticKeys(c, edges), { byAddress: (a) => { const r = img.resolve(a); return r !== null && r.offset === 0 ? r.name : null; } });
+    const flow = decoded.insns.map((x) => `${x.off.toString(16)} ${x.flow} ${x.local ?? ''}`).join('\n');
+    const calls = findDropCalls(decoded, callees, { noreturn: new Set(), hiddenEdges: edges }).map((d) => `+${d.ret.toString(16)} ${d.callee} ${JSON.stringify(d.reasons)} ${d.neighbours.join(',')}`);
+    return `${edges.length} edges\n${calls.join('\n')}\n${flow}`;
+  };
+  const core = openKcore(corePath, readFileSync(ksymsAllPath, 'utf8'));
+  const blind = openKcore(corePath, readFileSync(ksymsPath, 'utf8'));
+  try {
+    const file = seen(fromKernelImage(image));
+    assert.match(file, /^[1-9]\d* edges\n/);
+    assert.equal(seen(core), file);
+    assert.notEqual(seen(blind), file);
+  } finally {
+    core.close();
+    blind.close();
+  }
 });
