@@ -4,7 +4,7 @@
 import { readdirSync } from 'node:fs';
 import { LIMITS, readRegularText } from '../io/regular-file.ts';
 import { join } from 'node:path';
-import { findModuleFiles, moduleKey, loadKernelImage, loadModule, type FunctionCode, type ObjectFile } from '../binary/index.ts';
+import { findModuleFiles, moduleKey, loadKernelImage, loadModule, type FunctionCode, type KernelImage, type ObjectFile } from '../binary/index.ts';
 import { fromKernelImage, isElfCore, openKcore, type CodeImage } from './code-image.ts';
 import { sourceLines } from '../explain/source-lines.ts';
 import type { Db } from '../index/open.ts';
@@ -626,6 +626,8 @@ export interface OpenMachineCodeOptions {
   kallsyms: string | null;
   /** Modules the locations name, opened (and decompressed) up front. */
   moduleNames: readonly string[];
+  /** `kernel` already loaded (watch loads it first, to check its build-id against the running kernel's). */
+  loaded?: KernelImage;
 }
 
 /** The machine-code evidence for an indexed tree: the image loaded, the tree's drop functions and reasons read. */
@@ -634,7 +636,7 @@ export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCo
   if (opts.kernel !== null) {
     // /proc/kcore (or a copy of it): the running kernel's memory, named by its kallsyms.
     if (isElfCore(opts.kernel)) image = openKcore(opts.kernel, opts.kallsyms ?? '');
-    else image = fromKernelImage(await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsyms !== null ? { kallsyms: opts.kallsyms } : {}) }));
+    else image = fromKernelImage(opts.loaded ?? await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsyms !== null ? { kallsyms: opts.kallsyms } : {}) }));
   }
   const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
   const code = new MachineCode({ image, modulesDir: opts.modules, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
