@@ -4,6 +4,7 @@
 // The expected lines were checked by hand against `objdump -d` of the image (extract-vmlinux) and of
 // the module with its relocations (`objdump -dr vxlan.ko`).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -268,5 +269,109 @@ test('a /proc/kcore-shaped core of the image, with a KASLR slide, the boot-time 
   } finally {
     core.close();
     blind.close();
+  }
+});
+
+function run(cmd: string, args: readonly string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, [...args], { encoding: 'buffer', maxBuffer: 512 * 1024 * 1024 }, (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${cmd}: ${stderr.toString()}`))));
+  });
+}
+
+/**
+ * The image's `.notes` section, as the running kernel of that image exports it in /sys/kernel/notes (cut out by
+ * binutils from the tree's extract-vmlinux output), and the build-id readelf reads there.
+ */
+async function notesOf(image: string, treeRoot: string, out: string): Promise<{ path: string; id: string | undefined }> {
+  const elf = `${out}.vmlinux`;
+  writeFileSync(elf, await run('bash', [join(treeRoot, 'scripts/extract-vmlinux'), image]));
+  await run('objcopy', ['-O', 'binary', '--only-section=.notes', elf, out]);
+  const id = /Build ID: ([0-9a-f]{40})/.exec((await run('readelf', ['-n', elf])).toString())?.[1];
+  rmSync(elf);
+  return { path: out, id };
+}
+
+// watch --kernel on a host that runs this very image: the live capture here is another kernel (its drops are not
+// this image's code), so the watch pipeline is fed recorded locations of the 6.1 image instead, as tracefs lines,
+// with the image's own notes standing in for /sys/kernel/notes (a library parameter, not a command-line flag).
+test('watch\'s machine code: with the running kernel\'s notes matching the image, live drops are ranked with the machine code', { skip }, async () => {
+  const { openRunningCode } = await import('../../src/machine-code/running.ts');
+  const { openForRead } = await import('../../src/index/open.ts');
+  const { pickTree } = await import('../../src/index/read.ts');
+  const { Explainer } = await import('../../src/explain/explain.ts');
+  const { DropAggregator } = await import('../../src/build-report.ts');
+  const { readRecording } = await import('../../src/locate/recording.ts');
+  const notes = await notesOf(vmlinuz, tree ?? '', join(dir, 'notes-6.1'));
+  const idx = openForRead(db);
+  try {
+    const t = pickTree(idx, undefined, db);
+    const explainer = new Explainer(idx, t);
+    const opened = await openRunningCode(idx, t, { kernel: vmlinuz, modules, notesPath: notes.path });
+    assert.ok(notes.id !== undefined);
+    assert.equal(opened.checked, `--kernel ${vmlinuz} is the running kernel (build-id ${notes.id})`);
+    // What the running kernel's trace_pipe prints (%pS locations), two drops of one site and one of a module.
+    const lines = [
+      '          <idle>-0       [001] ..s2.  1021.118470: kfree_skb: skbaddr=00000000b74a1e9c protocol=2048 location=udp_send_skb+0x339/0x380 reason: NOT_SPECIFIED',
+      '          <idle>-0       [001] ..s2.  1021.118571: kfree_skb: skbaddr=00000000b74a1e9c protocol=2048 location=udp_send_skb+0x339/0x380 reason: NOT_SPECIFIED',
+      '          <idle>-0       [000] ..s2.  1021.218470: kfree_skb: skbaddr=000000003b1c27aa protocol=2048 location=vxlan_xmit_one+0x52a/0x1117 [vxlan] reason: NOT_SPECIFIED',
+    ];
+    const agg = new DropAggregator();
+    async function* feed(): AsyncGenerator<string> {
+      yield* lines;
+    }
+    for await (const item of readRecording(feed(), { format: 'tracefs' })) agg.add(item);
+    for (const p of await opened.code.loadModules(agg.modules())) assert.fail(p);
+    const view = agg.view(explainer, { title: 'Live drops', source: 'live tracefs', format: 'tracefs', top: 20, allCandidates: false, context: 0, code: opened.code });
+    const row = (fn: string): (typeof view.rows)[number] | undefined => view.rows.find((r) => r.function === fn);
+    const udp = row('udp_send_skb');
+    assert.equal(udp?.count, 2);
+    assert.equal(udp?.method, 'machine-code');
+    assert.equal(`${udp?.candidates[0]?.file}:${udp?.candidates[0]?.line}`, 'net/ipv4/udp.c:1008');
+    assert.ok(udp?.candidates[0]?.evidence.some((x) => x.includes('-EMSGSIZE')), udp?.candidates[0]?.evidence.join('\n'));
+    const vx = row('vxlan_xmit_one');
+    assert.equal(vx?.method, 'machine-code');
+    assert.equal(`${vx?.candidates[0]?.file}:${vx?.candidates[0]?.line}`, 'drivers/net/vxlan/vxlan_core.c:2817');
+    assert.ok(vx?.notes.some((n) => n.includes('vxlan.ko')), vx?.notes.join('\n'));
+  } finally {
+    idx.close();
+  }
+});
+
+test('watch\'s machine code: an image that is not the running kernel is refused, naming both build-ids', { skip }, async () => {
+  const { openRunningCode } = await import('../../src/machine-code/running.ts');
+  const { InputError } = await import('../../src/errors.ts');
+  const { openForRead } = await import('../../src/index/open.ts');
+  const { pickTree } = await import('../../src/index/read.ts');
+  const { buildIdFromNotes, loadKernelImage } = await import('../../src/binary/index.ts');
+  // Another build's notes: those of this host's running kernel, which is not Debian's 6.1.0-56.
+  const other = join(dir, 'notes-other');
+  const host = '/sys/kernel/notes';
+  const theirs = existsSync(host) ? readFileSync(host) : null;
+  if (theirs === null || buildIdFromNotes(theirs) === null) {
+    // No readable notes here: a hand-made GNU build-id note of a different id stands in.
+    const n = Buffer.alloc(12 + 4 + 20);
+    n.writeUInt32LE(4, 0);
+    n.writeUInt32LE(20, 4);
+    n.writeUInt32LE(3, 8);
+    n.write('GNU\0', 12, 'latin1');
+    n.fill(0xab, 16);
+    writeFileSync(other, n);
+  } else {
+    writeFileSync(other, theirs);
+  }
+  const otherId = buildIdFromNotes(readFileSync(other));
+  const mine = (await loadKernelImage(vmlinuz)).buildId;
+  assert.ok(otherId !== null && mine !== null && otherId !== mine);
+  const idx = openForRead(db);
+  try {
+    const t = pickTree(idx, undefined, db);
+    await assert.rejects(openRunningCode(idx, t, { kernel: vmlinuz, modules: null, notesPath: other }), (err: unknown) => {
+      assert.ok(err instanceof InputError);
+      assert.equal(err.message, `--kernel ${vmlinuz} is not the running kernel: its build-id is ${mine}, the running kernel's (${other}) is ${otherId}; give the running kernel's vmlinuz, or --kernel /proc/kcore, or leave --kernel out to rank from source`);
+      return true;
+    });
+    await assert.rejects(openRunningCode(idx, t, { kernel: vmlinuz, modules: null, notesPath: join(dir, 'no-such-notes') }), /cannot read the running kernel's build-id from .*no-such-notes: no such file/);
+  } finally {
+    idx.close();
   }
 });
