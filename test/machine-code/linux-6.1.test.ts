@@ -5,7 +5,7 @@
 // the module with its relocations (`objdump -dr vxlan.ko`).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -306,7 +306,12 @@ test('watch\'s machine code: with the running kernel\'s notes matching the image
   try {
     const t = pickTree(idx, undefined, db);
     const explainer = new Explainer(idx, t);
-    const opened = await openRunningCode(idx, t, { kernel: vmlinuz, modules, notesPath: notes.path });
+    // The loaded vxlan module's notes, as /sys/module/vxlan/notes/.note.gnu.build-id holds them: the .ko's own.
+    const sysModule = join(dir, 'sys-module');
+    mkdirSync(join(sysModule, 'vxlan', 'notes'), { recursive: true });
+    const ko = join(modules, '6.1.0-56-amd64/kernel/drivers/net/vxlan/vxlan.ko');
+    await run('objcopy', ['-O', 'binary', '--only-section=.note.gnu.build-id', ko, join(sysModule, 'vxlan', 'notes', '.note.gnu.build-id')]);
+    const opened = await openRunningCode(idx, t, { kernel: vmlinuz, modules, notesPath: notes.path, sysModulePath: sysModule });
     assert.ok(notes.id !== undefined);
     assert.equal(opened.checked, `--kernel ${vmlinuz} is the running kernel (build-id ${notes.id})`);
     // What the running kernel's trace_pipe prints (%pS locations), two drops of one site and one of a module.
@@ -371,6 +376,19 @@ test('watch\'s machine code: an image that is not the running kernel is refused,
       return true;
     });
     await assert.rejects(openRunningCode(idx, t, { kernel: vmlinuz, modules: null, notesPath: join(dir, 'no-such-notes') }), /cannot read the running kernel's build-id from .*no-such-notes: no such file/);
+    // A loaded module of another build (its notes hold another id): its .ko is not used, and the warning names both ids.
+    const sysModule = join(dir, 'sys-module-other');
+    mkdirSync(join(sysModule, 'vxlan', 'notes'), { recursive: true });
+    writeFileSync(join(sysModule, 'vxlan', 'notes', '.note.gnu.build-id'), readFileSync(other));
+    const ko = join(modules, '6.1.0-56-amd64/kernel/drivers/net/vxlan/vxlan.ko');
+    const koId = /Build ID: ([0-9a-f]{40})/.exec((await run('readelf', ['-n', ko])).toString())?.[1];
+    const modulesOnly = await openRunningCode(idx, t, { kernel: null, modules, sysModulePath: sysModule });
+    assert.deepEqual(await modulesOnly.code.loadModules(['vxlan']), [
+      `module vxlan: ${ko} is not the loaded module (build-id ${koId}, the loaded module's (${join(sysModule, 'vxlan', 'notes', '.note.gnu.build-id')}) is ${otherId}): its rows rank from source`,
+    ]);
+    const { Explainer } = await import('../../src/explain/explain.ts');
+    const e = new Explainer(idx, t).explain({ input: 'vxlan_xmit_one+0x52a [vxlan]', symbol: 'vxlan_xmit_one', function: 'vxlan_xmit_one', isCold: false, offset: 0x52a, size: null, module: 'vxlan', reason: null, event: null }, { maxCandidates: 3, code: modulesOnly.code });
+    assert.equal(e.method, 'source');
   } finally {
     idx.close();
   }
