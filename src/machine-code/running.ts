@@ -94,9 +94,10 @@ export async function openRunningCode(db: Db, tree: TreeRow, opts: RunningCodeOp
     const { code, problems } = await openMachineCode(db, tree, { kernel: null, modules: opts.modules, kallsyms: null, moduleNames: [] });
     return { code: checkModules(code, opts), problems, checked: null };
   }
-  const image = await loadKernelImage(kernel, { what: '--kernel' });
+  // The running kernel's id first: without it the image (seconds to decompress) cannot be used anyway.
   const notesPath = opts.notesPath ?? RUNNING_NOTES;
   const running = runningBuildId(notesPath);
+  const image = await loadKernelImage(kernel, { what: '--kernel' });
   if (image.buildId === null) {
     throw new InputError(`--kernel ${kernel} has no build-id note, so it cannot be checked against the running kernel's (${running})`, { hint: 'give the running kernel\'s vmlinuz, or --kernel /proc/kcore' });
   }
