@@ -43,7 +43,7 @@ const context = (description: string): OptionSpec => ({ flags: '--context <n>', 
 const top: OptionSpec = { flags: '--top <n>', description: 'locations shown', default: 20, parse: positiveInt };
 const output = (description: string): OptionSpec => ({ flags: '-o, --output <file>', description });
 const as: OptionSpec = { flags: '--as <format>', description: 'output format (default: from --output\'s extension, else table)', choices: REPORT_FORMAT_NAMES };
-const kernel: OptionSpec = { flags: '--kernel <file>', description: 'the shipped kernel image (vmlinuz or vmlinux, no debug info needed): rank by its machine code; with --rebuild, compare the rebuilt code with it' };
+const kernel: OptionSpec = { flags: '--kernel <file>', description: 'the shipped kernel image (vmlinuz or vmlinux, no debug info needed): rank by its machine code (watch: it must be the running kernel, same build-id as /sys/kernel/notes; or /proc/kcore); with --rebuild, compare the rebuilt code with it' };
 const modules: OptionSpec = { flags: '--modules <dir>', description: 'folder of the kernel\'s modules (lib/modules/VERSION): rank module locations by their .ko code; with --rebuild, compare with them (watch: /lib/modules/$(uname -r))' };
 const allCandidates: OptionSpec = { flags: '--all-candidates', description: 'show every candidate of each location, not only the best' };
 
