@@ -1,29 +1,15 @@
 // From a drop location to ranked candidates: the library entry point behind `dropsite explain`.
 import type { Db } from '../index/open.ts';
 import { edgesNearLine, functionAt, functionNames, listApis, sitesAtLine, sitesOfFunction, type TreeRow } from '../index/read.ts';
-import { DEFERRED_REPORTER } from '../kernel/drop-functions.ts';
-import type { Candidate, DropApi, DropLocation, DropSite, Explanation, FunctionRecord } from '../model.ts';
+import { DEFERRED_REPORTER, isGenericDropApi } from '../kernel/drop-functions.ts';
+import type { CallPlace, Candidate, DropApi, DropLocation, DropSite, Explanation, FunctionRecord } from '../model.ts';
 import { changedSinceIndexed } from '../index/freshness.ts';
 import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
 import { NameIndex } from './nearest-names.ts';
 import { rankByWeights, rankCandidates, structuralFactor, type RawCandidate } from './rank.ts';
 
-/** The skb core: every drop function defined here is a generic one. */
-const GENERIC_DROP_FILES: readonly string[] = ['net/core/skbuff.c'];
-
-/**
- * The generic drop functions: those that fire the tracepoints (kfree_skb_reason, consume_skb, …), the
- * skb core's own (net/core/skbuff.c, __dev_kfree_skb_* in net/core/dev.c), and the header inlines and
- * macros that only forward to them (kfree_skb, dev_kfree_skb_any, nlmsg_free). A helper defined in a .c
- * file that frees (netlink_unicast_kernel, a qdisc's drop function, dst_discard_out) is not one: it is
- * where the drop is decided.
- */
-export function isGenericDropApi(api: DropApi | undefined): boolean {
-  if (api === undefined) return false;
-  return api.role !== 'wrapper' || api.file.endsWith('.h') || api.linkage === 'macro' || GENERIC_DROP_FILES.includes(api.file)
-    || (api.file === 'net/core/dev.c' && /^__dev_(?:kfree|consume)_skb/.test(api.name));
-}
+export { isGenericDropApi } from '../kernel/drop-functions.ts';
 
 /** What explain reads of a location: everything but the raw address (resolved before explain). */
 export type LocationQuery = Omit<DropLocation, 'address'>;
@@ -48,6 +34,8 @@ export interface CodeSite {
   prior: number;
   /** Reached through a call of this extern function that ends with the free (a tail call), else null. */
   tailCallOf: string | null;
+  /** The site is the free inside an inlined wrapper of a .c file: where that wrapper is called, else null. */
+  calledAt: CallPlace | null;
 }
 
 export interface CodeVerdict {
@@ -145,7 +133,7 @@ export class Explainer {
     if (loc.offset === null && loc.symbol !== '' && raw.length > 0) notes.push(noOffsetNote(fnName, raw));
     let verdict: CodeVerdict | null = null;
     if (opts.code !== undefined) {
-      const sites = raw.map((c) => ({ site: c.site, via: c.via, role: c.role, fn: c.fn, anchorLine: c.anchorLine, prior: structuralFactor(c, fnName, []), tailCallOf: c.tailCallOf }));
+      const sites = raw.map((c) => ({ site: c.site, via: c.via, role: c.role, fn: c.fn, anchorLine: c.anchorLine, prior: structuralFactor(c, fnName, []), tailCallOf: c.tailCallOf, calledAt: c.calledAt }));
       verdict = opts.code.weigh(loc, sites);
     }
     let candidates: Candidate[];
