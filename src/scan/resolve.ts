@@ -509,7 +509,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
             if (def === null) {
               // Only where the code may run the pointer on a packet at once: a drop API passed, or the packet
               // passed with it (request_irq(irq, handler, …) and call_rcu(head, fn) only store it).
-              if (lookupApi(file, a) !== undefined || call.args.some((x) => /\bskb\b/.test(x))) handOffNames.add(call.callee);
+              if (lookupApi(file, a) !== undefined || fn.params.includes(a) || call.args.some((x) => /\bskb\b/.test(x))) handOffNames.add(call.callee);
               return;
             }
             let set = received.get(def.fn);
