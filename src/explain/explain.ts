@@ -116,7 +116,9 @@ export class Explainer {
       const deferred = callers.some((c) => c.site.api !== fnName && c.site.reportedIn === fnName && api === undefined);
       notes.push(deferred
         ? `${fnName} reports frees deferred to the NET_TX softirq (dev_kfree_skb_irq and friends): the skb was freed by one of the ${callers.length} calls below, which no location can tell apart`
-        : `${fnName} is a drop function: a location inside it means it was called out of line, so the drop happened at one of its call sites; a stack trace (perf -g, bpftrace kstack) names which`);
+        : api !== undefined && !isGenericDropApi(api)
+          ? `${fnName} frees the packet it is given (${api.file}): the drop is decided inside it, so its own free is the line; which call of it (or which function pointer, such as an ->output or .ndo_start_xmit) led there only a stack trace (perf -g, bpftrace kstack) names`
+          : `${fnName} is a drop function: a location inside it means it was called out of line, so the drop happened at one of its call sites; a stack trace (perf -g, bpftrace kstack) names which`);
       raw.push(...callers);
     }
     if (fnName === DEFERRED_REPORTER && raw.length === 0) {
