@@ -47,6 +47,9 @@ export class FileScan {
   private parsedBytes = 0;
   private parsedCalls = 0;
 
+  /** Chunks by the names passed in them as an argument (`, name)` or `(name,`), once asked for. */
+  private argumentChunks: Map<string, number[]> | null = null;
+
   constructor(file: string, text: string) {
     this.file = file;
     this.text = text;
@@ -77,10 +80,21 @@ export class FileScan {
       // Only to parse the chunk: a name passed as an argument names no function around it to recover.
       // Any argument: NF_HOOK's okfn is the last, codel_dequeue's drop_func is not. Tables of function
       // pointers (`.ndo_start_xmit = name,`) do not match.
-      for (const m of this.text.matchAll(AN_ARG)) {
-        if (!args.has(m[1] ?? '')) continue;
-        const ci = chunkAt(this.chunks, m.index);
-        if (!hitsByChunk.has(ci)) hitsByChunk.set(ci, []);
+      // Read once per file: every later round only looks its names up.
+      if (this.argumentChunks === null) {
+        this.argumentChunks = new Map();
+        for (const m of this.text.matchAll(AN_ARG)) {
+          const name = m[1] ?? '';
+          const ci = chunkAt(this.chunks, m.index);
+          const list = this.argumentChunks.get(name);
+          if (list === undefined) this.argumentChunks.set(name, [ci]);
+          else if (list[list.length - 1] !== ci) list.push(ci);
+        }
+      }
+      const small = args.size < this.argumentChunks.size;
+      for (const name of small ? args : this.argumentChunks.keys()) {
+        if (!(small ? this.argumentChunks.has(name) : args.has(name))) continue;
+        for (const ci of this.argumentChunks.get(name) ?? []) if (!hitsByChunk.has(ci)) hitsByChunk.set(ci, []);
       }
     }
     for (const [ci, hits] of hitsByChunk) {

@@ -61,10 +61,12 @@ const RETURN_ADDRESS = /^__builtin_return_address\s*\(\s*0\s*\)$/;
 
 export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   const localFns = new Map<string, Map<string, FunctionSummary>>();
+  const fileOf = new Map<FunctionSummary, string>();
   const headerFns = new Map<string, Def>();
   for (const [file, units] of files) {
     const m = new Map<string, FunctionSummary>();
     for (const fn of units.functions) {
+      fileOf.set(fn, file);
       if (!m.has(fn.name)) m.set(fn.name, fn);
       if (isHeader(file) && !headerFns.has(fn.name)) headerFns.set(fn.name, { file, fn });
     }
@@ -438,15 +440,12 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       }
     }
   }
+  // Only the calls of functions that call a parameter: found through callersOf, not by a pass over every call.
   const handOffs = (visit: (file: string, fn: FunctionSummary, call: CallSummary, callee: FunctionSummary, inner: Map<number, PointerCall[]>) => void): void => {
-    for (const [file, units] of files) {
-      for (const fn of units.functions) {
-        for (const call of fn.calls) {
-          const callee = inlineable(file, call.callee);
-          if (callee === null || callee.fn === fn) continue;
-          const inner = pointerCalls.get(callee.fn);
-          if (inner !== undefined) visit(file, fn, call, callee.fn, inner);
-        }
+    for (const [callee, inner] of [...pointerCalls]) {
+      for (const c of callersOf.get(callee.name) ?? []) {
+        if (c.fn === callee || inlineable(c.file, callee.name)?.fn !== callee) continue;
+        visit(c.file, c.fn, c.call, callee, inner);
       }
     }
   };
@@ -494,34 +493,46 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   const handOffNames = new Set<string>();
   /** Per function: the parameters some caller passes a function in. */
   const received = new Map<FunctionSummary, Set<number>>();
-  for (let round = 0, grew = true; grew && round < MAX_POINTER_HOPS; round++) {
-    grew = false;
-    for (const [file, units] of files) {
-      for (const fn of units.functions) {
-        const mine = received.get(fn);
-        for (const call of fn.calls) {
-          if (!/^[a-z_]\w*$/.test(call.callee) || lookupApi(file, call.callee) !== undefined) continue;
-          let def: Def | null | undefined;
-          call.args.forEach((a, k) => {
-            const passed = (isFunctionName(file, a) && !fn.params.includes(a)) || (mine !== undefined && mine.has(fn.params.indexOf(a)));
-            if (!passed) return;
-            def ??= inlineable(file, call.callee);
-            if (def === null) {
-              // Only where the code may run the pointer on a packet at once: a drop API passed, or the packet
-              // passed with it (request_irq(irq, handler, …) and call_rcu(head, fn) only store it).
-              if (lookupApi(file, a) !== undefined || fn.params.includes(a) || call.args.some((x) => /\bskb\b/.test(x))) handOffNames.add(call.callee);
-              return;
-            }
-            let set = received.get(def.fn);
-            if (set === undefined) received.set(def.fn, (set = new Set()));
-            if (!set.has(k)) {
-              set.add(k);
-              grew = true;
-            }
-          });
-        }
+  const receivedWork: FunctionSummary[] = [];
+  const handOff = (file: string, fn: FunctionSummary, call: CallSummary, passed: (a: string) => boolean): void => {
+    if (!/^[a-z_]\w*$/.test(call.callee) || lookupApi(file, call.callee) !== undefined) return;
+    let def: Def | null | undefined;
+    call.args.forEach((a, k) => {
+      if (!passed(a)) return;
+      def ??= inlineable(file, call.callee);
+      if (def === null) {
+        // Only where the code may run the pointer on a packet at once: a drop API passed, or the packet
+        // passed with it (request_irq(irq, handler, …) and call_rcu(head, fn) only store it).
+        if (lookupApi(file, a) !== undefined || fn.params.includes(a) || call.args.some((x) => /\bskb\b/.test(x))) handOffNames.add(call.callee);
+        return;
+      }
+      let set = received.get(def.fn);
+      if (set === undefined) received.set(def.fn, (set = new Set()));
+      if (!set.has(k)) {
+        set.add(k);
+        receivedWork.push(def.fn);
+      }
+    });
+  };
+  // A cheap first test of every argument: the names of drop APIs and of static functions that hold a site.
+  const functionNames = new Set<string>([...globalApis.keys(), ...[...localApis.values()].flatMap((m) => [...m.keys()])]);
+  for (const fn of siteFns) if (fn.isStatic) functionNames.add(fn.name);
+  for (const [file, units] of files) {
+    for (const fn of units.functions) {
+      for (const call of fn.calls) {
+        if (!call.args.some((a) => functionNames.has(a))) continue;
+        handOff(file, fn, call, (a) => functionNames.has(a) && isFunctionName(file, a) && !fn.params.includes(a));
       }
     }
+  }
+  // Then what the receivers pass on of the parameters they were given, a bounded number of times.
+  for (let i = 0; i < receivedWork.length && i < 10_000; i++) {
+    const fn = receivedWork[i];
+    if (fn === undefined) continue;
+    const file = fileOf.get(fn);
+    const mine = received.get(fn);
+    if (file === undefined || mine === undefined) continue;
+    for (const call of fn.calls) handOff(file, fn, call, (a) => mine.has(fn.params.indexOf(a)));
   }
 
   // 4. Helpers: functions the compiler may inline into their callers and that reach a site.
