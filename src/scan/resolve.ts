@@ -51,8 +51,9 @@ const isHeader = (file: string): boolean => file.endsWith('.h');
 const TRACE_NAMES = new Set(Object.keys(TRACEPOINT_CALLS));
 /**
  * How many levels of inlined helpers a location may hide a site behind. Two levels cover a static
- * helper calling a header inline (the common deep case); deeper chains would multiply what must be
- * parsed for little gain.
+ * helper calling a header inline (the common case); the third reaches chains such as `__bpf_redirect` →
+ * `__bpf_redirect_no_mac` → `__bpf_rx_skb_no_mac` → `____dev_forward_skb` for about a fifth more CPU
+ * when indexing (README). Deeper would multiply what must be parsed.
  */
 const MAX_HELPER_DEPTH = 3;
 /** How many inline functions a function pointer may be handed through before it is called. */
@@ -623,7 +624,6 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   // Their callers live in .c files; a header would only declare them, and its chunks are costly to parse.
   const sourceNames = new Set(tailFns.keys());
   for (const n of handOffNames) globalNames.add(n);
-  if (process.env.DROPSITE_DEBUG_HANDOFFS === '1') console.error(`hand-off names ${handOffNames.size}: ${[...handOffNames].sort().join(' ')}`);
   const apis: DropApi[] = [];
   for (const e of globalApis.values()) {
     apis.push(e.api);
