@@ -96,9 +96,10 @@ export interface CallEdge {
   args: string[];
   /**
    * inline: the callee's code may be inlined here; tail: an extern callee that ends by freeing;
-   * callback: a static function passed to a macro or inline function (NF_HOOK's okfn), inlined with it.
+   * callback: a static function passed to a macro or inline function (NF_HOOK's okfn), inlined with it;
+   * wrapper: a call of a drop wrapper of a .c file (isGenericDropApi) inlined here, whose own free is the site.
    */
-  kind: 'inline' | 'tail' | 'callback';
+  kind: 'inline' | 'tail' | 'callback' | 'wrapper';
   /** callback: the macro or inline function the callee is passed to. */
   through: string | null;
 }
@@ -120,6 +121,13 @@ export interface TreeInfo {
   gitHead: string | null;
 }
 
+/** A call in the source: where a wrapper whose own free is the site was called from. */
+export interface CallPlace {
+  file: string;
+  line: number;
+  function: string;
+}
+
 /** A site ranked for a drop location. */
 export interface Candidate {
   file: string;
@@ -135,6 +143,11 @@ export interface Candidate {
   /** `site`: a drop site of the function or its helpers; `caller`: a call of the drop function named
    * by the location; `debuginfo`: the line the debug info names, when no indexed site matches it. */
   role: 'site' | 'caller' | 'debuginfo';
+  /**
+   * When the site is the free inside a wrapper of a .c file (tcp_drop_reason) that gcc inlined: the call of
+   * that wrapper in the location's code, which tells this candidate from the other calls of the same wrapper.
+   */
+  calledAt?: CallPlace;
   score: number;
   evidence: string[];
 }

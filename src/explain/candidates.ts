@@ -3,12 +3,28 @@
 // and, when the location is inside a drop function itself, the calls of that drop function.
 import type { Db } from '../index/open.ts';
 import { allEdges, allFunctions, allSites, edgesFrom, functionAt, functionsNamed, helperCallSites, sitesOfFunction, sitesReportedIn } from '../index/read.ts';
-import type { CallEdge, DropSite, FunctionRecord } from '../model.ts';
+import type { CallEdge, CallPlace, DropSite, FunctionRecord } from '../model.ts';
 import type { RawCandidate } from './rank.ts';
 import { compareText } from '../text-order.ts';
 
-/** How many helper levels to follow: the index records helpers two levels deep. */
-const MAX_DEPTH = 2;
+/** How many helper levels to follow: as deep as the index records them (scan/resolve.ts MAX_HELPER_DEPTH). */
+const MAX_DEPTH = 3;
+/** How many wrappers of .c files may call one another before the innermost one frees. */
+const MAX_WRAPPERS = 3;
+
+/** A site of a function, or of the inlined wrappers it calls: `via` the wrappers, `calledAt` the call of the first. */
+interface OwnSite { site: DropSite; via: string[]; calledAt: CallPlace | null }
+
+/**
+ * A wrapper's own free as reached through one call of it: the reasons and the kind are the call's when the
+ * wrapper passes on the reason it is given (tcp_drop_reason(sk, skb, SKB_DROP_REASON_TCP_OFO_DROP)).
+ */
+function passReason(inner: DropSite, call: DropSite): DropSite {
+  const forwarded = inner.reasonText !== null && reasonConstantsIn(inner.reasonText) === 0 && call.reasonText !== null;
+  return forwarded ? { ...inner, reasonText: call.reasonText, reason: call.reason, reasons: call.reasons, kind: call.kind } : inner;
+}
+
+const reasonConstantsIn = (text: string): number => (text.match(/\bSKB_(?:DROP_REASON|CONSUMED)\w*/g) ?? []).length;
 
 /** The index as lookups; backed by queries, or by whole tables in memory for large batches. */
 interface Lookups {
@@ -72,6 +88,7 @@ export class CandidateSource {
   private lookups: Lookups;
   private readonly byName = new Map<string, FunctionRecord[]>();
   private readonly rawByFn = new Map<string, RawCandidate[]>();
+  private readonly ownByFn = new Map<string, OwnSite[]>();
   private readonly callers = new Map<string, RawCandidate[]>();
 
   constructor(db: Db, treeId: number) {
@@ -94,14 +111,45 @@ export class CandidateSource {
     return list;
   }
 
+  /**
+   * The sites of one function, each call of an inlined wrapper of a .c file (a `wrapper` edge) replaced by
+   * that wrapper's own sites: the drop is decided there, and the call is only how it was reached.
+   */
+  private ownSites(fn: FunctionRecord, depth: number, seen: ReadonlySet<string>): OwnSite[] {
+    const key = `${fn.file}:${fn.startLine}`;
+    const cached = depth === 0 ? this.ownByFn.get(key) : undefined;
+    if (cached !== undefined) return cached;
+    const wrappers = depth >= MAX_WRAPPERS ? [] : this.lookups.edgesFrom(fn.file, fn.startLine).filter((e) => e.kind === 'wrapper');
+    const out: OwnSite[] = [];
+    for (const site of this.lookups.sitesOf(fn.file, fn.startLine)) {
+      const calls = wrappers.filter((e) => e.line === site.line && e.callee === site.api);
+      const expanded: OwnSite[] = [];
+      for (const e of calls) {
+        const w = this.lookups.functionAt(e.calleeFile, e.callee);
+        const wk = w === null ? '' : `${w.file}:${w.startLine}`;
+        if (w === null || seen.has(wk)) continue;
+        for (const inner of this.ownSites(w, depth + 1, new Set([...seen, key, wk]))) {
+          expanded.push({ site: passReason(inner.site, site), via: [w.name, ...inner.via], calledAt: { file: fn.file, line: e.line, function: fn.name } });
+        }
+      }
+      if (expanded.length > 0) out.push(...expanded);
+      else out.push({ site, via: [], calledAt: null });
+    }
+    if (depth === 0) this.ownByFn.set(key, out);
+    return out;
+  }
+
   /** Sites in `fn` and in the helpers it reaches. */
   sitesFor(fn: FunctionRecord): RawCandidate[] {
     const key = `${fn.file}:${fn.startLine}`;
     const cached = this.rawByFn.get(key);
     if (cached !== undefined) return cached;
     const out: RawCandidate[] = [];
-    for (const site of this.lookups.sitesOf(fn.file, fn.startLine)) {
-      out.push({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'site', tailCallOf: null, passedTo: null });
+    for (const own of this.ownSites(fn, 0, new Set())) {
+      out.push({
+        site: own.site, fn, via: own.via, anchorLine: own.calledAt?.line ?? own.site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false,
+        role: 'site', tailCallOf: null, passedTo: null, calledAt: own.calledAt, wrappers: own.via.length,
+      });
     }
     // Breadth first, so that each helper is reached by its shortest chain: a helper that is also
     // called by another helper must not be cut off at the depth limit of the longer chain.
@@ -112,13 +160,14 @@ export class CandidateSource {
       const next: Step[] = [];
       for (const st of level) {
         for (const e of this.lookups.edgesFrom(st.from.file, st.from.startLine)) {
+          if (e.kind === 'wrapper') continue; // followed with the sites of the function (ownSites)
           const helper = this.lookups.functionAt(e.calleeFile, e.callee);
           if (helper === null) continue;
           if (e.kind === 'tail') {
             // Not inlined (another file): only its final frees show up here, as the return address of this call.
             for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
               if (!site.tail) continue;
-              out.push({ site, fn, via: [...st.via, helper.name], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo });
+              out.push({ site, fn, via: [...st.via, helper.name], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo, calledAt: null, wrappers: 0 });
             }
             continue;
           }
@@ -132,8 +181,11 @@ export class CandidateSource {
           // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once);
           // one passed as a function is inlined only with the call it is passed to.
           const surely = passedTo === null && st.surely && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
-          for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
-            out.push({ site, fn, via: chain, anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', tailCallOf: null, passedTo });
+          for (const own of this.ownSites(helper, 0, new Set())) {
+            out.push({
+              site: own.site, fn, via: [...chain, ...own.via], anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely,
+              role: 'site', tailCallOf: null, passedTo, calledAt: own.calledAt, wrappers: own.via.length,
+            });
           }
           next.push({ from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely, passedTo });
         }
@@ -150,7 +202,7 @@ export class CandidateSource {
     if (cached !== undefined) return cached;
     const sites = this.lookups.reportedIn(apiName);
     const fn: FunctionRecord = fnForAnchor ?? { file: '', name: apiName, startLine: 0, endLine: 0, startByte: 0, endByte: 0, isStatic: false, isInline: false, isMacro: false };
-    const out = sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'caller' as const, tailCallOf: null, passedTo: null }));
+    const out = sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'caller' as const, tailCallOf: null, passedTo: null, calledAt: null, wrappers: 0 }));
     this.callers.set(apiName, out);
     return out;
   }

@@ -1,29 +1,15 @@
 // From a drop location to ranked candidates: the library entry point behind `dropsite explain`.
 import type { Db } from '../index/open.ts';
 import { edgesNearLine, functionAt, functionNames, listApis, sitesAtLine, sitesOfFunction, type TreeRow } from '../index/read.ts';
-import { DEFERRED_REPORTER } from '../kernel/drop-functions.ts';
-import type { Candidate, DropApi, DropLocation, DropSite, Explanation, FunctionRecord } from '../model.ts';
+import { DEFERRED_REPORTER, isGenericDropApi } from '../kernel/drop-functions.ts';
+import type { CallPlace, Candidate, DropApi, DropLocation, DropSite, Explanation, FunctionRecord } from '../model.ts';
 import { changedSinceIndexed } from '../index/freshness.ts';
 import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
 import { NameIndex } from './nearest-names.ts';
 import { rankByWeights, rankCandidates, structuralFactor, type RawCandidate } from './rank.ts';
 
-/** The skb core: every drop function defined here is a generic one. */
-const GENERIC_DROP_FILES: readonly string[] = ['net/core/skbuff.c'];
-
-/**
- * The generic drop functions: those that fire the tracepoints (kfree_skb_reason, consume_skb, …), the
- * skb core's own (net/core/skbuff.c, __dev_kfree_skb_* in net/core/dev.c), and the header inlines and
- * macros that only forward to them (kfree_skb, dev_kfree_skb_any, nlmsg_free). A helper defined in a .c
- * file that frees (netlink_unicast_kernel, a qdisc's drop function, dst_discard_out) is not one: it is
- * where the drop is decided.
- */
-export function isGenericDropApi(api: DropApi | undefined): boolean {
-  if (api === undefined) return false;
-  return api.role !== 'wrapper' || api.file.endsWith('.h') || api.linkage === 'macro' || GENERIC_DROP_FILES.includes(api.file)
-    || (api.file === 'net/core/dev.c' && /^__dev_(?:kfree|consume)_skb/.test(api.name));
-}
+export { isGenericDropApi } from '../kernel/drop-functions.ts';
 
 /** What explain reads of a location: everything but the raw address (resolved before explain). */
 export type LocationQuery = Omit<DropLocation, 'address'>;
@@ -48,6 +34,8 @@ export interface CodeSite {
   prior: number;
   /** Reached through a call of this extern function that ends with the free (a tail call), else null. */
   tailCallOf: string | null;
+  /** The site is the free inside an inlined wrapper of a .c file: where that wrapper is called, else null. */
+  calledAt: CallPlace | null;
 }
 
 export interface CodeVerdict {
@@ -128,7 +116,9 @@ export class Explainer {
       const deferred = callers.some((c) => c.site.api !== fnName && c.site.reportedIn === fnName && api === undefined);
       notes.push(deferred
         ? `${fnName} reports frees deferred to the NET_TX softirq (dev_kfree_skb_irq and friends): the skb was freed by one of the ${callers.length} calls below, which no location can tell apart`
-        : `${fnName} is a drop function: a location inside it means it was called out of line, so the drop happened at one of its call sites; a stack trace (perf -g, bpftrace kstack) names which`);
+        : api !== undefined && !isGenericDropApi(api)
+          ? `${fnName} frees the packet it is given (${api.file}): the drop is decided inside it, so its own free is the line; which call of it (or which function pointer, such as an ->output or .ndo_start_xmit) led there only a stack trace (perf -g, bpftrace kstack) names`
+          : `${fnName} is a drop function: a location inside it means it was called out of line, so the drop happened at one of its call sites; a stack trace (perf -g, bpftrace kstack) names which`);
       raw.push(...callers);
     }
     if (fnName === DEFERRED_REPORTER && raw.length === 0) {
@@ -145,7 +135,7 @@ export class Explainer {
     if (loc.offset === null && loc.symbol !== '' && raw.length > 0) notes.push(noOffsetNote(fnName, raw));
     let verdict: CodeVerdict | null = null;
     if (opts.code !== undefined) {
-      const sites = raw.map((c) => ({ site: c.site, via: c.via, role: c.role, fn: c.fn, anchorLine: c.anchorLine, prior: structuralFactor(c, fnName, []), tailCallOf: c.tailCallOf }));
+      const sites = raw.map((c) => ({ site: c.site, via: c.via, role: c.role, fn: c.fn, anchorLine: c.anchorLine, prior: structuralFactor(c, fnName, []), tailCallOf: c.tailCallOf, calledAt: c.calledAt }));
       verdict = opts.code.weigh(loc, sites);
     }
     let candidates: Candidate[];

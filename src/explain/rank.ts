@@ -1,6 +1,6 @@
 // Scoring candidates for one location from source alone. Pure: every input is a plain record, and
 // every factor leaves an evidence string so that a user can see why a line ranks where it does.
-import type { Candidate, DropSite, FunctionRecord } from '../model.ts';
+import type { CallPlace, Candidate, DropSite, FunctionRecord } from '../model.ts';
 import { compareText } from '../text-order.ts';
 
 export interface RankInput {
@@ -30,6 +30,10 @@ export interface RawCandidate {
   tailCallOf: string | null;
   /** Reached through a function passed to this macro or inline function (NF_HOOK's okfn). */
   passedTo: string | null;
+  /** The site is the free inside an inlined wrapper of a .c file: the call of the (outermost) wrapper. */
+  calledAt: CallPlace | null;
+  /** How many entries at the end of `via` are such wrappers (they are inlined: settled when indexed). */
+  wrappers: number;
 }
 
 const SIGMA = 0.2;
@@ -41,6 +45,7 @@ const TAIL_CALL_FACTOR = 0.8;
 /** A site in a function passed to a macro or inline function, which gcc inlined with it. */
 const CALLBACK_FACTOR = 0.5;
 
+const shortFile = (f: string): string => f.slice(f.lastIndexOf('/') + 1);
 const pct = (x: number): string => `${Math.round(x * 100)}%`;
 
 /** Relative position (0–1) of a line in a function's source. */
@@ -106,7 +111,12 @@ export function structuralFactor(c: RawCandidate, locationFunction: string, ev: 
   }
   // Helpers between the symbol's function and the site (before the tail-called function, if any):
   // their code lands in this symbol only if gcc inlined them.
-  const inlined = c.tailCallOf !== null ? c.via.slice(0, -1) : c.via;
+  const helpers = c.via.slice(0, c.via.length - c.wrappers);
+  const inlined = c.tailCallOf !== null ? helpers.slice(0, -1) : helpers;
+  if (c.wrappers > 0 && c.calledAt !== null) {
+    const w = c.via.slice(c.via.length - c.wrappers);
+    ev.push(`${w.join(' → ')} frees the packet it is given and is inlined where it is called (${shortFile(c.calledAt.file)}:${c.calledAt.line} in ${c.calledAt.function}): the drop is at its own line`);
+  }
   if (c.tailCallOf !== null) {
     ev.push(`${c.tailCallOf} (another file) ends with this free: gcc compiles that last call as a jump, so the drop is reported at the call of ${c.tailCallOf}${inlined.length > 0 ? ` in ${inlined[inlined.length - 1] ?? ''}` : ''}`);
     f *= TAIL_CALL_FACTOR;
@@ -154,6 +164,7 @@ function finishRanking(scored: ReadonlyArray<{ c: RawCandidate; f: number; ev: s
     .map(({ c, f, ev }) => ({
       file: c.site.file, line: c.site.line, endLine: c.site.endLine, function: c.site.function, api: c.site.api,
       reason: c.site.reason, reasons: c.site.reasons, kind: c.site.kind, via: c.via, role: c.role,
+      ...(c.calledAt !== null ? { calledAt: c.calledAt } : {}),
       score: Math.round((f / total) * 1000) / 1000, evidence: ev,
     }))
     // Ties: the later site first. Error paths converge on exit labels near a function's end (`drop:`,

@@ -507,20 +507,25 @@ export class MachineCode implements CodeEvidence {
 
   private siteFeatures(s: CodeSite): SourceFeatures {
     const site: DropSite = s.site;
-    const key = `${site.file}:${site.line}:${s.via.length > 0 ? `${s.fn.file}:${s.anchorLine}` : ''}`;
+    const called = s.calledAt;
+    const key = `${site.file}:${site.line}:${s.via.length > 0 ? `${s.fn.file}:${s.anchorLine}` : ''}${called !== null ? `:${called.file}:${called.line}` : ''}`;
     let f = this.features.get(key);
     if (f === undefined) {
       const [from, to] = blockAround(this.opts.lines, site.file, site.line, site.endLine, site.functionStartLine, TUNING.before, TUNING.after, TUNING.lead);
-      f = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, site.file, from, to);
-      if (s.via.length > 0) {
-        // An inlined helper's neighbourhood is also where it is called.
-        const [a, b] = blockAround(this.opts.lines, s.fn.file, s.anchorLine, s.anchorLine, s.fn.startLine, TUNING.before, TUNING.after, TUNING.lead);
-        const g = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, s.fn.file, a, b);
-        for (const n of g.calls) f.calls.add(n);
-        for (const [k, v] of g.errnos) f.errnos.set(k, v);
-        f.strings.push(...g.strings);
-        for (const [k, v] of g.mibs) f.mibs.set(k, v);
-      }
+      const own = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, site.file, from, to);
+      f = own;
+      const merge = (file: string, line: number, floor: number): void => {
+        const [a, b] = blockAround(this.opts.lines, file, line, line, floor, TUNING.before, TUNING.after, TUNING.lead);
+        const g = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, file, a, b);
+        for (const n of g.calls) own.calls.add(n);
+        for (const [k, v] of g.errnos) own.errnos.set(k, v);
+        own.strings.push(...g.strings);
+        for (const [k, v] of g.mibs) own.mibs.set(k, v);
+      };
+      // An inlined helper's neighbourhood is also where it is called.
+      if (s.via.length > 0) merge(s.fn.file, s.anchorLine, s.fn.startLine);
+      // And an inlined wrapper's (tcp_drop_reason) is the call that reached it, which tells its calls apart.
+      if (called !== null && !(called.file === s.fn.file && called.line === s.anchorLine)) merge(called.file, called.line, called.function === s.fn.name ? s.fn.startLine : 0);
       expandCalls(f.calls, this.headerBodies(), TUNING.expandDepth);
       this.features.set(key, f);
     }

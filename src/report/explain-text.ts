@@ -2,6 +2,7 @@
 // comes from a tree, a log or a symbol map, so each goes through `printable` (no raw terminal escapes).
 import type { Explanation } from '../model.ts';
 import { printable as p } from './terminal-text.ts';
+import { calledAtLabel } from './labels.ts';
 
 /** Source lines of a file, 1-based index, or null when the file could not be read. */
 export type SourceLines = (file: string) => readonly string[] | null;
@@ -53,7 +54,8 @@ export function renderExplanations(list: readonly Explanation[], source: SourceL
       const reason = c.reason ?? (c.reasons.length > 0 ? c.reasons.join('|') : c.kind === 'consume' ? 'consume' : '?');
       const via = c.via.length > 0 ? `  via ${p(c.via.join(' → '))}` : '';
       const role = c.role === 'caller' ? '  [caller of the drop function]' : c.role === 'debuginfo' ? '  [debug info, no indexed site]' : '';
-      out.push(`  ${i + 1}. ${bold(`${p(c.file)}:${c.line}`, opts.color)}  ${p(c.function)}() calls ${p(c.api)}  reason ${p(reason)}  score ${c.score.toFixed(2)}${via}${role}`);
+      const called = c.calledAt !== undefined ? `  ${p(calledAtLabel(c))}` : '';
+      out.push(`  ${i + 1}. ${bold(`${p(c.file)}:${c.line}`, opts.color)}  ${p(c.function)}() calls ${p(c.api)}  reason ${p(reason)}  score ${c.score.toFixed(2)}${called}${via}${role}`);
       for (const ev of c.evidence) out.push(`       - ${p(ev)}`);
       const lines = opts.context >= 0 ? source(c.file) : null;
       if (lines !== null) out.push(...snippet(lines, c.line, c.endLine, opts.context, opts.color));

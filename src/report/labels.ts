@@ -29,6 +29,10 @@ export const siteKey = (c: Pick<Candidate, 'file' | 'line'>): string => `${c.fil
 export const snippetFor = (view: ReportView, c: Candidate): Snippet | undefined =>
   Object.hasOwn(view.snippets, siteKey(c)) ? view.snippets[siteKey(c)] : undefined;
 
+/** For the free inside an inlined wrapper of a .c file: the call that reached it (`called at net/ipv4/tcp_input.c:5017 in tcp_data_queue()`). */
+export const calledAtLabel = (c: Candidate): string =>
+  c.calledAt === undefined ? '' : `called at ${c.calledAt.file}:${c.calledAt.line} in ${c.calledAt.function}()`;
+
 export const roleLabel = (c: Candidate): string =>
   c.role === 'caller' ? 'caller of the drop function' : c.role === 'debuginfo' ? 'debug info, no indexed site' : 'drop site';
 

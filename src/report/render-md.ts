@@ -78,7 +78,7 @@ function snippetLines(s: Snippet): string[] {
 function candidateLine(c: Candidate, rank: number): string[] {
   const via = c.via.length > 0 ? `, via ${c.via.map((v) => mdCode(v, false)).join(' → ')}` : '';
   const out = [
-    `${rank}. ${mdCode(siteKey(c), false)} in ${mdCode(`${c.function}()`, false)} calls ${mdCode(c.api, false)}, reason ${mdText(candidateReason(c))}, score ${formatScore(c.score)} (${roleLabel(c)}${via})`,
+    `${rank}. ${mdCode(siteKey(c), false)} in ${mdCode(`${c.function}()`, false)}${c.calledAt !== undefined ? `, called at ${mdCode(`${c.calledAt.file}:${c.calledAt.line}`, false)} in ${mdCode(`${c.calledAt.function}()`, false)},` : ''} calls ${mdCode(c.api, false)}, reason ${mdText(candidateReason(c))}, score ${formatScore(c.score)} (${roleLabel(c)}${via})`,
   ];
   for (const e of c.evidence) out.push(`   - ${mdText(e)}`);
   return out;

@@ -277,7 +277,8 @@ function paramsOf(def: SyntaxNode): { params: string[]; reasonParams: number[] }
   for (const p of list.namedChildren) {
     if (p.type !== 'parameter_declaration') continue;
     const ids = [...p.text.matchAll(/[A-Za-z_]\w*/g)].map((m) => m[0]);
-    const name = ids[ids.length - 1] ?? '';
+    // A function pointer, `void (*destroy)(void *)`: its name is the one in the first parentheses.
+    const name = /\(\s*\*\s*([A-Za-z_]\w*)\s*\)\s*\(/.exec(p.text)?.[1] ?? ids[ids.length - 1] ?? '';
     if (/\benum\s+skb_drop_reason\b/.test(p.text)) reasonParams.push(params.length);
     params.push(name === 'void' && ids.length === 1 ? '' : name);
   }

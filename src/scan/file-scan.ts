@@ -27,7 +27,7 @@ function closesMore(text: string): boolean {
   return depth < 0;
 }
 
-const LAST_ARG = /,\s*([A-Za-z_]\w*)\s*\)/g;
+const AN_ARG = /[(,]\s*([A-Za-z_]\w*)\s*(?=[,)])/g;
 
 /** Positions of the `\n` before each line that opens with `{` (a function body, in kernel style). */
 function bodyOpenings(clean: string): number[] {
@@ -47,6 +47,9 @@ export class FileScan {
   private parsedBytes = 0;
   private parsedCalls = 0;
 
+  /** Chunks by the names passed in them as an argument (`, name)` or `(name,`), once asked for. */
+  private argumentChunks: Map<string, number[]> | null = null;
+
   constructor(file: string, text: string) {
     this.file = file;
     this.text = text;
@@ -54,10 +57,11 @@ export class FileScan {
   }
 
   /**
-   * Summaries of the chunks that call one of `names`. `asArguments` (this file's static helpers) are
-   * also looked for where they are passed as a function, last: `NF_HOOK(..., ip6_forward_finish)`.
+   * Summaries of the chunks that call one of `names`. `asArguments` (every name searched, in practice) are
+   * also looked for where they are passed as a function: `NF_HOOK(..., ip6_forward_finish)`,
+   * `ptr_ring_cleanup(r, __skb_array_destroy_skb)`.
    */
-  scan(names: readonly string[], asArguments: readonly string[] = []): FileSummary {
+  scan(names: readonly string[], asArguments: ReadonlySet<string> = new Set()): FileSummary {
     const out: FileSummary = { file: this.file, functions: [], macros: [], parseErrors: 0, skipped: [] };
     // The caller (ScanState) passes only names this file was not searched for yet.
     const fresh = names;
@@ -71,14 +75,26 @@ export class FileScan {
       else list.push(index);
     }
     // `asArguments` are among `names` (ScanState appends them): no pass over the names per file.
-    const args = new Set(asArguments);
+    const args = asArguments;
     if (args.size > 0) {
       // Only to parse the chunk: a name passed as an argument names no function around it to recover.
-      // The last argument (NF_HOOK's okfn is): `, name)`. Tables of function pointers do not match.
-      for (const m of this.text.matchAll(LAST_ARG)) {
-        if (!args.has(m[1] ?? '')) continue;
-        const ci = chunkAt(this.chunks, m.index);
-        if (!hitsByChunk.has(ci)) hitsByChunk.set(ci, []);
+      // Any argument: NF_HOOK's okfn is the last, codel_dequeue's drop_func is not. Tables of function
+      // pointers (`.ndo_start_xmit = name,`) do not match.
+      // Read once per file: every later round only looks its names up.
+      if (this.argumentChunks === null) {
+        this.argumentChunks = new Map();
+        for (const m of this.text.matchAll(AN_ARG)) {
+          const name = m[1] ?? '';
+          const ci = chunkAt(this.chunks, m.index);
+          const list = this.argumentChunks.get(name);
+          if (list === undefined) this.argumentChunks.set(name, [ci]);
+          else if (list[list.length - 1] !== ci) list.push(ci);
+        }
+      }
+      const small = args.size < this.argumentChunks.size;
+      for (const name of small ? args : this.argumentChunks.keys()) {
+        if (!(small ? this.argumentChunks.has(name) : args.has(name))) continue;
+        for (const ci of this.argumentChunks.get(name) ?? []) if (!hitsByChunk.has(ci)) hitsByChunk.set(ci, []);
       }
     }
     for (const [ci, hits] of hitsByChunk) {

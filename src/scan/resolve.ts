@@ -1,6 +1,6 @@
 // From function and macro summaries to drop APIs (roots and wrappers, to a fixed point), drop sites,
 // the helpers that reach them, and the names the scanner must still look for. Pure.
-import { DEFERRED_FREES, DEFERRED_REPORTER, SEED_APIS, TRACEPOINT_CALLS } from '../kernel/drop-functions.ts';
+import { DEFERRED_FREES, DEFERRED_REPORTER, SEED_APIS, TRACEPOINT_CALLS, isGenericDropApi } from '../kernel/drop-functions.ts';
 import type { CallEdge, DropApi, DropKind, DropSite, FunctionRecord } from '../model.ts';
 import { reasonConstants } from './extract.ts';
 import type { CallSummary, FreeFormula, FunctionSummary, MacroSummary } from './summary.ts';
@@ -51,18 +51,23 @@ const isHeader = (file: string): boolean => file.endsWith('.h');
 const TRACE_NAMES = new Set(Object.keys(TRACEPOINT_CALLS));
 /**
  * How many levels of inlined helpers a location may hide a site behind. Two levels cover a static
- * helper calling a header inline (the common deep case); deeper chains would multiply what must be
- * parsed for little gain.
+ * helper calling a header inline (the common case); the third reaches chains such as `__bpf_redirect` →
+ * `__bpf_redirect_no_mac` → `__bpf_rx_skb_no_mac` → `____dev_forward_skb` for about a fifth more CPU
+ * when indexing (README). Deeper would multiply what must be parsed.
  */
-const MAX_HELPER_DEPTH = 2;
+const MAX_HELPER_DEPTH = 3;
+/** How many inline functions a function pointer may be handed through before it is called. */
+const MAX_POINTER_HOPS = 4;
 const RETURN_ADDRESS = /^__builtin_return_address\s*\(\s*0\s*\)$/;
 
 export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   const localFns = new Map<string, Map<string, FunctionSummary>>();
+  const fileOf = new Map<FunctionSummary, string>();
   const headerFns = new Map<string, Def>();
   for (const [file, units] of files) {
     const m = new Map<string, FunctionSummary>();
     for (const fn of units.functions) {
+      fileOf.set(fn, file);
       if (!m.has(fn.name)) m.set(fn.name, fn);
       if (isHeader(file) && !headerFns.has(fn.name)) headerFns.set(fn.name, { file, fn });
     }
@@ -371,32 +376,164 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   const siteFns = new Set<FunctionSummary>();
   /** Extern functions that end by freeing: a caller in another file reports their tail-call drops. */
   const tailFns = new Map<string, Def>();
+  /** Calls of a non-generic wrapper whose body lands in the caller: the wrapper's own free is the site there. */
+  const wrapperCalls = new Map<FunctionSummary, Array<{ call: CallSummary; wrapper: Def }>>();
+  const addSite = (file: string, fn: FunctionSummary, call: CallSummary, entry: ApiEntry, viaPointer: boolean): void => {
+    const api = entry.api;
+    const reasonText = api.reasonArg === null ? null : call.args[api.reasonArg] ?? null;
+    let reasons: string[];
+    if (reasonText !== null) reasons = reasonsOf(file, fn, reasonText, 0, call);
+    else if (api.impliedReason !== null) reasons = [api.impliedReason];
+    else reasons = [...api.ownReasons];
+    const consumeOnly = api.kinds.length === 1 && api.kinds[0] === 'consume';
+    // The function's last statement, and the location is at the call: a jump, reported at its caller.
+    const tail = !viaPointer && call.tail === true && api.locationAt === 'caller';
+    const kind: DropKind = consumeOnly || (reasons.length > 0 && reasons.every((r) => r === 'CONSUMED')) ? 'consume' : 'drop';
+    if (consumeOnly) reasons = [];
+    sites.push({
+      file, line: call.line, endLine: Math.max(call.line, call.stmtEndLine), column: call.column,
+      function: fn.name, functionStartLine: fn.startLine, api: api.name, reasonText,
+      reason: reasons.length === 1 ? reasons[0] ?? null : null, reasons, kind,
+      via: viaOf(file, api), reportedIn: api.locationAt === 'caller' ? null : api.reportedIn, tail,
+    });
+    siteFns.add(fn);
+    if (tail && !fn.isStatic && !fn.isInline && !isHeader(file)) tailFns.set(fn.name, { file, fn });
+    // A wrapper of a .c file decides the drop (isGenericDropApi): where gcc inlines it, the location's
+    // line is its own free, reached through this call. A header function calling an extern wrapper is
+    // compiled out of line in that wrapper's file (dst_discard in net/core/dst.c), which inlines it.
+    const def = api.file === '' ? undefined : localFns.get(api.file)?.get(api.name);
+    if (def !== undefined && def !== fn && !isGenericDropApi(api) && (inlinedInto(entry, file) || (isHeader(file) && !entry.noinline))) {
+      let list = wrapperCalls.get(fn);
+      if (list === undefined) wrapperCalls.set(fn, (list = []));
+      list.push({ call, wrapper: { file: api.file, fn: def } });
+    }
+  };
   for (const [file, units] of files) {
     for (const fn of units.functions) {
       for (const call of fn.calls) {
         const entry = lookupApi(file, call.callee);
-        if (entry === undefined) continue;
-        const api = entry.api;
-        const reasonText = api.reasonArg === null ? null : call.args[api.reasonArg] ?? null;
-        let reasons: string[];
-        if (reasonText !== null) reasons = reasonsOf(file, fn, reasonText, 0, call);
-        else if (api.impliedReason !== null) reasons = [api.impliedReason];
-        else reasons = [...api.ownReasons];
-        const consumeOnly = api.kinds.length === 1 && api.kinds[0] === 'consume';
-        // The function's last statement, and the location is at the call: a jump, reported at its caller.
-        const tail = call.tail === true && api.locationAt === 'caller';
-        const kind: DropKind = consumeOnly || (reasons.length > 0 && reasons.every((r) => r === 'CONSUMED')) ? 'consume' : 'drop';
-        if (consumeOnly) reasons = [];
-        sites.push({
-          file, line: call.line, endLine: Math.max(call.line, call.stmtEndLine), column: call.column,
-          function: fn.name, functionStartLine: fn.startLine, api: api.name, reasonText,
-          reason: reasons.length === 1 ? reasons[0] ?? null : null, reasons, kind,
-          via: viaOf(file, api), reportedIn: api.locationAt === 'caller' ? null : api.reportedIn, tail,
-        });
-        siteFns.add(fn);
-        if (tail && !fn.isStatic && !fn.isInline && !isHeader(file)) tailFns.set(fn.name, { file, fn });
+        if (entry !== undefined) addSite(file, fn, call, entry, false);
       }
     }
+  }
+
+  // 3b. Function pointers handed to inline code: a function that calls one of its parameters
+  // (`destroy(ptr)`), itself or through the inline functions it passes the parameter on to, makes a
+  // direct call once inlined into a caller that passes a function by name. A drop API passed so
+  // (ptr_ring_cleanup(r, __skb_array_destroy_skb)) makes that call a site; a static function of the
+  // caller's file that drops (a qdisc's drop_func given to codel_dequeue) is a helper behind it.
+  interface PointerCall { file: string; fn: FunctionSummary; call: CallSummary }
+  const pointerCalls = new Map<FunctionSummary, Map<number, PointerCall[]>>();
+  const addPointerCall = (fn: FunctionSummary, j: number, pc: PointerCall): boolean => {
+    let m = pointerCalls.get(fn);
+    if (m === undefined) pointerCalls.set(fn, (m = new Map()));
+    let list = m.get(j);
+    if (list === undefined) m.set(j, (list = []));
+    if (list.some((x) => x.call === pc.call)) return false;
+    list.push(pc);
+    return true;
+  };
+  for (const [file, units] of files) {
+    for (const fn of units.functions) {
+      for (const call of fn.calls) {
+        const j = fn.params.indexOf(call.callee);
+        if (j >= 0) addPointerCall(fn, j, { file, fn, call });
+      }
+    }
+  }
+  // Only the calls of functions that call a parameter: found through callersOf, not by a pass over every call.
+  const handOffs = (visit: (file: string, fn: FunctionSummary, call: CallSummary, callee: FunctionSummary, inner: Map<number, PointerCall[]>) => void): void => {
+    for (const [callee, inner] of [...pointerCalls]) {
+      for (const c of callersOf.get(callee.name) ?? []) {
+        if (c.fn === callee || inlineable(c.file, callee.name)?.fn !== callee) continue;
+        visit(c.file, c.fn, c.call, callee, inner);
+      }
+    }
+  };
+  for (let round = 0, grew = true; grew && round < MAX_POINTER_HOPS; round++) {
+    grew = false;
+    handOffs((_file, fn, call, _callee, inner) => {
+      for (const [k, list] of inner) {
+        const j = fn.params.indexOf(call.args[k] ?? '');
+        if (j >= 0) for (const pc of list) if (addPointerCall(fn, j, pc)) grew = true;
+      }
+    });
+  }
+  const boundSites = new Set<string>();
+  handOffs((file, fn, call, _callee, inner) => {
+    for (const [k, list] of inner) {
+      const name = call.args[k] ?? '';
+      if (!/^[A-Za-z_]\w*$/.test(name) || fn.params.includes(name)) continue;
+      const entry = lookupApi(file, name);
+      if (entry !== undefined && isGenericDropApi(entry.api)) {
+        for (const pc of list) {
+          const key = `${pc.file}:${pc.call.line}:${pc.call.column}:${name}`;
+          if (boundSites.has(key)) continue;
+          boundSites.add(key);
+          addSite(pc.file, pc.fn, { ...pc.call, callee: name }, entry, true);
+        }
+        continue;
+      }
+      const target = localFns.get(file)?.get(name);
+      if (target === undefined || target === fn || !target.isStatic) continue;
+      let users = argUsers.get(name);
+      if (users === undefined) argUsers.set(name, (users = []));
+      if (!users.some((u) => u.call === call && u.target === target)) users.push({ file, fn, call, target });
+    }
+  });
+
+  // The inline code a function is handed to must be parsed to see that it calls it: look for the callees
+  // of calls that pass a drop API or a static function that drops, and for the callees such a callee
+  // passes its parameters on to.
+  const isFunctionName = (file: string, a: string): boolean => {
+    if (!/^[a-z_]\w*$/.test(a)) return false;
+    if (lookupApi(file, a) !== undefined) return true;
+    const local = localFns.get(file)?.get(a);
+    return local !== undefined && local.isStatic && siteFns.has(local);
+  };
+  const handOffNames = new Set<string>();
+  /** Per function: the parameters some caller passes a function in. */
+  const received = new Map<FunctionSummary, Set<number>>();
+  const receivedWork: FunctionSummary[] = [];
+  const handOff = (file: string, fn: FunctionSummary, call: CallSummary, passed: (a: string) => boolean): void => {
+    if (!/^[a-z_]\w*$/.test(call.callee) || lookupApi(file, call.callee) !== undefined) return;
+    let def: Def | null | undefined;
+    call.args.forEach((a, k) => {
+      if (!passed(a)) return;
+      def ??= inlineable(file, call.callee);
+      if (def === null) {
+        // Only where the code may run the pointer on a packet at once: a drop API passed, or the packet
+        // passed with it (request_irq(irq, handler, …) and call_rcu(head, fn) only store it).
+        if (lookupApi(file, a) !== undefined || fn.params.includes(a) || call.args.some((x) => /\bskb\b/.test(x))) handOffNames.add(call.callee);
+        return;
+      }
+      let set = received.get(def.fn);
+      if (set === undefined) received.set(def.fn, (set = new Set()));
+      if (!set.has(k)) {
+        set.add(k);
+        receivedWork.push(def.fn);
+      }
+    });
+  };
+  // A cheap first test of every argument: the names of drop APIs and of static functions that hold a site.
+  const functionNames = new Set<string>([...globalApis.keys(), ...[...localApis.values()].flatMap((m) => [...m.keys()])]);
+  for (const fn of siteFns) if (fn.isStatic) functionNames.add(fn.name);
+  for (const [file, units] of files) {
+    for (const fn of units.functions) {
+      for (const call of fn.calls) {
+        if (!call.args.some((a) => functionNames.has(a))) continue;
+        handOff(file, fn, call, (a) => functionNames.has(a) && isFunctionName(file, a) && !fn.params.includes(a));
+      }
+    }
+  }
+  // Then what the receivers pass on of the parameters they were given, a bounded number of times.
+  for (let i = 0; i < receivedWork.length && i < 10_000; i++) {
+    const fn = receivedWork[i];
+    if (fn === undefined) continue;
+    const file = fileOf.get(fn);
+    const mine = received.get(fn);
+    if (file === undefined || mine === undefined) continue;
+    for (const call of fn.calls) handOff(file, fn, call, (a) => mine.has(fn.params.indexOf(a)));
   }
 
   // 4. Helpers: functions the compiler may inline into their callers and that reach a site.
@@ -435,8 +572,8 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     const h = reachWork[i];
     if (h === undefined) continue;
     const d = depth.get(h.fn) ?? 0;
-    // A call of a drop API is a site of its own: the API's body is not a helper of its callers.
-    if (d >= MAX_HELPER_DEPTH || lookupApi(h.file, h.fn.name) !== undefined) continue;
+    // A call of a generic drop API is a site of its own: the API's body is not a helper of its callers.
+    if (d >= MAX_HELPER_DEPTH || isGenericDropApi(lookupApi(h.file, h.fn.name)?.api)) continue;
     for (const c of [...(callersOf.get(h.fn.name) ?? []), ...(argUsers.get(h.fn.name) ?? [])]) {
       if (depth.has(c.fn) || c.fn === h.fn || inlineable(c.file, h.fn.name)?.fn !== h.fn) continue;
       depth.set(c.fn, d + 1);
@@ -470,6 +607,9 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
         if (h === null || h.fn === fn || !reach.has(h.fn) || lookupApi(file, c.callee) !== undefined) continue;
         edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: c.callee, calleeFile: h.file, line: c.line, args: c.args, kind: 'inline', through: null });
       }
+      for (const w of wrapperCalls.get(fn) ?? []) {
+        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: w.wrapper.fn.name, calleeFile: w.wrapper.file, line: w.call.line, args: w.call.args, kind: 'wrapper', through: null });
+      }
       for (const t of tailEdges.get(fn) ?? []) {
         edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: t.callee.fn.name, calleeFile: t.callee.file, line: t.call.line, args: t.call.args, kind: 'tail', through: null });
       }
@@ -477,12 +617,13 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   }
   for (const [arg, users] of argUsers) {
     for (const u of users) {
-      if (!reach.has(u.fn) || !reach.has(u.target) || lookupApi(u.file, arg) !== undefined) continue;
+      if (!reach.has(u.fn) || !reach.has(u.target) || isGenericDropApi(lookupApi(u.file, arg)?.api)) continue;
       edges.push({ file: u.file, caller: u.fn.name, callerStartLine: u.fn.startLine, callee: arg, calleeFile: u.file, line: u.call.line, args: u.call.args, kind: 'callback', through: u.call.callee });
     }
   }
   // Their callers live in .c files; a header would only declare them, and its chunks are costly to parse.
   const sourceNames = new Set(tailFns.keys());
+  for (const n of handOffNames) globalNames.add(n);
   const apis: DropApi[] = [];
   for (const e of globalApis.values()) {
     apis.push(e.api);

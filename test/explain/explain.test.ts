@@ -62,8 +62,12 @@ test('the reason picks the site it reaches among several in one function', () =>
 test('sites inside inlined helpers are candidates, with the helper chain', () => {
   const e = sample.explain(query('tcp_data_queue+0x2c1/0x800 reason: TCP_OFOMERGE'));
   const top = e.candidates[0];
-  assert.equal(`${top?.file}:${top?.line}`, 'net/ipv4/tcp_input.c:42');
-  assert.deepEqual(top?.via, ['tcp_data_queue_ofo']);
+  // tcp_drop_reason (static, inlined) decides the drop: its own free is the line, reached through the
+  // TCP_OFOMERGE call of tcp_data_queue_ofo, which is shown as where it was called.
+  assert.equal(`${top?.file}:${top?.line}`, 'net/ipv4/tcp_input.c:17');
+  assert.deepEqual(top?.via, ['tcp_data_queue_ofo', 'tcp_drop_reason']);
+  assert.deepEqual(top?.calledAt, { file: 'net/ipv4/tcp_input.c', line: 42, function: 'tcp_data_queue_ofo' });
+  assert.deepEqual(top?.reasons, ['TCP_OFOMERGE']);
   const ip = sample.explain(query('ip_rcv+1d4'));
   assert.ok(ip.candidates.length >= 2);
   // ip_rcv holds no site itself: they come through ip_rcv_core, or through ip_rcv_finish, its NF_HOOK okfn.

@@ -93,6 +93,23 @@ test('dropwatch form, two consume_skb sites of an inlined helper: the freed buff
   assert.ok(top.score > second.score, `${top.score} > ${second.score}`);
 });
 
+test('tcp_drop_reason inlined into tcp_data_queue: the code\'s reason picks its free through a call that passes it', { skip }, async () => {
+  const src = readFileSync(join(tree ?? '', 'net/ipv4/tcp_input.c'), 'latin1').split('\n');
+  const start = src.findIndex((l) => /^static void tcp_drop_reason\(/.test(l));
+  const own = src.findIndex((l, i) => i > start && /\bkfree_skb_reason\(/.test(l)) + 1;
+  // Offsets of drop calls of the shipped tcp_data_queue (objdump of the image): %esi holds 36 and 25.
+  for (const [offset, reason] of [['0x9cf', 'TCP_OFO_DROP'], ['0xb30', 'TCP_OFOMERGE']] as const) {
+    const [e] = await explainJson(['--kernel', vmlinuz, `tcp_data_queue+${offset}`]);
+    assert.ok(e !== undefined);
+    assert.equal(e.method, 'machine-code');
+    assert.equal(e.reason, reason);
+    const top = e.candidates[0];
+    assert.equal(`${top?.file}:${top?.line}`, `net/ipv4/tcp_input.c:${own}`, JSON.stringify(e.candidates.slice(0, 3)));
+    const at = top?.calledAt;
+    assert.ok(at !== undefined && new RegExp(`tcp_drop_reason\\([^;]*${reason}`).test(src.slice(at.line - 1, at.line + 2).join(' ')), JSON.stringify(at));
+  }
+});
+
 test('a module location is read from the .ko and its relocations: vxlan_xmit_one+0x52a [vxlan] is the tx_error free', { skip }, async () => {
   const [e] = await explainJson(['--modules', modules, 'vxlan_xmit_one+0x52a [vxlan]']);
   assert.ok(e !== undefined);

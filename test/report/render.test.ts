@@ -239,3 +239,16 @@ test('formats: one renderer per format, all returning text', () => {
     totals: { events: 0, drops: 0, locations: 0, skippedLines: 0 }, tree: null };
   for (const f of REPORT_FORMATS) assert.doesNotThrow(() => RENDERERS[f](empty, opts()), f);
 });
+
+test('md, html, json: a wrapper\'s free shows the call that reached it (calledAt)', () => {
+  const view: ReportView = structuredClone(basic);
+  const row = view.rows.find((r) => r.candidates.length > 0);
+  const top = row?.candidates[0];
+  assert.ok(top !== undefined);
+  top.calledAt = { file: 'net/ipv4/tcp_input.c', line: 5017, function: 'tcp_data_queue' };
+  assert.match(renderMarkdown(view, opts()), /, called at `net\/ipv4\/tcp_input\.c:5017` in `tcp_data_queue\(\)`,/);
+  assert.ok(renderHtml(view, opts()).includes('called at <code>net/ipv4/tcp_input.c:5017</code> in <code>tcp_data_queue()</code>'));
+  assert.match(renderJson(view, opts()), /"calledAt": \{\s*"file": "net\/ipv4\/tcp_input\.c",\s*"function": "tcp_data_queue",\s*"line": 5017/);
+  // Without it, nothing is printed.
+  assert.ok(!renderMarkdown(basic, opts()).includes('called at'));
+});
