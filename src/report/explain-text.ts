@@ -59,6 +59,12 @@ export function renderExplanations(list: readonly Explanation[], source: SourceL
       for (const ev of c.evidence) out.push(`       - ${p(ev)}`);
       const lines = opts.context >= 0 ? source(c.file) : null;
       if (lines !== null) out.push(...snippet(lines, c.line, c.endLine, opts.context, opts.color));
+      // The wrapper's own line is the same for all its calls: the calling line is what tells them apart.
+      const at = c.calledAt;
+      const callerLines = at !== undefined && opts.context >= 0 ? source(at.file) : null;
+      if (at !== undefined && callerLines !== null) {
+        out.push(dim(`      ${p(calledAtLabel(c))}:`, opts.color), ...snippet(callerLines, at.line, at.line, 0, opts.color));
+      }
     });
     for (const n of e.notes) out.push(`  note: ${p(n)}`);
     out.push('');

@@ -81,6 +81,8 @@ test('the call that reached an inlined wrapper is printed, in text and in JSON',
   const text = await runCli(['explain', '--db', file, 'rx_queue_ofo+0x30/0x80 reason: TCP_OFOMERGE']);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /1\. net\/ipv4\/tcp_rx\.c:19 .* called at net\/ipv4\/tcp_rx\.c:35 in rx_queue_ofo\(\)/);
+  // The wrapper's line is the same for every call: the calling line is shown under it, with its text.
+  assert.match(text.stdout, /called at net\/ipv4\/tcp_rx\.c:35 in rx_queue_ofo\(\):\n\s+> 35 \|\s+rx_toss\(sk, skb, SKB_DROP_REASON_TCP_OFOMERGE\);/);
   const json = await runCli(['explain', '--db', file, '--json', 'rx_queue_ofo+0x30/0x80 reason: TCP_OFOMERGE']);
   assert.equal(json.code, 0, json.stderr);
   assert.match(json.stdout, /"calledAt":\s*\{[^}]*"line":\s*35/);
