@@ -1,12 +1,15 @@
 // The drop calls of one decoded function, each with what the code around it says: the constants that reach
 // the callee's reason register (walked back through every predecessor), the other calls, immediates,
 // per-cpu counter offsets and strings of its neighbourhood.
+import { valueOrigins, type Origin } from './dataflow.ts';
 import { ARG_FAMILIES, type DecodedFunction, type Insn } from './decode.ts';
 
 export interface Callee {
   name: string;
   /** Index of the `enum skb_drop_reason` parameter (from the indexed tree's prototype), or null. */
   reasonArg: number | null;
+  /** Index of the freed buffer's parameter. */
+  skbArg: number;
 }
 
 export interface DropCall {
@@ -32,6 +35,24 @@ export interface DropCall {
   /** Another drop call just before this one in the same straight line, or just after it. */
   dropBefore: boolean;
   dropAfter: boolean;
+  /**
+   * When the call's block is a jump target (an out-of-line drop block, a `goto drop` label): what the
+   * straight lines that jump or fall into it call and compare, the code of the conditions that lead there.
+   */
+  entry: EntryFacts | null;
+  /** Where the freed buffer (the callee's skb argument) comes from, over every path back. */
+  skb: Origin[];
+  /** The field the freed buffer was loaded from is set to NULL right after the call (`kfree_skb(p->skb); p->skb = NULL;`). */
+  clearsField: boolean;
+}
+
+export interface EntryFacts {
+  /** Jumps and fall-throughs into the block. */
+  edges: number;
+  /** Functions called on those straight lines (before the branch). */
+  calls: string[];
+  /** Immediates compared on them (`cmp $imm`, `test $imm`). */
+  compared: number[];
 }
 
 /** Calls that never return (objtool's list is in the tree; these are the ones a drop path meets). */
@@ -45,6 +66,10 @@ const NOT_NEIGHBOURS = /^(__fentry__|__stack_chk_fail|__x86_|__sanitizer_|__asan
 const BACK_WINDOW = 24;
 const FORWARD_WINDOW = 14;
 const AFTER_JUMP = 5;
+/** Instructions read back from each branch into a drop block. */
+const ENTRY_WINDOW = 4;
+/** Instructions after a drop call searched for the store that clears the freed field. */
+const CLEAR_WINDOW = 4;
 
 function fallsThrough(x: Insn, noreturn: ReadonlySet<string>): boolean {
   if (x.flow === 'jmp' || x.flow === 'ret' || x.flow === 'ijmp' || x.flow === 'stop') return false;
@@ -116,6 +141,55 @@ class Flow {
   }
 }
 
+/** First instruction of the straight line that ends in the call at `i` (a jump target, or after a jump). */
+function blockStart(flow: Flow, insns: readonly Insn[], i: number, noreturn: ReadonlySet<string>, isDrop: (x: Insn) => boolean): number {
+  let k = i;
+  for (let n = 0; n < BACK_WINDOW && k > 0 && !flow.isJoin(k); n++) {
+    const y = insns[k - 1];
+    if (y === undefined || !fallsThrough(y, noreturn) || y.flow === 'jcc' || isDrop(y)) break;
+    k--;
+  }
+  return k;
+}
+
+/**
+ * What leads into a drop block that is a jump target: for each conditional jump into it, the call whose result
+ * it tests (`call skb_clone; test %rax,%rax; je drop`) and the immediates compared just before it.
+ */
+function entryFacts(flow: Flow, insns: readonly Insn[], start: number, noreturn: ReadonlySet<string>, isDrop: (x: Insn) => boolean, callees: ReadonlyMap<string, Callee>): EntryFacts | null {
+  if (!flow.isJoin(start)) return null;
+  const preds = flow.predecessors(start);
+  const calls: string[] = [];
+  const compared: number[] = [];
+  for (const q of preds) {
+    if (insns[q]?.flow !== 'jcc') continue;
+    for (let k = q - 1, n = 0; k >= 0 && n < ENTRY_WINDOW; k--, n++) {
+      const y = insns[k];
+      if (y === undefined || isDrop(y) || !fallsThrough(y, noreturn) || y.flow === 'jcc') break;
+      if (y.flow === 'call' || y.flow === 'icall') {
+        if (y.callee !== null && !callees.has(y.callee) && !NOT_NEIGHBOURS.test(y.callee)) calls.push(y.callee);
+        break;
+      }
+      if (y.compares) for (const v of y.imms) compared.push(v);
+      if (flow.isJoin(k)) break;
+    }
+  }
+  return { edges: preds.length, calls, compared };
+}
+
+/** Whether a field the freed buffer was loaded from (`mov 0x100(%r12),%rsi`) is set to 0 just after the call. */
+function clearsAfter(insns: readonly Insn[], i: number, skb: readonly Origin[], noreturn: ReadonlySet<string>, isDrop: (x: Insn) => boolean): boolean {
+  const disps = new Set(skb.flatMap((o) => (o.kind === 'load' ? [o.disp] : [])));
+  if (disps.size === 0) return false;
+  for (let k = i + 1, n = 0; k < insns.length && n < CLEAR_WINDOW; k++, n++) {
+    const y = insns[k];
+    if (y === undefined || isDrop(y)) break;
+    if (y.clears !== null && disps.has(y.clears.disp)) return true;
+    if (!fallsThrough(y, noreturn) || y.flow === 'jcc') break;
+  }
+  return false;
+}
+
 export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, Callee>, opts: FlowOptions): DropCall[] {
   const flow = new Flow(fn, opts);
   const insns = fn.insns;
@@ -170,9 +244,13 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
       }
       if (!fallsThrough(y, opts.noreturn)) break;
     }
+    const skbFamily = ARG_FAMILIES[callee?.skbArg ?? 0];
+    const skb = skbFamily === undefined ? [] : valueOrigins(insns, (k) => flow.predecessors(k), i, skbFamily);
     out.push({
       index: i, off: x.off, ret: x.off + x.len, callee: x.callee, tail: x.flow === 'jmp',
       reasons, neighbours, imms, gsDisps, disps, dataRefs, dropBefore, dropAfter,
+      entry: entryFacts(flow, insns, blockStart(flow, insns, i, opts.noreturn, isDrop), opts.noreturn, isDrop, callees),
+      skb, clearsField: clearsAfter(insns, i, skb, opts.noreturn, isDrop),
     });
   });
   return out;

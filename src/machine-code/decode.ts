@@ -1,7 +1,7 @@
 // x86-64 decoding of one function's bytes with iced-x86 (WebAssembly, no native build) into the few facts
 // the drop analysis reads: control flow, call targets by name, registers written, constants loaded,
 // immediates and rip-relative data references. The only importer of iced-x86 in this folder.
-import { Decoder, DecoderOptions, FlowControl, FormatterSyntax, Formatter, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register, RegisterExt } from 'iced-x86';
+import { Decoder, DecoderOptions, FlowControl, FormatterSyntax, Formatter, Instruction, InstructionInfoFactory, MemorySize, Mnemonic, OpAccess, OpKind, Register, RegisterExt } from 'iced-x86';
 import type { FunctionCode } from '../binary/index.ts';
 
 export type Flow = 'next' | 'jmp' | 'jcc' | 'ret' | 'call' | 'icall' | 'ijmp' | 'stop';
@@ -38,6 +38,16 @@ export interface Insn {
   gsDisp: number | null;
   /** Displacement of a register-based memory operand (struct fields, counter slots), or null. */
   disp: number | null;
+  /** A `cmp` or `test` (it sets the flags a conditional jump reads). */
+  compares: boolean;
+  /** A 64-bit register-to-register `mov`: [destination family, source family]. */
+  copy: [number, number] | null;
+  /** A 64-bit `mov disp(%base), %reg` (no index): the loaded register, the base register's family and the displacement. */
+  load: { dst: number; base: number; disp: number } | null;
+  /** A 64-bit `mov %reg, disp(%base)` (no index). */
+  store: { src: number; base: number; disp: number } | null;
+  /** A 64-bit `movq $0, disp(%base)` (no index): a pointer field set to NULL. */
+  clears: { base: number; disp: number } | null;
 }
 
 export interface DecodedFunction {
@@ -165,7 +175,26 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
       }
     }
     at.set(off, out.length);
-    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp });
+    const compares = m === Mnemonic.Cmp || m === Mnemonic.Test;
+    let copy: [number, number] | null = null;
+    let load: Insn['load'] = null;
+    let store: Insn['store'] = null;
+    let clears: Insn['clears'] = null;
+    if (m === Mnemonic.Mov && ops === 2) {
+      const k0 = insn.op0Kind;
+      const k1 = insn.op1Kind;
+      const wide = (r: Register): boolean => RegisterExt.isGPR64(r);
+      const simple = insn.memoryIndex === Register.None && insn.memorySegment !== Register.GS && insn.memoryBase !== Register.RIP;
+      if (k0 === OpKind.Register && k1 === OpKind.Register && wide(insn.op0Register) && wide(insn.op1Register)) copy = [familyOf(insn.op0Register), familyOf(insn.op1Register)];
+      else if (k0 === OpKind.Register && k1 === OpKind.Memory && wide(insn.op0Register) && simple && familyOf(insn.memoryBase) >= 0) {
+        load = { dst: familyOf(insn.op0Register), base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
+      } else if (k0 === OpKind.Memory && k1 === OpKind.Register && wide(insn.op1Register) && simple && familyOf(insn.memoryBase) >= 0) {
+        store = { src: familyOf(insn.op1Register), base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
+      } else if (k0 === OpKind.Memory && insn.memorySize === MemorySize.UInt64 && imms.length === 1 && imms[0] === 0 && simple && familyOf(insn.memoryBase) >= 0) {
+        clears = { base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
+      }
+    }
+    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares, copy, load, store, clears });
   }
   decoder.free();
   insn.free();

@@ -15,6 +15,8 @@ import { sourcePosition } from '../explain/rank.ts';
 import { softAssign } from './assign.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
+import { entryLines } from './guards.ts';
+import { callArgument, clearedAfter, sourceValue, type SourceValue } from './dataflow.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 
 export { normaliseCallName } from './source-features.ts';
@@ -62,6 +64,14 @@ const TUNING = {
   capacity: 1,
   expandDepth: 2,
   none: 0.02,
+  /** A call on the branches into a `goto` label's drop block that the source calls before a `goto` there. */
+  entryCall: 2,
+  maxEntryCalls: 3,
+  /** The freed buffer is what a call returned, and the site's variable is assigned from that call. */
+  dataflowCall: 2,
+  /** `kfree_skb(p->skb); p->skb = NULL;` in both, or in only one of them. */
+  cleared: 3,
+  clearedMismatch: 0.5,
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
   before: 10,
   after: 3,
@@ -88,6 +98,7 @@ export class MachineCode implements CodeEvidence {
   private readonly callees: Map<string, Callee>;
   private readonly calleeEvent: Map<string, 'kfree_skb' | 'consume_skb' | null>;
   private readonly apiNames: Set<string>;
+  private readonly apiByName: Map<string, DropApi>;
   /** API name → the drop functions its calls can end in, and how many frees its own body holds. */
   private readonly reach = new Map<string, Set<string>>();
   private readonly bodySites = new Map<string, number>();
@@ -117,10 +128,11 @@ export class MachineCode implements CodeEvidence {
       if (a.locationAt !== 'caller' || a.linkage !== 'extern') continue;
       const root = a.role === 'root' ? a : a.forwardsTo === null ? undefined : byName.get(a.forwardsTo);
       if (root === undefined || root.role !== 'root') continue;
-      this.callees.set(a.name, { name: a.name, reasonArg: a.reasonArg });
+      this.callees.set(a.name, { name: a.name, reasonArg: a.reasonArg, skbArg: a.skbArg });
       this.calleeEvent.set(a.name, a.kinds.length === 1 && a.kinds[0] === 'consume' ? 'consume_skb' : null);
     }
     this.apiNames = new Set(opts.apis.map((a) => a.name));
+    this.apiByName = byName;
     const inBody = new Map<string, DropSite[]>();
     for (const site of opts.sites ?? []) {
       if (!this.apiNames.has(site.function)) continue;
@@ -374,6 +386,18 @@ export class MachineCode implements CodeEvidence {
       f *= TUNING.neighbour ** Math.min(near.length, TUNING.maxNeighbours);
       ev?.push(`machine code: calls ${near.map((n) => c.neighbours.find((x) => normaliseCallName(x) === n) ?? n).join(', ')} near the drop, as the source does around this site`);
     }
+    // The branches into the drop block (a `goto drop` label): what the code calls before them.
+    if (c.entry !== null && c.entry.calls.length > 0) {
+      const guards = this.gotoFeatures(s);
+      if (guards !== null) {
+        const hits = [...new Set(c.entry.calls.map(normaliseCallName))].filter((n) => guards.features.calls.has(n) && !near.includes(n));
+        if (hits.length > 0) {
+          f *= TUNING.entryCall ** Math.min(hits.length, TUNING.maxEntryCalls);
+          ev?.push(`machine code: the branches into this drop block test what ${hits.map((n) => c.entry?.calls.find((x) => normaliseCallName(x) === n) ?? n).join(', ')} return${hits.length > 1 ? '' : 's'}, as ${guards.label === null ? 'the condition of this site\'s block does' : `a condition of the ${guards.gotos} goto ${guards.label} does`}`);
+        }
+      }
+    }
+    f *= this.dataflow(c, s, ev);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
     // An errno the code returns here that the site's block does not, while the block returns others.
     const codeErrnos = [...new Set(c.imms)].filter((v) => v >= 0xfffff001 && v !== 0xffffffff && this.errnoValues.has(v));
@@ -415,6 +439,31 @@ export class MachineCode implements CodeEvidence {
       ev?.push(`machine code: references the string ${strings.map((t) => JSON.stringify(t.length > 40 ? t.slice(0, 40) + '…' : t)).join(', ')}, which the source uses near this site`);
     }
     return f;
+  }
+
+  /** Where the freed buffer comes from in the code, against what the site frees. */
+  private dataflow(c: DropCall, s: CodeSite, ev: string[] | null): number {
+    if (c.skb.length === 0) return 1;
+    const v = this.siteValue(s.site);
+    if (c.clearsField !== v.cleared) {
+      if (c.clearsField) ev?.push('machine code: the field the freed buffer was loaded from is set to NULL right after the call, which this site does not do');
+      else if (v.cleared) ev?.push('machine code: this site sets the freed field to NULL after the free, which the code does not do right after this call');
+      return TUNING.clearedMismatch;
+    }
+    if (c.clearsField && v.cleared) {
+      ev?.push('machine code: the field the freed buffer was loaded from is set to NULL right after the call, as this site does');
+      return TUNING.cleared;
+    }
+    if (v.kind === 'other') return 1;
+    const calls = c.skb.filter((o): o is { kind: 'call'; name: string } => o.kind === 'call').map((o) => o.name);
+    if (v.kind === 'variable' && v.assignedFrom.length > 0 && calls.length > 0) {
+      const hit = calls.find((n) => v.from.has(normaliseCallName(n)));
+      if (hit !== undefined) {
+        ev?.push(`machine code: frees the buffer ${hit} returns, as this site frees ${v.name} = ${v.assignedFrom.join('(…) or ')}(…)`);
+        return TUNING.dataflowCall;
+      }
+    }
+    return 1;
   }
 
   private readonly descriptors = new Map<bigint | string, { file: string; line: number } | null>();
@@ -479,6 +528,54 @@ export class MachineCode implements CodeEvidence {
       this.features.set(key, f);
     }
     return f;
+  }
+
+  private readonly valueCache = new Map<string, SourceValue & { cleared: boolean; from: Set<string> }>();
+
+  /** What a site frees: a field, or a variable (assigned from calls, or a parameter). */
+  private siteValue(site: DropSite): SourceValue & { cleared: boolean; from: Set<string> } {
+    const key = `${site.file}:${site.line}:${site.column}`;
+    let v = this.valueCache.get(key);
+    if (v === undefined) {
+      v = { kind: 'other', cleared: false, from: new Set() };
+      const all = this.opts.lines(site.file);
+      const api = this.apiByName.get(site.api);
+      if (all !== null && api !== undefined) {
+        const text = all.slice(site.line - 1, site.endLine).join(' ');
+        const expr = callArgument(text, site.api, api.skbArg);
+        if (expr !== null) {
+          const sv = sourceValue(all, site.functionStartLine, site.line, expr);
+          // The calls the freed variable is assigned from, with what header inlines they expand to.
+          const from = new Set(sv.kind === 'variable' ? sv.assignedFrom.map(normaliseCallName) : []);
+          expandCalls(from, this.headerBodies(), TUNING.expandDepth);
+          v = { ...sv, cleared: clearedAfter(all, site.endLine, expr), from };
+        }
+      }
+      this.valueCache.set(key, v);
+    }
+    return v;
+  }
+
+  private readonly gotoCache = new Map<string, { label: string | null; gotos: number; features: SourceFeatures } | null>();
+
+  /** The source conditions on the paths into a site (see guards.ts), as features. */
+  private gotoFeatures(s: CodeSite): { label: string | null; gotos: number; features: SourceFeatures } | null {
+    const site = s.site;
+    const key = `${site.file}:${site.line}`;
+    if (this.gotoCache.has(key)) return this.gotoCache.get(key) ?? null;
+    const e = entryLines(this.opts.lines, site.file, site.line, site.functionStartLine);
+    let out: { label: string | null; gotos: number; features: SourceFeatures } | null = null;
+    if (e !== null && e.lines.length > 0) {
+      const features: SourceFeatures = { calls: new Set(), errnos: new Map(), strings: [], mibs: new Map() };
+      for (const n of e.lines) {
+        const x = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, site.file, n, n);
+        for (const c of x.calls) features.calls.add(c);
+      }
+      expandCalls(features.calls, this.headerBodies(), TUNING.expandDepth);
+      out = { label: e.label, gotos: e.gotos, features };
+    }
+    this.gotoCache.set(key, out);
+    return out;
   }
 
   private headerBodies(): Map<string, Set<string>> {

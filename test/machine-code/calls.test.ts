@@ -23,7 +23,7 @@ function code(bytes: number[]): FunctionCode {
 }
 
 const namer = { byAddress: (a: bigint): string | null => (a === DROP ? 'sk_skb_reason_drop' : a === ICMP ? '__icmp_send' : null) };
-const callees = new Map([['sk_skb_reason_drop', { name: 'sk_skb_reason_drop', reasonArg: 2 }]]);
+const callees = new Map([['sk_skb_reason_drop', { name: 'sk_skb_reason_drop', reasonArg: 2, skbArg: 1 }]]);
 const flow = { noreturn: new Set<string>(), hiddenEdges: [] };
 
 test('two constants joining before the call give the set {3, 5}, and the call after __icmp_send names it as a neighbour', () => {

@@ -55,6 +55,42 @@ test('dropwatch form, four plain kfree_skb sites: the -EMSGSIZE return after the
   assert.ok(e.notes.some((n) => n.includes('calls kfree_skb_reason at +0x334')), e.notes.join('\n'));
 });
 
+// objdump -d of the image: ip_mr_input+0x35d is `mov $1,%esi; mov %rbx,%rdi; call kfree_skb_reason` and then
+// `mov %r14d,%eax` (PTR_ERR(mrt)); only two branches enter it, `ja` at +0x76 and +0x181, each right after
+// `call ipmr_rt_fib_lookup; mov %rax,%r14; cmp $0xfffffffffffff000,%rax` (IS_ERR(mrt)).
+test('dropwatch form, several NOT_SPECIFIED kfree_skb sites: the call the branch into the drop block tests decides ip_mr_input+0x36a', { skip }, async () => {
+  const [e] = await explainJson(['--kernel', vmlinuz, 'ip_mr_input+36a']);
+  assert.ok(e !== undefined);
+  assert.equal(e.method, 'machine-code');
+  assert.equal(e.reason, 'NOT_SPECIFIED');
+  const sameReason = e.candidates.filter((c) => c.file === 'net/ipv4/ipmr.c' && c.function === 'ip_mr_input' && c.reasons.includes('NOT_SPECIFIED'));
+  assert.ok(sameReason.length >= 3, `ip_mr_input frees with kfree_skb in several places; got ${sameReason.length}`);
+  const top = e.candidates[0];
+  assert.ok(top !== undefined);
+  assert.equal(`${top.file}:${top.line}`, 'net/ipv4/ipmr.c:2133');
+  assert.ok(top.evidence.some((x) => x.includes('the branches into this drop block test what ipmr_rt_fib_lookup returns')), top.evidence.join('\n'));
+  assert.ok(!e.candidates.slice(1).some((c) => c.evidence.some((x) => x.includes('test what ipmr_rt_fib_lookup returns'))), 'no other site is under that condition');
+  assert.ok(top.score > (e.candidates[1]?.score ?? 0) * 1.5, 'the code separates it from the other same-reason sites');
+});
+
+// objdump -d: __udp4_lib_rcv+0x86b is `call consume_skb` with %rdi from %rbx, which +0x849 set from the result of
+// `call skb_clone` at +0x844 (`mov %rax,%rbx`): the inlined __udp4_lib_mcast_deliver's consume_skb(nskb), not
+// its consume_skb(skb) at +0x8bb (%rdi from a stack slot holding the caller's skb).
+test('dropwatch form, two consume_skb sites of an inlined helper: the freed buffer is what skb_clone returned, so __udp4_lib_rcv+0x870 is consume_skb(nskb)', { skip }, async () => {
+  const [e] = await explainJson(['--kernel', vmlinuz, '__udp4_lib_rcv+870']);
+  assert.ok(e !== undefined);
+  assert.equal(e.method, 'machine-code');
+  assert.equal(e.event, 'consume_skb');
+  const top = e.candidates[0];
+  const second = e.candidates[1];
+  assert.ok(top !== undefined && second !== undefined);
+  assert.equal(`${top.file}:${top.line}`, 'net/ipv4/udp.c:2384');
+  assert.equal(`${second.file}:${second.line}`, 'net/ipv4/udp.c:2395', 'the other consume_skb of the same helper');
+  assert.ok(top.evidence.some((x) => x.includes('frees the buffer skb_clone returns, as this site frees nskb = skb_clone(…)')), top.evidence.join('\n'));
+  assert.ok(!second.evidence.some((x) => x.includes('frees the buffer skb_clone returns')), second.evidence.join('\n'));
+  assert.ok(top.score > second.score, `${top.score} > ${second.score}`);
+});
+
 test('a module location is read from the .ko and its relocations: vxlan_xmit_one+0x52a [vxlan] is the tx_error free', { skip }, async () => {
   const [e] = await explainJson(['--modules', modules, 'vxlan_xmit_one+0x52a [vxlan]']);
   assert.ok(e !== undefined);

@@ -1,0 +1,122 @@
+// Where the packet a drop call frees comes from, in the code and in the source: the result of a call
+// (`nskb = skb_clone(…)`), a parameter of the function, or a field loaded from memory (`info.skb2`). Two
+// sites with the same code around them often free different buffers.
+import { ARG_FAMILIES, type Insn } from './decode.ts';
+
+export type Origin = { kind: 'call'; name: string } | { kind: 'param'; index: number } | { kind: 'load'; disp: number } | { kind: 'other' };
+
+const RSP = 4;
+const MAX_STEPS = 400;
+
+/**
+ * Where the value register `family` holds just before instruction `at` was made, over every path back:
+ * followed through 64-bit register copies and stack-slot spills (`mov %rdi,(%rsp)` … `mov (%rsp),%rdi`).
+ */
+export function valueOrigins(insns: readonly Insn[], predecessors: (i: number) => number[], at: number, family: number): Origin[] {
+  type State = { reg: number } | { slot: number };
+  const out = new Map<string, Origin>();
+  const add = (o: Origin): void => {
+    const k = o.kind === 'call' ? `c:${o.name}` : o.kind === 'param' ? `p:${o.index}` : o.kind === 'load' ? `l:${o.disp}` : 'o';
+    if (!out.has(k)) out.set(k, o);
+  };
+  const seen = new Set<string>();
+  const work: Array<[number, State]> = [[at, { reg: family }]];
+  let steps = 0;
+  while (work.length > 0) {
+    const item = work.pop();
+    if (item === undefined) break;
+    const [i, st] = item;
+    const key = `${i}:${'reg' in st ? `r${st.reg}` : `s${st.slot}`}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (++steps > MAX_STEPS) {
+      add({ kind: 'other' });
+      break;
+    }
+    const from = predecessors(i);
+    if (from.length === 0) {
+      const n = 'reg' in st ? ARG_FAMILIES.indexOf(st.reg as (typeof ARG_FAMILIES)[number]) : -1;
+      add(n >= 0 ? { kind: 'param', index: n } : { kind: 'other' });
+      continue;
+    }
+    for (const q of from) {
+      const x = insns[q];
+      if (x === undefined) continue;
+      if ('reg' in st) {
+        const bit = 1 << st.reg;
+        if (x.copy !== null && x.copy[0] === st.reg) work.push([q, { reg: x.copy[1] }]);
+        else if (x.load !== null && x.load.dst === st.reg) {
+          if (x.load.base === RSP) work.push([q, { slot: x.load.disp }]);
+          else add({ kind: 'load', disp: x.load.disp });
+        } else if ((x.flow === 'call' || x.flow === 'icall') && st.reg === 0) add(x.callee !== null ? { kind: 'call', name: x.callee } : { kind: 'other' });
+        else if ((x.writes & bit) !== 0) add({ kind: 'other' });
+        else work.push([q, st]);
+      } else {
+        if (x.store !== null && x.store.base === RSP && x.store.disp === st.slot) work.push([q, { reg: x.store.src }]);
+        else if ((x.writes & (1 << RSP)) !== 0 && x.flow !== 'call' && x.flow !== 'icall') add({ kind: 'other' }); // push, pop, sub: the slot moved
+        else work.push([q, st]);
+      }
+    }
+  }
+  return [...out.values()];
+}
+
+/** The text of argument `index` of the call of `name` on a source line (null when the call is not there whole). */
+export function callArgument(text: string, name: string, index: number): string | null {
+  const m = new RegExp(`\\b${name}\\s*\\(`).exec(text);
+  if (m === null) return null;
+  let depth = 0;
+  let arg = 0;
+  let start = m.index + m[0].length;
+  for (let i = start; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '(' || ch === '[' || ch === '{') depth++;
+    else if ((ch === ')' || ch === ']' || ch === '}') && depth > 0) depth--;
+    else if ((ch === ',' && depth === 0) || ch === ')') {
+      if (arg === index) return text.slice(start, i).trim();
+      if (ch === ')') return null;
+      arg++;
+      start = i + 1;
+    }
+  }
+  return null;
+}
+
+/** What the source says of a freed buffer: a field, or a variable with the calls assigned to it and whether it is a parameter. */
+export type SourceValue = { kind: 'member' } | { kind: 'variable'; name: string; assignedFrom: string[]; param: boolean } | { kind: 'other' };
+
+/**
+ * Classify the expression `expr` freed at line `line` of the function whose text starts at `floor`: a
+ * member access, or a plain variable (its assignments from calls before the site, and whether the
+ * function's parameter list names it).
+ */
+export function sourceValue(all: readonly string[], floor: number, line: number, expr: string): SourceValue {
+  const e = expr.replace(/^\(\s*struct\s+\w+\s*\*\s*\)\s*/, '').trim();
+  if (/^[A-Za-z_]\w*\s*(->|\.)/.test(e) || /^\*/.test(e)) return { kind: 'member' };
+  if (!/^[A-Za-z_]\w*$/.test(e)) return { kind: 'other' };
+  let sig = '';
+  for (let n = floor; n <= line && n < floor + 8; n++) {
+    const t = all[n - 1] ?? '';
+    sig += ` ${t}`;
+    if (t.includes('{') || t.includes(')')) break;
+  }
+  const param = new RegExp(`\\b${e}\\s*[,)]`).test(sig.replace(/^[^(]*\(/, '('));
+  const assignedFrom: string[] = [];
+  const re = new RegExp(`(?:^|[^\\w.>=!<])${e}\\s*=\\s*(?:\\([^()]*\\)\\s*)?([A-Za-z_]\\w*)\\s*\\(`);
+  for (let n = floor + 1; n < line; n++) {
+    const m = re.exec(all[n - 1] ?? '');
+    if (m?.[1] !== undefined) assignedFrom.push(m[1]);
+  }
+  return { kind: 'variable', name: e, assignedFrom, param };
+}
+
+/** Whether the lines after a free set the freed expression to NULL (`kfree_skb(p->skb); p->skb = NULL;`). */
+export function clearedAfter(all: readonly string[], endLine: number, expr: string, lines = 2): boolean {
+  const e = expr.replace(/\s+/g, '');
+  if (!/(->|\.)/.test(e)) return false;
+  for (let n = endLine + 1; n <= endLine + lines; n++) {
+    const m = /^\s*(.+?)\s*=\s*NULL\s*;/.exec(all[n - 1] ?? '');
+    if (m?.[1] !== undefined && !/[=!<]$/.test(m[1]) && m[1].replace(/\s+/g, '') === e) return true;
+  }
+  return false;
+}

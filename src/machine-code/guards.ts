@@ -1,0 +1,108 @@
+// The source conditions on the paths into a drop site, in the terms the code's branches can confirm. A site
+// inside `if (cond) { … }` is entered through `cond`; a site after a label (`drop: kfree_skb(skb);`) through
+// every `goto label;` of its function, each under its own condition. A condition that tests a value
+// assigned just before it (`nskb = skb_clone(…); if (!nskb)`) brings that statement along: gcc tests the
+// call's result right before the branch.
+import type { LineReader } from './source-features.ts';
+
+const LABEL = /^\s*([A-Za-z_]\w*)\s*:\s*(?:\/\*.*\*\/\s*)?$/;
+/** Statements of the label's block read back from the site (a label may sit a few statements above it). */
+const MAX_BACK = 6;
+/** Lines read back from a statement to the condition that opens its block. */
+const MAX_OPEN = 12;
+
+const indent = (l: string): number => {
+  let n = 0;
+  for (const ch of l) {
+    if (ch === ' ') n++;
+    else if (ch === '\t') n += 8;
+    else break;
+  }
+  return n;
+};
+
+/** The label a site follows in its block, or null when it does not follow one. */
+export function labelAbove(all: readonly string[], line: number, floor: number): { label: string; line: number } | null {
+  for (let n = line - 1, k = 0; n > floor && k < MAX_BACK; n--, k++) {
+    const text = all[n - 1] ?? '';
+    const m = LABEL.exec(text);
+    if (m?.[1] !== undefined && m[1] !== 'default') return { label: m[1], line: n };
+    const t = text.trim();
+    // A block boundary or a jump away: the site is not in the label's straight line.
+    if (t.endsWith('{') || t.endsWith('}') || /^(return|goto|break|continue)\b/.test(t) || /^case\b/.test(t)) return null;
+  }
+  return null;
+}
+
+/**
+ * The lines of `goto label;` statements of the function that starts at `floor` and holds `line`
+ * (from its first line to the closing brace at column 0 after the site).
+ */
+export function gotoLines(all: readonly string[], line: number, floor: number): { label: string; gotos: number[] } | null {
+  const found = labelAbove(all, line, floor);
+  if (found === null) return null;
+  const re = new RegExp(`\\bgoto\\s+${found.label}\\s*;`);
+  const gotos: number[] = [];
+  for (let n = floor; n <= all.length; n++) {
+    const text = all[n - 1] ?? '';
+    if (n > line && /^}/.test(text)) break;
+    if (re.test(text)) gotos.push(n);
+  }
+  return { label: found.label, gotos };
+}
+
+/**
+ * The lines of the `if` condition a statement is under (the statement's own line for `if (c) goto x;`), and
+ * the assignment just before the condition when the condition reads what it assigns; empty when the
+ * statement is not under an `if` within a few lines.
+ */
+export function conditionLines(all: readonly string[], line: number, floor: number): number[] {
+  const at = (n: number): string => all[n - 1] ?? '';
+  let open = -1;
+  if (/^\s*(?:\}\s*else\s+)?if\s*\(/.test(at(line))) open = line;
+  else {
+    const depth = indent(at(line));
+    for (let n = line - 1; n > floor && line - n <= MAX_OPEN; n--) {
+      const t = at(n);
+      if (t.trim() === '' || indent(t) >= depth) continue;
+      // The opener: back over the lines it continues (a condition over several lines).
+      let first = n;
+      while (first - 1 > floor && n - (first - 1) < 6 && !/[;{}:]\s*$/.test(at(first - 1).trim()) && at(first - 1).trim() !== '') first--;
+      if (/^\s*(?:\}\s*else\s+)?if\s*\(/.test(at(first))) open = first;
+      break;
+    }
+  }
+  if (open < 0) return [];
+  const out: number[] = [];
+  let end = open;
+  while (end < line && end - open < 6) {
+    const t = at(end).trim();
+    if (t.endsWith('{') || t.endsWith(')') || /\bgoto\b/.test(t)) break;
+    end++;
+  }
+  const cond = [];
+  for (let n = open; n <= end; n++) {
+    out.push(n);
+    cond.push(at(n));
+  }
+  // The statement before the condition, when it assigns a name the condition reads.
+  let prev = open - 1;
+  while (prev > floor && at(prev).trim() === '') prev--;
+  let first = prev;
+  while (first - 1 > floor && open - first < 6 && !/[;{}:]\s*$/.test(at(first - 1).trim()) && at(first - 1).trim() !== '') first--;
+  const m = /^\s*(?:[A-Za-z_][\w\s*]*\s+\**)?([A-Za-z_]\w*(?:(?:->|\.)\w+)*)\s*=[^=]/.exec(at(first));
+  if (prev > floor && m?.[1] !== undefined && /;\s*$/.test(at(prev)) && new RegExp(`\\b${m[1].replace(/[.>-]/g, '\\$&')}\\b`).test(cond.join(' '))) {
+    for (let n = first; n <= prev; n++) out.push(n);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** Every line of source on the paths into the site at `line`: the conditions over it, or over each goto to its label. */
+export function entryLines(lines: LineReader, file: string, line: number, floor: number): { label: string | null; gotos: number; lines: number[] } | null {
+  const all = lines(file);
+  if (all === null) return null;
+  const g = gotoLines(all, line, floor);
+  const out = new Set<number>();
+  for (const n of g === null ? [line] : g.gotos) for (const k of conditionLines(all, n, floor)) out.add(k);
+  return { label: g?.label ?? null, gotos: g?.gotos.length ?? 0, lines: [...out].sort((a, b) => a - b) };
+}
