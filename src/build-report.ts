@@ -175,6 +175,7 @@ export class DropAggregator {
       const notes: string[] = [];
       let candidates: ReportRow['candidates'] = [];
       let inIndex = false;
+      let method: ReportRow['method'];
       if (b.symbol === '') {
         notes.push('a raw address: give --kallsyms FILE (the /proc/kallsyms of the machine that recorded it) or --system-map FILE to name it');
       } else if (explainer !== null) {
@@ -184,6 +185,7 @@ export class DropAggregator {
         if (given !== undefined) notes.push(trustLabel(given));
         notes.push(...e.notes);
         inIndex = explainer.functionRecords(b.function).length > 0 || candidates.length > 0;
+        method = e.method;
       }
       for (const c of opts.allCandidates ? candidates : candidates.slice(0, 1)) {
         const lines = sourceOf(c.file);
@@ -195,7 +197,7 @@ export class DropAggregator {
       }
       return {
         location: locationText(b), symbol: b.symbol, function: b.function, offset: b.offset, reason: b.reason, event: b.event, count: b.count,
-        share: b.count / total, firstSeen: b.first, lastSeen: b.last, candidates, notes, inIndex,
+        share: b.count / total, firstSeen: b.first, lastSeen: b.last, candidates, notes, inIndex, ...(method === undefined ? {} : { method }),
       };
     });
     const byReason = new Map<string, number>();

@@ -250,3 +250,25 @@ export function buildIdOf(elf: ElfFile): string | null {
   const note = elf.notes().find((n) => n.name === 'GNU' && n.type === NT_GNU_BUILD_ID);
   return note === undefined ? null : Buffer.from(note.desc).toString('hex');
 }
+
+/**
+ * The GNU build-id in a raw run of ELF notes (Elf64_Nhdr: namesz, descsz, type, then name and desc padded to 4
+ * bytes), as /sys/kernel/notes holds the running kernel's `.notes`; null when there is none.
+ */
+export function buildIdFromNotes(b: Uint8Array): string | null {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let at = 0;
+  while (at + 12 <= b.length) {
+    const namesz = view.getUint32(at, true);
+    const descsz = view.getUint32(at + 4, true);
+    const type = view.getUint32(at + 8, true);
+    const nameAt = at + 12;
+    const descAt = nameAt + Math.ceil(namesz / 4) * 4;
+    if (descAt + descsz > b.length) return null;
+    if (type === NT_GNU_BUILD_ID && namesz === 4 && cString(b.subarray(0, nameAt + namesz), nameAt) === 'GNU' && descsz > 0) {
+      return Buffer.from(b.buffer, b.byteOffset + descAt, descsz).toString('hex');
+    }
+    at = descAt + Math.ceil(descsz / 4) * 4;
+  }
+  return null;
+}

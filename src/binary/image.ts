@@ -2,7 +2,7 @@
 // vmlinux, with function symbols from, in order of preference, a kallsyms/System.map text the caller gives,
 // the ELF symtab (an unstripped vmlinux), or the image's own embedded kallsyms tables.
 import { InputError } from '../errors.ts';
-import { parseSymbolMap } from '../locate/kallsyms.ts';
+import { findSymbolAddresses, parseSymbolMap } from '../locate/kallsyms.ts';
 import { isBzImage, readBzImagePayload } from './bzimage.ts';
 import { DECODED, decompressPayload, detectCompression } from './decompress.ts';
 import { buildIdOf, ET_EXEC, hasElfMagic, parseElf, SHF_EXECINSTR, STT_FUNC, type ElfFile } from './elf.ts';
@@ -35,6 +35,12 @@ export interface KernelImage {
   namesAt(address: bigint): string[];
   /** A function's code. With several same-named symbols (static functions), `pick.size` chooses; else the first. */
   functionCode(name: string, pick?: { size?: number }): FunctionCode | null;
+  /**
+   * The image address of a symbol of any type (data too, e.g. `__start___jump_table`), from the given kallsyms
+   * text, else the ELF symtab, else the embedded kallsyms tables (which hold data symbols with
+   * CONFIG_KALLSYMS_ALL); null when none lists it.
+   */
+  symbolAddress(name: string): bigint | null;
 }
 
 export interface LoadKernelImageOptions {
@@ -104,7 +110,7 @@ function symbolsFromElf(elf: ElfFile): SymbolTable | null {
   );
 }
 
-function symbolsFromEmbedded(elf: ElfFile, path: string): SymbolTable {
+function symbolsFromEmbedded(elf: ElfFile, path: string, keepAll: (name: string, address: bigint) => void): SymbolTable {
   const rodata = elf.section('.rodata');
   if (rodata === undefined) throw new InputError(`${path}: the image has no .rodata section, so no embedded kallsyms; give a /proc/kallsyms or System.map`);
   let tables;
@@ -118,6 +124,7 @@ function symbolsFromEmbedded(elf: ElfFile, path: string): SymbolTable {
   }
   // Sizes as the kernel computes them: distance to the next symbol of any type.
   const all = tables.symbols;
+  for (const s of all) keepAll(s.name, s.address);
   const lastText = all.reduce<bigint | null>((m, s) => (isTextType(s.type) && (m === null || s.address > m) ? s.address : m), null);
   const sizes = sizesFromNeighbours(all.map((s) => s.address), lastText === null ? null : textEnd(elf, lastText));
   const symbols: FunctionSymbol[] = [];
@@ -175,10 +182,16 @@ export async function loadKernelImage(path: string, opts: LoadKernelImageOptions
 
   let table: SymbolTable;
   let slide = 0n;
+  // Every symbol of the embedded tables (data too), kept when they are read for the text symbols.
+  let embedded: Map<string, bigint> | null = null;
+  const keep = (name: string, address: bigint): void => {
+    embedded ??= new Map();
+    if (!embedded.has(name)) embedded.set(name, address);
+  };
   if (opts.kallsyms !== undefined) {
     ({ table, slide } = symbolsFromKallsymsText(elf, opts.kallsyms, 'kallsyms'));
   } else {
-    table = symbolsFromElf(elf) ?? symbolsFromEmbedded(elf, path);
+    table = symbolsFromElf(elf) ?? symbolsFromEmbedded(elf, path, keep);
   }
 
   const functionCode = (name: string, pick: { size?: number } = {}): FunctionCode | null => {
@@ -188,6 +201,25 @@ export async function loadKernelImage(path: string, opts: LoadKernelImageOptions
     const code = elf.bytesAt(chosen.address, chosen.size);
     if (code === null) return null;
     return { name, address: chosen.address, size: chosen.size, sizeExact: chosen.sizeExact, bytes: code, relocated: [], namesAt: table.namesAt };
+  };
+
+  const symbolAddress = (name: string): bigint | null => {
+    if (opts.kallsyms !== undefined) {
+      const a = findSymbolAddresses(opts.kallsyms, [name]).get(name);
+      if (a !== undefined) return a - slide;
+    }
+    const e = elf.symbols().find((x) => x.name === name && x.shndx > 0);
+    if (e !== undefined) return e.value;
+    if (embedded === null) {
+      embedded = new Map();
+      const rodata = elf.section('.rodata');
+      try {
+        if (rodata !== undefined) for (const x of readEmbeddedKallsyms(elf.sectionBytes(rodata)).symbols) keep(x.name, x.address);
+      } catch {
+        // no embedded tables: the symbol is not known
+      }
+    }
+    return embedded.get(name) ?? null;
   };
 
   return {
@@ -203,5 +235,6 @@ export async function loadKernelImage(path: string, opts: LoadKernelImageOptions
     resolve: table.resolve,
     namesAt: table.namesAt,
     functionCode,
+    symbolAddress,
   };
 }

@@ -8,3 +8,4 @@ export { decodeCode, isPadding, type DecodedInstruction, type Flow } from './x86
 export type { FunctionCode } from './types.ts';
 export type { FunctionSymbol, ResolvedSymbol, SymbolSource } from './symbols.ts';
 export { DECODED as DECODED_COMPRESSIONS, type Compression } from './decompress.ts';
+export { buildIdFromNotes, buildIdOf } from './elf.ts';

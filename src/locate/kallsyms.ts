@@ -143,3 +143,21 @@ function sizeOf(sorted: readonly KernelSymbol[], index: number): number | null {
   }
   return null;
 }
+
+/**
+ * Addresses of named core-kernel symbols of any type (data too: `__start___jump_table` is `D` or `R`), from a
+ * /proc/kallsyms or System.map text; the first of each name wins, module symbols are ignored.
+ */
+export function findSymbolAddresses(text: string, names: readonly string[]): Map<string, bigint> {
+  const wanted = new Set(names);
+  const found = new Map<string, bigint>();
+  for (const line of text.split('\n')) {
+    if (found.size === wanted.size) break;
+    const m = LINE_RE.exec(line);
+    const name = m?.[3];
+    if (m === null || name === undefined || m[4] !== undefined || !wanted.has(name) || found.has(name)) continue;
+    const address = BigInt(`0x${m[1] ?? '0'}`);
+    if (address !== 0n) found.set(name, address);
+  }
+  return found;
+}

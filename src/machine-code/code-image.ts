@@ -6,7 +6,7 @@ import type { FunctionCode, KernelImage } from '../binary/index.ts';
 import { buildSymbolTable, type FunctionSymbol } from '../binary/symbols.ts';
 import { InputError } from '../errors.ts';
 import { openRegularFile } from '../io/regular-file.ts';
-import { parseSymbolMap } from '../locate/kallsyms.ts';
+import { findSymbolAddresses, parseSymbolMap } from '../locate/kallsyms.ts';
 
 export interface CodeImage {
   /** What to call it in messages. */
@@ -30,7 +30,9 @@ export function fromKernelImage(image: KernelImage): CodeImage {
     bytesAt: (a, l) => image.elf.bytesAt(a, l),
     jumpTable: () => {
       const sec = image.elf.section('__jump_table');
-      return sec === undefined ? null : { address: sec.addr, bytes: image.elf.sectionBytes(sec) };
+      if (sec !== undefined) return { address: sec.addr, bytes: image.elf.sectionBytes(sec) };
+      // A linked vmlinux keeps the table inside .data (RO_AFTER_INIT_DATA), with no section of its own: its bounds are symbols.
+      return jumpTableBetween(image.symbolAddress('__start___jump_table'), image.symbolAddress('__stop___jump_table'), (a, l) => image.elf.bytesAt(a, l));
     },
   };
 }
@@ -59,7 +61,9 @@ export function isElfCore(path: string): boolean {
  * A running kernel's memory through its ELF core (/proc/kcore), read on demand (the file is as large as the
  * address space), with the symbols of that kernel's kallsyms text: addresses are the running ones, so no
  * slide applies. The code is what the kernel patched at boot (ftrace nops, return thunks, alternatives),
- * which the decoder reads as the plain instructions they are.
+ * which the decoder reads as the plain instructions they are. Static keys are read from the core's own
+ * `__jump_table` (between `__start___jump_table` and `__stop___jump_table`, which a kallsyms of a
+ * CONFIG_KALLSYMS_ALL kernel lists), so that each site's jump is known whichever way the kernel patched it.
  */
 export function openKcore(path: string, kallsyms: string, what = '--kernel'): CodeImage & { close(): void } {
   const map = parseSymbolMap(kallsyms);
@@ -104,6 +108,7 @@ export function openKcore(path: string, kallsyms: string, what = '--kernel'): Co
     const bytes = bytesAt(chosen.address, chosen.size);
     return bytes === null ? null : { name, address: chosen.address, size: chosen.size, sizeExact: false, bytes, relocated: [] };
   };
+  let jumpTable: { address: bigint; bytes: Uint8Array } | null | undefined;
   return {
     label: 'kernel memory (kcore)',
     banner: null,
@@ -111,8 +116,27 @@ export function openKcore(path: string, kallsyms: string, what = '--kernel'): Co
     resolve: table.resolve,
     functionCode,
     bytesAt,
-    // The static-key table is data, which a kallsyms of text symbols does not locate.
-    jumpTable: () => null,
+    jumpTable: () => {
+      if (jumpTable === undefined) jumpTable = readJumpTable(kallsyms, bytesAt);
+      return jumpTable;
+    },
     close: () => closeSync(fd),
   };
+}
+
+/** Entries are 16 bytes (s32 code, s32 target, s64 key, each relative to itself); more than 16 MiB is no table. */
+const JUMP_ENTRY = 16;
+const MAX_JUMP_TABLE = 16 << 20;
+
+/** The running kernel's `__jump_table`, located by its kallsyms bounds, or null when they are absent or unreadable. */
+function readJumpTable(kallsyms: string, bytesAt: (address: bigint, length: number) => Uint8Array | null): { address: bigint; bytes: Uint8Array } | null {
+  const at = findSymbolAddresses(kallsyms, ['__start___jump_table', '__stop___jump_table']);
+  return jumpTableBetween(at.get('__start___jump_table') ?? null, at.get('__stop___jump_table') ?? null, bytesAt);
+}
+
+function jumpTableBetween(start: bigint | null, stop: bigint | null, bytesAt: (address: bigint, length: number) => Uint8Array | null): { address: bigint; bytes: Uint8Array } | null {
+  if (start === null || stop === null || stop <= start || stop - start > BigInt(MAX_JUMP_TABLE)) return null;
+  const length = Number(stop - start) - (Number(stop - start) % JUMP_ENTRY);
+  const bytes = bytesAt(start, length);
+  return bytes === null ? null : { address: start, bytes };
 }

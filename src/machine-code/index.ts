@@ -4,7 +4,7 @@
 import { readdirSync } from 'node:fs';
 import { LIMITS, readRegularText } from '../io/regular-file.ts';
 import { join } from 'node:path';
-import { findModuleFiles, moduleKey, loadKernelImage, loadModule, type FunctionCode, type ObjectFile } from '../binary/index.ts';
+import { findModuleFiles, moduleKey, loadKernelImage, loadModule, type FunctionCode, type KernelImage, type ObjectFile } from '../binary/index.ts';
 import { fromKernelImage, isElfCore, openKcore, type CodeImage } from './code-image.ts';
 import { sourceLines } from '../explain/source-lines.ts';
 import type { Db } from '../index/open.ts';
@@ -13,6 +13,7 @@ import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../expl
 import type { DropApi, DropSite } from '../model.ts';
 import { sourcePosition } from '../explain/rank.ts';
 import { softAssign } from './assign.ts';
+import { normaliseStaticKeys } from './static-keys.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
 import { entryLines } from './guards.ts';
@@ -314,9 +315,10 @@ export class MachineCode implements CodeEvidence {
       return null;
     }
     const namer: TargetNamer | null = obj !== null ? moduleNamer(obj, code) : this.namer;
-    const decoded = decodeFunction(code, namer);
-    this.decodedCount++;
     const hiddenEdges = obj === null ? this.hiddenEdges(code) : [];
+    // Each static-key site read as its nop plus the table's jump, however it is patched (static-keys.ts).
+    const decoded = decodeFunction(normaliseStaticKeys(code, hiddenEdges), namer);
+    this.decodedCount++;
     const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges });
     const called = new Set<string>();
     for (const x of decoded.insns) if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null) called.add(normaliseCallName(x.callee));
@@ -726,6 +728,8 @@ export interface OpenMachineCodeOptions {
   kallsyms: string | null;
   /** Modules the locations name, opened (and decompressed) up front. */
   moduleNames: readonly string[];
+  /** `kernel` already loaded (watch loads it first, to check its build-id against the running kernel's). */
+  loaded?: KernelImage;
 }
 
 /** The machine-code evidence for an indexed tree: the image loaded, the tree's drop functions and reasons read. */
@@ -734,7 +738,7 @@ export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCo
   if (opts.kernel !== null) {
     // /proc/kcore (or a copy of it): the running kernel's memory, named by its kallsyms.
     if (isElfCore(opts.kernel)) image = openKcore(opts.kernel, opts.kallsyms ?? '');
-    else image = fromKernelImage(await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsyms !== null ? { kallsyms: opts.kallsyms } : {}) }));
+    else image = fromKernelImage(opts.loaded ?? await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsyms !== null ? { kallsyms: opts.kallsyms } : {}) }));
   }
   const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
   const code = new MachineCode({ image, modulesDir: opts.modules, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });

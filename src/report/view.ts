@@ -1,5 +1,5 @@
 // The view model every report renderer reads: plain, serialisable data (no database, no I/O).
-import type { Candidate } from '../model.ts';
+import type { Candidate, Explanation } from '../model.ts';
 
 /** One aggregated drop location (and reason), explained. */
 export interface ReportRow {
@@ -21,6 +21,8 @@ export interface ReportRow {
   notes: string[];
   /** False when the function has no record in the index (other kernel version, module outside the tree). */
   inIndex: boolean;
+  /** How the candidates were ranked (`machine-code` with --kernel/--modules, `rebuilt`, …); absent when nothing was explained. */
+  method?: Explanation['method'];
 }
 
 export interface SkippedLine {

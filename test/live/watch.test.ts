@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { removeStaleInstances, STALE_AFTER_MS } from '../../src/live/tracefs.ts';
@@ -156,4 +156,59 @@ test('watch --source dropwatch drives dropwatch, or says the kernel has no drop 
     assert.match(r.stderr, /^dropsite: this kernel has no drop monitor \(dropwatch: Unable to find NET_DM family\)$/m);
     assert.match(r.stderr, /use --source tracefs/);
   }
+});
+
+const imageDir = process.env.DROPSITE_KERNEL_IMAGE_DIR;
+const debian61 = imageDir === undefined || imageDir === '' ? null : join(imageDir, 'boot/vmlinuz-6.1.0-56-amd64');
+
+test('watch --kernel with an image that is not the running kernel is refused before capture, naming both build-ids', {
+  skip: skip !== false ? skip : debian61 === null || !existsSync(debian61) ? 'set DROPSITE_KERNEL_IMAGE_DIR to a dpkg-deb -x of linux-image-6.1.0-56-amd64-unsigned (.ci/run does)' : false,
+}, async (t) => {
+  const { buildIdFromNotes, loadKernelImage } = await import('../../src/binary/index.ts');
+  const running = buildIdFromNotes(readFileSync('/sys/kernel/notes'));
+  const image = (await loadKernelImage(debian61 ?? '')).buildId;
+  assert.ok(running !== null && image !== null);
+  if (running === image) {
+    t.skip('this host runs Debian 6.1.0-56 itself: the image is the running kernel, nothing to refuse');
+    return;
+  }
+  const flagBefore = globalFlag();
+  const w = runWatch(['--kernel', debian61 ?? '', '--duration', '2', '--as', 'json']);
+  const r = await w.done;
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stdout, '');
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.equal(lines[0], `dropsite: --kernel ${debian61} is not the running kernel: its build-id is ${image}, the running kernel's (/sys/kernel/notes) is ${running}; give the running kernel's vmlinuz, or --kernel /proc/kcore, or leave --kernel out to rank from source`);
+  assert.deepEqual(instancesOf(w.pid), [], 'refused before any tracing instance was made');
+  assert.equal(globalFlag(), flagBefore);
+});
+
+test('watch --kernel /proc/kcore reads the running kernel\'s memory, or says in one line that this kernel has none', { skip }, async () => {
+  const w = runWatch(['--kernel', '/proc/kcore', '--duration', '3', '--as', 'json']);
+  if (!existsSync('/proc/kcore')) {
+    const r = await w.done;
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0] ?? '', /^dropsite: --kernel \/proc\/kcore: this kernel has no \/proc\/kcore \(CONFIG_PROC_KCORE is off, or \/proc is restricted\); give the running kernel's vmlinuz, or leave --kernel out to rank from source$/);
+    assert.deepEqual(instancesOf(w.pid), []);
+    return;
+  }
+  // A kernel with /proc/kcore: the drops are ranked with its code, named by /proc/kallsyms.
+  await waitFor(capturing, 10_000);
+  await sendToClosedPort(20);
+  const r = await w.done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /--kernel \/proc\/kcore: the running kernel's memory, named by \/proc\/kallsyms/);
+  const view = JSON.parse(r.stdout) as { rows: Array<{ function: string; method?: string; notes: string[] }> };
+  const row = view.rows.find((x) => x.function === '__udp4_lib_rcv');
+  assert.ok(row !== undefined, JSON.stringify(view.rows));
+  // The code decides only where the index knows the running kernel's drop functions: the same major.minor.
+  const indexed = (JSON.parse((await runCli(['trees', '--db', db, '--json'])).stdout) as Array<{ version: string | null }>)[0]?.version ?? '';
+  if (release().split('.').slice(0, 2).join('.') === indexed.split('.').slice(0, 2).join('.')) {
+    assert.equal(row.method, 'machine-code', JSON.stringify(row));
+    assert.ok(row.notes.some((n) => n.includes('kernel memory (kcore)')), row.notes.join('\n'));
+  }
+  assert.deepEqual(instancesOf(w.pid), []);
 });

@@ -4,12 +4,14 @@
 // The expected lines were checked by hand against `objdump -d` of the image (extract-vmlinux) and of
 // the module with its relocations (`objdump -dr vxlan.ko`).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildIndex } from '../../src/build-index.ts';
 import type { Explanation } from '../../src/model.ts';
+import type { CodeImage } from '../../src/machine-code/code-image.ts';
 import { fixture, runCli } from '../helpers/fixture.ts';
 
 const tree = process.env['DROPSITE_KERNEL_TREE'];
@@ -136,9 +138,69 @@ test('report --kernel ranks a dropwatch recording\'s rows with the code too', { 
   assert.ok(top?.evidence.some((x) => x.includes('-EMSGSIZE')));
 });
 
-test('a /proc/kcore-shaped core of the image, with a KASLR slide and the boot-time patches, gives the file\'s answers', { skip }, async () => {
+/** The image's `__jump_table` entries (each s32 code, s32 target, s64 key, relative to itself) as absolute [site, target]. */
+function staticKeySites(table: { address: bigint; bytes: Uint8Array }): Array<[bigint, bigint]> {
+  const v = new DataView(table.bytes.buffer, table.bytes.byteOffset, table.bytes.byteLength);
+  const out: Array<[bigint, bigint]> = [];
+  for (let o = 0; o + 16 <= table.bytes.length; o += 16) {
+    const at = table.address + BigInt(o);
+    out.push([at + BigInt(v.getInt32(o, true)), at + 4n + BigInt(v.getInt32(o + 4, true))]);
+  }
+  return out;
+}
+
+/**
+ * The table as the running kernel holds it: jump_label_sort_entries() reorders the entries at boot, and moving
+ * an entry changes its relative fields (jump_label_swap). Reversed here, with the fields moved along.
+ */
+function reorderedJumpTable(bytes: Uint8Array): Buffer {
+  const n = Math.floor(bytes.length / 16);
+  const src = Buffer.from(bytes.buffer, bytes.byteOffset, n * 16);
+  const out = Buffer.alloc(n * 16);
+  for (let i = 0; i < n; i++) {
+    const j = n - 1 - i;
+    const delta = (i - j) * 16;
+    out.writeInt32LE(src.readInt32LE(i * 16) + delta, j * 16);
+    out.writeInt32LE(src.readInt32LE(i * 16 + 4) + delta, j * 16 + 4);
+    out.writeBigInt64LE(src.readBigInt64LE(i * 16 + 8) + BigInt(delta), j * 16 + 8);
+  }
+  return out;
+}
+
+/** An ELF64 core (what /proc/kcore is): one PT_LOAD per segment, each at a page boundary after the headers. */
+function elfCore(segments: ReadonlyArray<{ vaddr: bigint; bytes: Uint8Array }>): Buffer {
+  const hdr = Buffer.alloc(4096);
+  hdr.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);
+  hdr.writeUInt16LE(4, 16); // ET_CORE
+  hdr.writeUInt16LE(62, 18); // EM_X86_64
+  hdr.writeUInt32LE(1, 20);
+  hdr.writeBigUInt64LE(64n, 32); // e_phoff
+  hdr.writeUInt16LE(64, 52);
+  hdr.writeUInt16LE(56, 54);
+  hdr.writeUInt16LE(segments.length, 56);
+  const parts: Buffer[] = [hdr];
+  let offset = 4096;
+  segments.forEach((seg, i) => {
+    const ph = 64 + i * 56;
+    hdr.writeUInt32LE(1, ph); // PT_LOAD
+    hdr.writeUInt32LE(5, ph + 4);
+    hdr.writeBigUInt64LE(BigInt(offset), ph + 8);
+    hdr.writeBigUInt64LE(seg.vaddr, ph + 16);
+    hdr.writeBigUInt64LE(seg.vaddr, ph + 24);
+    hdr.writeBigUInt64LE(BigInt(seg.bytes.length), ph + 32);
+    hdr.writeBigUInt64LE(BigInt(seg.bytes.length), ph + 40);
+    const padded = Buffer.alloc(Math.ceil(seg.bytes.length / 4096) * 4096);
+    padded.set(seg.bytes);
+    parts.push(padded);
+    offset += padded.length;
+  });
+  return Buffer.concat(parts);
+}
+
+test('a /proc/kcore-shaped core of the image, with a KASLR slide, the boot-time patches and flipped static keys, gives the file\'s answers', { skip }, async () => {
   const { loadKernelImage } = await import('../../src/binary/index.ts');
   const { decodeFunction } = await import('../../src/machine-code/decode.ts');
+  const { fromKernelImage } = await import('../../src/machine-code/code-image.ts');
   const image = await loadKernelImage(vmlinuz);
   const text = image.elf.section('.text');
   assert.ok(text !== undefined);
@@ -169,34 +231,201 @@ test('a /proc/kcore-shaped core of the image, with a KASLR slide and the boot-ti
     }
   }
   assert.ok(patches >= 2, `patched ${patches} instructions`);
-  // ELF64 core: header, one PT_LOAD program header, the text at a page boundary.
-  const hdr = Buffer.alloc(4096);
-  hdr.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);
-  hdr.writeUInt16LE(4, 16); // ET_CORE
-  hdr.writeUInt16LE(62, 18); // EM_X86_64
-  hdr.writeUInt32LE(1, 20);
-  hdr.writeBigUInt64LE(64n, 32); // e_phoff
-  hdr.writeUInt16LE(64, 52);
-  hdr.writeUInt16LE(56, 54);
-  hdr.writeUInt16LE(1, 56);
-  hdr.writeUInt32LE(1, 64); // PT_LOAD
-  hdr.writeUInt32LE(5, 68);
-  hdr.writeBigUInt64LE(4096n, 72);
-  hdr.writeBigUInt64LE(text.addr + slide, 80);
-  hdr.writeBigUInt64LE(text.addr + slide, 88);
-  hdr.writeBigUInt64LE(BigInt(body.length), 96);
-  hdr.writeBigUInt64LE(BigInt(body.length), 104);
+  // Static keys switched the other way than the image has them, as static_branch_enable() does at run time:
+  // every __jump_table site of __udp4_lib_rcv (nops in the image: 5-byte `0f 1f 44 00 00` and 2-byte `66 90`)
+  // becomes the jump to its target, of the same size.
+  const table = fromKernelImage(image).jumpTable();
+  assert.ok(table !== null, 'the image\'s __jump_table, found by its kallsyms bounds');
+  const udp = image.lookup('__udp4_lib_rcv')[0];
+  assert.ok(udp !== undefined);
+  let flipped = 0;
+  for (const [site, target] of staticKeySites(table)) {
+    if (site < udp.address || site >= udp.address + BigInt(udp.size)) continue;
+    const o = Number(site - text.addr);
+    if (body[o] === 0x0f && body[o + 1] === 0x1f) {
+      body[o] = 0xe9;
+      body.writeInt32LE(Number(target - (site + 5n)), o + 1);
+      flipped++;
+    } else if (body[o] === 0x66 && body[o + 1] === 0x90) {
+      body[o] = 0xeb;
+      body.writeInt8(Number(target - (site + 2n)), o + 1);
+      flipped++;
+    }
+  }
+  assert.ok(flipped >= 2, `flipped ${flipped} static-key sites in __udp4_lib_rcv`);
+  const start = image.symbolAddress('__start___jump_table');
+  const stop = image.symbolAddress('__stop___jump_table');
+  assert.ok(start !== null && stop !== null && start === table.address);
   const corePath = join(dir, 'kcore');
-  writeFileSync(corePath, Buffer.concat([hdr, body]));
+  writeFileSync(corePath, elfCore([{ vaddr: text.addr + slide, bytes: body }, { vaddr: start + slide, bytes: reorderedJumpTable(table.bytes) }]));
   const ksyms: string[] = [`${(text.addr + slide).toString(16)} T _text`];
   for (const [name, list] of image.symbols()) for (const s of list) ksyms.push(`${(s.address + slide).toString(16)} t ${name}`);
   const ksymsPath = join(dir, 'kallsyms');
   writeFileSync(ksymsPath, ksyms.join('\n') + '\n');
+  // The same running kernel's kallsyms with its data symbols (CONFIG_KALLSYMS_ALL), which bound the table.
+  const ksymsAllPath = join(dir, 'kallsyms-all');
+  writeFileSync(ksymsAllPath, [...ksyms, `${(start + slide).toString(16)} D __start___jump_table`, `${(stop + slide).toString(16)} D __stop___jump_table`].join('\n') + '\n');
 
-  const fromFile = await explainJson(['--kernel', vmlinuz, 'udp_send_skb+0x339', 'udp_send_skb+0x350']);
-  const fromCore = await explainJson(['--kernel', corePath, '--kallsyms', ksymsPath, 'udp_send_skb+0x339', 'udp_send_skb+0x350']);
-  const answers = (es: Explanation[]): string[] => es.map((e) => e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line} ${c.score}`).join(', '));
+  // The drop calls of __udp4_lib_rcv return to +0x210, +0x9a2 and +0xae5 (kfree_skb_reason), +0x870 and +0x8c0 (consume_skb).
+  const locations = ['udp_send_skb+0x339', 'udp_send_skb+0x350', '__udp4_lib_rcv+0x210', '__udp4_lib_rcv+0x9a2', '__udp4_lib_rcv+0xae5', '__udp4_lib_rcv+0x870'];
+  const fromFile = await explainJson(['--kernel', vmlinuz, ...locations]);
+  const fromCore = await explainJson(['--kernel', corePath, '--kallsyms', ksymsAllPath, ...locations]);
+  const answers = (es: Explanation[]): string[] => es.map((e) => `${e.reason ?? ''} ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line} ${c.score} ${c.evidence.join(' | ')}`).join(', ')}`);
   assert.deepEqual(answers(fromCore), answers(fromFile));
   assert.ok(fromCore.every((e) => e.method === 'machine-code'));
   assert.ok(fromCore[0]?.notes.some((n) => n.includes('kernel memory (kcore)')), fromCore[0]?.notes.join('\n'));
+
+  // What the decoder sees of __udp4_lib_rcv, the same from the file and from the core: every static-key site
+  // as its nop plus the table's jump. Without the table's bounds in the kallsyms, the flipped jumps hide the
+  // paths that fall through them (the decoded flow differs; in this function the drop calls' reasons and
+  // neighbours come out the same either way, so the answers above would not show it).
+  const { openKcore } = await import('../../src/machine-code/code-image.ts');
+  const { normaliseStaticKeys } = await import('../../src/machine-code/static-keys.ts');
+  const { findDropCalls } = await import('../../src/machine-code/calls.ts');
+  const callees = new Map([['kfree_skb_reason', { name: 'kfree_skb_reason', reasonArg: 1 }], ['consume_skb', { name: 'consume_skb', reasonArg: null }]]);
+  const seen = (img: CodeImage): string => {
+    const c = img.functionCode('__udp4_lib_rcv');
+    assert.ok(c !== null);
+    const t = img.jumpTable();
+    const edges = (t === null ? [] : staticKeySites(t))
+      .filter(([site]) => site >= c.address && site < c.address + BigInt(c.size))
+      .map(([site, target]): [number, number] => [Number(site - c.address), Number(target - c.address)]);
+    const decoded = decodeFunction(normaliseStaticKeys(c, edges), { byAddress: (a) => { const r = img.resolve(a); return r !== null && r.offset === 0 ? r.name : null; } });
+    const flow = decoded.insns.map((x) => `${x.off.toString(16)} ${x.flow} ${x.local ?? ''}`).join('\n');
+    const calls = findDropCalls(decoded, callees, { noreturn: new Set(), hiddenEdges: edges }).map((d) => `+${d.ret.toString(16)} ${d.callee} ${JSON.stringify(d.reasons)} ${d.neighbours.join(',')}`);
+    return `${edges.length} edges\n${calls.join('\n')}\n${flow}`;
+  };
+  const core = openKcore(corePath, readFileSync(ksymsAllPath, 'utf8'));
+  const blind = openKcore(corePath, readFileSync(ksymsPath, 'utf8'));
+  try {
+    const file = seen(fromKernelImage(image));
+    assert.match(file, /^[1-9]\d* edges\n/);
+    assert.equal(seen(core), file);
+    assert.notEqual(seen(blind), file);
+  } finally {
+    core.close();
+    blind.close();
+  }
+});
+
+function run(cmd: string, args: readonly string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, [...args], { encoding: 'buffer', maxBuffer: 512 * 1024 * 1024 }, (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${cmd}: ${stderr.toString()}`))));
+  });
+}
+
+/**
+ * The image's `.notes` section, as the running kernel of that image exports it in /sys/kernel/notes (cut out by
+ * binutils from the tree's extract-vmlinux output), and the build-id readelf reads there.
+ */
+async function notesOf(image: string, treeRoot: string, out: string): Promise<{ path: string; id: string | undefined }> {
+  const elf = `${out}.vmlinux`;
+  writeFileSync(elf, await run('bash', [join(treeRoot, 'scripts/extract-vmlinux'), image]));
+  await run('objcopy', ['-O', 'binary', '--only-section=.notes', elf, out]);
+  const id = /Build ID: ([0-9a-f]{40})/.exec((await run('readelf', ['-n', elf])).toString())?.[1];
+  rmSync(elf);
+  return { path: out, id };
+}
+
+// watch --kernel on a host that runs this very image: the live capture here is another kernel (its drops are not
+// this image's code), so the watch pipeline is fed recorded locations of the 6.1 image instead, as tracefs lines,
+// with the image's own notes standing in for /sys/kernel/notes (a library parameter, not a command-line flag).
+test('watch\'s machine code: with the running kernel\'s notes matching the image, live drops are ranked with the machine code', { skip }, async () => {
+  const { openRunningCode } = await import('../../src/machine-code/running.ts');
+  const { openForRead } = await import('../../src/index/open.ts');
+  const { pickTree } = await import('../../src/index/read.ts');
+  const { Explainer } = await import('../../src/explain/explain.ts');
+  const { DropAggregator } = await import('../../src/build-report.ts');
+  const { readRecording } = await import('../../src/locate/recording.ts');
+  const notes = await notesOf(vmlinuz, tree ?? '', join(dir, 'notes-6.1'));
+  const idx = openForRead(db);
+  try {
+    const t = pickTree(idx, undefined, db);
+    const explainer = new Explainer(idx, t);
+    // The loaded vxlan module's notes, as /sys/module/vxlan/notes/.note.gnu.build-id holds them: the .ko's own.
+    const sysModule = join(dir, 'sys-module');
+    mkdirSync(join(sysModule, 'vxlan', 'notes'), { recursive: true });
+    const ko = join(modules, '6.1.0-56-amd64/kernel/drivers/net/vxlan/vxlan.ko');
+    await run('objcopy', ['-O', 'binary', '--only-section=.note.gnu.build-id', ko, join(sysModule, 'vxlan', 'notes', '.note.gnu.build-id')]);
+    const opened = await openRunningCode(idx, t, { kernel: vmlinuz, modules, notesPath: notes.path, sysModulePath: sysModule });
+    assert.ok(notes.id !== undefined);
+    assert.equal(opened.checked, `--kernel ${vmlinuz} is the running kernel (build-id ${notes.id})`);
+    // What the running kernel's trace_pipe prints (%pS locations), two drops of one site and one of a module.
+    const lines = [
+      '          <idle>-0       [001] ..s2.  1021.118470: kfree_skb: skbaddr=00000000b74a1e9c protocol=2048 location=udp_send_skb+0x339/0x380 reason: NOT_SPECIFIED',
+      '          <idle>-0       [001] ..s2.  1021.118571: kfree_skb: skbaddr=00000000b74a1e9c protocol=2048 location=udp_send_skb+0x339/0x380 reason: NOT_SPECIFIED',
+      '          <idle>-0       [000] ..s2.  1021.218470: kfree_skb: skbaddr=000000003b1c27aa protocol=2048 location=vxlan_xmit_one+0x52a/0x1117 [vxlan] reason: NOT_SPECIFIED',
+    ];
+    const agg = new DropAggregator();
+    async function* feed(): AsyncGenerator<string> {
+      yield* lines;
+    }
+    for await (const item of readRecording(feed(), { format: 'tracefs' })) agg.add(item);
+    for (const p of await opened.code.loadModules(agg.modules())) assert.fail(p);
+    const view = agg.view(explainer, { title: 'Live drops', source: 'live tracefs', format: 'tracefs', top: 20, allCandidates: false, context: 0, code: opened.code });
+    const row = (fn: string): (typeof view.rows)[number] | undefined => view.rows.find((r) => r.function === fn);
+    const udp = row('udp_send_skb');
+    assert.equal(udp?.count, 2);
+    assert.equal(udp?.method, 'machine-code');
+    assert.equal(`${udp?.candidates[0]?.file}:${udp?.candidates[0]?.line}`, 'net/ipv4/udp.c:1008');
+    assert.ok(udp?.candidates[0]?.evidence.some((x) => x.includes('-EMSGSIZE')), udp?.candidates[0]?.evidence.join('\n'));
+    const vx = row('vxlan_xmit_one');
+    assert.equal(vx?.method, 'machine-code');
+    assert.equal(`${vx?.candidates[0]?.file}:${vx?.candidates[0]?.line}`, 'drivers/net/vxlan/vxlan_core.c:2817');
+    assert.ok(vx?.notes.some((n) => n.includes('vxlan.ko')), vx?.notes.join('\n'));
+  } finally {
+    idx.close();
+  }
+});
+
+test('watch\'s machine code: an image that is not the running kernel is refused, naming both build-ids', { skip }, async () => {
+  const { openRunningCode } = await import('../../src/machine-code/running.ts');
+  const { InputError } = await import('../../src/errors.ts');
+  const { openForRead } = await import('../../src/index/open.ts');
+  const { pickTree } = await import('../../src/index/read.ts');
+  const { buildIdFromNotes, loadKernelImage } = await import('../../src/binary/index.ts');
+  // Another build's notes: those of this host's running kernel, which is not Debian's 6.1.0-56.
+  const other = join(dir, 'notes-other');
+  const host = '/sys/kernel/notes';
+  const theirs = existsSync(host) ? readFileSync(host) : null;
+  if (theirs === null || buildIdFromNotes(theirs) === null) {
+    // No readable notes here: a hand-made GNU build-id note of a different id stands in.
+    const n = Buffer.alloc(12 + 4 + 20);
+    n.writeUInt32LE(4, 0);
+    n.writeUInt32LE(20, 4);
+    n.writeUInt32LE(3, 8);
+    n.write('GNU\0', 12, 'latin1');
+    n.fill(0xab, 16);
+    writeFileSync(other, n);
+  } else {
+    writeFileSync(other, theirs);
+  }
+  const otherId = buildIdFromNotes(readFileSync(other));
+  const mine = (await loadKernelImage(vmlinuz)).buildId;
+  assert.ok(otherId !== null && mine !== null && otherId !== mine);
+  const idx = openForRead(db);
+  try {
+    const t = pickTree(idx, undefined, db);
+    await assert.rejects(openRunningCode(idx, t, { kernel: vmlinuz, modules: null, notesPath: other }), (err: unknown) => {
+      assert.ok(err instanceof InputError);
+      assert.equal(err.message, `--kernel ${vmlinuz} is not the running kernel: its build-id is ${mine}, the running kernel's (${other}) is ${otherId}; give the running kernel's vmlinuz, or --kernel /proc/kcore, or leave --kernel out to rank from source`);
+      return true;
+    });
+    await assert.rejects(openRunningCode(idx, t, { kernel: vmlinuz, modules: null, notesPath: join(dir, 'no-such-notes') }), /cannot read the running kernel's build-id from .*no-such-notes: no such file/);
+    // A loaded module of another build (its notes hold another id): its .ko is not used, and the warning names both ids.
+    const sysModule = join(dir, 'sys-module-other');
+    mkdirSync(join(sysModule, 'vxlan', 'notes'), { recursive: true });
+    writeFileSync(join(sysModule, 'vxlan', 'notes', '.note.gnu.build-id'), readFileSync(other));
+    const ko = join(modules, '6.1.0-56-amd64/kernel/drivers/net/vxlan/vxlan.ko');
+    const koId = /Build ID: ([0-9a-f]{40})/.exec((await run('readelf', ['-n', ko])).toString())?.[1];
+    const modulesOnly = await openRunningCode(idx, t, { kernel: null, modules, sysModulePath: sysModule });
+    assert.deepEqual(await modulesOnly.code.loadModules(['vxlan']), [
+      `module vxlan: ${ko} is not the loaded module (build-id ${koId}, the loaded module's (${join(sysModule, 'vxlan', 'notes', '.note.gnu.build-id')}) is ${otherId}): its rows rank from source`,
+    ]);
+    const { Explainer } = await import('../../src/explain/explain.ts');
+    const e = new Explainer(idx, t).explain({ input: 'vxlan_xmit_one+0x52a [vxlan]', symbol: 'vxlan_xmit_one', function: 'vxlan_xmit_one', isCold: false, offset: 0x52a, size: null, module: 'vxlan', reason: null, event: null }, { maxCandidates: 3, code: modulesOnly.code });
+    assert.equal(e.method, 'source');
+  } finally {
+    idx.close();
+  }
 });

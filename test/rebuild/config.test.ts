@@ -115,14 +115,14 @@ test('the build directory lock: a second holder waits, a lock left by a dead pro
   assert.equal(await withLock(d, async () => 'taken over', { waitMs: 1000 }), 'taken over');
 });
 
-test('--config and --cc without --rebuild, watch --kernel without --rebuild, or --rebuild with --vmlinux, are usage errors', async () => {
+test('--config and --cc without --rebuild, --kernel on the exporter, or --rebuild with --vmlinux, are usage errors', async () => {
   const { runCli } = await import('../helpers/fixture.ts');
   const a = await runCli(['explain', '--config', join(dir, 'config-6.1.0-56-amd64'), '__udp4_lib_rcv+0x9a2']);
   assert.equal(a.code, 2);
   assert.match(a.stderr, /--config and --cc go with --rebuild/);
-  const w = await runCli(['watch', '--kernel', join(dir, 'vmlinuz'), '--duration', '1']);
+  const w = await runCli(['watch', '--kernel', join(dir, 'vmlinuz'), '--metrics', '127.0.0.1:0', '--duration', '1']);
   assert.equal(w.code, 2);
-  assert.match(w.stderr, /watch: --kernel and --modules go with --rebuild/);
+  assert.match(w.stderr, /the exporter .*does not take --kernel or --modules/);
   const b = await runCli(['explain', '--rebuild', '--vmlinux', '/nonexistent', '__udp4_lib_rcv+0x9a2']);
   assert.equal(b.code, 2);
   assert.match(b.stderr, /give --rebuild or --vmlinux, not both/);

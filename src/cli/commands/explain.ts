@@ -136,7 +136,7 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
   if (flags.event !== undefined && flags.event !== 'kfree_skb' && flags.event !== 'consume_skb') {
     throw new UsageError(`--event ${flags.event}: expected kfree_skb or consume_skb`);
   }
-  checkRebuildFlags(flags, { codeAlone: true });
+  checkRebuildFlags(flags);
   const opts = { offsetBase: flags.decimal === true ? 'decimal' as const : 'hex' as const };
   let given: DropLocation[] = [];
   if (flags.stdin !== true) {

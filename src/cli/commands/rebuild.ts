@@ -15,16 +15,14 @@ export interface RebuildFlags {
   modules?: string;
 }
 
-/** --config, --cc, --kernel and --modules mean nothing without --rebuild: say so rather than ignore them. */
 /**
- * `--config` and `--cc` only mean something to --rebuild. `--kernel` and `--modules` also stand alone where the
- * command ranks with the machine code (explain, report: `codeAlone`); watch uses them only to verify a rebuild.
+ * `--config` and `--cc` only mean something to --rebuild: say so rather than ignore them. `--kernel` and
+ * `--modules` also stand alone (explain, report and watch rank with the machine code).
  */
-export function checkRebuildFlags(flags: RebuildFlags & { vmlinux?: string }, opts: { codeAlone: boolean }): void {
+export function checkRebuildFlags(flags: RebuildFlags & { vmlinux?: string }): void {
   if (flags.rebuild === true && flags.vmlinux !== undefined) throw new UsageError('give --rebuild or --vmlinux, not both');
   if (flags.rebuild === true) return;
   if (flags.config !== undefined || flags.cc !== undefined) throw new UsageError('--config and --cc go with --rebuild');
-  if (!opts.codeAlone && (flags.kernel !== undefined || flags.modules !== undefined)) throw new UsageError('watch: --kernel and --modules go with --rebuild');
 }
 
 /** Rebuilds and explains a batch; `live` makes /lib/modules/$(uname -r) the default --modules. */

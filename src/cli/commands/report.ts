@@ -107,7 +107,7 @@ function openRecording(path: string): ReadStream {
 }
 
 export async function runReport(file: string | undefined, flags: ReportFlags): Promise<void> {
-  checkRebuildFlags(flags, { codeAlone: true });
+  checkRebuildFlags(flags);
   const path = file ?? '-';
   // A bad or dangerous --output is refused before any work.
   if (flags.output !== undefined) checkOutputPath(flags.output, reportInputs(flags, path === '-' ? null : path));
@@ -200,14 +200,39 @@ async function checkWatchRebuild(flags: WatchFlags): Promise<void> {
   }
 }
 
+/**
+ * watch --kernel / --modules without --rebuild: the running kernel's machine code, opened (and its build-id
+ * checked) before the capture starts, so that a wrong image costs no capture. Closes the index on a refusal.
+ */
+async function openWatchCode(flags: WatchFlags, db: Db, explainer: Explainer): Promise<(CodeEvidence & { loadModules(names: Iterable<string>): Promise<string[]> }) | undefined> {
+  if (flags.rebuild === true || (flags.kernel === undefined && flags.modules === undefined)) return undefined;
+  try {
+    const { openRunningCode } = await import('../../machine-code/running.ts');
+    const opened = await openRunningCode(db, explainer.tree, { kernel: flags.kernel ?? null, modules: flags.modules ?? null });
+    if (opened.checked !== null) writeErr(`dropsite: ${opened.checked}`);
+    for (const p of opened.problems) writeErr(`dropsite: ${p}`);
+    return opened.code;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/** The modules the captured drops name, opened before the final report (each problem said once). */
+async function loadCaptureModules(code: { loadModules(names: Iterable<string>): Promise<string[]> } | undefined, agg: DropAggregator): Promise<void> {
+  if (code === undefined) return;
+  for (const p of await code.loadModules(agg.modules())) writeErr(`dropsite: ${p}`);
+}
+
 export async function runWatch(flags: WatchFlags): Promise<void> {
-  checkRebuildFlags(flags, { codeAlone: false });
+  checkRebuildFlags(flags);
   // Checked before the capture starts: a capture must not be lost to an output that cannot be written.
   if (flags.output !== undefined) checkOutputPath(flags.output, reportInputs(flags, null));
   await checkWatchRebuild(flags);
   if (flags.source === 'dropwatch') return watchDropwatch(flags);
   if (process.getuid?.() !== 0) throw new CaptureError('dropsite watch needs root to read kernel trace events', { hint: 'run it with sudo' });
   const { db, explainer } = openIndex(flags);
+  const code = await openWatchCode(flags, db, explainer);
   const running = release();
   if (versionsDiffer(running, explainer.tree.version)) {
     writeErr(`warning: the running kernel is ${running} but the index is of Linux ${explainer.tree.version ?? '?'} (${explainer.tree.root}); names mostly survive between versions, and rows whose function is not in the index are marked`);
@@ -228,7 +253,7 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const agg = new DropAggregator();
-  const opts = { title: 'Live drops', source: `live tracefs (${capture.instance})`, format: 'tracefs', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context };
+  const opts = { title: 'Live drops', source: `live tracefs (${capture.instance})`, format: 'tracefs', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context, ...(code === undefined ? {} : { code }) };
   const reading = (async () => {
     for await (const item of readRecording(capture.lines, { format: 'tracefs' })) agg.add(item);
   })();
@@ -250,6 +275,7 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
     process.removeListener('SIGTERM', onSignal);
     await reading.catch(() => undefined);
     const explained = flags.rebuild === true ? await liveRebuild(agg, explainer, flags) : undefined;
+    await loadCaptureModules(code, agg);
     const view = agg.view(explainer, { ...opts, ...(explained !== undefined ? { explained } : {}) });
     if (lost > 0) view.warnings.push(`the kernel overwrote ${lost} events before they were read (per_cpu stats overrun)`);
     db.close();
@@ -262,6 +288,7 @@ const NO_NET_DM = /Unable to find NET_DM family/;
 async function watchDropwatch(flags: WatchFlags): Promise<void> {
   const { spawn } = await import('node:child_process');
   const { db, explainer } = openIndex(flags);
+  const code = await openWatchCode(flags, db, explainer);
   const child = spawn('dropwatch', ['-l', 'kas'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const spawned = new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
@@ -300,9 +327,11 @@ async function watchDropwatch(flags: WatchFlags): Promise<void> {
     db.close();
     throw new CaptureError('this kernel has no drop monitor (dropwatch: Unable to find NET_DM family)', { hint: 'use --source tracefs (the default), which reads the skb:kfree_skb trace event instead' });
   }
+  await loadCaptureModules(code, agg);
   const view = agg.view(explainer, {
     title: 'Live drops (dropwatch)', source: 'dropwatch -l kas', format: 'dropwatch', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context,
     ...(flags.rebuild === true ? { explained: await liveRebuild(agg, explainer, flags) } : {}),
+    ...(code === undefined ? {} : { code }),
   });
   db.close();
   await emitCapture(view, flags, reportInputs(flags, null, view));

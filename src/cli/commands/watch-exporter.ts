@@ -1,7 +1,7 @@
 // `dropsite watch --metrics ADDR | --textfile FILE | --as jsonl`: wiring only; the exporter is src/exporter/.
 import { hostname, release } from 'node:os';
 import { resolve } from 'node:path';
-import { CaptureError, IndexError } from '../../errors.ts';
+import { CaptureError, IndexError, UsageError } from '../../errors.ts';
 import { Explainer } from '../../explain/explain.ts';
 import { parseListenAddress, startExporter, type SourceChoice } from '../../exporter/index.ts';
 import { chooseIndexForKernel, type IndexChoice } from '../../index/fleet.ts';
@@ -21,6 +21,9 @@ export interface ExporterFlags {
   maxSeries: number;
   capture: SourceChoice;
   host?: string;
+  kernel?: string;
+  modules?: string;
+  rebuild?: boolean;
 }
 
 /** The index for this kernel, or null with a warning: an exporter without source lines still counts drops. */
@@ -41,6 +44,13 @@ function openIndexFor(flags: ExporterFlags, running: string): IndexChoice | null
 }
 
 export async function runExporterWatch(flags: ExporterFlags): Promise<void> {
+  // Series are labelled once, when first seen, from the source ranking; the machine code and rebuilt objects
+  // serve the final report of a plain watch. Said rather than ignored.
+  if (flags.kernel !== undefined || flags.modules !== undefined || flags.rebuild === true) {
+    throw new UsageError('the exporter (--metrics, --textfile, --as jsonl) labels series from the source ranking and does not take --kernel or --modules (nor --rebuild)', {
+      hint: 'drop them, or run watch without the exporter flags for a final report ranked with the machine code',
+    });
+  }
   if (process.getuid?.() !== 0) throw new CaptureError('dropsite watch needs root to read kernel trace events', { hint: 'run it with sudo' });
   const listen = flags.metrics === undefined ? null : parseListenAddress(flags.metrics);
   const running = release();

@@ -1,0 +1,126 @@
+// Machine-code mode on the real Debian 6.12.117 packages: linux-image-6.12.117+deb12-amd64-unsigned
+// (6.12.117-1~deb12u1) unpacked with dpkg-deb -x (DROPSITE_KERNEL_IMAGE_DIR_612) and the matching
+// linux-source-6.12 tree (DROPSITE_KERNEL_TREE_612); .ci/run exports both. No debug info and no compiler.
+// Every expected line was checked by hand against the source and `objdump -d` of the image
+// (scripts/extract-vmlinux of the vmlinuz) or `objdump -dr` of the module (xz -dc vxlan.ko.xz):
+// - udp_send_skb (0x360 bytes, net/ipv4/udp.c): four plain kfree_skb() sites in the gso_size block, all
+//   NOT_SPECIFIED. The code has three calls of sk_skb_reason_drop(NULL, skb, 2), at +0x31c, +0x335 and +0x34e,
+//   each followed by `mov $errno,%eax`: 0xffffffa6 (-EMSGSIZE, line 998), 0xfffffffb (-EIO, line 1010) and
+//   0xffffffea (-EINVAL, lines 1002 and 1006, which gcc merged into one call).
+// - vxlan_xmit_one (0x181e bytes in vxlan.ko, drivers/net/vxlan/vxlan_core.c): the tx_error: free (line 2676)
+//   is the call of sk_skb_reason_drop (a relocation) at +0xae4, after `cmp $0xffffffd8` (-ELOOP), `cmp
+//   $0xffffff9b` (-ENETUNREACH), dst_release and vxlan_vnifilter_count(…, 5 = VXLAN_VNI_STATS_TX_ERRORS, 0);
+//   the drop: label's dev_kfree_skb (line 2664) is the consume_skb call at +0x6f3.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Explanation } from '../../src/model.ts';
+import { runCli } from '../helpers/fixture.ts';
+
+const tree = process.env['DROPSITE_KERNEL_TREE_612'];
+const imageDir = process.env['DROPSITE_KERNEL_IMAGE_DIR_612'];
+const RELEASE = '6.12.117+deb12-amd64';
+const vmlinuz = imageDir === undefined ? '' : join(imageDir, `boot/vmlinuz-${RELEASE}`);
+const modules = imageDir === undefined ? '' : join(imageDir, 'lib/modules');
+const skip = tree === undefined || tree === '' ? 'set DROPSITE_KERNEL_TREE_612 to an unpacked linux-source-6.12 6.12.117 tree (.ci/run does)'
+  : imageDir === undefined || imageDir === '' ? 'set DROPSITE_KERNEL_IMAGE_DIR_612 to a dpkg-deb -x of linux-image-6.12.117+deb12-amd64-unsigned (.ci/run does)'
+  : !existsSync(vmlinuz) ? `DROPSITE_KERNEL_IMAGE_DIR_612 has no boot/vmlinuz-${RELEASE} (${vmlinuz})`
+  : false;
+
+const dir = mkdtempSync(join(tmpdir(), 'dropsite-machine-code-612-'));
+const db = join(dir, 'index.sqlite');
+after(() => rmSync(dir, { recursive: true, force: true }));
+before(async () => {
+  if (skip !== false) return;
+  const r = await runCli(['index', tree ?? '', '--db', db, '-q']);
+  assert.equal(r.code, 0, r.stderr);
+});
+
+async function explainJson(args: string[]): Promise<Explanation[]> {
+  const r = await runCli(['explain', '--db', db, '--json', ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Explanation[];
+}
+
+const where = (e: Explanation | undefined, rank = 0): string => `${e?.candidates[rank]?.file}:${e?.candidates[rank]?.line}`;
+
+test('6.12, dropwatch form, four same-reason kfree_skb sites: the errno after each call decides udp_send_skb', { skip }, async () => {
+  const [msgsize, eio] = await explainJson(['--kernel', vmlinuz, 'udp_send_skb+321', 'udp_send_skb+33a']);
+  for (const e of [msgsize, eio]) {
+    assert.ok(e !== undefined);
+    assert.equal(e.method, 'machine-code');
+    // Neither size nor reason was given: the image's own kallsyms and the reason register supply them.
+    assert.equal(e.size, 0x360);
+    assert.equal(e.reason, 'NOT_SPECIFIED');
+    const sameReason = e.candidates.filter((c) => c.file === 'net/ipv4/udp.c' && c.reasons.includes('NOT_SPECIFIED'));
+    assert.ok(sameReason.length >= 4, `udp_send_skb has four NOT_SPECIFIED sites; got ${sameReason.length}`);
+    assert.ok((e.candidates[0]?.score ?? 0) > (e.candidates[1]?.score ?? 0) * 2, 'the code separates the first from the other same-reason sites');
+  }
+  assert.equal(where(msgsize), 'net/ipv4/udp.c:998');
+  assert.ok(msgsize?.candidates[0]?.evidence.some((x) => x.includes('the constant $0xffffffa6 (-EMSGSIZE) near the drop')), msgsize?.candidates[0]?.evidence.join('\n'));
+  assert.ok(msgsize?.notes.some((n) => n.includes('calls sk_skb_reason_drop at +0x31c')), msgsize?.notes.join('\n'));
+  assert.equal(where(eio), 'net/ipv4/udp.c:1010');
+  assert.ok(eio?.candidates[0]?.evidence.some((x) => x.includes('the constant $0xfffffffb (-EIO) near the drop')), eio?.candidates[0]?.evidence.join('\n'));
+  assert.ok(eio?.notes.some((n) => n.includes('calls sk_skb_reason_drop at +0x335')), eio?.notes.join('\n'));
+});
+
+test('6.12, a module location is read from vxlan.ko.xz and its relocations: vxlan_xmit_one+0xae9 is the tx_error free', { skip }, async () => {
+  assert.ok(existsSync(join(modules, RELEASE, 'kernel/drivers/net/vxlan/vxlan.ko.xz')), 'Debian 6.12 ships its modules xz-compressed');
+  const [txError, dropLabel] = await explainJson(['--modules', modules, 'vxlan_xmit_one+ae9 [vxlan]', 'vxlan_xmit_one+6f8 [vxlan]']);
+  assert.ok(txError !== undefined && dropLabel !== undefined);
+  assert.equal(txError.method, 'machine-code');
+  assert.equal(txError.size, 0x181e, 'the size comes from the .ko symbol table');
+  assert.equal(where(txError), 'drivers/net/vxlan/vxlan_core.c:2676');
+  // dst_release, vxlan_vnifilter_count and sk_skb_reason_drop are relocation targets: the .ko has no code of theirs.
+  assert.ok(txError.candidates[0]?.evidence.some((x) => /calls .*vxlan_vnifilter_count.*dst_release|calls .*dst_release.*vxlan_vnifilter_count/.test(x)), txError.candidates[0]?.evidence.join('\n'));
+  assert.ok(txError.notes.some((n) => n.includes('vxlan.ko') && n.includes('calls sk_skb_reason_drop at +0xae4')), txError.notes.join('\n'));
+  // The drop: label frees with dev_kfree_skb, which is consume_skb in 6.12: the code's consume_skb call there.
+  assert.equal(dropLabel.method, 'machine-code');
+  assert.equal(where(dropLabel), 'drivers/net/vxlan/vxlan_core.c:2664');
+  assert.ok(dropLabel.notes.some((n) => n.includes('calls consume_skb at +0x6f3')), dropLabel.notes.join('\n'));
+  const other = txError.candidates.find((c) => c.line === 2664);
+  assert.ok(other?.evidence.some((x) => x.includes('the code calls sk_skb_reason_drop, which dev_kfree_skb() does not reach')), other?.evidence.join('\n'));
+});
+
+function run(cmd: string, args: readonly string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, [...args], { encoding: 'buffer', maxBuffer: 512 * 1024 * 1024 }, (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${cmd}: ${stderr.toString()}`))));
+  });
+}
+
+test('6.12: the zstd vmlinuz is read in-process, with the build-id and banner that the tree\'s extract-vmlinux and readelf see', { skip }, async () => {
+  const { loadKernelImage } = await import('../../src/binary/index.ts');
+  const image = await loadKernelImage(vmlinuz);
+  assert.equal(image.format, 'bzImage-zstd');
+  assert.equal(image.symbolSource, 'embedded-kallsyms');
+  assert.match(image.banner ?? '', /^Linux version 6\.12\.117\+deb12-amd64 .*Debian 6\.12\.117-1~deb12u1/);
+  // The reference: the kernel tree's own extractor (zstd) and binutils' note reader on its output.
+  const elf = join(dir, 'vmlinux');
+  writeFileSync(elf, await run('bash', [join(tree ?? '', 'scripts/extract-vmlinux'), vmlinuz]));
+  const notes = (await run('readelf', ['-n', elf])).toString();
+  const id = /Build ID: ([0-9a-f]+)/.exec(notes)?.[1];
+  assert.ok(id !== undefined && id.length === 40, notes);
+  assert.equal(image.buildId, id);
+  const udp = image.lookup('udp_send_skb');
+  assert.equal(udp.length, 1);
+  assert.equal(udp[0]?.size, 0x360);
+});
+
+test('6.12: a truncated vmlinuz and a file that is not a kernel get one-line errors naming them', { skip }, async () => {
+  const cut = join(dir, 'vmlinuz-truncated');
+  writeFileSync(cut, readFileSync(vmlinuz).subarray(0, 4 * 1024 * 1024));
+  const config = join(imageDir ?? '', `boot/config-${RELEASE}`);
+  for (const [file, expected] of [
+    [cut, /^dropsite: --kernel: .*vmlinuz-truncated: (truncated|cannot decompress)/],
+    [config, /^dropsite: --kernel: .*config-6\.12\.117\+deb12-amd64 is not a kernel image \(expected a bzImage vmlinuz or an ELF vmlinux\)$/],
+  ] as const) {
+    const r = await runCli(['explain', '--db', db, '--kernel', file, 'udp_send_skb+321']);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0] ?? '', expected);
+  }
+});
