@@ -282,7 +282,7 @@ test('a /proc/kcore-shaped core of the image, with a KASLR slide, the boot-time 
   const { openKcore } = await import('../../src/machine-code/code-image.ts');
   const { normaliseStaticKeys } = await import('../../src/machine-code/static-keys.ts');
   const { findDropCalls } = await import('../../src/machine-code/calls.ts');
-  const callees = new Map([['kfree_skb_reason', { name: 'kfree_skb_reason', reasonArg: 1 }], ['consume_skb', { name: 'consume_skb', reasonArg: null }]]);
+  const callees = new Map([['kfree_skb_reason', { name: 'kfree_skb_reason', reasonArg: 1, skbArg: 0 }], ['consume_skb', { name: 'consume_skb', reasonArg: null, skbArg: 0 }]]);
   const seen = (img: CodeImage): string => {
     const c = img.functionCode('__udp4_lib_rcv');
     assert.ok(c !== null);
