@@ -73,7 +73,7 @@ export interface EvaluationResult {
     loadMs: number;
     explainMs: number;
     decoded: number;
-    halves: Record<'tune' | 'report', { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy }>;
+    halves: Record<'tune' | 'report', { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy; merged: { n: number; truthNamed: number; top1Wrong: number } }>;
   };
   misses: string[];
 }
@@ -112,8 +112,8 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     const loadMs = performance.now() - t0;
     const reasons = new Map(listReasons(handle, t.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
     code = new MachineCode({ image: fromKernelImage(image), modulesDir: null, apis: listApis(handle, t.id), reasons, lines: sourceLines(t.root), treeRoot: t.root, sites: allSites(handle, t.id) });
-    const blank = (): { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy } =>
-      ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0, calledAt: blankCalledAt() });
+    const blank = (): { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy; merged: { n: number; truthNamed: number; top1Wrong: number } } =>
+      ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0, calledAt: blankCalledAt(), merged: { n: 0, truthNamed: 0, top1Wrong: 0 } });
     machine = { image: kernel, loadMs, explainMs: 0, decoded: 0, halves: { tune: blank(), report: blank() } };
   }
   const misses: string[] = [];
@@ -133,9 +133,10 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     const caller = callingFrame(tr.chain, site);
     // Reached through a call: the wrapper inlined into a caller (not the wrapper's own out-of-line copy).
     const throughWrapper = caller !== null && wrapperFns.has(`${site.file}\0${site.function}`);
-    const hit = (q: LocationQuery, acc: Accuracy, label: string, withCode?: CodeEvidence, conf?: { n: number; right: number }, onNotes?: (notes: string[]) => void, wrapped?: CalledAtAccuracy, half?: Accuracy): void => {
+    const hit = (q: LocationQuery, acc: Accuracy, label: string, withCode?: CodeEvidence, conf?: { n: number; right: number }, onNotes?: (notes: string[], firstRight: boolean) => void, wrapped?: CalledAtAccuracy, half?: Accuracy): void => {
       const e = explainer.explain(q, withCode === undefined ? { maxCandidates: 3 } : { maxCandidates: 3, code: withCode });
-      onNotes?.(e.notes);
+      const f0 = e.candidates[0];
+      onNotes?.(e.notes, f0 !== undefined && f0.file === site.file && f0.line <= site.line && site.line <= f0.endLine);
       if (wrapped !== undefined && throughWrapper) {
         const before = wrapped.siteRight - wrapped.bothRight;
         scoreCalledAt(wrapped, e.candidates[0], site, caller);
@@ -173,7 +174,13 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     if (code !== null && machine !== null) {
       const h = machine.halves[halfOf(fn)];
       const s0 = performance.now();
-      const count = (notes: string[]): void => {
+      const count = (notes: string[], firstRight: boolean): void => {
+        const merged = notes.find((n) => n.includes('may have merged their code'));
+        if (merged !== undefined) {
+          h.merged.n++;
+          if (merged.includes(`${site.file.replace(/^.*\//, '')}:${site.line} `)) h.merged.truthNamed++;
+          if (!firstRight) h.merged.top1Wrong++;
+        }
         if (notes.some((n) => n.includes('a sign of a missed site') || n.includes('a missed site'))) h.missedSiteNotes++;
         if (notes.some((n) => n.includes('is not the return address of a drop call'))) h.noCall++;
       };
@@ -244,7 +251,7 @@ export function formatEvaluation(r: EvaluationResult): string {
         return `  ${k} half (${k === 'tune' ? 'even' : 'odd'} function-name hash): perf form top-1 ${pctOf(h.perf, 'top1')}, top-3 ${pctOf(h.perf, 'top3')} of ${h.perf.n}; `
           + `dropwatch form top-1 ${pctOf(h.dropwatch, 'top1')}, top-3 ${pctOf(h.dropwatch, 'top3')} of ${h.dropwatch.n}; `
           + `scored >= 0.9: ${h.confident.right}/${h.confident.n} right; missed-site notes ${h.missedSiteNotes}; no drop call at the offset ${h.noCall}; `
-          + `perf form ${formatCalledAt(h.calledAt)}`;
+          + `perf form ${formatCalledAt(h.calledAt)}; merged-block notes ${h.merged.n} (the true line among the lines named ${h.merged.truthNamed}, first candidate wrong ${h.merged.top1Wrong})`;
       }),
     ]),
     r.exact === null ? 'exact mode: not measured (no --vmlinux)' : `exact mode (--vmlinux): top-1 ${pctOf(r.exact, 'top1')} of ${r.exact.n}`,

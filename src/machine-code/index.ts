@@ -12,7 +12,7 @@ import { allSites, listApis, listReasons, type TreeRow } from '../index/read.ts'
 import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
 import type { DropApi, DropSite } from '../model.ts';
 import { sourcePosition } from '../explain/rank.ts';
-import { softAssign } from './assign.ts';
+import { mergedSites, softAssign } from './assign.ts';
 import { normaliseStaticKeys } from './static-keys.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
@@ -258,6 +258,13 @@ export class MachineCode implements CodeEvidence {
     const callText = `${call.tail ? 'jumps to' : 'calls'} ${call.callee} at +${hex(call.off)}`;
     const rt = this.reasonText(call);
     notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
+    // Identical code reached from two places: gcc keeps one block, and the debug info names one of the lines.
+    const own = sites.map((s) => (s.role === 'site' && s.via.length === 0 && s.tailCallOf === null ? `${s.site.api}\0${s.site.reasonText ?? ''}` : ''));
+    const merged = mergedSites(row, own, fa.calls.filter((c) => c.callee === call.callee).length);
+    if (merged.length > 0) {
+      const named = merged.map((j) => `${sites[j]?.site.file.replace(/^.*\//, '') ?? ''}:${sites[j]?.site.line ?? 0}`);
+      notes.push(`machine code: ${named.join(' and ')} free the same way and ${fa.code.name} has fewer calls of ${call.callee} than such sites: gcc may have merged their code into this one block, and then the debug info names one of them arbitrarily`);
+    }
     const bestRaw = Math.max(...(w[qi] ?? [0]).map((x, j) => x / Math.max(1e-9, sites[j]?.prior ?? 1)));
     if (bestRaw < 0.05) {
       notes.push(`machine code: no candidate explains this call of ${call.callee}${rt !== null ? ` with reason ${rt}` : ''}: a sign of a missed site (a drop through a function pointer, a helper emitted from a header, or more helpers deep than the index follows)`);
