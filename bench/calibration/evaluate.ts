@@ -73,7 +73,7 @@ export interface EvaluationResult {
     loadMs: number;
     explainMs: number;
     decoded: number;
-    halves: Record<'tune' | 'report', { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy; merged: { n: number; truthNamed: number; top1Wrong: number } }>;
+    halves: Record<'tune' | 'report', { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy; merged: { n: number; truthNamed: number; top1Wrong: number; confirmed: number } }>;
   };
   misses: string[];
 }
@@ -112,11 +112,19 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     const loadMs = performance.now() - t0;
     const reasons = new Map(listReasons(handle, t.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
     code = new MachineCode({ image: fromKernelImage(image), modulesDir: null, apis: listApis(handle, t.id), reasons, lines: sourceLines(t.root), treeRoot: t.root, sites: allSites(handle, t.id) });
-    const blank = (): { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy; merged: { n: number; truthNamed: number; top1Wrong: number } } =>
-      ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0, calledAt: blankCalledAt(), merged: { n: 0, truthNamed: 0, top1Wrong: 0 } });
+    const blank = (): { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy; merged: { n: number; truthNamed: number; top1Wrong: number; confirmed: number } } =>
+      ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0, calledAt: blankCalledAt(), merged: { n: 0, truthNamed: 0, top1Wrong: 0, confirmed: 0 } });
     machine = { image: kernel, loadMs, explainMs: 0, decoded: 0, halves: { tune: blank(), report: blank() } };
   }
   const misses: string[] = [];
+  // Every line each symbol's drop calls pass through (file name:line): a line named by a merged-block note
+  // that no drop call of the symbol passes through has no call of its own (its code was merged).
+  const linesOf = new Map<string, Set<string>>();
+  for (const tr of truths) {
+    const set = linesOf.get(tr.symbol) ?? new Set<string>();
+    for (const f of tr.chain) set.add(`${f.file.replace(/^.*\//, '')}:${f.line}`);
+    linesOf.set(tr.symbol, set);
+  }
   let excluded = 0;
   const exactQueries: Array<{ q: LocationQuery; site: Frame; viaTail: boolean }> = [];
   for (const tr of truths) {
@@ -180,6 +188,8 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
           h.merged.n++;
           if (merged.includes(`${site.file.replace(/^.*\//, '')}:${site.line} `)) h.merged.truthNamed++;
           if (!firstRight) h.merged.top1Wrong++;
+          const named = /machine code: (.*?) free the same way/.exec(merged)?.[1]?.split(' and ') ?? [];
+          if (named.some((n) => !(linesOf.get(tr.symbol)?.has(n) ?? false))) h.merged.confirmed++;
         }
         if (notes.some((n) => n.includes('a sign of a missed site') || n.includes('a missed site'))) h.missedSiteNotes++;
         if (notes.some((n) => n.includes('is not the return address of a drop call'))) h.noCall++;
@@ -251,7 +261,8 @@ export function formatEvaluation(r: EvaluationResult): string {
         return `  ${k} half (${k === 'tune' ? 'even' : 'odd'} function-name hash): perf form top-1 ${pctOf(h.perf, 'top1')}, top-3 ${pctOf(h.perf, 'top3')} of ${h.perf.n}; `
           + `dropwatch form top-1 ${pctOf(h.dropwatch, 'top1')}, top-3 ${pctOf(h.dropwatch, 'top3')} of ${h.dropwatch.n}; `
           + `scored >= 0.9: ${h.confident.right}/${h.confident.n} right; missed-site notes ${h.missedSiteNotes}; no drop call at the offset ${h.noCall}; `
-          + `perf form ${formatCalledAt(h.calledAt)}; merged-block notes ${h.merged.n} (the true line among the lines named ${h.merged.truthNamed}, first candidate wrong ${h.merged.top1Wrong})`;
+          + `perf form ${formatCalledAt(h.calledAt)}; merged-block notes ${h.merged.n} (the true line among the lines named ${h.merged.truthNamed}, `
+          + `a named line with no drop call of its own in the truth ${h.merged.confirmed}, first candidate wrong ${h.merged.top1Wrong})`;
       }),
     ]),
     r.exact === null ? 'exact mode: not measured (no --vmlinux)' : `exact mode (--vmlinux): top-1 ${pctOf(r.exact, 'top1')} of ${r.exact.n}`,
