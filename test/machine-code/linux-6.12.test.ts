@@ -67,6 +67,19 @@ test('6.12, dropwatch form, four same-reason kfree_skb sites: the errno after ea
   assert.ok(eio?.notes.some((n) => n.includes('calls sk_skb_reason_drop at +0x335')), eio?.notes.join('\n'));
 });
 
+test('6.12, two identical frees (kfree_skb(skb); return -EINVAL;) with one call between them: the note says the block may be merged, and neither is scored as certain', { skip }, async () => {
+  const [merged, msgsize] = await explainJson(['--kernel', vmlinuz, 'udp_send_skb+353', 'udp_send_skb+321']);
+  assert.ok(merged !== undefined && msgsize !== undefined);
+  const note = merged.notes.find((n) => n.includes('may have merged their code'));
+  assert.ok(note !== undefined, merged.notes.join('\n'));
+  assert.match(note, /udp\.c:(1002|1006) and udp\.c:(1002|1006) free the same way/);
+  const pair = merged.candidates.slice(0, 2).map((c) => c.line).sort((a, b) => a - b);
+  assert.deepEqual(pair, [1002, 1006], 'the two merged sites rank first');
+  assert.ok((merged.candidates[0]?.score ?? 1) < 0.6, `split between them, not certain: ${merged.candidates[0]?.score}`);
+  // A site with its own errno is not merged with the others.
+  assert.ok(!msgsize.notes.some((n) => n.includes('may have merged')), msgsize.notes.join('\n'));
+});
+
 test('6.12, a module location is read from vxlan.ko.xz and its relocations: vxlan_xmit_one+0xae9 is the tx_error free', { skip }, async () => {
   assert.ok(existsSync(join(modules, RELEASE, 'kernel/drivers/net/vxlan/vxlan.ko.xz')), 'Debian 6.12 ships its modules xz-compressed');
   const [txError, dropLabel] = await explainJson(['--modules', modules, 'vxlan_xmit_one+ae9 [vxlan]', 'vxlan_xmit_one+6f8 [vxlan]']);
