@@ -11,6 +11,7 @@ import type { Db } from '../index/open.ts';
 import { allSites, listApis, listReasons, type TreeRow } from '../index/read.ts';
 import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
 import type { DropApi, DropSite } from '../model.ts';
+import { isGenericDropApi } from '../kernel/drop-functions.ts';
 import { sourcePosition } from '../explain/rank.ts';
 import { mergedSites, softAssign } from './assign.ts';
 import { normaliseStaticKeys } from './static-keys.ts';
@@ -65,6 +66,8 @@ const TUNING = {
   capacity: 1,
   expandDepth: 2,
   none: 0.02,
+  /** A call of a wrapper of a .c file, when the location is inside that wrapper's own code. */
+  callerInsideWrapper: 0.02,
   /** A call on the branches into a `goto` label's drop block that the source calls before a `goto` there. */
   entryCall: 2,
   maxEntryCalls: 3,
@@ -203,7 +206,8 @@ export class MachineCode implements CodeEvidence {
 
   weigh(loc: LocationQuery, given: readonly CodeSite[]): CodeVerdict | null {
     let sites = given;
-    if (loc.offset === null || this.apiNames.has(loc.function)) return null;
+    // Inside a generic drop function the code says nothing of the site (its callers are); inside a wrapper of a .c file its own frees are the sites.
+    if (loc.offset === null || (this.apiNames.has(loc.function) && isGenericDropApi(this.apiByName.get(loc.function)))) return null;
     const fa = this.analysis(loc);
     if (fa === null) return null;
     const notes: string[] = [];
@@ -225,9 +229,11 @@ export class MachineCode implements CodeEvidence {
       notes.push(fileEvidence.note);
     }
     const key = sites.map((s) => `${s.site.file}:${s.site.line}:${s.site.column}:${s.via.join('>')}:${s.prior}`).join('|');
+    // Inside a wrapper of a .c file, the code's drop calls are its own frees: a call of it elsewhere is none of them.
+    const inside = (s: CodeSite): number => (s.role === 'caller' && this.apiNames.has(loc.function) ? TUNING.callerInsideWrapper : 1);
     let cached = fa.assignments.get(key);
     if (cached === undefined) {
-      const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null)));
+      const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null) * inside(s)));
       // A call of a wrapper whose body frees in several places stands for as many drop calls.
       const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0));
       cached = { w, p: softAssign(w, capacity, TUNING.none), evidence: new Map() };
@@ -240,6 +246,7 @@ export class MachineCode implements CodeEvidence {
     const built = cached.evidence.get(qi) ?? sites.map((s) => {
       const ev: string[] = [];
       this.match(fa, call, s, ev);
+      if (inside(s) < 1) ev.push(`machine code: ${loc.symbol}+${hex(call.ret)} is inside ${loc.function}'s own code, where its own frees are the drop calls; this call of ${loc.function} is not one of them`);
       // Explaining away: another drop call of this function that this site fits better.
       let best = -1;
       let bestP = 0;

@@ -80,6 +80,22 @@ test('6.12, two identical frees (kfree_skb(skb); return -EINVAL;) with one call 
   assert.ok(!msgsize.notes.some((n) => n.includes('may have merged')), msgsize.notes.join('\n'));
 });
 
+test('6.12, inside a wrapper of a .c file (netlink_broadcast_filtered frees what it is given): its own frees are ranked by the code, its callers are not the drop call', { skip }, async () => {
+  const [e] = await explainJson(['--kernel', vmlinuz, '--event', 'consume_skb', '--max', '40', 'netlink_broadcast_filtered+0x13d/0x540']);
+  assert.ok(e !== undefined);
+  assert.equal(e.method, 'machine-code');
+  assert.equal(where(e), 'net/netlink/af_netlink.c:1539');
+  const callers = e.candidates.filter((c) => c.role === 'caller');
+  assert.ok(callers.length > 0, 'its callers are still listed');
+  // Its two consume_skb frees: of skb (1539) and of info.skb2 (1547).
+  const own = e.candidates.filter((c) => c.role === 'site' && c.function === 'netlink_broadcast_filtered' && c.kind === 'consume');
+  assert.deepEqual(own.map((c) => c.line).sort((a, b) => a - b), [1539, 1547]);
+  for (const c of callers) {
+    assert.ok(c.evidence.some((x) => x.includes("inside netlink_broadcast_filtered's own code")), c.evidence.join('\n'));
+    assert.ok(c.score < Math.min(...own.map((o) => o.score)), `${c.file}:${c.line} ${c.score} ranks below the function's own frees`);
+  }
+});
+
 test('6.12, a module location is read from vxlan.ko.xz and its relocations: vxlan_xmit_one+0xae9 is the tx_error free', { skip }, async () => {
   assert.ok(existsSync(join(modules, RELEASE, 'kernel/drivers/net/vxlan/vxlan.ko.xz')), 'Debian 6.12 ships its modules xz-compressed');
   const [txError, dropLabel] = await explainJson(['--modules', modules, 'vxlan_xmit_one+ae9 [vxlan]', 'vxlan_xmit_one+6f8 [vxlan]']);
