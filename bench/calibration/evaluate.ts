@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Explainer, isGenericDropApi, type CodeEvidence, type LocationQuery } from '../../src/explain/explain.ts';
 import { openForRead } from '../../src/index/open.ts';
-import { allSites, listApis, listReasons, pickTree } from '../../src/index/read.ts';
+import { allEdges, allSites, listApis, listReasons, pickTree } from '../../src/index/read.ts';
 import { sourceLines } from '../../src/explain/source-lines.ts';
 import { loadKernelImage } from '../../src/binary/index.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
@@ -22,6 +22,29 @@ interface Truth {
 
 export interface Accuracy { n: number; top1: number; top3: number }
 
+/**
+ * Locations whose true site is the free inside an inlined wrapper of a .c file (the index has a `wrapper`
+ * edge to the site's function): how often the first candidate is the site, and how often it is the site
+ * with its `calledAt` line equal to the calling frame of the truth (the next frame of another function).
+ * Only locations where the wrapper is inlined into a caller count (not the wrapper's own out-of-line copy).
+ */
+export interface CalledAtAccuracy { n: number; siteRight: number; bothRight: number }
+
+/** The frame that calls the site's function in an inline chain (innermost first): the next frame of another function. */
+export function callingFrame(chain: readonly Frame[], site: Frame): Frame | null {
+  const i = chain.indexOf(site);
+  if (i < 0) return null;
+  return chain.slice(i + 1).find((f) => f.function !== site.function) ?? null;
+}
+
+/** Is the first candidate the site, and is the call it names (calledAt) the calling frame's line? */
+export function scoreCalledAt(acc: CalledAtAccuracy, first: { file: string; line: number; endLine: number; calledAt?: { file: string; line: number } } | undefined, site: Frame, caller: Frame | null): void {
+  acc.n++;
+  if (first === undefined || first.file !== site.file || site.line < first.line || site.line > first.endLine) return;
+  acc.siteRight++;
+  if (caller !== null && first.calledAt !== undefined && first.calledAt.file === caller.file && first.calledAt.line === caller.line) acc.bothRight++;
+}
+
 export interface EvaluationResult {
   truthFile: string;
   exact: Accuracy | null;
@@ -30,6 +53,10 @@ export interface EvaluationResult {
   locations: number;
   excludedTailCalls: number;
   perf: Accuracy;
+  /** Source-only perf form by half of the functions (the split of the machine-code figures). */
+  perfHalves: Record<'tune' | 'report', Accuracy>;
+  /** Source-only perf form on the locations whose true site is inside an inlined wrapper of a .c file. */
+  calledAt: CalledAtAccuracy;
   dropwatch: Accuracy;
   /** Drops at the end of an extern function, compiled as a jump: reported at a call of that function (perf form). */
   viaTail: Accuracy;
@@ -46,7 +73,7 @@ export interface EvaluationResult {
     loadMs: number;
     explainMs: number;
     decoded: number;
-    halves: Record<'tune' | 'report', { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number }>;
+    halves: Record<'tune' | 'report', { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy; merged: { n: number; truthNamed: number; top1Wrong: number; confirmed: number } }>;
   };
   misses: string[];
 }
@@ -61,6 +88,8 @@ export function trueSite(chain: readonly Frame[], apis: ReadonlySet<string>): Fr
   return chain.find((f) => !apis.has(f.function)) ?? null;
 }
 
+const blankCalledAt = (): CalledAtAccuracy => ({ n: 0, siteRight: 0, bothRight: 0 });
+
 export async function evaluate(db: string, tree: string | undefined, truthFile: string, vmlinux?: string, kernel?: string): Promise<EvaluationResult> {
   const handle = openForRead(db);
   const t = pickTree(handle, tree, db);
@@ -68,6 +97,9 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
   const apis = new Set(listApis(handle, t.id).filter(isGenericDropApi).map((a) => a.name));
   const truths = readFileSync(truthFile, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Truth);
   const perf: Accuracy = { n: 0, top1: 0, top3: 0 };
+  const perfHalves: Record<'tune' | 'report', Accuracy> = { tune: { n: 0, top1: 0, top3: 0 }, report: { n: 0, top1: 0, top3: 0 } };
+  const calledAt = blankCalledAt();
+  const wrapperFns = new Set(allEdges(handle, t.id).filter((e) => e.kind === 'wrapper').map((e) => `${e.calleeFile}\0${e.callee}`));
   const dw: Accuracy = { n: 0, top1: 0, top3: 0 };
   const viaTail: Accuracy = { n: 0, top1: 0, top3: 0 };
   const ties = { n: 0, truthAmongBest: 0, expectedTop1: 0 };
@@ -80,11 +112,19 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     const loadMs = performance.now() - t0;
     const reasons = new Map(listReasons(handle, t.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
     code = new MachineCode({ image: fromKernelImage(image), modulesDir: null, apis: listApis(handle, t.id), reasons, lines: sourceLines(t.root), treeRoot: t.root, sites: allSites(handle, t.id) });
-    const blank = (): { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number } =>
-      ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0 });
+    const blank = (): { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy; merged: { n: number; truthNamed: number; top1Wrong: number; confirmed: number } } =>
+      ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0, calledAt: blankCalledAt(), merged: { n: 0, truthNamed: 0, top1Wrong: 0, confirmed: 0 } });
     machine = { image: kernel, loadMs, explainMs: 0, decoded: 0, halves: { tune: blank(), report: blank() } };
   }
   const misses: string[] = [];
+  // Every line each symbol's drop calls pass through (file name:line): a line named by a merged-block note
+  // that no drop call of the symbol passes through has no call of its own (its code was merged).
+  const linesOf = new Map<string, Set<string>>();
+  for (const tr of truths) {
+    const set = linesOf.get(tr.symbol) ?? new Set<string>();
+    for (const f of tr.chain) set.add(`${f.file.replace(/^.*\//, '')}:${f.line}`);
+    linesOf.set(tr.symbol, set);
+  }
   let excluded = 0;
   const exactQueries: Array<{ q: LocationQuery; site: Frame; viaTail: boolean }> = [];
   for (const tr of truths) {
@@ -98,9 +138,19 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     const m = /\/0x([0-9a-f]+)$/.exec(tr.location);
     const size = m?.[1] !== undefined ? parseInt(m[1], 16) : tr.size;
     const base: LocationQuery = { input: tr.location, symbol: tr.symbol, function: fn, isCold, offset: tr.offset, size, module: null, reason: tr.reason, event: tr.event };
-    const hit = (q: LocationQuery, acc: Accuracy, label: string, withCode?: CodeEvidence, conf?: { n: number; right: number }, onNotes?: (notes: string[]) => void): void => {
+    const caller = callingFrame(tr.chain, site);
+    // Reached through a call: the wrapper inlined into a caller (not the wrapper's own out-of-line copy).
+    const throughWrapper = caller !== null && wrapperFns.has(`${site.file}\0${site.function}`);
+    const hit = (q: LocationQuery, acc: Accuracy, label: string, withCode?: CodeEvidence, conf?: { n: number; right: number }, onNotes?: (notes: string[], firstRight: boolean) => void, wrapped?: CalledAtAccuracy, half?: Accuracy): void => {
       const e = explainer.explain(q, withCode === undefined ? { maxCandidates: 3 } : { maxCandidates: 3, code: withCode });
-      onNotes?.(e.notes);
+      const f0 = e.candidates[0];
+      onNotes?.(e.notes, f0 !== undefined && f0.file === site.file && f0.line <= site.line && site.line <= f0.endLine);
+      if (wrapped !== undefined && throughWrapper) {
+        const before = wrapped.siteRight - wrapped.bothRight;
+        scoreCalledAt(wrapped, e.candidates[0], site, caller);
+        const c = e.candidates[0];
+        if (wrapped.siteRight - wrapped.bothRight > before && misses.length < 400) misses.push(`calledAt-${label} ${q.input}: truth called at ${caller === null ? 'nothing' : `${caller.file}:${caller.line}`}; got ${c?.calledAt === undefined ? 'no calledAt' : `${c.calledAt.file}:${c.calledAt.line}`}`);
+      }
       const ok = (i: number): boolean => {
         const c = e.candidates[i];
         return c !== undefined && c.file === site.file && c.line <= site.line && site.line <= c.endLine;
@@ -111,9 +161,14 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
         conf.n++;
         if (ok(0)) conf.right++;
       }
-      if (ok(0)) acc.top1++;
+      if (half !== undefined) half.n++;
+      if (ok(0)) {
+        acc.top1++;
+        if (half !== undefined) half.top1++;
+      }
       if (ok(0) || ok(1) || ok(2)) {
         acc.top3++;
+        if (half !== undefined) half.top3++;
         if (!ok(0) && label.startsWith('mc-') && misses.length < 400) misses.push(`top1-${label} ${q.input}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line} ${c.score}`).join(', ')}`);
       } else if (misses.length < 400) misses.push(`${label} ${q.input} ${q.reason ?? ''}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line}`).join(', ') || 'nothing'}`);
     };
@@ -123,15 +178,23 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
       exactQueries.push({ q: base, site, viaTail: true });
       continue;
     }
-    hit(base, perf, 'perf', undefined, confident);
+    hit(base, perf, `perf(${halfOf(fn)})`, undefined, confident, undefined, calledAt, perfHalves[halfOf(fn)]);
     if (code !== null && machine !== null) {
       const h = machine.halves[halfOf(fn)];
       const s0 = performance.now();
-      const count = (notes: string[]): void => {
+      const count = (notes: string[], firstRight: boolean): void => {
+        const merged = notes.find((n) => n.includes('may have merged their code'));
+        if (merged !== undefined) {
+          h.merged.n++;
+          if (merged.includes(`${site.file.replace(/^.*\//, '')}:${site.line} `)) h.merged.truthNamed++;
+          if (!firstRight) h.merged.top1Wrong++;
+          const named = /machine code: (.*?) free the same way/.exec(merged)?.[1]?.split(' and ') ?? [];
+          if (named.some((n) => !(linesOf.get(tr.symbol)?.has(n) ?? false))) h.merged.confirmed++;
+        }
         if (notes.some((n) => n.includes('a sign of a missed site') || n.includes('a missed site'))) h.missedSiteNotes++;
         if (notes.some((n) => n.includes('is not the return address of a drop call'))) h.noCall++;
       };
-      hit(base, h.perf, `mc-perf(${halfOf(fn)})`, code, h.confident, count);
+      hit(base, h.perf, `mc-perf(${halfOf(fn)})`, code, h.confident, count, h.calledAt);
       if (tr.event === 'kfree_skb') hit({ ...base, input: `${tr.symbol}+${tr.offset.toString(16)}`, size: null, reason: null, event: null }, h.dropwatch, `mc-dropwatch(${halfOf(fn)})`, code);
       machine.explainMs += performance.now() - s0;
     }
@@ -170,15 +233,22 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
   }
   handle.close();
   if (machine !== null && code !== null) machine.decoded = code.decodedCount;
-  return { truthFile, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, dropwatch: dw, viaTail, ties, confident, machine, misses };
+  return { truthFile, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, perfHalves, calledAt, dropwatch: dw, viaTail, ties, confident, machine, misses };
 }
 
 const pctOf = (a: Accuracy, k: 'top1' | 'top3'): string => `${((a[k] / Math.max(1, a.n)) * 100).toFixed(1)}%`;
 
+/** The second measure next to top-1, for sites inside inlined wrappers: site right, and site and calling line both right. */
+export function formatCalledAt(a: CalledAtAccuracy): string {
+  return `through an inlined wrapper ${a.n}: site right ${a.siteRight}, site and calling line both right ${a.bothRight}`;
+}
+
 export function formatEvaluation(r: EvaluationResult): string {
   return [
     `truth: ${r.truthFile} (${r.locations} locations; ${r.excludedTailCalls} jumps and self-reports left out: their locations are scored as calls of their functions)`,
-    `source-only, perf form (size + reason): top-1 ${pctOf(r.perf, 'top1')}, top-3 ${pctOf(r.perf, 'top3')} of ${r.perf.n}`,
+    `source-only, perf form (size + reason): top-1 ${pctOf(r.perf, 'top1')}, top-3 ${pctOf(r.perf, 'top3')} of ${r.perf.n}`
+      + ` (tune half ${pctOf(r.perfHalves.tune, 'top1')} / ${pctOf(r.perfHalves.tune, 'top3')} of ${r.perfHalves.tune.n}, report half ${pctOf(r.perfHalves.report, 'top1')} / ${pctOf(r.perfHalves.report, 'top3')} of ${r.perfHalves.report.n});`
+      + ` ${formatCalledAt(r.calledAt)}`,
     `source-only, dropwatch form (no size, no reason): top-1 ${pctOf(r.dropwatch, 'top1')}, top-3 ${pctOf(r.dropwatch, 'top3')} of ${r.dropwatch.n}`,
     `source-only, tail-called drops reported at the caller (perf form): top-1 ${pctOf(r.viaTail, 'top1')}, top-3 ${pctOf(r.viaTail, 'top3')} of ${r.viaTail.n}`,
     `ties, perf form without the offset term: the truth is among the best-scored candidates for ${((r.ties.truthAmongBest / Math.max(1, r.ties.n)) * 100).toFixed(1)}%`
@@ -190,7 +260,9 @@ export function formatEvaluation(r: EvaluationResult): string {
         const h = r.machine!.halves[k];
         return `  ${k} half (${k === 'tune' ? 'even' : 'odd'} function-name hash): perf form top-1 ${pctOf(h.perf, 'top1')}, top-3 ${pctOf(h.perf, 'top3')} of ${h.perf.n}; `
           + `dropwatch form top-1 ${pctOf(h.dropwatch, 'top1')}, top-3 ${pctOf(h.dropwatch, 'top3')} of ${h.dropwatch.n}; `
-          + `scored >= 0.9: ${h.confident.right}/${h.confident.n} right; missed-site notes ${h.missedSiteNotes}; no drop call at the offset ${h.noCall}`;
+          + `scored >= 0.9: ${h.confident.right}/${h.confident.n} right; missed-site notes ${h.missedSiteNotes}; no drop call at the offset ${h.noCall}; `
+          + `perf form ${formatCalledAt(h.calledAt)}; merged-block notes ${h.merged.n} (the true line among the lines named ${h.merged.truthNamed}, `
+          + `a named line with no drop call of its own in the truth ${h.merged.confirmed}, first candidate wrong ${h.merged.top1Wrong})`;
       }),
     ]),
     r.exact === null ? 'exact mode: not measured (no --vmlinux)' : `exact mode (--vmlinux): top-1 ${pctOf(r.exact, 'top1')} of ${r.exact.n}`,

@@ -30,3 +30,19 @@ export function softAssign(w: readonly number[][], capacity: readonly number[], 
     return s > 0 ? row.map((x) => x / s) : row;
   });
 }
+
+/**
+ * Sites that one call may stand for together (gcc merged their identical code into one block, and the
+ * debug info names one of them): sites with the same call text (`key[j]`, '' for a site that cannot be
+ * merged), more of them than the function has drop calls (`calls`), each taking at least `share` of this
+ * call's row. The indices, best first; empty when the row does not split that way.
+ */
+export function mergedSites(row: readonly number[], key: readonly string[], calls: number, share = 0.25): number[] {
+  const best = key.reduce((b, k, j) => (k !== '' && (row[j] ?? 0) > (row[b] ?? -1) ? j : b), -1);
+  const k = key[best];
+  if (best < 0 || k === undefined || (row[best] ?? 0) < share) return [];
+  const same = key.flatMap((x, j) => (x === k ? [j] : []));
+  if (same.length <= calls) return [];
+  const split = same.filter((j) => (row[j] ?? 0) >= share).sort((a, b) => (row[b] ?? 0) - (row[a] ?? 0) || a - b);
+  return split.length >= 2 ? split : [];
+}

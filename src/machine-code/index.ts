@@ -11,8 +11,9 @@ import type { Db } from '../index/open.ts';
 import { allSites, listApis, listReasons, type TreeRow } from '../index/read.ts';
 import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
 import type { DropApi, DropSite } from '../model.ts';
+import { isGenericDropApi } from '../kernel/drop-functions.ts';
 import { sourcePosition } from '../explain/rank.ts';
-import { softAssign } from './assign.ts';
+import { mergedSites, softAssign } from './assign.ts';
 import { normaliseStaticKeys } from './static-keys.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
@@ -65,6 +66,8 @@ const TUNING = {
   capacity: 1,
   expandDepth: 2,
   none: 0.02,
+  /** A call of a wrapper of a .c file, when the location is inside that wrapper's own code. */
+  callerInsideWrapper: 0.02,
   /** A call on the branches into a `goto` label's drop block that the source calls before a `goto` there. */
   entryCall: 2,
   maxEntryCalls: 3,
@@ -203,7 +206,8 @@ export class MachineCode implements CodeEvidence {
 
   weigh(loc: LocationQuery, given: readonly CodeSite[]): CodeVerdict | null {
     let sites = given;
-    if (loc.offset === null || this.apiNames.has(loc.function)) return null;
+    // Inside a generic drop function the code says nothing of the site (its callers are); inside a wrapper of a .c file its own frees are the sites.
+    if (loc.offset === null || (this.apiNames.has(loc.function) && isGenericDropApi(this.apiByName.get(loc.function)))) return null;
     const fa = this.analysis(loc);
     if (fa === null) return null;
     const notes: string[] = [];
@@ -225,9 +229,11 @@ export class MachineCode implements CodeEvidence {
       notes.push(fileEvidence.note);
     }
     const key = sites.map((s) => `${s.site.file}:${s.site.line}:${s.site.column}:${s.via.join('>')}:${s.prior}`).join('|');
+    // Inside a wrapper of a .c file, the code's drop calls are its own frees: a call of it elsewhere is none of them.
+    const inside = (s: CodeSite): number => (s.role === 'caller' && this.apiNames.has(loc.function) ? TUNING.callerInsideWrapper : 1);
     let cached = fa.assignments.get(key);
     if (cached === undefined) {
-      const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null)));
+      const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null) * inside(s)));
       // A call of a wrapper whose body frees in several places stands for as many drop calls.
       const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0));
       cached = { w, p: softAssign(w, capacity, TUNING.none), evidence: new Map() };
@@ -240,6 +246,7 @@ export class MachineCode implements CodeEvidence {
     const built = cached.evidence.get(qi) ?? sites.map((s) => {
       const ev: string[] = [];
       this.match(fa, call, s, ev);
+      if (inside(s) < 1) ev.push(`machine code: ${loc.symbol}+${hex(call.ret)} is inside ${loc.function}'s own code, where its own frees are the drop calls; this call of ${loc.function} is not one of them`);
       // Explaining away: another drop call of this function that this site fits better.
       let best = -1;
       let bestP = 0;
@@ -258,6 +265,13 @@ export class MachineCode implements CodeEvidence {
     const callText = `${call.tail ? 'jumps to' : 'calls'} ${call.callee} at +${hex(call.off)}`;
     const rt = this.reasonText(call);
     notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
+    // Identical code reached from two places: gcc keeps one block, and the debug info names one of the lines.
+    const own = sites.map((s) => (s.role === 'site' && s.via.length === 0 && s.tailCallOf === null ? `${s.site.api}\0${s.site.reasonText ?? ''}` : ''));
+    const merged = mergedSites(row, own, fa.calls.filter((c) => c.callee === call.callee).length);
+    if (merged.length > 0) {
+      const named = merged.map((j) => `${sites[j]?.site.file.replace(/^.*\//, '') ?? ''}:${sites[j]?.site.line ?? 0}`);
+      notes.push(`machine code: ${named.join(' and ')} free the same way and ${fa.code.name} has fewer calls of ${call.callee} than such sites: gcc may have merged their code into this one block, and then the debug info names one of them arbitrarily`);
+    }
     const bestRaw = Math.max(...(w[qi] ?? [0]).map((x, j) => x / Math.max(1e-9, sites[j]?.prior ?? 1)));
     if (bestRaw < 0.05) {
       notes.push(`machine code: no candidate explains this call of ${call.callee}${rt !== null ? ` with reason ${rt}` : ''}: a sign of a missed site (a drop through a function pointer, a helper emitted from a header, or more helpers deep than the index follows)`);

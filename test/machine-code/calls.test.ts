@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FunctionCode } from '../../src/binary/index.ts';
-import { softAssign } from '../../src/machine-code/assign.ts';
+import { mergedSites, softAssign } from '../../src/machine-code/assign.ts';
 import { findDropCalls } from '../../src/machine-code/calls.ts';
 import { decodeFunction } from '../../src/machine-code/decode.ts';
 import { blockAround, normaliseCallName, sourceFeatures } from '../../src/machine-code/source-features.ts';
@@ -103,4 +103,16 @@ test('a site\'s block: its condition, the statements before it and the errno it 
   assert.ok(!f.errnos.has((-22) >>> 0));
   assert.deepEqual(f.strings, ['udp: packet too long\n']);
   assert.ok(f.calls.has('net_warn_ratelimited'));
+});
+
+test('merged blocks: two sites that free the same way share the only call; not when each has its call, or the split is one-sided', () => {
+  const key = ['kfree_skb\0', 'kfree_skb\0', 'kfree_skb_reason\0SKB_DROP_REASON_NOMEM'];
+  // One call for two identical sites, split about evenly by the assignment (its last entry: no site).
+  const p = softAssign([[1, 1, 0.01]], [1, 1, 1], 0.02);
+  assert.deepEqual(mergedSites(p[0] ?? [], key, 1), [0, 1]);
+  assert.deepEqual(mergedSites([0.3, 0.6, 0.1], key, 1), [1, 0], 'best first');
+  assert.deepEqual(mergedSites([0.45, 0.45, 0.1], key, 2), [], 'two calls for the two sites: nothing merged');
+  assert.deepEqual(mergedSites([0.9, 0.05, 0.05], key, 1), [], 'the call clearly belongs to one site');
+  assert.deepEqual(mergedSites([0.4, 0.1, 0.5], key, 1), [], 'the best site has no twin');
+  assert.deepEqual(mergedSites([0.5, 0.5, 0], ['', '', 'x'], 1), [], 'sites that cannot merge (behind helpers) are left out');
 });

@@ -67,6 +67,35 @@ test('6.12, dropwatch form, four same-reason kfree_skb sites: the errno after ea
   assert.ok(eio?.notes.some((n) => n.includes('calls sk_skb_reason_drop at +0x335')), eio?.notes.join('\n'));
 });
 
+test('6.12, two identical frees (kfree_skb(skb); return -EINVAL;) with one call between them: the note says the block may be merged, and neither is scored as certain', { skip }, async () => {
+  const [merged, msgsize] = await explainJson(['--kernel', vmlinuz, 'udp_send_skb+353', 'udp_send_skb+321']);
+  assert.ok(merged !== undefined && msgsize !== undefined);
+  const note = merged.notes.find((n) => n.includes('may have merged their code'));
+  assert.ok(note !== undefined, merged.notes.join('\n'));
+  assert.match(note, /udp\.c:(1002|1006) and udp\.c:(1002|1006) free the same way/);
+  const pair = merged.candidates.slice(0, 2).map((c) => c.line).sort((a, b) => a - b);
+  assert.deepEqual(pair, [1002, 1006], 'the two merged sites rank first');
+  assert.ok((merged.candidates[0]?.score ?? 1) < 0.6, `split between them, not certain: ${merged.candidates[0]?.score}`);
+  // A site with its own errno is not merged with the others.
+  assert.ok(!msgsize.notes.some((n) => n.includes('may have merged')), msgsize.notes.join('\n'));
+});
+
+test('6.12, inside a wrapper of a .c file (netlink_broadcast_filtered frees what it is given): its own frees are ranked by the code, its callers are not the drop call', { skip }, async () => {
+  const [e] = await explainJson(['--kernel', vmlinuz, '--event', 'consume_skb', '--max', '40', 'netlink_broadcast_filtered+0x13d/0x540']);
+  assert.ok(e !== undefined);
+  assert.equal(e.method, 'machine-code');
+  assert.equal(where(e), 'net/netlink/af_netlink.c:1539');
+  const callers = e.candidates.filter((c) => c.role === 'caller');
+  assert.ok(callers.length > 0, 'its callers are still listed');
+  // Its two consume_skb frees: of skb (1539) and of info.skb2 (1547).
+  const own = e.candidates.filter((c) => c.role === 'site' && c.function === 'netlink_broadcast_filtered' && c.kind === 'consume');
+  assert.deepEqual(own.map((c) => c.line).sort((a, b) => a - b), [1539, 1547]);
+  for (const c of callers) {
+    assert.ok(c.evidence.some((x) => x.includes("inside netlink_broadcast_filtered's own code")), c.evidence.join('\n'));
+    assert.ok(c.score < Math.min(...own.map((o) => o.score)), `${c.file}:${c.line} ${c.score} ranks below the function's own frees`);
+  }
+});
+
 test('6.12, a module location is read from vxlan.ko.xz and its relocations: vxlan_xmit_one+0xae9 is the tx_error free', { skip }, async () => {
   assert.ok(existsSync(join(modules, RELEASE, 'kernel/drivers/net/vxlan/vxlan.ko.xz')), 'Debian 6.12 ships its modules xz-compressed');
   const [txError, dropLabel] = await explainJson(['--modules', modules, 'vxlan_xmit_one+ae9 [vxlan]', 'vxlan_xmit_one+6f8 [vxlan]']);
