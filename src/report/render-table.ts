@@ -53,8 +53,16 @@ function fitLocation(text: string, width: number): string {
   return fitEnd(text.slice(0, plus), width - displayWidth(tail)) + tail;
 }
 
+/** The function, and for a wrapper's own free the line that called it (what tells its calls apart). */
+function functionCell(c: Candidate): string {
+  const at = c.calledAt;
+  if (at === undefined) return c.function;
+  const where = at.file === c.file ? `line ${at.line}` : `${at.file.slice(at.file.lastIndexOf('/') + 1)}:${at.line}`;
+  return `${c.function} ← ${where}`;
+}
+
 function candidateCells(c: Candidate): [string, string, string] {
-  return [siteKey(c), c.function, formatScore(c.score)];
+  return [siteKey(c), functionCell(c), formatScore(c.score)];
 }
 
 function rowLines(row: ReportRow, allCandidates: boolean): Line[] {

@@ -249,6 +249,10 @@ test('md, html, json: a wrapper\'s free shows the call that reached it (calledAt
   assert.match(renderMarkdown(view, opts()), /, called at `net\/ipv4\/tcp_input\.c:5017` in `tcp_data_queue\(\)`,/);
   assert.ok(renderHtml(view, opts()).includes('called at <code>net/ipv4/tcp_input.c:5017</code> in <code>tcp_data_queue()</code>'));
   assert.match(renderJson(view, opts()), /"calledAt": \{\s*"file": "net\/ipv4\/tcp_input\.c",\s*"function": "tcp_data_queue",\s*"line": 5017/);
+  // The table's function column names the calling line too (same file: its line only).
+  const table = renderReportTable(view, opts({ width: 200 }));
+  assert.ok(table.includes(`${top.function} ← ${top.file === 'net/ipv4/tcp_input.c' ? 'line 5017' : 'tcp_input.c:5017'}`), table);
   // Without it, nothing is printed.
   assert.ok(!renderMarkdown(basic, opts()).includes('called at'));
+  assert.ok(!renderReportTable(basic, opts({ width: 200 })).includes(' ← '));
 });
