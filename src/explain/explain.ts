@@ -48,6 +48,11 @@ export interface CodeVerdict {
   reason: string | null;
   event: 'kfree_skb' | 'consume_skb' | null;
   size: number | null;
+  /**
+   * Per site: the code settled what the source could only guess for it (a call of the wrapper the location is in is
+   * none of the wrapper's own frees), so the source's word on it is left out of its evidence.
+   */
+  settled?: boolean[];
 }
 
 export interface CodeEvidence {
@@ -140,7 +145,7 @@ export class Explainer {
     }
     let candidates: Candidate[];
     if (verdict !== null) {
-      const structural = raw.map((c) => { const ev: string[] = []; structuralFactor(c, fnName, ev); return ev; });
+      const structural = raw.map((c, i) => { const ev: string[] = []; structuralFactor(c, fnName, ev, verdict?.settled?.[i] === true); return ev; });
       candidates = rankByWeights(raw, verdict.weights, verdict.evidence.map((ev, i) => [...ev, ...(structural[i] ?? [])]));
       notes.push(...verdict.notes);
     } else {

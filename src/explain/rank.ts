@@ -102,7 +102,7 @@ function eventFactor(input: RankInput, s: DropSite, ev: string[]): number {
  * What the candidate's place in the call graph says, whatever the location: reported elsewhere, behind a
  * tail call, inside helpers that must have been inlined, a call of the drop function named by the location.
  */
-export function structuralFactor(c: RawCandidate, locationFunction: string, ev: string[]): number {
+export function structuralFactor(c: RawCandidate, locationFunction: string, ev: string[], callerSettled = false): number {
   const s = c.site;
   let f = 1;
   if (s.reportedIn !== null && s.reportedIn !== locationFunction && c.role === 'site') {
@@ -135,7 +135,8 @@ export function structuralFactor(c: RawCandidate, locationFunction: string, ev: 
     }
   }
   if (c.role === 'caller') {
-    ev.push(`a call of ${s.api}, whose drops show up as ${locationFunction}: one of these calls is the real drop site`);
+    // The machine code may have shown that this call is none of the location's drop calls: then this guess is not said.
+    if (!callerSettled) ev.push(`a call of ${s.api}, whose drops show up as ${locationFunction}: one of these calls is the real drop site`);
     f *= 0.5;
   }
   return f;

@@ -290,7 +290,7 @@ export class MachineCode implements CodeEvidence {
     });
     const event = this.calleeEvent.get(call.callee) ?? (call.reasons?.complete === true && call.reasons.values.length > 0 && call.reasons.values.every((v) => this.opts.reasons.get(v) === 'CONSUMED') ? 'consume_skb' : call.reasons !== null ? 'kfree_skb' : null);
     const single = call.reasons?.complete === true && call.reasons.values.length === 1 ? this.opts.reasons.get(call.reasons.values[0] ?? -1) ?? null : null;
-    return { method: 'machine-code', weights, evidence, notes, reason: single, event, size: fa.code.size };
+    return { method: 'machine-code', weights, evidence, notes, reason: single, event, size: fa.code.size, settled: sites.map((s) => inside(s) < 1) };
   }
 
   /** Drop calls of the function a location names, decoded once per function. */
