@@ -3,23 +3,13 @@
 // every `goto label;` of its function, each under its own condition. A condition that tests a value
 // assigned just before it (`nskb = skb_clone(…); if (!nskb)`) brings that statement along: gcc tests the
 // call's result right before the branch.
-import type { LineReader } from './source-features.ts';
+import { indent, type LineReader } from './source-features.ts';
 
 const LABEL = /^\s*([A-Za-z_]\w*)\s*:\s*(?:\/\*.*\*\/\s*)?$/;
 /** Statements of the label's block read back from the site (a label may sit a few statements above it). */
 const MAX_BACK = 6;
 /** Lines read back from a statement to the condition that opens its block. */
 const MAX_OPEN = 12;
-
-const indent = (l: string): number => {
-  let n = 0;
-  for (const ch of l) {
-    if (ch === ' ') n++;
-    else if (ch === '\t') n += 8;
-    else break;
-  }
-  return n;
-};
 
 /** The label a site follows in its block, or null when it does not follow one. */
 export function labelAbove(all: readonly string[], line: number, floor: number): { label: string; line: number } | null {

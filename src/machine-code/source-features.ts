@@ -58,7 +58,8 @@ export function readMibTable(lines: LineReader): Map<string, number> {
   return out;
 }
 
-const indent = (l: string): number => {
+/** A line's indentation in columns (a tab counts 8, as kernel style has it). */
+export const indent = (l: string): number => {
   let n = 0;
   for (const ch of l) {
     if (ch === ' ') n++;
