@@ -1,6 +1,7 @@
 // Paths to fixtures and the built CLI, and a runner for the real binary.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { Explanation } from '../../src/model.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const fixture = (...parts: string[]): string => [ROOT.replace(/\/$/, ''), 'fixtures', ...parts].join('/');
@@ -23,4 +24,11 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** `dropsite explain --db DB --json ARGS…`, which must succeed: its explanations. */
+export async function explainJsonIn(db: string, args: readonly string[]): Promise<Explanation[]> {
+  const r = await runCli(['explain', '--db', db, '--json', ...args]);
+  if (r.code !== 0) throw new Error(`explain ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Explanation[];
 }

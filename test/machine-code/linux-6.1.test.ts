@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { buildIndex } from '../../src/build-index.ts';
 import type { Explanation } from '../../src/model.ts';
 import type { CodeImage } from '../../src/machine-code/code-image.ts';
-import { fixture, runCli } from '../helpers/fixture.ts';
+import { fixture, explainJsonIn, runCli } from '../helpers/fixture.ts';
 
 const tree = process.env['DROPSITE_KERNEL_TREE'];
 const imageDir = process.env['DROPSITE_KERNEL_IMAGE_DIR'];
@@ -34,11 +34,7 @@ before(async () => {
   assert.equal(r.code, 0, r.stderr);
 });
 
-async function explainJson(args: string[]): Promise<Explanation[]> {
-  const r = await runCli(['explain', '--db', db, '--json', ...args]);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as Explanation[];
-}
+const explainJson = (args: string[]): Promise<Explanation[]> => explainJsonIn(db, args);
 
 test('dropwatch form, four plain kfree_skb sites: the -EMSGSIZE return after the call decides udp_send_skb+0x339', { skip }, async () => {
   const [e] = await explainJson(['--kernel', vmlinuz, 'udp_send_skb+0x339']);

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Explanation } from '../../src/model.ts';
-import { runCli } from '../helpers/fixture.ts';
+import { explainJsonIn, runCli } from '../helpers/fixture.ts';
 
 const tree = process.env['DROPSITE_KERNEL_TREE_612'];
 const imageDir = process.env['DROPSITE_KERNEL_IMAGE_DIR_612'];
@@ -39,11 +39,7 @@ before(async () => {
   assert.equal(r.code, 0, r.stderr);
 });
 
-async function explainJson(args: string[]): Promise<Explanation[]> {
-  const r = await runCli(['explain', '--db', db, '--json', ...args]);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as Explanation[];
-}
+const explainJson = (args: string[]): Promise<Explanation[]> => explainJsonIn(db, args);
 
 const where = (e: Explanation | undefined, rank = 0): string => `${e?.candidates[rank]?.file}:${e?.candidates[rank]?.line}`;
 
