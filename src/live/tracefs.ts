@@ -118,9 +118,18 @@ export function removeStaleInstances(tracefs: string, opts: StaleOptions = {}): 
 export interface Capture {
   instance: string;
   lines: AsyncIterable<string>;
-  /** Disable the events, stop reading and remove the instance. Safe to call more than once. */
+  /** Disable the events, stop reading and remove the instance at once. Safe to call more than once. */
   stop(): void;
+  /**
+   * The graceful end: disable the events, let the reader of `lines` take what the kernel still holds
+   * (events of the last moments before a Ctrl-C), then stop. Bounded by DRAIN_MS; `lines` must be
+   * being read, or it waits that long.
+   */
+  finish(): Promise<void>;
 }
+
+/** The longest finish() waits for the reader to empty trace_pipe. */
+export const DRAIN_MS = 2_000;
 
 /** Start capturing skb drop events (and consume events with `consume`) in an instance of our own. */
 export function startCapture(tracefs: string, opts: { consume: boolean }): Capture {
@@ -138,6 +147,11 @@ export function startCapture(tracefs: string, opts: { consume: boolean }): Captu
   }
   let fd: number | null = null;
   let stopped = false;
+  let draining = false;
+  let drained: () => void = () => undefined;
+  const emptied = new Promise<void>((resolve) => {
+    drained = resolve;
+  });
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
@@ -165,37 +179,54 @@ export function startCapture(tracefs: string, opts: { consume: boolean }): Captu
     stop();
     throw new CaptureError(`cannot enable skb events in ${instance}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return { instance, lines: readLines(() => fd), stop };
+  const finish = async (): Promise<void> => {
+    if (stopped) return;
+    disableAll(instance);
+    draining = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([emptied, new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, DRAIN_MS);
+    })]);
+    clearTimeout(timer);
+    stop();
+  };
+  const lines = readLines(() => fd, () => draining, () => drained());
+  return { instance, lines, stop, finish };
 }
 
-/** Lines from a non-blocking trace_pipe descriptor, polling when it is empty, until it is closed. */
-async function* readLines(fdOf: () => number | null): AsyncGenerator<string> {
+/**
+ * Lines from a non-blocking trace_pipe descriptor, polling when it is empty, until it is closed, or,
+ * once `draining()` holds, until it is empty (then `onEnd`; also called on every other way out).
+ */
+async function* readLines(fdOf: () => number | null, draining: () => boolean, onEnd: () => void): AsyncGenerator<string> {
   const buf = Buffer.alloc(1 << 16);
   let rest = '';
-  for (;;) {
-    const fd = fdOf();
-    if (fd === null) break;
-    let n: number;
-    try {
-      n = await new Promise<number>((resolve, reject) => read(fd, buf, 0, buf.length, null, (err, bytes) => (err ? reject(err) : resolve(bytes))));
-    } catch (err) {
-      const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : '';
-      if (code === 'EAGAIN') {
+  try {
+    for (;;) {
+      const fd = fdOf();
+      if (fd === null) break;
+      let n: number;
+      try {
+        n = await new Promise<number>((resolve, reject) => read(fd, buf, 0, buf.length, null, (err, bytes) => (err ? reject(err) : resolve(bytes))));
+      } catch (err) {
+        if (errnoCode(err) !== 'EAGAIN') break; // EBADF once stop() closed it
+        n = 0;
+      }
+      if (n === 0) {
+        // The events are off while draining, so an empty pipe stays empty: everything was read.
+        if (draining()) break;
         await new Promise((r) => setTimeout(r, POLL_MS));
         continue;
       }
-      break; // EBADF once stop() closed it
+      const text = rest + buf.toString('latin1', 0, n);
+      const lines = text.split('\n');
+      rest = lines.pop() ?? '';
+      for (const l of lines) yield l;
     }
-    if (n === 0) {
-      await new Promise((r) => setTimeout(r, POLL_MS));
-      continue;
-    }
-    const text = rest + buf.toString('latin1', 0, n);
-    const lines = text.split('\n');
-    rest = lines.pop() ?? '';
-    for (const l of lines) yield l;
+    if (rest !== '') yield rest;
+  } finally {
+    onEnd();
   }
-  if (rest !== '') yield rest;
 }
 
 /** How long to wait when trace_pipe is empty: 20 wake-ups a second cost nothing, and a line waits at most this. */

@@ -242,16 +242,22 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
   const capture = startCapture(tracefs, { consume: flags.consume === true });
   const stop = (): void => capture.stop();
   process.once('exit', stop);
+  // The first Ctrl-C or SIGTERM ends the capture gracefully (what the kernel still holds is read); a
+  // second one while that runs stops at once.
+  let ending = false;
   const onSignal = (): void => {
-    stop();
+    if (ending) {
+      stop();
+      process.exit(130);
+    }
     done();
   };
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => {
     done = resolve;
   });
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const agg = new DropAggregator();
   const opts = { title: 'Live drops', source: `live tracefs (${capture.instance})`, format: 'tracefs', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context, ...(code === undefined ? {} : { code }) };
   const reading = (async () => {
@@ -269,8 +275,9 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
   } finally {
     clearInterval(timer);
     if (deadline !== null) clearTimeout(deadline);
+    ending = true;
     const lost = overruns(capture.instance);
-    stop();
+    await capture.finish();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     await reading.catch(() => undefined);
