@@ -211,6 +211,8 @@ export class MachineCode implements CodeEvidence {
     const fa = this.analysis(loc);
     if (fa === null) return null;
     const notes: string[] = [];
+    const picked = loc.module === null ? this.symbolNotes.get(`${loc.symbol}\0${loc.offset}`) : undefined;
+    if (picked !== undefined) notes.push(picked);
     const where = fa.module !== null ? `${fa.module}.ko` : this.opts.image?.label ?? 'the image';
     const call = fa.calls.find((c) => c.ret === loc.offset);
     if (call === undefined) {
@@ -295,37 +297,66 @@ export class MachineCode implements CodeEvidence {
 
   /** Drop calls of the function a location names, decoded once per function. */
   analysis(loc: LocationQuery): FunctionAnalysis | null {
-    let key = `${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`;
-    if (this.functions.has(key)) return this.functions.get(key) ?? null;
-    if (loc.module === null && this.opts.image !== null) {
-      // One analysis per function, whichever form (with or without the size) named it.
-      const all = this.opts.image.lookup(loc.symbol);
-      const chosen = all.find((s) => s.size === loc.size) ?? all[0];
-      if (chosen !== undefined) {
-        const byAddress = `\0${chosen.address}`;
-        const known = this.functions.get(byAddress);
-        if (known !== undefined) {
-          this.functions.set(key, known);
-          return known;
-        }
-        this.functions.set(key, null);
-        key = byAddress;
+    const image = this.opts.image;
+    if (loc.module !== null || image === null) {
+      const key = `${loc.module ?? ''}\0${loc.symbol}`;
+      if (this.functions.has(key)) return this.functions.get(key) ?? null;
+      const obj = loc.module !== null ? this.moduleObject(loc.module) : null;
+      const code = obj?.functionCode(loc.symbol) ?? null;
+      // A module not opened yet (compressed, before loadModules) is asked again later.
+      if (code === null && obj === null) return null;
+      return this.analyse(key, code, obj, loc.module);
+    }
+    // One analysis per function, whichever form (with or without the size) named it.
+    const chosen = this.pickSymbol(loc);
+    if (chosen === null) return null;
+    return this.analyse(`\0${chosen.address}`, this.codeAt(loc.symbol, chosen), null, null);
+  }
+
+  /** Same-named symbols (static functions of different files) that a location's size or offset cannot be in, and why. */
+  private readonly symbolNotes = new Map<string, string>();
+
+  /**
+   * The image symbol a location names. With several of that name (static functions of different files), the
+   * one of the given size; without a size (dropwatch), the ones the offset fits in, then the ones where the
+   * offset is the return address of a drop call.
+   */
+  private pickSymbol(loc: LocationQuery): { address: bigint; size: number } | null {
+    const image = this.opts.image;
+    if (image === null) return null;
+    const all = image.lookup(loc.symbol);
+    const sized = all.filter((s) => s.size === loc.size);
+    let pool = sized.length > 0 ? sized : all;
+    const offset = loc.offset;
+    if (pool.length > 1 && offset !== null) {
+      const whole = pool.length;
+      const fits = pool.filter((s) => s.size > offset);
+      if (fits.length > 0) pool = fits;
+      const returns = pool.filter((s) => this.analyse(`\0${s.address}`, this.codeAt(loc.symbol, s), null, null)?.calls.some((c) => c.ret === offset) === true);
+      if (returns.length > 0) pool = returns;
+      const first = pool[0];
+      if (first !== undefined && pool.length < whole) {
+        const sizes = all.map((s) => `${s.size} bytes`).join(', ');
+        this.symbolNotes.set(`${loc.symbol}\0${offset}`, `machine code: ${whole} functions of the image are named ${loc.symbol} (${sizes}); +${hex(offset)} is ${returns.length > 0 ? 'the return address of a drop call' : 'inside the function'} only in the one at ${hex(Number(first.address & 0xffffffffn))} (${first.size} bytes), so the location is in that one`);
       }
     }
-    let code: FunctionCode | null = null;
-    let obj: ObjectFile | null = null;
-    if (loc.module !== null) {
-      obj = this.moduleObject(loc.module);
-      code = obj?.functionCode(loc.symbol) ?? null;
-    } else if (this.opts.image !== null) {
-      const image = this.opts.image;
-      const all = image.lookup(loc.symbol);
-      const size = loc.size ?? undefined;
-      code = image.functionCode(loc.symbol, size !== undefined && all.some((s) => s.size === size) ? { size } : {});
-    }
+    return pool[0] ?? null;
+  }
+
+  /** The code of one image symbol (a same-named one of the same size read by its address). */
+  private codeAt(name: string, sym: { address: bigint; size: number }): FunctionCode | null {
+    const image = this.opts.image;
+    if (image === null) return null;
+    const code = image.functionCode(name, { size: sym.size });
+    if (code === null || code.address === sym.address) return code;
+    const bytes = image.bytesAt(sym.address, sym.size);
+    return bytes === null ? null : { ...code, address: sym.address, bytes };
+  }
+
+  private analyse(key: string, code: FunctionCode | null, obj: ObjectFile | null, module: string | null): FunctionAnalysis | null {
+    if (this.functions.has(key)) return this.functions.get(key) ?? null;
     if (code === null) {
       this.functions.set(key, null);
-      this.functions.set(`${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`, null);
       return null;
     }
     const namer: TargetNamer | null = obj !== null ? moduleNamer(obj, code) : this.namer;
@@ -336,10 +367,9 @@ export class MachineCode implements CodeEvidence {
     const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges });
     const called = new Set<string>();
     for (const x of decoded.insns) if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null) called.add(normaliseCallName(x.callee));
-    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module: loc.module, called };
+    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called };
     for (const c of calls) for (const r of c.dataRefs) if (!fa.strings.has(r)) fa.strings.set(r, this.stringAt(r, obj));
     this.functions.set(key, fa);
-    this.functions.set(`${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`, fa);
     return fa;
   }
 
