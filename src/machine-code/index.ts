@@ -16,6 +16,7 @@ import { sourcePosition } from '../explain/rank.ts';
 import { mergedSites, softAssign } from './assign.ts';
 import { normaliseStaticKeys } from './static-keys.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
+import { bugEntriesIn, readBugTable, type BugEntry } from './bug-table.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
 import { entryLines } from './guards.ts';
 import { callArgument, clearedAfter, sourceValue, type SourceValue } from './dataflow.ts';
@@ -63,6 +64,9 @@ const TUNING = {
   adjacent: 2,
   debugLine: 8,
   debugLineElsewhere: 0.5,
+  /** A WARN on the way into the drop whose __bug_table line is in the site's block, or elsewhere in its file. */
+  warnLine: 8,
+  warnLineElsewhere: 0.5,
   capacity: 1,
   expandDepth: 2,
   none: 0.02,
@@ -93,6 +97,8 @@ interface FunctionAnalysis {
   module: string | null;
   /** Every function the code calls directly (normalised names). */
   called: Set<string>;
+  /** The image's __bug_table entries inside the function, by offset. */
+  bugs: Map<number, BugEntry>;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -364,10 +370,12 @@ export class MachineCode implements CodeEvidence {
     // Each static-key site read as its nop plus the table's jump, however it is patched (static-keys.ts).
     const decoded = decodeFunction(normaliseStaticKeys(code, hiddenEdges), namer);
     this.decodedCount++;
-    const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges });
+    const bugs = obj === null ? this.bugsIn(code) : new Map<number, BugEntry>();
+    const resumes = new Set([...bugs].filter(([, e]) => e.warning).map(([off]) => off));
+    const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges, resumes });
     const called = new Set<string>();
     for (const x of decoded.insns) if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null) called.add(normaliseCallName(x.callee));
-    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called };
+    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called, bugs };
     for (const c of calls) for (const r of c.dataRefs) if (!fa.strings.has(r)) fa.strings.set(r, this.stringAt(r, obj));
     this.functions.set(key, fa);
     return fa;
@@ -473,6 +481,16 @@ export class MachineCode implements CodeEvidence {
         f *= TUNING.debugLine;
         ev?.push(`machine code: the dynamic-debug call near the drop is ${hit.file}:${hit.line} (its descriptor in the image), inside this site's block`);
       } else if (lines.some((d) => site.file.endsWith(d.file))) f *= TUNING.debugLineElsewhere;
+    }
+    // A WARN_ON() on the way into the drop: its __bug_table entry names its own line, even without debug info.
+    const warns = c.warnings.map((o) => fa.bugs.get(o)).filter((e): e is BugEntry & { file: string } => e !== undefined && e.file !== null && e.line > 0);
+    if (warns.length > 0) {
+      const [from, to] = this.siteBlock(s);
+      const hit = warns.find((e) => site.file.endsWith(e.file) && e.line >= from - 1 && e.line <= to + 1);
+      if (hit !== undefined) {
+        f *= TUNING.warnLine;
+        ev?.push(`machine code: the drop follows the trap of a WARN at ${hit.file}:${hit.line} (its __bug_table entry in the image), inside this site's block`);
+      } else if (warns.some((e) => site.file.endsWith(e.file))) f *= TUNING.warnLineElsewhere;
     }
     const strings: string[] = [];
     for (const r of c.dataRefs) {
@@ -661,6 +679,19 @@ export class MachineCode implements CodeEvidence {
     if (end === bytes.length || end < 4) return null;
     // printk strings start with a KERN_<LEVEL> marker (\001 + digit) — already excluded above unless absent
     return Buffer.from(bytes.subarray(0, end)).toString('latin1');
+  }
+
+  private bugTable: BugEntry[] | null | undefined;
+
+  /** The image's BUG and WARN traps inside a function (bug-table.ts), by offset. */
+  private bugsIn(code: FunctionCode): Map<number, BugEntry> {
+    const image = this.opts.image;
+    if (image === null) return new Map();
+    if (this.bugTable === undefined) {
+      const t = image.bugTable();
+      this.bugTable = t === null ? null : readBugTable(t, (a, l) => image.bytesAt(a, l));
+    }
+    return this.bugTable === null ? new Map() : bugEntriesIn(this.bugTable, code.address, code.address + BigInt(code.size));
   }
 
   /** Static-key jumps (`__jump_table`: code, target, key; s32 relative each) into this function, as offsets. */
