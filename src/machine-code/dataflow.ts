@@ -83,7 +83,7 @@ export function callArgument(text: string, name: string, index: number): string 
 }
 
 /** What the source says of a freed buffer: a field, or a variable with the calls assigned to it and whether it is a parameter. */
-export type SourceValue = { kind: 'member' } | { kind: 'variable'; name: string; assignedFrom: string[]; param: boolean } | { kind: 'other' };
+export type SourceValue = { kind: 'member'; field: string | null } | { kind: 'variable'; name: string; assignedFrom: string[]; param: boolean } | { kind: 'other' };
 
 /**
  * Classify the expression `expr` freed at line `line` of the function whose text starts at `floor`: a
@@ -92,7 +92,7 @@ export type SourceValue = { kind: 'member' } | { kind: 'variable'; name: string;
  */
 export function sourceValue(all: readonly string[], floor: number, line: number, expr: string): SourceValue {
   const e = expr.replace(/^\(\s*struct\s+\w+\s*\*\s*\)\s*/, '').trim();
-  if (/^[A-Za-z_]\w*\s*(->|\.)/.test(e) || /^\*/.test(e)) return { kind: 'member' };
+  if (/^[A-Za-z_]\w*\s*(->|\.)/.test(e) || /^\*/.test(e)) return { kind: 'member', field: /(?:->|\.)\s*([A-Za-z_]\w*)\s*$/.exec(e)?.[1] ?? null };
   if (!/^[A-Za-z_]\w*$/.test(e)) return { kind: 'other' };
   let sig = '';
   for (let n = floor; n <= line && n < floor + 8; n++) {
@@ -119,4 +119,19 @@ export function clearedAfter(all: readonly string[], endLine: number, expr: stri
     if (m?.[1] !== undefined && !/[=!<]$/.test(m[1]) && m[1].replace(/\s+/g, '') === e) return true;
   }
   return false;
+}
+
+/**
+ * The calls a struct field is assigned from anywhere in a file (`p->skb2 = skb_clone(…)`, `info.skb2 =
+ * skb_get(…)`): what a site that frees that field (`kfree_skb(info.skb2)`) may free, whichever inlined helper
+ * filled it.
+ */
+export function fieldAssignments(all: readonly string[], field: string): string[] {
+  const re = new RegExp(`(?:->|\\.)\\s*${field}\\s*=\\s*(?:\\([^()]*\\)\\s*)?([A-Za-z_]\\w*)\\s*\\(`);
+  const out = new Set<string>();
+  for (const text of all) {
+    const m = re.exec(text);
+    if (m?.[1] !== undefined) out.add(m[1]);
+  }
+  return [...out];
 }

@@ -19,7 +19,7 @@ import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { bugEntriesIn, readBugTable, type BugEntry } from './bug-table.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
 import { entryLines } from './guards.ts';
-import { callArgument, clearedAfter, sourceValue, type SourceValue } from './dataflow.ts';
+import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceValue } from './dataflow.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 
 export { normaliseCallName } from './source-features.ts';
@@ -77,6 +77,8 @@ const TUNING = {
   maxEntryCalls: 3,
   /** The freed buffer is what a call returned, and the site's variable is assigned from that call. */
   dataflowCall: 2,
+  /** The same for a freed field (`kfree_skb(info.skb2)`) and the calls the file assigns to that field. */
+  dataflowField: 2,
   /** `kfree_skb(p->skb); p->skb = NULL;` in both, or in only one of them. */
   cleared: 3,
   clearedMismatch: 0.5,
@@ -527,6 +529,13 @@ export class MachineCode implements CodeEvidence {
         return TUNING.dataflowCall;
       }
     }
+    if (v.kind === 'member' && v.field !== null && v.from.size > 0 && calls.length > 0) {
+      const hit = calls.find((n) => v.from.has(normaliseCallName(n)));
+      if (hit !== undefined) {
+        ev?.push(`machine code: frees the buffer ${hit} returns, as this site frees the field ${v.field}, which this file assigns from ${hit.replace(/\..*$/, '')}(…)`);
+        return TUNING.dataflowField;
+      }
+    }
     return 1;
   }
 
@@ -609,8 +618,9 @@ export class MachineCode implements CodeEvidence {
         const expr = callArgument(text, site.api, api.skbArg);
         if (expr !== null) {
           const sv = sourceValue(all, site.functionStartLine, site.line, expr);
-          // The calls the freed variable is assigned from, with what header inlines they expand to.
-          const from = new Set(sv.kind === 'variable' ? sv.assignedFrom.map(normaliseCallName) : []);
+          // The calls the freed variable (or field, anywhere in the file) is assigned from, with what header inlines they expand to.
+          const assigned = sv.kind === 'variable' ? sv.assignedFrom : sv.kind === 'member' && sv.field !== null ? fieldAssignments(all, sv.field) : [];
+          const from = new Set(assigned.map(normaliseCallName));
           expandCalls(from, this.headerBodies(), TUNING.expandDepth);
           v = { ...sv, cleared: clearedAfter(all, site.endLine, expr), from };
         }

@@ -122,7 +122,7 @@ test('what a site frees: a variable assigned from a call, a parameter, a field s
   assert.equal(callArgument('\tkfree_skb(', 'kfree_skb', 0), null);
   assert.deepEqual(sourceValue(source, 1, 11, 'nskb'), { kind: 'variable', name: 'nskb', assignedFrom: ['skb_clone'], param: false });
   assert.deepEqual(sourceValue(source, 1, 20, 'skb'), { kind: 'variable', name: 'skb', assignedFrom: [], param: true });
-  assert.deepEqual(sourceValue(source, 1, 16, 'sk->sk_rx_skb'), { kind: 'member' });
+  assert.deepEqual(sourceValue(source, 1, 16, 'sk->sk_rx_skb'), { kind: 'member', field: 'sk_rx_skb' });
   assert.equal(clearedAfter(source, 16, 'sk->sk_rx_skb'), true);
   assert.equal(clearedAfter(source, 11, 'nskb'), false);
 });
