@@ -79,6 +79,8 @@ const TUNING = {
   dataflowCall: 2,
   /** The same for a freed field (`kfree_skb(info.skb2)`) and the calls the file assigns to that field. */
   dataflowField: 2,
+  /** The freed buffer is what an indirect call returned, and the site's variable is assigned from a call through a pointer. */
+  dataflowPointer: 2,
   /** `kfree_skb(p->skb); p->skb = NULL;` in both, or in only one of them. */
   cleared: 3,
   clearedMismatch: 0.5,
@@ -528,6 +530,10 @@ export class MachineCode implements CodeEvidence {
         ev?.push(`machine code: frees the buffer ${hit} returns, as this site frees ${v.name} = ${v.assignedFrom.join('(…) or ')}(…)`);
         return TUNING.dataflowCall;
       }
+    }
+    if (v.kind === 'variable' && v.fromPointer !== null && c.skb.some((o) => o.kind === 'icall')) {
+      ev?.push(`machine code: frees the buffer an indirect call returns, as this site frees ${v.name} = ${v.fromPointer}(…)`);
+      return TUNING.dataflowPointer;
     }
     if (v.kind === 'member' && v.field !== null && v.from.size > 0 && calls.length > 0) {
       const hit = calls.find((n) => v.from.has(normaliseCallName(n)));
