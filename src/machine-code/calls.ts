@@ -237,11 +237,23 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
     }
     // Forwards to the end of the block, then one jump further (the shared exit sets the return value).
     let jumped = false;
+    let branched = false;
     for (let k = i + 1, n = 0; k < insns.length && n < FORWARD_WINDOW; k++, n++) {
       const y = insns[k];
       if (y !== undefined && isDrop(y) && !flow.isJoin(k)) dropAfter = true;
       if (y === undefined || isDrop(y)) break;
       take(y);
+      // `kfree_skb(skb); if (!sent) send_sig(…);`: the calls of the first conditional branch after the drop, both ways.
+      if (y.flow === 'jcc' && y.local !== null && !branched) {
+        branched = true;
+        const t = fn.at.get(y.local);
+        for (let j = t ?? insns.length, m = 0; j < insns.length && m < AFTER_JUMP; j++, m++) {
+          const z = insns[j];
+          if (z === undefined || isDrop(z)) break;
+          if ((z.flow === 'call' || z.flow === 'jmp') && z.callee !== null && !callees.has(z.callee) && !NOT_NEIGHBOURS.test(z.callee)) neighbours.push(z.callee);
+          if (!fallsThrough(z, opts)) break;
+        }
+      }
       if (y.flow === 'jmp' && y.local !== null && !jumped) {
         jumped = true;
         const t = fn.at.get(y.local);
