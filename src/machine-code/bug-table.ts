@@ -96,3 +96,55 @@ function cString(bytes: Uint8Array | null): string | null {
   const s = Buffer.from(bytes.subarray(0, end)).toString('latin1');
   return /^[\w./-]+\.[ch]$/.test(s) ? s.replace(/^.*?\/build_[^/]+\//, '') : null;
 }
+
+/** What a module's `__bug_table` needs of its ELF: sections, their bytes, symbols and relocations. */
+export interface RelocatableTable {
+  sections: ReadonlyArray<{ index: number; name: string; type: number; info: number }>;
+  section(name: string): { index: number; name: string; type: number; info: number } | undefined;
+  sectionBytes(section: { index: number; name: string; type: number; info: number }): Uint8Array;
+  symbols(): ReadonlyArray<{ value: bigint; shndx: number }>;
+  relocations(section: { index: number; name: string; type: number; info: number }): Array<{ offset: number; symbol: number; addend: bigint }>;
+}
+
+const SHT_RELA = 4;
+
+/**
+ * A module's `__bug_table` (12-byte entries with file and line): its fields are relocations, the trap's against its
+ * code section plus the offset there, the file's against a string section. Keyed by section name, then offset.
+ */
+export function readModuleBugTable(elf: RelocatableTable): Map<string, Map<number, BugEntry>> {
+  const out = new Map<string, Map<number, BugEntry>>();
+  const sec = elf.section('__bug_table');
+  if (sec === undefined) return out;
+  const rela = elf.sections.find((s) => s.type === SHT_RELA && s.info === sec.index);
+  if (rela === undefined) return out;
+  const bytes = elf.sectionBytes(sec);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const symbols = elf.symbols();
+  const at = new Map<number, { section: number; offset: number }>();
+  for (const r of elf.relocations(rela)) {
+    const sym = symbols[r.symbol];
+    if (sym === undefined || sym.shndx <= 0) continue;
+    // `.long 1b - .`: R_X86_64_PC32 of S + A - P, so the place it names is the symbol plus the addend.
+    at.set(r.offset, { section: sym.shndx, offset: Number(sym.value + r.addend) });
+  }
+  const size = 12;
+  for (let off = 0; off + size <= bytes.length; off += size) {
+    const trap = at.get(off);
+    const file = at.get(off + 4);
+    if (trap === undefined) continue;
+    const code = elf.sections[trap.section];
+    if (code === undefined) continue;
+    let name: string | null = null;
+    const strings = file === undefined ? undefined : elf.sections[file.section];
+    if (strings !== undefined && file !== undefined) {
+      const all = elf.sectionBytes(strings);
+      name = cString(all.subarray(file.offset, Math.min(all.length, file.offset + 128)));
+    }
+    const entry: BugEntry = { address: BigInt(trap.offset), file: name, line: view.getUint16(off + 8, true), warning: (view.getUint16(off + 10, true) & BUGFLAG_WARNING) !== 0 };
+    let m = out.get(code.name);
+    if (m === undefined) out.set(code.name, (m = new Map()));
+    m.set(trap.offset, entry);
+  }
+  return out;
+}

@@ -16,7 +16,7 @@ import { sourcePosition } from '../explain/rank.ts';
 import { mergedSites, softAssign } from './assign.ts';
 import { normaliseStaticKeys } from './static-keys.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
-import { bugEntriesIn, readBugTable, type BugEntry } from './bug-table.ts';
+import { bugEntriesIn, readBugTable, readModuleBugTable, type BugEntry } from './bug-table.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
 import { entryLines } from './guards.ts';
 import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceValue } from './dataflow.ts';
@@ -374,7 +374,7 @@ export class MachineCode implements CodeEvidence {
     // Each static-key site read as its nop plus the table's jump, however it is patched (static-keys.ts).
     const decoded = decodeFunction(normaliseStaticKeys(code, hiddenEdges), namer);
     this.decodedCount++;
-    const bugs = obj === null ? this.bugsIn(code) : new Map<number, BugEntry>();
+    const bugs = obj === null ? this.bugsIn(code) : this.moduleBugsIn(obj, code);
     const resumes = new Set([...bugs].filter(([, e]) => e.warning).map(([off]) => off));
     const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges, resumes });
     const called = new Set<string>();
@@ -493,7 +493,7 @@ export class MachineCode implements CodeEvidence {
       const hit = warns.find((e) => site.file.endsWith(e.file) && e.line >= from - 1 && e.line <= to + 1);
       if (hit !== undefined) {
         f *= TUNING.warnLine;
-        ev?.push(`machine code: the drop follows the trap of a WARN at ${hit.file}:${hit.line} (its __bug_table entry in the image), inside this site's block`);
+        ev?.push(`machine code: the drop follows the trap of a WARN at ${hit.file}:${hit.line} (its __bug_table entry in ${fa.module !== null ? `${fa.module}.ko` : 'the image'}), inside this site's block`);
       } else if (warns.some((e) => site.file.endsWith(e.file))) f *= TUNING.warnLineElsewhere;
     }
     const strings: string[] = [];
@@ -708,6 +708,21 @@ export class MachineCode implements CodeEvidence {
       this.bugTable = t === null ? null : readBugTable(t, (a, l) => image.bytesAt(a, l));
     }
     return this.bugTable === null ? new Map() : bugEntriesIn(this.bugTable, code.address, code.address + BigInt(code.size));
+  }
+
+  private readonly moduleBugs = new Map<ObjectFile, Map<string, Map<number, BugEntry>>>();
+
+  /** A module's BUG and WARN traps inside a function (its __bug_table's relocations), by offset. */
+  private moduleBugsIn(obj: ObjectFile, code: FunctionCode): Map<number, BugEntry> {
+    let table = this.moduleBugs.get(obj);
+    if (table === undefined) {
+      table = readModuleBugTable(obj.elf);
+      this.moduleBugs.set(obj, table);
+    }
+    const out = new Map<number, BugEntry>();
+    const start = Number(code.address);
+    for (const [off, e] of table.get(code.section ?? '') ?? []) if (off >= start && off < start + code.size) out.set(off - start, e);
+    return out;
   }
 
   /** Static-key jumps (`__jump_table`: code, target, key; s32 relative each) into this function, as offsets. */

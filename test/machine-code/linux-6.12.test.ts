@@ -124,6 +124,10 @@ test('6.12, what the code adds to the source: the same-named static a bare offse
   assert.equal(where(helper), 'net/ipv6/seg6_local.c:1125');
   assert.ok(helper?.candidates[0]?.evidence.some((x) => x.includes('frees the buffer an indirect call returns, as this site frees skb = dev->l3mdev_ops->l3mdev_l3_rcv(…)')), helper?.candidates[0]?.evidence.join('\n'));
   assert.equal(where(own), 'net/ipv6/seg6_local.c:1189');
+  // A module's __bug_table is read through its relocations: the WARN_ON of nfc_vendor_cmd_reply in nfc.ko.
+  const [nfc] = await explainJson(['--modules', modules, 'nfc_vendor_cmd_reply+0x95/0x9f [nfc]']);
+  assert.equal(where(nfc), 'net/nfc/netlink.c:1689');
+  assert.ok(nfc?.candidates[0]?.evidence.includes("machine code: the drop follows the trap of a WARN at net/nfc/netlink.c:1688 (its __bug_table entry in nfc.ko), inside this site's block"), nfc?.candidates[0]?.evidence.join('\n'));
   // consume_skb(info.skb2): the inlined do_one_broadcast() fills p->skb2 from skb_clone().
   assert.equal(where(field), 'net/netlink/af_netlink.c:1547');
   assert.ok(field?.candidates[0]?.evidence.some((x) => x.includes('as this site frees the field skb2, which this file assigns from skb_clone(…)')), field?.candidates[0]?.evidence.join('\n'));
