@@ -609,6 +609,19 @@ export class MachineCode implements CodeEvidence {
     return f;
   }
 
+  private readonly fieldCache = new Map<string, string[]>();
+
+  /** The calls a file assigns to a struct field (dataflow.ts), once per file and field. */
+  private fieldCalls(file: string, all: readonly string[], field: string): string[] {
+    const key = `${file}\0${field}`;
+    let out = this.fieldCache.get(key);
+    if (out === undefined) {
+      out = fieldAssignments(all, field);
+      this.fieldCache.set(key, out);
+    }
+    return out;
+  }
+
   private readonly valueCache = new Map<string, SourceValue & { cleared: boolean; from: Set<string> }>();
 
   /** What a site frees: a field, or a variable (assigned from calls, or a parameter). */
@@ -625,7 +638,7 @@ export class MachineCode implements CodeEvidence {
         if (expr !== null) {
           const sv = sourceValue(all, site.functionStartLine, site.line, expr);
           // The calls the freed variable (or field, anywhere in the file) is assigned from, with what header inlines they expand to.
-          const assigned = sv.kind === 'variable' ? sv.assignedFrom : sv.kind === 'member' && sv.field !== null ? fieldAssignments(all, sv.field) : [];
+          const assigned = sv.kind === 'variable' ? sv.assignedFrom : sv.kind === 'member' && sv.field !== null ? this.fieldCalls(site.file, all, sv.field) : [];
           const from = new Set(assigned.map(normaliseCallName));
           expandCalls(from, this.headerBodies(), TUNING.expandDepth);
           v = { ...sv, cleared: clearedAfter(all, site.endLine, expr), from };
