@@ -44,6 +44,8 @@ export interface DropCall {
   skb: Origin[];
   /** The field the freed buffer was loaded from is set to NULL right after the call (`kfree_skb(p->skb); p->skb = NULL;`). */
   clearsField: boolean;
+  /** Offsets of WARN traps (`ud2` the kernel resumes after) on the straight line into the call or on a jump into its block. */
+  warnings: number[];
 }
 
 export interface EntryFacts {
@@ -60,6 +62,8 @@ export interface FlowOptions {
   noreturn: ReadonlySet<string>;
   /** Static-key and exception-fixup edges into this function: [from offset, to offset]. */
   hiddenEdges: ReadonlyArray<[number, number]>;
+  /** Offsets of trapping instructions the kernel resumes after: a WARN's `ud2` (bug-table.ts). */
+  resumes?: ReadonlySet<number>;
 }
 
 const NOT_NEIGHBOURS = /^(__fentry__|__stack_chk_fail|__x86_|__sanitizer_|__asan_|__kasan_|__ubsan_|__tsan_|__cfi_|__warn_printk$)/;
@@ -71,20 +75,26 @@ const ENTRY_WINDOW = 4;
 /** Instructions after a drop call searched for the store that clears the freed field. */
 const CLEAR_WINDOW = 4;
 
-function fallsThrough(x: Insn, noreturn: ReadonlySet<string>): boolean {
-  if (x.flow === 'jmp' || x.flow === 'ret' || x.flow === 'ijmp' || x.flow === 'stop') return false;
-  if (x.flow === 'call' && x.callee !== null && noreturn.has(x.callee)) return false;
+interface FallThrough {
+  noreturn: ReadonlySet<string>;
+  resumes?: ReadonlySet<number> | undefined;
+}
+
+function fallsThrough(x: Insn, t: FallThrough): boolean {
+  if (x.flow === 'stop') return t.resumes?.has(x.off) === true;
+  if (x.flow === 'jmp' || x.flow === 'ret' || x.flow === 'ijmp') return false;
+  if (x.flow === 'call' && x.callee !== null && t.noreturn.has(x.callee)) return false;
   return true;
 }
 
 class Flow {
   private readonly preds: Map<number, number[]>;
   private readonly fn: DecodedFunction;
-  private readonly noreturn: ReadonlySet<string>;
+  private readonly noreturn: FallThrough;
 
   constructor(fn: DecodedFunction, opts: FlowOptions) {
     this.fn = fn;
-    this.noreturn = opts.noreturn;
+    this.noreturn = opts;
     const preds = new Map<number, number[]>();
     const add = (to: number | undefined, from: number | undefined): void => {
       if (to === undefined || from === undefined) return;
@@ -142,7 +152,7 @@ class Flow {
 }
 
 /** First instruction of the straight line that ends in the call at `i` (a jump target, or after a jump). */
-function blockStart(flow: Flow, insns: readonly Insn[], i: number, noreturn: ReadonlySet<string>, isDrop: (x: Insn) => boolean): number {
+function blockStart(flow: Flow, insns: readonly Insn[], i: number, noreturn: FallThrough, isDrop: (x: Insn) => boolean): number {
   let k = i;
   for (let n = 0; n < BACK_WINDOW && k > 0 && !flow.isJoin(k); n++) {
     const y = insns[k - 1];
@@ -156,7 +166,7 @@ function blockStart(flow: Flow, insns: readonly Insn[], i: number, noreturn: Rea
  * What leads into a drop block that is a jump target: for each conditional jump into it, the call whose result
  * it tests (`call skb_clone; test %rax,%rax; je drop`) and the immediates compared just before it.
  */
-function entryFacts(flow: Flow, insns: readonly Insn[], start: number, noreturn: ReadonlySet<string>, isDrop: (x: Insn) => boolean, callees: ReadonlyMap<string, Callee>): EntryFacts | null {
+function entryFacts(flow: Flow, insns: readonly Insn[], start: number, noreturn: FallThrough, isDrop: (x: Insn) => boolean, callees: ReadonlyMap<string, Callee>): EntryFacts | null {
   if (!flow.isJoin(start)) return null;
   const preds = flow.predecessors(start);
   const calls: string[] = [];
@@ -178,7 +188,7 @@ function entryFacts(flow: Flow, insns: readonly Insn[], start: number, noreturn:
 }
 
 /** Whether a field the freed buffer was loaded from (`mov 0x100(%r12),%rsi`) is set to 0 just after the call. */
-function clearsAfter(insns: readonly Insn[], i: number, skb: readonly Origin[], noreturn: ReadonlySet<string>, isDrop: (x: Insn) => boolean): boolean {
+function clearsAfter(insns: readonly Insn[], i: number, skb: readonly Origin[], noreturn: FallThrough, isDrop: (x: Insn) => boolean): boolean {
   const disps = new Set(skb.flatMap((o) => (o.kind === 'load' ? [o.disp] : [])));
   if (disps.size === 0) return false;
   for (let k = i + 1, n = 0; k < insns.length && n < CLEAR_WINDOW; k++, n++) {
@@ -214,22 +224,36 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
     };
     let dropBefore = false;
     let dropAfter = false;
+    const warnings: number[] = [];
     // Backwards along the straight line that falls into the call, stopping at the previous drop call.
     for (let k = i - 1, n = 0; k >= 0 && n < BACK_WINDOW; k--, n++) {
       const y = insns[k];
       if (y !== undefined && isDrop(y) && y.flow === 'call') dropBefore = true;
-      if (y === undefined || !fallsThrough(y, opts.noreturn) || isDrop(y)) break;
+      if (y === undefined || !fallsThrough(y, opts) || isDrop(y)) break;
       take(y);
+      if (y.flow === 'stop') warnings.push(y.off);
       // A jump target starts another path: what comes before it in the layout is not this block.
       if (flow.isJoin(k)) break;
     }
     // Forwards to the end of the block, then one jump further (the shared exit sets the return value).
     let jumped = false;
+    let branched = false;
     for (let k = i + 1, n = 0; k < insns.length && n < FORWARD_WINDOW; k++, n++) {
       const y = insns[k];
       if (y !== undefined && isDrop(y) && !flow.isJoin(k)) dropAfter = true;
       if (y === undefined || isDrop(y)) break;
       take(y);
+      // `kfree_skb(skb); if (!sent) send_sig(…);`: the calls of the first conditional branch after the drop, both ways.
+      if (y.flow === 'jcc' && y.local !== null && !branched) {
+        branched = true;
+        const t = fn.at.get(y.local);
+        for (let j = t ?? insns.length, m = 0; j < insns.length && m < AFTER_JUMP; j++, m++) {
+          const z = insns[j];
+          if (z === undefined || isDrop(z)) break;
+          if ((z.flow === 'call' || z.flow === 'jmp') && z.callee !== null && !callees.has(z.callee) && !NOT_NEIGHBOURS.test(z.callee)) neighbours.push(z.callee);
+          if (!fallsThrough(z, opts)) break;
+        }
+      }
       if (y.flow === 'jmp' && y.local !== null && !jumped) {
         jumped = true;
         const t = fn.at.get(y.local);
@@ -238,19 +262,30 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
           const z = insns[j];
           if (z === undefined || isDrop(z)) break;
           take(z);
-          if (!fallsThrough(z, opts.noreturn)) break;
+          if (!fallsThrough(z, opts)) break;
         }
         break;
       }
-      if (!fallsThrough(y, opts.noreturn)) break;
+      if (!fallsThrough(y, opts)) break;
     }
     const skbFamily = ARG_FAMILIES[callee?.skbArg ?? 0];
     const skb = skbFamily === undefined ? [] : valueOrigins(insns, (k) => flow.predecessors(k), i, skbFamily);
+    const start = blockStart(flow, insns, i, opts, isDrop);
+    // `if (WARN_ON(c)) goto drop;`: the WARN's trap, then a jump into the drop block.
+    for (const q of flow.isJoin(start) ? flow.predecessors(start) : []) {
+      if (insns[q]?.flow !== 'jmp') continue;
+      for (let k = q - 1, n = 0; k >= 0 && n < ENTRY_WINDOW; k--, n++) {
+        const y = insns[k];
+        if (y === undefined || isDrop(y) || !fallsThrough(y, opts) || y.flow === 'jcc') break;
+        if (y.flow === 'stop' && !warnings.includes(y.off)) warnings.push(y.off);
+        if (flow.isJoin(k)) break;
+      }
+    }
     out.push({
       index: i, off: x.off, ret: x.off + x.len, callee: x.callee, tail: x.flow === 'jmp',
       reasons, neighbours, imms, gsDisps, disps, dataRefs, dropBefore, dropAfter,
-      entry: entryFacts(flow, insns, blockStart(flow, insns, i, opts.noreturn, isDrop), opts.noreturn, isDrop, callees),
-      skb, clearsField: clearsAfter(insns, i, skb, opts.noreturn, isDrop),
+      entry: entryFacts(flow, insns, start, opts, isDrop, callees),
+      skb, clearsField: clearsAfter(insns, i, skb, opts, isDrop), warnings,
     });
   });
   return out;

@@ -18,6 +18,8 @@ export interface CodeImage {
   bytesAt(address: bigint, length: number): Uint8Array | null;
   /** `__jump_table` (static keys) with its address, when the image has one. */
   jumpTable(): { address: bigint; bytes: Uint8Array } | null;
+  /** `__bug_table` (the `ud2` of every BUG and WARN, with its file and line) with its address, when the image has one. */
+  bugTable(): { address: bigint; bytes: Uint8Array } | null;
 }
 
 export function fromKernelImage(image: KernelImage): CodeImage {
@@ -32,7 +34,12 @@ export function fromKernelImage(image: KernelImage): CodeImage {
       const sec = image.elf.section('__jump_table');
       if (sec !== undefined) return { address: sec.addr, bytes: image.elf.sectionBytes(sec) };
       // A linked vmlinux keeps the table inside .data (RO_AFTER_INIT_DATA), with no section of its own: its bounds are symbols.
-      return jumpTableBetween(image.symbolAddress('__start___jump_table'), image.symbolAddress('__stop___jump_table'), (a, l) => image.elf.bytesAt(a, l));
+      return tableBetween(image.symbolAddress('__start___jump_table'), image.symbolAddress('__stop___jump_table'), JUMP_ENTRY, (a, l) => image.elf.bytesAt(a, l));
+    },
+    bugTable: () => {
+      const sec = image.elf.section('__bug_table');
+      if (sec !== undefined) return { address: sec.addr, bytes: image.elf.sectionBytes(sec) };
+      return tableBetween(image.symbolAddress('__start___bug_table'), image.symbolAddress('__stop___bug_table'), 1, (a, l) => image.elf.bytesAt(a, l));
     },
   };
 }
@@ -109,6 +116,7 @@ export function openKcore(path: string, kallsyms: string, what = '--kernel'): Co
     return bytes === null ? null : { name, address: chosen.address, size: chosen.size, sizeExact: false, bytes, relocated: [] };
   };
   let jumpTable: { address: bigint; bytes: Uint8Array } | null | undefined;
+  let bugTable: { address: bigint; bytes: Uint8Array } | null | undefined;
   return {
     label: 'kernel memory (kcore)',
     banner: null,
@@ -117,26 +125,31 @@ export function openKcore(path: string, kallsyms: string, what = '--kernel'): Co
     functionCode,
     bytesAt,
     jumpTable: () => {
-      if (jumpTable === undefined) jumpTable = readJumpTable(kallsyms, bytesAt);
+      if (jumpTable === undefined) jumpTable = readTable(kallsyms, '__jump_table', JUMP_ENTRY, bytesAt);
       return jumpTable;
+    },
+    bugTable: () => {
+      if (bugTable === undefined) bugTable = readTable(kallsyms, '__bug_table', 1, bytesAt);
+      return bugTable;
     },
     close: () => closeSync(fd),
   };
 }
 
-/** Entries are 16 bytes (s32 code, s32 target, s64 key, each relative to itself); more than 16 MiB is no table. */
+/** `__jump_table` entries are 16 bytes (s32 code, s32 target, s64 key, each relative to itself). */
 const JUMP_ENTRY = 16;
-const MAX_JUMP_TABLE = 16 << 20;
+const MAX_TABLE = 16 << 20;
 
-/** The running kernel's `__jump_table`, located by its kallsyms bounds, or null when they are absent or unreadable. */
-function readJumpTable(kallsyms: string, bytesAt: (address: bigint, length: number) => Uint8Array | null): { address: bigint; bytes: Uint8Array } | null {
-  const at = findSymbolAddresses(kallsyms, ['__start___jump_table', '__stop___jump_table']);
-  return jumpTableBetween(at.get('__start___jump_table') ?? null, at.get('__stop___jump_table') ?? null, bytesAt);
+/** A table of the running kernel (`__jump_table`, `__bug_table`), located by its kallsyms bounds, or null when they are absent or unreadable. */
+function readTable(kallsyms: string, name: string, entry: number, bytesAt: (address: bigint, length: number) => Uint8Array | null): { address: bigint; bytes: Uint8Array } | null {
+  const at = findSymbolAddresses(kallsyms, [`__start_${name}`, `__stop_${name}`]);
+  return tableBetween(at.get(`__start_${name}`) ?? null, at.get(`__stop_${name}`) ?? null, entry, bytesAt);
 }
 
-function jumpTableBetween(start: bigint | null, stop: bigint | null, bytesAt: (address: bigint, length: number) => Uint8Array | null): { address: bigint; bytes: Uint8Array } | null {
-  if (start === null || stop === null || stop <= start || stop - start > BigInt(MAX_JUMP_TABLE)) return null;
-  const length = Number(stop - start) - (Number(stop - start) % JUMP_ENTRY);
+/** The bytes between two bounds, whole entries only; more than 16 MiB is no table. */
+function tableBetween(start: bigint | null, stop: bigint | null, entry: number, bytesAt: (address: bigint, length: number) => Uint8Array | null): { address: bigint; bytes: Uint8Array } | null {
+  if (start === null || stop === null || stop <= start || stop - start > BigInt(MAX_TABLE)) return null;
+  const length = Number(stop - start) - (Number(stop - start) % entry);
   const bytes = bytesAt(start, length);
   return bytes === null ? null : { address: start, bytes };
 }

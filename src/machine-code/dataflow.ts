@@ -3,7 +3,7 @@
 // sites with the same code around them often free different buffers.
 import { ARG_FAMILIES, type Insn } from './decode.ts';
 
-export type Origin = { kind: 'call'; name: string } | { kind: 'param'; index: number } | { kind: 'load'; disp: number } | { kind: 'other' };
+export type Origin = { kind: 'call'; name: string } | { kind: 'icall' } | { kind: 'param'; index: number } | { kind: 'load'; disp: number } | { kind: 'other' };
 
 const RSP = 4;
 const MAX_STEPS = 400;
@@ -16,7 +16,7 @@ export function valueOrigins(insns: readonly Insn[], predecessors: (i: number) =
   type State = { reg: number } | { slot: number };
   const out = new Map<string, Origin>();
   const add = (o: Origin): void => {
-    const k = o.kind === 'call' ? `c:${o.name}` : o.kind === 'param' ? `p:${o.index}` : o.kind === 'load' ? `l:${o.disp}` : 'o';
+    const k = o.kind === 'call' ? `c:${o.name}` : o.kind === 'param' ? `p:${o.index}` : o.kind === 'load' ? `l:${o.disp}` : o.kind === 'icall' ? 'i' : 'o';
     if (!out.has(k)) out.set(k, o);
   };
   const seen = new Set<string>();
@@ -48,7 +48,7 @@ export function valueOrigins(insns: readonly Insn[], predecessors: (i: number) =
         else if (x.load !== null && x.load.dst === st.reg) {
           if (x.load.base === RSP) work.push([q, { slot: x.load.disp }]);
           else add({ kind: 'load', disp: x.load.disp });
-        } else if ((x.flow === 'call' || x.flow === 'icall') && st.reg === 0) add(x.callee !== null ? { kind: 'call', name: x.callee } : { kind: 'other' });
+        } else if ((x.flow === 'call' || x.flow === 'icall') && st.reg === 0) add(x.flow === 'icall' ? { kind: 'icall' } : x.callee !== null ? { kind: 'call', name: x.callee } : { kind: 'other' });
         else if ((x.writes & bit) !== 0) add({ kind: 'other' });
         else work.push([q, st]);
       } else {
@@ -83,7 +83,7 @@ export function callArgument(text: string, name: string, index: number): string 
 }
 
 /** What the source says of a freed buffer: a field, or a variable with the calls assigned to it and whether it is a parameter. */
-export type SourceValue = { kind: 'member' } | { kind: 'variable'; name: string; assignedFrom: string[]; param: boolean } | { kind: 'other' };
+export type SourceValue = { kind: 'member'; field: string | null } | { kind: 'variable'; name: string; assignedFrom: string[]; param: boolean; fromPointer: string | null } | { kind: 'other' };
 
 /**
  * Classify the expression `expr` freed at line `line` of the function whose text starts at `floor`: a
@@ -92,7 +92,7 @@ export type SourceValue = { kind: 'member' } | { kind: 'variable'; name: string;
  */
 export function sourceValue(all: readonly string[], floor: number, line: number, expr: string): SourceValue {
   const e = expr.replace(/^\(\s*struct\s+\w+\s*\*\s*\)\s*/, '').trim();
-  if (/^[A-Za-z_]\w*\s*(->|\.)/.test(e) || /^\*/.test(e)) return { kind: 'member' };
+  if (/^[A-Za-z_]\w*\s*(->|\.)/.test(e) || /^\*/.test(e)) return { kind: 'member', field: /(?:->|\.)\s*([A-Za-z_]\w*)\s*$/.exec(e)?.[1] ?? null };
   if (!/^[A-Za-z_]\w*$/.test(e)) return { kind: 'other' };
   let sig = '';
   for (let n = floor; n <= line && n < floor + 8; n++) {
@@ -103,11 +103,17 @@ export function sourceValue(all: readonly string[], floor: number, line: number,
   const param = new RegExp(`\\b${e}\\s*[,)]`).test(sig.replace(/^[^(]*\(/, '('));
   const assignedFrom: string[] = [];
   const re = new RegExp(`(?:^|[^\\w.>=!<])${e}\\s*=\\s*(?:\\([^()]*\\)\\s*)?([A-Za-z_]\\w*)\\s*\\(`);
+  // `skb = dev->ops->rcv(dev, skb)`: a call through a function pointer, an indirect call in the code.
+  const viaPointer = new RegExp(`(?:^|[^\\w.>=!<])${e}\\s*=\\s*(?:\\([^()]*\\)\\s*)?([A-Za-z_]\\w*(?:\\s*(?:->|\\.)\\s*[A-Za-z_]\\w*)+)\\s*\\(`);
+  let fromPointer: string | null = null;
   for (let n = floor + 1; n < line; n++) {
-    const m = re.exec(all[n - 1] ?? '');
+    const text = all[n - 1] ?? '';
+    const m = re.exec(text);
     if (m?.[1] !== undefined) assignedFrom.push(m[1]);
+    const p = viaPointer.exec(text);
+    if (p?.[1] !== undefined) fromPointer = p[1].replace(/\s+/g, '');
   }
-  return { kind: 'variable', name: e, assignedFrom, param };
+  return { kind: 'variable', name: e, assignedFrom, param, fromPointer };
 }
 
 /** Whether the lines after a free set the freed expression to NULL (`kfree_skb(p->skb); p->skb = NULL;`). */
@@ -119,4 +125,19 @@ export function clearedAfter(all: readonly string[], endLine: number, expr: stri
     if (m?.[1] !== undefined && !/[=!<]$/.test(m[1]) && m[1].replace(/\s+/g, '') === e) return true;
   }
   return false;
+}
+
+/**
+ * The calls a struct field is assigned from anywhere in a file (`p->skb2 = skb_clone(…)`, `info.skb2 =
+ * skb_get(…)`): what a site that frees that field (`kfree_skb(info.skb2)`) may free, whichever inlined helper
+ * filled it.
+ */
+export function fieldAssignments(all: readonly string[], field: string): string[] {
+  const re = new RegExp(`(?:->|\\.)\\s*${field}\\s*=\\s*(?:\\([^()]*\\)\\s*)?([A-Za-z_]\\w*)\\s*\\(`);
+  const out = new Set<string>();
+  for (const text of all) {
+    const m = re.exec(text);
+    if (m?.[1] !== undefined) out.add(m[1]);
+  }
+  return [...out];
 }

@@ -10,6 +10,7 @@ export type Flow = 'next' | 'jmp' | 'jcc' | 'ret' | 'call' | 'icall' | 'ijmp' | 
 export const ARG_FAMILIES = [7, 6, 2, 1, 8, 9] as const; // rdi, rsi, rdx, rcx, r8, r9 (System V)
 export const FAMILY_NAMES = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;
 const NAMES32 = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi', 'r8d', 'r9d', 'r10d', 'r11d', 'r12d', 'r13d', 'r14d', 'r15d'] as const;
+const RSP_FAMILY = 4;
 /** rax, rcx, rdx, rsi, rdi, r8-r11: what a call may change. */
 const CALLER_SAVED = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11);
 
@@ -139,7 +140,9 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
     let loads: [number, number] | null = null;
     const imms: number[] = [];
     const ops = insn.opCount;
-    for (let i = 0; i < ops; i++) {
+    // A stack adjustment (`add $-0x80,%rsp`) is no constant of the source: its immediate would pass for an errno.
+    const onStack = ops > 0 && insn.op0Kind === OpKind.Register && familyOf(insn.op0Register) === RSP_FAMILY;
+    for (let i = 0; i < ops && !onStack; i++) {
       const k = insn.opKind(i);
       if (k === OpKind.Immediate8 || k === OpKind.Immediate16 || k === OpKind.Immediate32 || k === OpKind.Immediate64
         || k === OpKind.Immediate8to16 || k === OpKind.Immediate8to32 || k === OpKind.Immediate8to64 || k === OpKind.Immediate32to64) {

@@ -16,9 +16,10 @@ import { sourcePosition } from '../explain/rank.ts';
 import { mergedSites, softAssign } from './assign.ts';
 import { normaliseStaticKeys } from './static-keys.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
+import { bugEntriesIn, readBugTable, readModuleBugTable, type BugEntry } from './bug-table.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
 import { entryLines } from './guards.ts';
-import { callArgument, clearedAfter, sourceValue, type SourceValue } from './dataflow.ts';
+import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceValue } from './dataflow.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 
 export { normaliseCallName } from './source-features.ts';
@@ -63,6 +64,9 @@ const TUNING = {
   adjacent: 2,
   debugLine: 8,
   debugLineElsewhere: 0.5,
+  /** A WARN on the way into the drop whose __bug_table line is in the site's block, or elsewhere in its file. */
+  warnLine: 8,
+  warnLineElsewhere: 0.5,
   capacity: 1,
   expandDepth: 2,
   none: 0.02,
@@ -73,6 +77,10 @@ const TUNING = {
   maxEntryCalls: 3,
   /** The freed buffer is what a call returned, and the site's variable is assigned from that call. */
   dataflowCall: 2,
+  /** The same for a freed field (`kfree_skb(info.skb2)`) and the calls the file assigns to that field. */
+  dataflowField: 2,
+  /** The freed buffer is what an indirect call returned, and the site's variable is assigned from a call through a pointer. */
+  dataflowPointer: 2,
   /** `kfree_skb(p->skb); p->skb = NULL;` in both, or in only one of them. */
   cleared: 3,
   clearedMismatch: 0.5,
@@ -93,6 +101,8 @@ interface FunctionAnalysis {
   module: string | null;
   /** Every function the code calls directly (normalised names). */
   called: Set<string>;
+  /** The image's __bug_table entries inside the function, by offset. */
+  bugs: Map<number, BugEntry>;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -211,6 +221,8 @@ export class MachineCode implements CodeEvidence {
     const fa = this.analysis(loc);
     if (fa === null) return null;
     const notes: string[] = [];
+    const picked = loc.module === null ? this.symbolNotes.get(`${loc.symbol}\0${loc.offset}`) : undefined;
+    if (picked !== undefined) notes.push(picked);
     const where = fa.module !== null ? `${fa.module}.ko` : this.opts.image?.label ?? 'the image';
     const call = fa.calls.find((c) => c.ret === loc.offset);
     if (call === undefined) {
@@ -295,37 +307,66 @@ export class MachineCode implements CodeEvidence {
 
   /** Drop calls of the function a location names, decoded once per function. */
   analysis(loc: LocationQuery): FunctionAnalysis | null {
-    let key = `${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`;
-    if (this.functions.has(key)) return this.functions.get(key) ?? null;
-    if (loc.module === null && this.opts.image !== null) {
-      // One analysis per function, whichever form (with or without the size) named it.
-      const all = this.opts.image.lookup(loc.symbol);
-      const chosen = all.find((s) => s.size === loc.size) ?? all[0];
-      if (chosen !== undefined) {
-        const byAddress = `\0${chosen.address}`;
-        const known = this.functions.get(byAddress);
-        if (known !== undefined) {
-          this.functions.set(key, known);
-          return known;
-        }
-        this.functions.set(key, null);
-        key = byAddress;
+    const image = this.opts.image;
+    if (loc.module !== null || image === null) {
+      const key = `${loc.module ?? ''}\0${loc.symbol}`;
+      if (this.functions.has(key)) return this.functions.get(key) ?? null;
+      const obj = loc.module !== null ? this.moduleObject(loc.module) : null;
+      const code = obj?.functionCode(loc.symbol) ?? null;
+      // A module not opened yet (compressed, before loadModules) is asked again later.
+      if (code === null && obj === null) return null;
+      return this.analyse(key, code, obj, loc.module);
+    }
+    // One analysis per function, whichever form (with or without the size) named it.
+    const chosen = this.pickSymbol(loc);
+    if (chosen === null) return null;
+    return this.analyse(`\0${chosen.address}`, this.codeAt(loc.symbol, chosen), null, null);
+  }
+
+  /** Same-named symbols (static functions of different files) that a location's size or offset cannot be in, and why. */
+  private readonly symbolNotes = new Map<string, string>();
+
+  /**
+   * The image symbol a location names. With several of that name (static functions of different files), the
+   * one of the given size; without a size (dropwatch), the ones the offset fits in, then the ones where the
+   * offset is the return address of a drop call.
+   */
+  private pickSymbol(loc: LocationQuery): { address: bigint; size: number } | null {
+    const image = this.opts.image;
+    if (image === null) return null;
+    const all = image.lookup(loc.symbol);
+    const sized = all.filter((s) => s.size === loc.size);
+    let pool = sized.length > 0 ? sized : all;
+    const offset = loc.offset;
+    if (pool.length > 1 && offset !== null) {
+      const whole = pool.length;
+      const fits = pool.filter((s) => s.size > offset);
+      if (fits.length > 0) pool = fits;
+      const returns = pool.filter((s) => this.analyse(`\0${s.address}`, this.codeAt(loc.symbol, s), null, null)?.calls.some((c) => c.ret === offset) === true);
+      if (returns.length > 0) pool = returns;
+      const first = pool[0];
+      if (first !== undefined && pool.length < whole) {
+        const sizes = all.map((s) => `${s.size} bytes`).join(', ');
+        this.symbolNotes.set(`${loc.symbol}\0${offset}`, `machine code: ${whole} functions of the image are named ${loc.symbol} (${sizes}); +${hex(offset)} is ${returns.length > 0 ? 'the return address of a drop call' : 'inside the function'} only in the one at ${hex(Number(first.address & 0xffffffffn))} (${first.size} bytes), so the location is in that one`);
       }
     }
-    let code: FunctionCode | null = null;
-    let obj: ObjectFile | null = null;
-    if (loc.module !== null) {
-      obj = this.moduleObject(loc.module);
-      code = obj?.functionCode(loc.symbol) ?? null;
-    } else if (this.opts.image !== null) {
-      const image = this.opts.image;
-      const all = image.lookup(loc.symbol);
-      const size = loc.size ?? undefined;
-      code = image.functionCode(loc.symbol, size !== undefined && all.some((s) => s.size === size) ? { size } : {});
-    }
+    return pool[0] ?? null;
+  }
+
+  /** The code of one image symbol (a same-named one of the same size read by its address). */
+  private codeAt(name: string, sym: { address: bigint; size: number }): FunctionCode | null {
+    const image = this.opts.image;
+    if (image === null) return null;
+    const code = image.functionCode(name, { size: sym.size });
+    if (code === null || code.address === sym.address) return code;
+    const bytes = image.bytesAt(sym.address, sym.size);
+    return bytes === null ? null : { ...code, address: sym.address, bytes };
+  }
+
+  private analyse(key: string, code: FunctionCode | null, obj: ObjectFile | null, module: string | null): FunctionAnalysis | null {
+    if (this.functions.has(key)) return this.functions.get(key) ?? null;
     if (code === null) {
       this.functions.set(key, null);
-      this.functions.set(`${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`, null);
       return null;
     }
     const namer: TargetNamer | null = obj !== null ? moduleNamer(obj, code) : this.namer;
@@ -333,13 +374,14 @@ export class MachineCode implements CodeEvidence {
     // Each static-key site read as its nop plus the table's jump, however it is patched (static-keys.ts).
     const decoded = decodeFunction(normaliseStaticKeys(code, hiddenEdges), namer);
     this.decodedCount++;
-    const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges });
+    const bugs = obj === null ? this.bugsIn(code) : this.moduleBugsIn(obj, code);
+    const resumes = new Set([...bugs].filter(([, e]) => e.warning).map(([off]) => off));
+    const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges, resumes });
     const called = new Set<string>();
     for (const x of decoded.insns) if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null) called.add(normaliseCallName(x.callee));
-    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module: loc.module, called };
+    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called, bugs };
     for (const c of calls) for (const r of c.dataRefs) if (!fa.strings.has(r)) fa.strings.set(r, this.stringAt(r, obj));
     this.functions.set(key, fa);
-    this.functions.set(`${loc.module ?? ''}\0${loc.symbol}\0${loc.size ?? ''}`, fa);
     return fa;
   }
 
@@ -444,6 +486,16 @@ export class MachineCode implements CodeEvidence {
         ev?.push(`machine code: the dynamic-debug call near the drop is ${hit.file}:${hit.line} (its descriptor in the image), inside this site's block`);
       } else if (lines.some((d) => site.file.endsWith(d.file))) f *= TUNING.debugLineElsewhere;
     }
+    // A WARN_ON() on the way into the drop: its __bug_table entry names its own line, even without debug info.
+    const warns = c.warnings.map((o) => fa.bugs.get(o)).filter((e): e is BugEntry & { file: string } => e !== undefined && e.file !== null && e.line > 0);
+    if (warns.length > 0) {
+      const [from, to] = this.siteBlock(s);
+      const hit = warns.find((e) => site.file.endsWith(e.file) && e.line >= from - 1 && e.line <= to + 1);
+      if (hit !== undefined) {
+        f *= TUNING.warnLine;
+        ev?.push(`machine code: the drop follows the trap of a WARN at ${hit.file}:${hit.line} (its __bug_table entry in ${fa.module !== null ? `${fa.module}.ko` : 'the image'}), inside this site's block`);
+      } else if (warns.some((e) => site.file.endsWith(e.file))) f *= TUNING.warnLineElsewhere;
+    }
     const strings: string[] = [];
     for (const r of c.dataRefs) {
       const text = fa.strings.get(r);
@@ -477,6 +529,17 @@ export class MachineCode implements CodeEvidence {
       if (hit !== undefined) {
         ev?.push(`machine code: frees the buffer ${hit} returns, as this site frees ${v.name} = ${v.assignedFrom.join('(…) or ')}(…)`);
         return TUNING.dataflowCall;
+      }
+    }
+    if (v.kind === 'variable' && v.fromPointer !== null && c.skb.some((o) => o.kind === 'icall')) {
+      ev?.push(`machine code: frees the buffer an indirect call returns, as this site frees ${v.name} = ${v.fromPointer}(…)`);
+      return TUNING.dataflowPointer;
+    }
+    if (v.kind === 'member' && v.field !== null && v.from.size > 0 && calls.length > 0) {
+      const hit = calls.find((n) => v.from.has(normaliseCallName(n)));
+      if (hit !== undefined) {
+        ev?.push(`machine code: frees the buffer ${hit} returns, as this site frees the field ${v.field}, which this file assigns from ${hit.replace(/\..*$/, '')}(…)`);
+        return TUNING.dataflowField;
       }
     }
     return 1;
@@ -546,6 +609,19 @@ export class MachineCode implements CodeEvidence {
     return f;
   }
 
+  private readonly fieldCache = new Map<string, string[]>();
+
+  /** The calls a file assigns to a struct field (dataflow.ts), once per file and field. */
+  private fieldCalls(file: string, all: readonly string[], field: string): string[] {
+    const key = `${file}\0${field}`;
+    let out = this.fieldCache.get(key);
+    if (out === undefined) {
+      out = fieldAssignments(all, field);
+      this.fieldCache.set(key, out);
+    }
+    return out;
+  }
+
   private readonly valueCache = new Map<string, SourceValue & { cleared: boolean; from: Set<string> }>();
 
   /** What a site frees: a field, or a variable (assigned from calls, or a parameter). */
@@ -561,8 +637,9 @@ export class MachineCode implements CodeEvidence {
         const expr = callArgument(text, site.api, api.skbArg);
         if (expr !== null) {
           const sv = sourceValue(all, site.functionStartLine, site.line, expr);
-          // The calls the freed variable is assigned from, with what header inlines they expand to.
-          const from = new Set(sv.kind === 'variable' ? sv.assignedFrom.map(normaliseCallName) : []);
+          // The calls the freed variable (or field, anywhere in the file) is assigned from, with what header inlines they expand to.
+          const assigned = sv.kind === 'variable' ? sv.assignedFrom : sv.kind === 'member' && sv.field !== null ? this.fieldCalls(site.file, all, sv.field) : [];
+          const from = new Set(assigned.map(normaliseCallName));
           expandCalls(from, this.headerBodies(), TUNING.expandDepth);
           v = { ...sv, cleared: clearedAfter(all, site.endLine, expr), from };
         }
@@ -631,6 +708,34 @@ export class MachineCode implements CodeEvidence {
     if (end === bytes.length || end < 4) return null;
     // printk strings start with a KERN_<LEVEL> marker (\001 + digit) — already excluded above unless absent
     return Buffer.from(bytes.subarray(0, end)).toString('latin1');
+  }
+
+  private bugTable: BugEntry[] | null | undefined;
+
+  /** The image's BUG and WARN traps inside a function (bug-table.ts), by offset. */
+  private bugsIn(code: FunctionCode): Map<number, BugEntry> {
+    const image = this.opts.image;
+    if (image === null) return new Map();
+    if (this.bugTable === undefined) {
+      const t = image.bugTable();
+      this.bugTable = t === null ? null : readBugTable(t, (a, l) => image.bytesAt(a, l));
+    }
+    return this.bugTable === null ? new Map() : bugEntriesIn(this.bugTable, code.address, code.address + BigInt(code.size));
+  }
+
+  private readonly moduleBugs = new Map<ObjectFile, Map<string, Map<number, BugEntry>>>();
+
+  /** A module's BUG and WARN traps inside a function (its __bug_table's relocations), by offset. */
+  private moduleBugsIn(obj: ObjectFile, code: FunctionCode): Map<number, BugEntry> {
+    let table = this.moduleBugs.get(obj);
+    if (table === undefined) {
+      table = readModuleBugTable(obj.elf);
+      this.moduleBugs.set(obj, table);
+    }
+    const out = new Map<number, BugEntry>();
+    const start = Number(code.address);
+    for (const [off, e] of table.get(code.section ?? '') ?? []) if (off >= start && off < start + code.size) out.set(off - start, e);
+    return out;
   }
 
   /** Static-key jumps (`__jump_table`: code, target, key; s32 relative each) into this function, as offsets. */

@@ -112,6 +112,27 @@ test('6.12, a module location is read from vxlan.ko.xz and its relocations: vxla
   assert.ok(other?.evidence.some((x) => x.includes('the code calls sk_skb_reason_drop, which dev_kfree_skb() does not reach')), other?.evidence.join('\n'));
 });
 
+test('6.12, what the code adds to the source: the same-named static a bare offset is in, a WARN\'s bug-table line, an indirect call\'s result, a freed field', { skip }, async () => {
+  const [vif, warn, own, helper, field] = await explainJson(['--kernel', vmlinuz, '--max', '3', 'reg_vif_xmit+15d', 'wireless_send_event+0x3d7/0x470', 'end_dt_vrf_core+0x170/0x1e0', 'end_dt_vrf_core+0x143/0x1e0', 'netlink_broadcast_filtered+0x15e/0x540 event: consume_skb']);
+  // reg_vif_xmit is static in ipmr.c (0x100 bytes) and ip6mr.c (0x170): +0x15d can only be the IPv6 one's.
+  assert.equal(where(vif), 'net/ipv6/ip6mr.c:636');
+  assert.ok(vif?.notes.some((n) => n.includes('2 functions of the image are named reg_vif_xmit (256 bytes, 368 bytes); +0x15d is the return address of a drop call only in the one at')), vif?.notes.join('\n'));
+  // `if (WARN_ON(!nlh)) { kfree_skb(skb); return; }`: the trap's __bug_table entry names line 563.
+  assert.equal(where(warn), 'net/wireless/wext-core.c:564');
+  assert.ok(warn?.candidates[0]?.evidence.includes("machine code: the drop follows the trap of a WARN at net/wireless/wext-core.c:563 (its __bug_table entry in the image), inside this site's block"), warn?.candidates[0]?.evidence.join('\n'));
+  // end_dt_vrf_rcv (inlined) frees what dev->l3mdev_ops->l3mdev_l3_rcv returned; end_dt_vrf_core frees its parameter.
+  assert.equal(where(helper), 'net/ipv6/seg6_local.c:1125');
+  assert.ok(helper?.candidates[0]?.evidence.some((x) => x.includes('frees the buffer an indirect call returns, as this site frees skb = dev->l3mdev_ops->l3mdev_l3_rcv(…)')), helper?.candidates[0]?.evidence.join('\n'));
+  assert.equal(where(own), 'net/ipv6/seg6_local.c:1189');
+  // A module's __bug_table is read through its relocations: the WARN_ON of nfc_vendor_cmd_reply in nfc.ko.
+  const [nfc] = await explainJson(['--modules', modules, 'nfc_vendor_cmd_reply+0x95/0x9f [nfc]']);
+  assert.equal(where(nfc), 'net/nfc/netlink.c:1689');
+  assert.ok(nfc?.candidates[0]?.evidence.includes("machine code: the drop follows the trap of a WARN at net/nfc/netlink.c:1688 (its __bug_table entry in nfc.ko), inside this site's block"), nfc?.candidates[0]?.evidence.join('\n'));
+  // consume_skb(info.skb2): the inlined do_one_broadcast() fills p->skb2 from skb_clone().
+  assert.equal(where(field), 'net/netlink/af_netlink.c:1547');
+  assert.ok(field?.candidates[0]?.evidence.some((x) => x.includes('as this site frees the field skb2, which this file assigns from skb_clone(…)')), field?.candidates[0]?.evidence.join('\n'));
+});
+
 function run(cmd: string, args: readonly string[]): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     execFile(cmd, [...args], { encoding: 'buffer', maxBuffer: 512 * 1024 * 1024 }, (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${cmd}: ${stderr.toString()}`))));

@@ -120,9 +120,9 @@ test('what a site frees: a variable assigned from a call, a parameter, a field s
   assert.equal(callArgument('\t\tkfree_skb_reason(skb, SKB_DROP_REASON_NOMEM);', 'kfree_skb_reason', 0), 'skb');
   assert.equal(callArgument('\tsk_skb_reason_drop(sk, list_first(&q->head), reason);', 'sk_skb_reason_drop', 1), 'list_first(&q->head)');
   assert.equal(callArgument('\tkfree_skb(', 'kfree_skb', 0), null);
-  assert.deepEqual(sourceValue(source, 1, 11, 'nskb'), { kind: 'variable', name: 'nskb', assignedFrom: ['skb_clone'], param: false });
-  assert.deepEqual(sourceValue(source, 1, 20, 'skb'), { kind: 'variable', name: 'skb', assignedFrom: [], param: true });
-  assert.deepEqual(sourceValue(source, 1, 16, 'sk->sk_rx_skb'), { kind: 'member' });
+  assert.deepEqual(sourceValue(source, 1, 11, 'nskb'), { kind: 'variable', name: 'nskb', assignedFrom: ['skb_clone'], param: false, fromPointer: null });
+  assert.deepEqual(sourceValue(source, 1, 20, 'skb'), { kind: 'variable', name: 'skb', assignedFrom: [], param: true, fromPointer: null });
+  assert.deepEqual(sourceValue(source, 1, 16, 'sk->sk_rx_skb'), { kind: 'member', field: 'sk_rx_skb' });
   assert.equal(clearedAfter(source, 16, 'sk->sk_rx_skb'), true);
   assert.equal(clearedAfter(source, 11, 'nskb'), false);
 });
