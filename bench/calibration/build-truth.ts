@@ -47,7 +47,7 @@ import type { Readable } from 'node:stream';
 // ---------------------------------------------------------------------------
 // small process helpers
 
-function runCapture(cmd: string, args: string[]): Promise<string> {
+export function runCapture(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { maxBuffer: 1024 * 1024 * 1024, encoding: 'utf8' }, (err, stdout) => {
       if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}`));
@@ -57,7 +57,7 @@ function runCapture(cmd: string, args: string[]): Promise<string> {
 }
 
 /** Split a readable byte stream into lines without buffering the whole output. */
-async function* lines(stream: Readable): AsyncGenerator<string> {
+export async function* lines(stream: Readable): AsyncGenerator<string> {
   stream.setEncoding('utf8');
   let rest = '';
   for await (const chunk of stream as AsyncIterable<string>) {
@@ -75,7 +75,7 @@ async function* lines(stream: Readable): AsyncGenerator<string> {
 }
 
 /** Run a command and hand every stdout line to `onLine`; rejects on non-zero exit. */
-async function streamCommand(cmd: string, args: string[], onLine: (line: string) => void): Promise<void> {
+export async function streamCommand(cmd: string, args: string[], onLine: (line: string) => void): Promise<void> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
@@ -91,7 +91,7 @@ async function streamCommand(cmd: string, args: string[], onLine: (line: string)
   if (code !== 0) throw new Error(`${cmd} exited with ${code}: ${stderr.slice(0, 2000)}`);
 }
 
-const hex = (v: bigint): string => v.toString(16);
+export const hex = (v: bigint): string => v.toString(16);
 
 // ---------------------------------------------------------------------------
 // symbols: ELF sizes (nm -S) and the kallsyms view (what a live kernel prints)
@@ -187,7 +187,7 @@ function kallsymsFilter(s: NmSym): boolean {
   return true;
 }
 
-class SymbolTables {
+export class SymbolTables {
   readonly funcs: FuncSym[];
   readonly ksyms: KsymEntry[];
   private readonly byName = new Map<string, NmSym>();
@@ -274,7 +274,7 @@ interface Segment {
   filesz: bigint;
 }
 
-class ElfImage {
+export class ElfImage {
   private readonly fd: FileHandle;
   private readonly segs: Segment[];
 
@@ -366,14 +366,14 @@ async function hiddenEdges(elf: ElfImage, syms: SymbolTables): Promise<Map<bigin
 // ---------------------------------------------------------------------------
 // drop reasons: the enum in include/net/dropreason-core.h
 
-interface ReasonTable {
+export interface ReasonTable {
   file: string;
   byValue: Map<number, string>; // value -> short name (NO_SOCKET, CONSUMED, ...)
   consumedValue: number;
   evidence: string[];
 }
 
-function stripComments(s: string): string {
+export function stripComments(s: string): string {
   return s.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ');
 }
 
@@ -482,7 +482,7 @@ async function loadReasons(src: string, syms: SymbolTables, elf: ElfImage): Prom
   return { file, byValue, consumedValue, evidence };
 }
 
-function reasonName(value: number, rt: ReasonTable): string | null {
+export function reasonName(value: number, rt: ReasonTable): string | null {
   if (value >>> 16 !== 0) return null; // subsystem reasons (mac80211, ovs...): not in the core enum
   return rt.byValue.get(value) ?? null;
 }
@@ -490,10 +490,10 @@ function reasonName(value: number, rt: ReasonTable): string | null {
 // ---------------------------------------------------------------------------
 // disassembly model
 
-type ArgReg = 'rdi' | 'rsi' | 'rdx' | 'rcx' | 'r8' | 'r9';
-const ARG_REGS: ArgReg[] = ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'];
+export type ArgReg = 'rdi' | 'rsi' | 'rdx' | 'rcx' | 'r8' | 'r9';
+export const ARG_REGS: ArgReg[] = ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'];
 /** [64-bit, 32-bit, 16-bit, 8-bit...] names of each argument register */
-const REG_NAMES: Record<ArgReg, string[]> = {
+export const REG_NAMES: Record<ArgReg, string[]> = {
   rdi: ['rdi', 'edi', 'di', 'dil'],
   rsi: ['rsi', 'esi', 'si', 'sil'],
   rdx: ['rdx', 'edx', 'dx', 'dl', 'dh'],
@@ -506,7 +506,7 @@ for (const fam of ARG_REGS) {
   REG_NAMES[fam].forEach((n, i) => REG_FAMILY.set('%' + n, { fam, width: i === 0 ? 64 : i === 1 ? 32 : 16 }));
 }
 
-interface Insn {
+export interface Insn {
   addr: bigint;
   mnem: string;
   ops: string[];
@@ -518,7 +518,7 @@ interface Insn {
 
 const PREFIXES = new Set(['lock', 'rep', 'repz', 'repe', 'repnz', 'repne', 'notrack', 'bnd', 'cs', 'ds', 'es', 'ss', 'fs', 'gs', 'data16', 'addr32', 'rex', 'rex.W', 'xacquire', 'xrelease']);
 
-function splitOperands(s: string): string[] {
+export function splitOperands(s: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let cur = '';
@@ -539,7 +539,7 @@ const HEADER_RE = /^([0-9a-f]+) <(.+)>:$/;
 const SECTION_RE = /^Disassembly of section (.+):$/;
 const TARGET_RE = /^([0-9a-f]+) <(.+?)(?:\+0x([0-9a-f]+))?>$/;
 
-function parseInsn(line: string): Insn | null {
+export function parseInsn(line: string): Insn | null {
   const m = INSN_RE.exec(line);
   if (!m) return null;
   let text = m[2]!;
@@ -565,26 +565,26 @@ function parseInsn(line: string): Insn | null {
   return { addr: BigInt('0x' + m[1]!), mnem: prefixes.some((p) => p.startsWith('rep')) ? 'rep' : mnem, ops, target, targetSym, targetOff };
 }
 
-const isCall = (x: Insn): boolean => x.mnem === 'call' || x.mnem === 'callq';
-const isJmp = (x: Insn): boolean => x.mnem === 'jmp' || x.mnem === 'jmpq';
-const isCondJump = (x: Insn): boolean => /^j(?!mp)[a-z]+$/.test(x.mnem) || x.mnem.startsWith('loop');
+export const isCall = (x: Insn): boolean => x.mnem === 'call' || x.mnem === 'callq';
+export const isJmp = (x: Insn): boolean => x.mnem === 'jmp' || x.mnem === 'jmpq';
+export const isCondJump = (x: Insn): boolean => /^j(?!mp)[a-z]+$/.test(x.mnem) || x.mnem.startsWith('loop');
 
 /** Whether control can continue to the next instruction. */
-function fallsThrough(x: Insn, noreturn: Set<string>): boolean {
+export function fallsThrough(x: Insn, noreturn: Set<string>): boolean {
   if (isJmp(x)) return false;
   if (/^(ret|retq|retl|iret[lqw]?|sysret[lq]?|ud2|ud1|int3|hlt)$/.test(x.mnem)) return false;
   if (isCall(x) && x.targetSym !== null && x.targetOff === 0n && noreturn.has(x.targetSym)) return false;
   return true;
 }
 
-type Effect = { kind: 'none' } | { kind: 'clobber' } | { kind: 'const'; value: bigint };
+export type Effect = { kind: 'none' } | { kind: 'clobber' } | { kind: 'const'; value: bigint };
 const NONE: Effect = { kind: 'none' };
 const CLOBBER: Effect = { kind: 'clobber' };
 const READ_ONLY = /^(cmp|test|bt[lqw]?$|push|ucomis|comis|ptest|prefetch|nop|clflush|vtest)/;
 const CLOBBER_ALL = /^(rep|cltd|cqto|cwtd|rdtscp?|cpuid|rdmsr|xgetbv|rdpkru|syscall|sysenter|vmcall|vmmcall|mul[bwlq]?|div[bwlq]?|idiv[bwlq]?)$/;
 
 /** What instruction x does to argument register family `fam`. */
-function effect(x: Insn, fam: ArgReg): Effect {
+export function effect(x: Insn, fam: ArgReg): Effect {
   if (isCall(x)) return CLOBBER; // caller-saved
   if (CLOBBER_ALL.test(x.mnem)) return CLOBBER;
   if (x.mnem.startsWith('imul') && x.ops.length === 1) return CLOBBER;
@@ -608,7 +608,7 @@ function effect(x: Insn, fam: ArgReg): Effect {
 }
 
 /** One function's instructions (objdump block merged over inner labels). */
-class FuncCode {
+export class FuncCode {
   readonly insns: Insn[] = [];
   private preds: Map<number, number[]> | null = null;
 
@@ -748,15 +748,16 @@ async function scanFunctions(
 // ---------------------------------------------------------------------------
 // addr2line
 
-interface Frame {
+export interface Frame {
   function: string;
   file: string;
   line: number | null;
 }
 
 /** One addr2line process; -a marks where each address's answer starts. */
-async function addr2line(vmlinux: string, addrs: bigint[]): Promise<Map<bigint, { function: string; path: string; line: number | null }[]>> {
-  const child = spawn('addr2line', ['-a', '-f', '-i', '-e', vmlinux], { stdio: ['pipe', 'pipe', 'pipe'] });
+export async function addr2line(vmlinux: string, addrs: bigint[], section?: string): Promise<Map<bigint, { function: string; path: string; line: number | null }[]>> {
+  // A relocatable object (.ko) has every section at address 0: -j makes the addresses offsets in that section.
+  const child = spawn('addr2line', ['-a', '-f', '-i', ...(section !== undefined ? ['-j', section] : []), '-e', vmlinux], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => {
@@ -797,7 +798,7 @@ async function addr2line(vmlinux: string, addrs: bigint[]): Promise<Map<bigint, 
  * Find the build prefix by asking which suffix of each path exists in the
  * source tree; take the most common stripped prefix for all paths.
  */
-function makePathMapper(src: string, paths: Iterable<string>): { prefix: string; map: (p: string) => string } {
+export function makePathMapper(src: string, paths: Iterable<string>): { prefix: string; map: (p: string) => string } {
   const votes = new Map<string, number>();
   for (const p of paths) {
     if (p === '??' || p.length === 0) continue;
@@ -826,7 +827,7 @@ function makePathMapper(src: string, paths: Iterable<string>): { prefix: string;
 // ---------------------------------------------------------------------------
 // main
 
-interface FiringFn {
+export interface FiringFn {
   name: string;
   addr: bigint;
   events: Set<'kfree_skb' | 'consume_skb'>;
@@ -838,7 +839,7 @@ interface FiringFn {
   signature: string | null;
 }
 
-interface Site {
+export interface Site {
   fn: FuncCode;
   kind: 'call' | 'tail' | 'self' | 'via-tail';
   /** via-tail: the tail-call site (in the callee) whose drop this caller's call reports. */
@@ -849,7 +850,7 @@ interface Site {
   consts: Partial<Record<ArgReg, bigint[] | null>>;
 }
 
-interface TruthLine {
+export interface TruthLine {
   symbol: string;
   offset: number;
   size: number;
@@ -882,6 +883,28 @@ async function main(): Promise<void> {
     console.error('usage: build-truth.ts --vmlinux VMLINUX --src KERNEL_SOURCE_ROOT --out OUT.jsonl [--system-map System.map]');
     process.exit(2);
   }
+  const { records, summary } = await analyseVmlinux(vmlinux, src, values['system-map']);
+  await mkdir(path.dirname(path.resolve(out)), { recursive: true });
+  await writeFile(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  await writeFile(out.replace(/\.jsonl$/, '') + '.summary.json', JSON.stringify(summary, null, 2) + '\n');
+  console.log('\n=== summary ===');
+  console.log(JSON.stringify(summary, null, 2));
+  console.log(`wrote ${records.length} lines to ${out}`);
+}
+
+/** What the vmlinux analysis found, for the module truth (bench/calibration/build-module-truth.ts). */
+export interface VmlinuxAnalysis {
+  records: TruthLine[];
+  summary: Record<string, unknown>;
+  firing: Map<string, FiringFn>;
+  /** The firing functions that report their caller's return address, with the register of their reason. */
+  callees: Map<string, FiringFn>;
+  reasons: ReasonTable;
+  noreturn: Set<string>;
+}
+
+/** Every drop location of a vmlinux (the steps below), with the summary of the set. */
+export async function analyseVmlinux(vmlinux: string, src: string, systemMap?: string): Promise<VmlinuxAnalysis> {
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
@@ -897,7 +920,6 @@ async function main(): Promise<void> {
   const syms = await step('nm', async () => new SymbolTables(parseNm(await runCapture('nm', ['-n', '-S', vmlinux]))));
   console.log(`  ${syms.funcs.length} sized functions, ${syms.ksyms.length} kallsyms entries`);
   let systemMapCheck: string | null = null;
-  const systemMap = values['system-map'];
   if (systemMap) {
     // the distro's System.map is `nm -n | sed -f scripts/mksysmap`; kallsyms also drops A/u/n
     const theirs = new Set<string>();
@@ -1069,8 +1091,6 @@ async function main(): Promise<void> {
     });
   }
   records.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
-  await mkdir(path.dirname(path.resolve(out)), { recursive: true });
-  await writeFile(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
   await elf.close();
 
   // 8. summary
@@ -1081,13 +1101,10 @@ async function main(): Promise<void> {
   (summary as Record<string, unknown>)['objdumpLines'] = nLines;
   (summary as Record<string, unknown>)['systemMapCheck'] = systemMapCheck;
   (summary as Record<string, unknown>)['objdumpLabelDiffersFromElfSymbol'] = sites.filter((s) => s.fn.labelName !== s.fn.name).length;
-  await writeFile(out.replace(/\.jsonl$/, '') + '.summary.json', JSON.stringify(summary, null, 2) + '\n');
-  console.log('\n=== summary ===');
-  console.log(JSON.stringify(summary, null, 2));
-  console.log(`wrote ${records.length} lines to ${out}`);
+  return { records, summary: summary as Record<string, unknown>, firing, callees, reasons, noreturn };
 }
 
-function countBy<T>(xs: T[], key: (x: T) => string): Record<string, number> {
+export function countBy<T>(xs: T[], key: (x: T) => string): Record<string, number> {
   const m: Record<string, number> = {};
   for (const x of xs) {
     const k = key(x);
@@ -1221,7 +1238,9 @@ function summarize(
   };
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.stack ?? err.message : err);
-  process.exit(1);
-});
+if (process.argv[1]?.endsWith('build-truth.ts')) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.stack ?? err.message : err);
+    process.exit(1);
+  });
+}
