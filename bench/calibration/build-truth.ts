@@ -369,7 +369,8 @@ async function hiddenEdges(elf: ElfImage, syms: SymbolTables): Promise<Map<bigin
 export interface ReasonTable {
   file: string;
   byValue: Map<number, string>; // value -> short name (NO_SOCKET, CONSUMED, ...)
-  consumedValue: number;
+  /** SKB_CONSUMED (6.3+); null before, when consume_skb fires its own tracepoint and no reason means consumed. */
+  consumedValue: number | null;
   evidence: string[];
 }
 
@@ -422,13 +423,13 @@ async function loadReasons(src: string, syms: SymbolTables, elf: ElfImage): Prom
     if (!byValue.has(value)) byValue.set(value, shortReason(m[1]!));
     next = value + 1;
   }
-  const consumedValue = byName.get('SKB_CONSUMED');
+  const consumedValue = byName.get('SKB_CONSUMED') ?? null;
   const maxValue = byName.get('SKB_DROP_REASON_MAX');
-  if (consumedValue === undefined || maxValue === undefined) throw new Error('enum lacks SKB_CONSUMED or SKB_DROP_REASON_MAX');
+  if (maxValue === undefined) throw new Error('enum lacks SKB_DROP_REASON_MAX');
   byValue.delete(maxValue);
   for (const v of [...byValue.keys()]) if (v >= maxValue) byValue.delete(v); // SUBSYS_MASK etc.
   evidence.push(
-    `enum skb_drop_reason in ${file}: SKB_NOT_DROPPED_YET=${byName.get('SKB_NOT_DROPPED_YET')}, SKB_CONSUMED=${consumedValue}, ` +
+    `enum skb_drop_reason in ${file}: SKB_NOT_DROPPED_YET=${byName.get('SKB_NOT_DROPPED_YET')}, SKB_CONSUMED=${consumedValue ?? '(none: before 6.3)'}, ` +
       `NOT_SPECIFIED=${byName.get('SKB_DROP_REASON_NOT_SPECIFIED')}, NO_SOCKET=${byName.get('SKB_DROP_REASON_NO_SOCKET')}, MAX=${maxValue}`,
   );
 
@@ -824,6 +825,25 @@ export function makePathMapper(src: string, paths: Iterable<string>): { prefix: 
   };
 }
 
+/**
+ * The register that carries each skb event's `location` into the tracepoint call: TP_PROTO's parameter
+ * named `location` in include/trace/events/skb.h, one register after the tracepoint's data pointer (%rdi).
+ * null when the event has none (consume_skb before 6.3 is TP_PROTO(struct sk_buff *skb)).
+ */
+function tracepointLocationRegisters(src: string): Map<'kfree_skb' | 'consume_skb', ArgReg | null> {
+  const out = new Map<'kfree_skb' | 'consume_skb', ArgReg | null>();
+  const file = path.join(src, 'include/trace/events/skb.h');
+  if (!existsSync(file)) return out;
+  const text = stripComments(readFileSync(file, 'utf8'));
+  for (const ev of ['kfree_skb', 'consume_skb'] as const) {
+    const m = new RegExp(`TRACE_EVENT\\(\\s*${ev}\\s*,\\s*TP_PROTO\\(([^)]*)\\)`).exec(text);
+    if (!m) continue;
+    const idx = splitOperands(m[1]!).findIndex((p) => /\blocation$/.test(p.trim()));
+    out.set(ev, idx < 0 ? null : ARG_REGS[idx + 1] ?? null);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // main
 
@@ -831,6 +851,8 @@ export interface FiringFn {
   name: string;
   addr: bigint;
   events: Set<'kfree_skb' | 'consume_skb'>;
+  /** events it fires whose tracepoint has no location argument (consume_skb before 6.3): no location to record */
+  eventsWithoutLocation: Set<'kfree_skb' | 'consume_skb'>;
   /** constant code addresses passed as the tracepoint location (net_tx_action) */
   fixedLocations: Set<bigint>;
   /** location came from something other than a constant: __builtin_return_address(0) */
@@ -944,7 +966,9 @@ export async function analyseVmlinux(vmlinux: string, src: string, systemMap?: s
   const reasons = await step('reasons', () => loadReasons(src, syms, elf));
   for (const e of reasons.evidence) console.log('  ' + e);
 
-  // 3. pass 1: which functions fire the tracepoints
+  // 3. pass 1: which functions fire the tracepoints, and in which register each event takes its location
+  const locationRegs = tracepointLocationRegisters(src);
+  for (const [ev, reg] of locationRegs) console.log(`  trace event ${ev}: location ${reg === null ? 'none (the event prints no location)' : `in %${reg}`}`);
   const tpRef = /<(__SCT__tp_func_|__SCK__tp_func_|__traceiter_|__tracepoint_)(kfree_skb|consume_skb)(\+0x[0-9a-f]+)?>/;
   const plumbing = /^(__pfx_|__SCT__|__SCK__|__traceiter_|__probestub_|__bpf_trace_|trace_event_raw_event_|perf_trace_|trace_raw_output_)/;
   const firing = new Map<string, FiringFn>();
@@ -955,7 +979,7 @@ export async function analyseVmlinux(vmlinux: string, src: string, systemMap?: s
         excluded.add(f.name);
         return;
       }
-      const ff: FiringFn = { name: f.name, addr: f.start, events: new Set(), fixedLocations: new Set(), callerLocation: false, reasonReg: null, signature: null };
+      const ff: FiringFn = { name: f.name, addr: f.start, events: new Set(), eventsWithoutLocation: new Set(), fixedLocations: new Set(), callerLocation: false, reasonReg: null, signature: null };
       f.insns.forEach((x, i) => {
         if (x.targetSym === null) {
           // data reference (e.g. __tracepoint_kfree_skb+0x48 in a mov comment is stripped; catch symbolic operands)
@@ -963,13 +987,20 @@ export async function analyseVmlinux(vmlinux: string, src: string, systemMap?: s
         }
         const m = /^(__SCT__tp_func_|__traceiter_)(kfree_skb|consume_skb)$/.exec(x.targetSym);
         if (!m || !(isCall(x) || isJmp(x))) return;
-        ff.events.add(m[2] as 'kfree_skb' | 'consume_skb');
-        // location = 3rd argument of the tracepoint call (data, skb, location, ...)
-        const loc = f.reachingConsts(i, 'rdx', hidden, noreturn);
+        const ev = m[2] as 'kfree_skb' | 'consume_skb';
+        // location: the TP_PROTO argument named `location`, after the tracepoint's data pointer (data, skb, location, ...)
+        const locReg = locationRegs.has(ev) ? locationRegs.get(ev) ?? null : 'rdx';
+        if (locReg === null) {
+          ff.eventsWithoutLocation.add(ev);
+          return;
+        }
+        ff.events.add(ev);
+        const loc = f.reachingConsts(i, locReg, hidden, noreturn);
         if (loc && loc.length === 1 && syms.funcAt(loc[0]!)?.addr === loc[0]) ff.fixedLocations.add(loc[0]!);
         else ff.callerLocation = true;
       });
       if (ff.events.size > 0) firing.set(f.name, ff);
+      else if (ff.eventsWithoutLocation.size > 0) excluded.add(`${f.name} (fires ${[...ff.eventsWithoutLocation].join('+')}, which prints no location)`);
       else excluded.add(f.name + ' (references only, no tracepoint call)');
     }),
   );
