@@ -47,7 +47,7 @@ import type { Readable } from 'node:stream';
 // ---------------------------------------------------------------------------
 // small process helpers
 
-function runCapture(cmd: string, args: string[]): Promise<string> {
+export function runCapture(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { maxBuffer: 1024 * 1024 * 1024, encoding: 'utf8' }, (err, stdout) => {
       if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}`));
@@ -57,7 +57,7 @@ function runCapture(cmd: string, args: string[]): Promise<string> {
 }
 
 /** Split a readable byte stream into lines without buffering the whole output. */
-async function* lines(stream: Readable): AsyncGenerator<string> {
+export async function* lines(stream: Readable): AsyncGenerator<string> {
   stream.setEncoding('utf8');
   let rest = '';
   for await (const chunk of stream as AsyncIterable<string>) {
@@ -75,7 +75,7 @@ async function* lines(stream: Readable): AsyncGenerator<string> {
 }
 
 /** Run a command and hand every stdout line to `onLine`; rejects on non-zero exit. */
-async function streamCommand(cmd: string, args: string[], onLine: (line: string) => void): Promise<void> {
+export async function streamCommand(cmd: string, args: string[], onLine: (line: string) => void): Promise<void> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
@@ -91,7 +91,7 @@ async function streamCommand(cmd: string, args: string[], onLine: (line: string)
   if (code !== 0) throw new Error(`${cmd} exited with ${code}: ${stderr.slice(0, 2000)}`);
 }
 
-const hex = (v: bigint): string => v.toString(16);
+export const hex = (v: bigint): string => v.toString(16);
 
 // ---------------------------------------------------------------------------
 // symbols: ELF sizes (nm -S) and the kallsyms view (what a live kernel prints)
@@ -187,7 +187,7 @@ function kallsymsFilter(s: NmSym): boolean {
   return true;
 }
 
-class SymbolTables {
+export class SymbolTables {
   readonly funcs: FuncSym[];
   readonly ksyms: KsymEntry[];
   private readonly byName = new Map<string, NmSym>();
@@ -274,7 +274,7 @@ interface Segment {
   filesz: bigint;
 }
 
-class ElfImage {
+export class ElfImage {
   private readonly fd: FileHandle;
   private readonly segs: Segment[];
 
@@ -366,14 +366,15 @@ async function hiddenEdges(elf: ElfImage, syms: SymbolTables): Promise<Map<bigin
 // ---------------------------------------------------------------------------
 // drop reasons: the enum in include/net/dropreason-core.h
 
-interface ReasonTable {
+export interface ReasonTable {
   file: string;
   byValue: Map<number, string>; // value -> short name (NO_SOCKET, CONSUMED, ...)
-  consumedValue: number;
+  /** SKB_CONSUMED (6.3+); null before, when consume_skb fires its own tracepoint and no reason means consumed. */
+  consumedValue: number | null;
   evidence: string[];
 }
 
-function stripComments(s: string): string {
+export function stripComments(s: string): string {
   return s.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ');
 }
 
@@ -422,13 +423,13 @@ async function loadReasons(src: string, syms: SymbolTables, elf: ElfImage): Prom
     if (!byValue.has(value)) byValue.set(value, shortReason(m[1]!));
     next = value + 1;
   }
-  const consumedValue = byName.get('SKB_CONSUMED');
+  const consumedValue = byName.get('SKB_CONSUMED') ?? null;
   const maxValue = byName.get('SKB_DROP_REASON_MAX');
-  if (consumedValue === undefined || maxValue === undefined) throw new Error('enum lacks SKB_CONSUMED or SKB_DROP_REASON_MAX');
+  if (maxValue === undefined) throw new Error('enum lacks SKB_DROP_REASON_MAX');
   byValue.delete(maxValue);
   for (const v of [...byValue.keys()]) if (v >= maxValue) byValue.delete(v); // SUBSYS_MASK etc.
   evidence.push(
-    `enum skb_drop_reason in ${file}: SKB_NOT_DROPPED_YET=${byName.get('SKB_NOT_DROPPED_YET')}, SKB_CONSUMED=${consumedValue}, ` +
+    `enum skb_drop_reason in ${file}: SKB_NOT_DROPPED_YET=${byName.get('SKB_NOT_DROPPED_YET')}, SKB_CONSUMED=${consumedValue ?? '(none: before 6.3)'}, ` +
       `NOT_SPECIFIED=${byName.get('SKB_DROP_REASON_NOT_SPECIFIED')}, NO_SOCKET=${byName.get('SKB_DROP_REASON_NO_SOCKET')}, MAX=${maxValue}`,
   );
 
@@ -482,7 +483,7 @@ async function loadReasons(src: string, syms: SymbolTables, elf: ElfImage): Prom
   return { file, byValue, consumedValue, evidence };
 }
 
-function reasonName(value: number, rt: ReasonTable): string | null {
+export function reasonName(value: number, rt: ReasonTable): string | null {
   if (value >>> 16 !== 0) return null; // subsystem reasons (mac80211, ovs...): not in the core enum
   return rt.byValue.get(value) ?? null;
 }
@@ -490,10 +491,10 @@ function reasonName(value: number, rt: ReasonTable): string | null {
 // ---------------------------------------------------------------------------
 // disassembly model
 
-type ArgReg = 'rdi' | 'rsi' | 'rdx' | 'rcx' | 'r8' | 'r9';
-const ARG_REGS: ArgReg[] = ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'];
+export type ArgReg = 'rdi' | 'rsi' | 'rdx' | 'rcx' | 'r8' | 'r9';
+export const ARG_REGS: ArgReg[] = ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'];
 /** [64-bit, 32-bit, 16-bit, 8-bit...] names of each argument register */
-const REG_NAMES: Record<ArgReg, string[]> = {
+export const REG_NAMES: Record<ArgReg, string[]> = {
   rdi: ['rdi', 'edi', 'di', 'dil'],
   rsi: ['rsi', 'esi', 'si', 'sil'],
   rdx: ['rdx', 'edx', 'dx', 'dl', 'dh'],
@@ -506,7 +507,7 @@ for (const fam of ARG_REGS) {
   REG_NAMES[fam].forEach((n, i) => REG_FAMILY.set('%' + n, { fam, width: i === 0 ? 64 : i === 1 ? 32 : 16 }));
 }
 
-interface Insn {
+export interface Insn {
   addr: bigint;
   mnem: string;
   ops: string[];
@@ -518,7 +519,7 @@ interface Insn {
 
 const PREFIXES = new Set(['lock', 'rep', 'repz', 'repe', 'repnz', 'repne', 'notrack', 'bnd', 'cs', 'ds', 'es', 'ss', 'fs', 'gs', 'data16', 'addr32', 'rex', 'rex.W', 'xacquire', 'xrelease']);
 
-function splitOperands(s: string): string[] {
+export function splitOperands(s: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let cur = '';
@@ -539,7 +540,7 @@ const HEADER_RE = /^([0-9a-f]+) <(.+)>:$/;
 const SECTION_RE = /^Disassembly of section (.+):$/;
 const TARGET_RE = /^([0-9a-f]+) <(.+?)(?:\+0x([0-9a-f]+))?>$/;
 
-function parseInsn(line: string): Insn | null {
+export function parseInsn(line: string): Insn | null {
   const m = INSN_RE.exec(line);
   if (!m) return null;
   let text = m[2]!;
@@ -565,26 +566,26 @@ function parseInsn(line: string): Insn | null {
   return { addr: BigInt('0x' + m[1]!), mnem: prefixes.some((p) => p.startsWith('rep')) ? 'rep' : mnem, ops, target, targetSym, targetOff };
 }
 
-const isCall = (x: Insn): boolean => x.mnem === 'call' || x.mnem === 'callq';
-const isJmp = (x: Insn): boolean => x.mnem === 'jmp' || x.mnem === 'jmpq';
-const isCondJump = (x: Insn): boolean => /^j(?!mp)[a-z]+$/.test(x.mnem) || x.mnem.startsWith('loop');
+export const isCall = (x: Insn): boolean => x.mnem === 'call' || x.mnem === 'callq';
+export const isJmp = (x: Insn): boolean => x.mnem === 'jmp' || x.mnem === 'jmpq';
+export const isCondJump = (x: Insn): boolean => /^j(?!mp)[a-z]+$/.test(x.mnem) || x.mnem.startsWith('loop');
 
 /** Whether control can continue to the next instruction. */
-function fallsThrough(x: Insn, noreturn: Set<string>): boolean {
+export function fallsThrough(x: Insn, noreturn: Set<string>): boolean {
   if (isJmp(x)) return false;
   if (/^(ret|retq|retl|iret[lqw]?|sysret[lq]?|ud2|ud1|int3|hlt)$/.test(x.mnem)) return false;
   if (isCall(x) && x.targetSym !== null && x.targetOff === 0n && noreturn.has(x.targetSym)) return false;
   return true;
 }
 
-type Effect = { kind: 'none' } | { kind: 'clobber' } | { kind: 'const'; value: bigint };
+export type Effect = { kind: 'none' } | { kind: 'clobber' } | { kind: 'const'; value: bigint };
 const NONE: Effect = { kind: 'none' };
 const CLOBBER: Effect = { kind: 'clobber' };
 const READ_ONLY = /^(cmp|test|bt[lqw]?$|push|ucomis|comis|ptest|prefetch|nop|clflush|vtest)/;
 const CLOBBER_ALL = /^(rep|cltd|cqto|cwtd|rdtscp?|cpuid|rdmsr|xgetbv|rdpkru|syscall|sysenter|vmcall|vmmcall|mul[bwlq]?|div[bwlq]?|idiv[bwlq]?)$/;
 
 /** What instruction x does to argument register family `fam`. */
-function effect(x: Insn, fam: ArgReg): Effect {
+export function effect(x: Insn, fam: ArgReg): Effect {
   if (isCall(x)) return CLOBBER; // caller-saved
   if (CLOBBER_ALL.test(x.mnem)) return CLOBBER;
   if (x.mnem.startsWith('imul') && x.ops.length === 1) return CLOBBER;
@@ -608,7 +609,7 @@ function effect(x: Insn, fam: ArgReg): Effect {
 }
 
 /** One function's instructions (objdump block merged over inner labels). */
-class FuncCode {
+export class FuncCode {
   readonly insns: Insn[] = [];
   private preds: Map<number, number[]> | null = null;
 
@@ -748,15 +749,16 @@ async function scanFunctions(
 // ---------------------------------------------------------------------------
 // addr2line
 
-interface Frame {
+export interface Frame {
   function: string;
   file: string;
   line: number | null;
 }
 
 /** One addr2line process; -a marks where each address's answer starts. */
-async function addr2line(vmlinux: string, addrs: bigint[]): Promise<Map<bigint, { function: string; path: string; line: number | null }[]>> {
-  const child = spawn('addr2line', ['-a', '-f', '-i', '-e', vmlinux], { stdio: ['pipe', 'pipe', 'pipe'] });
+export async function addr2line(vmlinux: string, addrs: bigint[], section?: string): Promise<Map<bigint, { function: string; path: string; line: number | null }[]>> {
+  // A relocatable object (.ko) has every section at address 0: -j makes the addresses offsets in that section.
+  const child = spawn('addr2line', ['-a', '-f', '-i', ...(section !== undefined ? ['-j', section] : []), '-e', vmlinux], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => {
@@ -797,7 +799,7 @@ async function addr2line(vmlinux: string, addrs: bigint[]): Promise<Map<bigint, 
  * Find the build prefix by asking which suffix of each path exists in the
  * source tree; take the most common stripped prefix for all paths.
  */
-function makePathMapper(src: string, paths: Iterable<string>): { prefix: string; map: (p: string) => string } {
+export function makePathMapper(src: string, paths: Iterable<string>): { prefix: string; map: (p: string) => string } {
   const votes = new Map<string, number>();
   for (const p of paths) {
     if (p === '??' || p.length === 0) continue;
@@ -823,13 +825,34 @@ function makePathMapper(src: string, paths: Iterable<string>): { prefix: string;
   };
 }
 
+/**
+ * The register that carries each skb event's `location` into the tracepoint call: TP_PROTO's parameter
+ * named `location` in include/trace/events/skb.h, one register after the tracepoint's data pointer (%rdi).
+ * null when the event has none (consume_skb before 6.3 is TP_PROTO(struct sk_buff *skb)).
+ */
+function tracepointLocationRegisters(src: string): Map<'kfree_skb' | 'consume_skb', ArgReg | null> {
+  const out = new Map<'kfree_skb' | 'consume_skb', ArgReg | null>();
+  const file = path.join(src, 'include/trace/events/skb.h');
+  if (!existsSync(file)) return out;
+  const text = stripComments(readFileSync(file, 'utf8'));
+  for (const ev of ['kfree_skb', 'consume_skb'] as const) {
+    const m = new RegExp(`TRACE_EVENT\\(\\s*${ev}\\s*,\\s*TP_PROTO\\(([^)]*)\\)`).exec(text);
+    if (!m) continue;
+    const idx = splitOperands(m[1]!).findIndex((p) => /\blocation$/.test(p.trim()));
+    out.set(ev, idx < 0 ? null : ARG_REGS[idx + 1] ?? null);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // main
 
-interface FiringFn {
+export interface FiringFn {
   name: string;
   addr: bigint;
   events: Set<'kfree_skb' | 'consume_skb'>;
+  /** events it fires whose tracepoint has no location argument (consume_skb before 6.3): no location to record */
+  eventsWithoutLocation: Set<'kfree_skb' | 'consume_skb'>;
   /** constant code addresses passed as the tracepoint location (net_tx_action) */
   fixedLocations: Set<bigint>;
   /** location came from something other than a constant: __builtin_return_address(0) */
@@ -838,7 +861,7 @@ interface FiringFn {
   signature: string | null;
 }
 
-interface Site {
+export interface Site {
   fn: FuncCode;
   kind: 'call' | 'tail' | 'self' | 'via-tail';
   /** via-tail: the tail-call site (in the callee) whose drop this caller's call reports. */
@@ -849,7 +872,7 @@ interface Site {
   consts: Partial<Record<ArgReg, bigint[] | null>>;
 }
 
-interface TruthLine {
+export interface TruthLine {
   symbol: string;
   offset: number;
   size: number;
@@ -882,6 +905,28 @@ async function main(): Promise<void> {
     console.error('usage: build-truth.ts --vmlinux VMLINUX --src KERNEL_SOURCE_ROOT --out OUT.jsonl [--system-map System.map]');
     process.exit(2);
   }
+  const { records, summary } = await analyseVmlinux(vmlinux, src, values['system-map']);
+  await mkdir(path.dirname(path.resolve(out)), { recursive: true });
+  await writeFile(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  await writeFile(out.replace(/\.jsonl$/, '') + '.summary.json', JSON.stringify(summary, null, 2) + '\n');
+  console.log('\n=== summary ===');
+  console.log(JSON.stringify(summary, null, 2));
+  console.log(`wrote ${records.length} lines to ${out}`);
+}
+
+/** What the vmlinux analysis found, for the module truth (bench/calibration/build-module-truth.ts). */
+export interface VmlinuxAnalysis {
+  records: TruthLine[];
+  summary: Record<string, unknown>;
+  firing: Map<string, FiringFn>;
+  /** The firing functions that report their caller's return address, with the register of their reason. */
+  callees: Map<string, FiringFn>;
+  reasons: ReasonTable;
+  noreturn: Set<string>;
+}
+
+/** Every drop location of a vmlinux (the steps below), with the summary of the set. */
+export async function analyseVmlinux(vmlinux: string, src: string, systemMap?: string): Promise<VmlinuxAnalysis> {
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
@@ -897,7 +942,6 @@ async function main(): Promise<void> {
   const syms = await step('nm', async () => new SymbolTables(parseNm(await runCapture('nm', ['-n', '-S', vmlinux]))));
   console.log(`  ${syms.funcs.length} sized functions, ${syms.ksyms.length} kallsyms entries`);
   let systemMapCheck: string | null = null;
-  const systemMap = values['system-map'];
   if (systemMap) {
     // the distro's System.map is `nm -n | sed -f scripts/mksysmap`; kallsyms also drops A/u/n
     const theirs = new Set<string>();
@@ -922,7 +966,9 @@ async function main(): Promise<void> {
   const reasons = await step('reasons', () => loadReasons(src, syms, elf));
   for (const e of reasons.evidence) console.log('  ' + e);
 
-  // 3. pass 1: which functions fire the tracepoints
+  // 3. pass 1: which functions fire the tracepoints, and in which register each event takes its location
+  const locationRegs = tracepointLocationRegisters(src);
+  for (const [ev, reg] of locationRegs) console.log(`  trace event ${ev}: location ${reg === null ? 'none (the event prints no location)' : `in %${reg}`}`);
   const tpRef = /<(__SCT__tp_func_|__SCK__tp_func_|__traceiter_|__tracepoint_)(kfree_skb|consume_skb)(\+0x[0-9a-f]+)?>/;
   const plumbing = /^(__pfx_|__SCT__|__SCK__|__traceiter_|__probestub_|__bpf_trace_|trace_event_raw_event_|perf_trace_|trace_raw_output_)/;
   const firing = new Map<string, FiringFn>();
@@ -933,7 +979,7 @@ async function main(): Promise<void> {
         excluded.add(f.name);
         return;
       }
-      const ff: FiringFn = { name: f.name, addr: f.start, events: new Set(), fixedLocations: new Set(), callerLocation: false, reasonReg: null, signature: null };
+      const ff: FiringFn = { name: f.name, addr: f.start, events: new Set(), eventsWithoutLocation: new Set(), fixedLocations: new Set(), callerLocation: false, reasonReg: null, signature: null };
       f.insns.forEach((x, i) => {
         if (x.targetSym === null) {
           // data reference (e.g. __tracepoint_kfree_skb+0x48 in a mov comment is stripped; catch symbolic operands)
@@ -941,13 +987,20 @@ async function main(): Promise<void> {
         }
         const m = /^(__SCT__tp_func_|__traceiter_)(kfree_skb|consume_skb)$/.exec(x.targetSym);
         if (!m || !(isCall(x) || isJmp(x))) return;
-        ff.events.add(m[2] as 'kfree_skb' | 'consume_skb');
-        // location = 3rd argument of the tracepoint call (data, skb, location, ...)
-        const loc = f.reachingConsts(i, 'rdx', hidden, noreturn);
+        const ev = m[2] as 'kfree_skb' | 'consume_skb';
+        // location: the TP_PROTO argument named `location`, after the tracepoint's data pointer (data, skb, location, ...)
+        const locReg = locationRegs.has(ev) ? locationRegs.get(ev) ?? null : 'rdx';
+        if (locReg === null) {
+          ff.eventsWithoutLocation.add(ev);
+          return;
+        }
+        ff.events.add(ev);
+        const loc = f.reachingConsts(i, locReg, hidden, noreturn);
         if (loc && loc.length === 1 && syms.funcAt(loc[0]!)?.addr === loc[0]) ff.fixedLocations.add(loc[0]!);
         else ff.callerLocation = true;
       });
       if (ff.events.size > 0) firing.set(f.name, ff);
+      else if (ff.eventsWithoutLocation.size > 0) excluded.add(`${f.name} (fires ${[...ff.eventsWithoutLocation].join('+')}, which prints no location)`);
       else excluded.add(f.name + ' (references only, no tracepoint call)');
     }),
   );
@@ -1069,8 +1122,6 @@ async function main(): Promise<void> {
     });
   }
   records.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
-  await mkdir(path.dirname(path.resolve(out)), { recursive: true });
-  await writeFile(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
   await elf.close();
 
   // 8. summary
@@ -1081,13 +1132,10 @@ async function main(): Promise<void> {
   (summary as Record<string, unknown>)['objdumpLines'] = nLines;
   (summary as Record<string, unknown>)['systemMapCheck'] = systemMapCheck;
   (summary as Record<string, unknown>)['objdumpLabelDiffersFromElfSymbol'] = sites.filter((s) => s.fn.labelName !== s.fn.name).length;
-  await writeFile(out.replace(/\.jsonl$/, '') + '.summary.json', JSON.stringify(summary, null, 2) + '\n');
-  console.log('\n=== summary ===');
-  console.log(JSON.stringify(summary, null, 2));
-  console.log(`wrote ${records.length} lines to ${out}`);
+  return { records, summary: summary as Record<string, unknown>, firing, callees, reasons, noreturn };
 }
 
-function countBy<T>(xs: T[], key: (x: T) => string): Record<string, number> {
+export function countBy<T>(xs: T[], key: (x: T) => string): Record<string, number> {
   const m: Record<string, number> = {};
   for (const x of xs) {
     const k = key(x);
@@ -1221,7 +1269,9 @@ function summarize(
   };
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.stack ?? err.message : err);
-  process.exit(1);
-});
+if (process.argv[1]?.endsWith('build-truth.ts')) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.stack ?? err.message : err);
+    process.exit(1);
+  });
+}

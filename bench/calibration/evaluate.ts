@@ -8,7 +8,8 @@ import { openForRead } from '../../src/index/open.ts';
 import { allEdges, allSites, listApis, listReasons, pickTree } from '../../src/index/read.ts';
 import { sourceLines } from '../../src/explain/source-lines.ts';
 import { loadKernelImage } from '../../src/binary/index.ts';
-import { MachineCode } from '../../src/machine-code/index.ts';
+import { MachineCode, openMachineCode } from '../../src/machine-code/index.ts';
+import { parseLocation } from '../../src/locate/location.ts';
 import { fromKernelImage } from '../../src/machine-code/code-image.ts';
 import { createHash } from 'node:crypto';
 import { functionOfSymbol } from '../../src/locate/location.ts';
@@ -18,6 +19,8 @@ interface Frame { function: string; file: string; line: number }
 interface Truth {
   symbol: string; offset: number; size: number; kind: string; tail: boolean; reason: string | null;
   event: 'kfree_skb' | 'consume_skb'; location: string; chain: Frame[];
+  /** Module truth (build-module-truth.ts): the module, and for via-tail records the calling line's own chain. */
+  module?: string; callChain?: Frame[];
 }
 
 export interface Accuracy { n: number; top1: number; top3: number }
@@ -60,6 +63,13 @@ export interface EvaluationResult {
   dropwatch: Accuracy;
   /** Drops at the end of an extern function, compiled as a jump: reported at a call of that function (perf form). */
   viaTail: Accuracy;
+  /** The truth names modules (build-module-truth.ts). */
+  moduleSet: boolean;
+  /** Module truth: via-tail records scored against the calling line instead of the tail call's line (callChain). */
+  viaCallingLine: Accuracy;
+  /** Machine-code mode on the module set's via-tail records, against the tail call's line and against the calling line. */
+  mcViaTail: Accuracy | null;
+  mcViaCallingLine: Accuracy | null;
   /**
    * The perf form without the size (so without the offset term): how often the truth is among the
    * best-scored candidates, and the top-1 expected when such ties are broken at random.
@@ -70,6 +80,8 @@ export interface EvaluationResult {
   /** Machine-code mode (--kernel), by half of the functions: tune (even hash) and report (odd hash). */
   machine: null | {
     image: string;
+    /** --modules: the folder the module locations' code is read from (openMachineCode, as the CLI does). */
+    modules: string | null;
     loadMs: number;
     explainMs: number;
     decoded: number;
@@ -89,8 +101,11 @@ export function trueSite(chain: readonly Frame[], apis: ReadonlySet<string>): Fr
 }
 
 const blankCalledAt = (): CalledAtAccuracy => ({ n: 0, siteRight: 0, bothRight: 0 });
+type Half = NonNullable<EvaluationResult['machine']>['halves']['tune'];
+const blankHalf = (): Half =>
+  ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0, calledAt: blankCalledAt(), merged: { n: 0, truthNamed: 0, top1Wrong: 0, confirmed: 0 } });
 
-export async function evaluate(db: string, tree: string | undefined, truthFile: string, vmlinux?: string, kernel?: string): Promise<EvaluationResult> {
+export async function evaluate(db: string, tree: string | undefined, truthFile: string, vmlinux?: string, kernel?: string, modules?: string, missLimit = 400): Promise<EvaluationResult> {
   const handle = openForRead(db);
   const t = pickTree(handle, tree, db);
   const explainer = new Explainer(handle, t);
@@ -102,19 +117,28 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
   const wrapperFns = new Set(allEdges(handle, t.id).filter((e) => e.kind === 'wrapper').map((e) => `${e.calleeFile}\0${e.callee}`));
   const dw: Accuracy = { n: 0, top1: 0, top3: 0 };
   const viaTail: Accuracy = { n: 0, top1: 0, top3: 0 };
+  const viaCallingLine: Accuracy = { n: 0, top1: 0, top3: 0 };
+  const mcViaTail: Accuracy = { n: 0, top1: 0, top3: 0 };
+  const mcViaCallingLine: Accuracy = { n: 0, top1: 0, top3: 0 };
   const ties = { n: 0, truthAmongBest: 0, expectedTop1: 0 };
   const confident = { n: 0, right: 0 };
   let code: MachineCode | null = null;
   let machine: EvaluationResult['machine'] = null;
-  if (kernel !== undefined) {
+  if (modules !== undefined) {
+    // The library call `dropsite explain --kernel --modules` makes, with every module the truth names opened up front.
+    const t0 = performance.now();
+    const moduleNames = [...new Set(truths.flatMap((tr) => (tr.module === undefined ? [] : [tr.module])))];
+    const opened = await openMachineCode(handle, t, { kernel: kernel ?? null, modules, kallsyms: null, moduleNames });
+    for (const p of opened.problems) console.error(`evaluate: ${p}`);
+    code = opened.code;
+    machine = { image: kernel ?? '(none)', modules, loadMs: performance.now() - t0, explainMs: 0, decoded: 0, halves: { tune: blankHalf(), report: blankHalf() } };
+  } else if (kernel !== undefined) {
     const t0 = performance.now();
     const image = await loadKernelImage(kernel);
     const loadMs = performance.now() - t0;
     const reasons = new Map(listReasons(handle, t.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
     code = new MachineCode({ image: fromKernelImage(image), modulesDir: null, apis: listApis(handle, t.id), reasons, lines: sourceLines(t.root), treeRoot: t.root, sites: allSites(handle, t.id) });
-    const blank = (): { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy; merged: { n: number; truthNamed: number; top1Wrong: number; confirmed: number } } =>
-      ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0, calledAt: blankCalledAt(), merged: { n: 0, truthNamed: 0, top1Wrong: 0, confirmed: 0 } });
-    machine = { image: kernel, loadMs, explainMs: 0, decoded: 0, halves: { tune: blank(), report: blank() } };
+    machine = { image: kernel, modules: null, loadMs, explainMs: 0, decoded: 0, halves: { tune: blankHalf(), report: blankHalf() } };
   }
   const misses: string[] = [];
   // Every line each symbol's drop calls pass through (file name:line): a line named by a merged-block note
@@ -132,28 +156,42 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
       excluded++;
       continue;
     }
-    const site = trueSite(tr.chain, apis);
+    // A call of a drop function that ends in a tail call (a driver's dev_kfree_skb_any): the tail call's chain
+    // is all drop functions, so the site is the calling line (callChain, recorded by the module truth).
+    const chainSite = trueSite(tr.chain, apis);
+    const callSite = tr.kind === 'via-tail' && tr.callChain !== undefined ? trueSite(tr.callChain, apis) : null;
+    const site = chainSite ?? callSite;
     if (site === null) continue;
-    const { function: fn, isCold } = functionOfSymbol(tr.symbol);
-    const m = /\/0x([0-9a-f]+)$/.exec(tr.location);
-    const size = m?.[1] !== undefined ? parseInt(m[1], 16) : tr.size;
-    const base: LocationQuery = { input: tr.location, symbol: tr.symbol, function: fn, isCold, offset: tr.offset, size, module: null, reason: tr.reason, event: tr.event };
+    let base: LocationQuery;
+    if (tr.module !== undefined) {
+      // A module location as a trace prints it (`sym+0xoff/0xsize [module]`), read by the CLI's parser.
+      const l = parseLocation(tr.location);
+      base = { input: l.input, symbol: l.symbol, function: l.function, isCold: l.isCold, offset: l.offset, size: l.size, module: l.module, reason: tr.reason, event: tr.event };
+    } else {
+      const { function: fn, isCold } = functionOfSymbol(tr.symbol);
+      const m = /\/0x([0-9a-f]+)$/.exec(tr.location);
+      const size = m?.[1] !== undefined ? parseInt(m[1], 16) : tr.size;
+      base = { input: tr.location, symbol: tr.symbol, function: fn, isCold, offset: tr.offset, size, module: null, reason: tr.reason, event: tr.event };
+    }
+    const fn = base.function;
+    // What dropwatch prints: `sym+hex`, no size, no reason, and no module name even for a module's function.
+    const dropwatchForm: LocationQuery = { ...base, input: `${base.symbol}+${(base.offset ?? 0).toString(16)}`, size: null, module: null, reason: null, event: null };
     const caller = callingFrame(tr.chain, site);
     // Reached through a call: the wrapper inlined into a caller (not the wrapper's own out-of-line copy).
     const throughWrapper = caller !== null && wrapperFns.has(`${site.file}\0${site.function}`);
-    const hit = (q: LocationQuery, acc: Accuracy, label: string, withCode?: CodeEvidence, conf?: { n: number; right: number }, onNotes?: (notes: string[], firstRight: boolean) => void, wrapped?: CalledAtAccuracy, half?: Accuracy): void => {
+    const hit = (q: LocationQuery, acc: Accuracy, label: string, withCode?: CodeEvidence, conf?: { n: number; right: number }, onNotes?: (notes: string[], firstRight: boolean) => void, wrapped?: CalledAtAccuracy, half?: Accuracy, truth: Frame = site): void => {
       const e = explainer.explain(q, withCode === undefined ? { maxCandidates: 3 } : { maxCandidates: 3, code: withCode });
       const f0 = e.candidates[0];
-      onNotes?.(e.notes, f0 !== undefined && f0.file === site.file && f0.line <= site.line && site.line <= f0.endLine);
+      onNotes?.(e.notes, f0 !== undefined && f0.file === truth.file && f0.line <= truth.line && truth.line <= f0.endLine);
       if (wrapped !== undefined && throughWrapper) {
         const before = wrapped.siteRight - wrapped.bothRight;
-        scoreCalledAt(wrapped, e.candidates[0], site, caller);
+        scoreCalledAt(wrapped, e.candidates[0], truth, caller);
         const c = e.candidates[0];
-        if (wrapped.siteRight - wrapped.bothRight > before && misses.length < 400) misses.push(`calledAt-${label} ${q.input}: truth called at ${caller === null ? 'nothing' : `${caller.file}:${caller.line}`}; got ${c?.calledAt === undefined ? 'no calledAt' : `${c.calledAt.file}:${c.calledAt.line}`}`);
+        if (wrapped.siteRight - wrapped.bothRight > before && misses.length < missLimit) misses.push(`calledAt-${label} ${q.input}: truth called at ${caller === null ? 'nothing' : `${caller.file}:${caller.line}`}; got ${c?.calledAt === undefined ? 'no calledAt' : `${c.calledAt.file}:${c.calledAt.line}`}`);
       }
       const ok = (i: number): boolean => {
         const c = e.candidates[i];
-        return c !== undefined && c.file === site.file && c.line <= site.line && site.line <= c.endLine;
+        return c !== undefined && c.file === truth.file && c.line <= truth.line && truth.line <= c.endLine;
       };
       acc.n++;
       const first = e.candidates[0];
@@ -169,12 +207,19 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
       if (ok(0) || ok(1) || ok(2)) {
         acc.top3++;
         if (half !== undefined) half.top3++;
-        if (!ok(0) && label.startsWith('mc-') && misses.length < 400) misses.push(`top1-${label} ${q.input}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line} ${c.score}`).join(', ')}`);
-      } else if (misses.length < 400) misses.push(`${label} ${q.input} ${q.reason ?? ''}: truth ${site.file}:${site.line} (${site.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line}`).join(', ') || 'nothing'}`);
+        if (!ok(0) && label.startsWith('mc-') && misses.length < missLimit) misses.push(`top1-${label} ${q.input}: truth ${truth.file}:${truth.line} (${truth.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line} ${c.score}`).join(', ')}`);
+      } else if (misses.length < missLimit) misses.push(`${label} ${q.input} ${q.reason ?? ''}: truth ${truth.file}:${truth.line} (${truth.function}); got ${e.candidates.slice(0, 3).map((c) => `${c.file}:${c.line}`).join(', ') || 'nothing'}`);
     };
     if (tr.kind === 'via-tail') {
       // The location cannot tell a callee's tail calls apart; the reason can, so only the perf form is scored.
+      // Module truth: also scored against the calling line (the site of the call of the tail-calling function).
+      if (callSite !== null) {
+        hit(base, viaCallingLine, 'via-calling-line', undefined, undefined, undefined, undefined, undefined, callSite);
+        if (code !== null) hit(base, mcViaCallingLine, 'mc-via-calling-line', code, undefined, undefined, undefined, undefined, callSite);
+      }
+      if (chainSite === null) continue;
       hit(base, viaTail, 'via-tail');
+      if (code !== null && tr.module !== undefined) hit(base, mcViaTail, 'mc-via-tail', code);
       exactQueries.push({ q: base, site, viaTail: true });
       continue;
     }
@@ -195,7 +240,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
         if (notes.some((n) => n.includes('is not the return address of a drop call'))) h.noCall++;
       };
       hit(base, h.perf, `mc-perf(${halfOf(fn)})`, code, h.confident, count, h.calledAt);
-      if (tr.event === 'kfree_skb') hit({ ...base, input: `${tr.symbol}+${tr.offset.toString(16)}`, size: null, reason: null, event: null }, h.dropwatch, `mc-dropwatch(${halfOf(fn)})`, code);
+      if (tr.event === 'kfree_skb') hit(dropwatchForm, h.dropwatch, `mc-dropwatch(${halfOf(fn)})`, code);
       machine.explainMs += performance.now() - s0;
     }
     {
@@ -209,7 +254,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
       }
     }
     exactQueries.push({ q: base, site, viaTail: false });
-    if (tr.event === 'kfree_skb') hit({ ...base, input: `${tr.symbol}+${tr.offset.toString(16)}`, size: null, reason: null, event: null }, dw, 'dropwatch');
+    if (tr.event === 'kfree_skb') hit(dropwatchForm, dw, 'dropwatch');
   }
   let exact: Accuracy | null = null;
   let exactViaTail: Accuracy | null = null;
@@ -226,14 +271,15 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
       if (c !== undefined && c.file === x.site.file && c.line <= x.site.line && x.site.line <= c.endLine) {
         acc.top1++;
         acc.top3++;
-      } else if (misses.length < 400) misses.push(`exact${x.viaTail ? ' via-tail' : ''} ${e.input}: truth ${x.site.file}:${x.site.line}; got ${c === undefined ? 'nothing' : `${c.file}:${c.line}`} ${e.notes.join('; ')}`);
+      } else if (misses.length < missLimit) misses.push(`exact${x.viaTail ? ' via-tail' : ''} ${e.input}: truth ${x.site.file}:${x.site.line}; got ${c === undefined ? 'nothing' : `${c.file}:${c.line}`} ${e.notes.join('; ')}`);
     });
     exact = plain;
     exactViaTail = tail;
   }
   handle.close();
   if (machine !== null && code !== null) machine.decoded = code.decodedCount;
-  return { truthFile, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, perfHalves, calledAt, dropwatch: dw, viaTail, ties, confident, machine, misses };
+  const moduleSet = truths.some((tr) => tr.module !== undefined);
+  return { truthFile, moduleSet, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, perfHalves, calledAt, dropwatch: dw, viaTail, viaCallingLine, mcViaTail: code === null || !moduleSet ? null : mcViaTail, mcViaCallingLine: code === null ? null : mcViaCallingLine, ties, confident, machine, misses };
 }
 
 const pctOf = (a: Accuracy, k: 'top1' | 'top3'): string => `${((a[k] / Math.max(1, a.n)) * 100).toFixed(1)}%`;
@@ -243,19 +289,29 @@ export function formatCalledAt(a: CalledAtAccuracy): string {
   return `through an inlined wrapper ${a.n}: site right ${a.siteRight}, site and calling line both right ${a.bothRight}`;
 }
 
-export function formatEvaluation(r: EvaluationResult): string {
+const sum = (a: Accuracy, b: Accuracy): Accuracy => ({ n: a.n + b.n, top1: a.top1 + b.top1, top3: a.top3 + b.top3 });
+
+export function formatEvaluation(r: EvaluationResult, heldOut = false): string {
+  const m = r.machine;
   return [
+    ...(heldOut ? [`HELD-OUT SET (nothing is tuned on it; the tune/report halves below are only the usual split)${r.moduleSet ? ': module locations `sym+0xoff/0xsize [module]`' : ''}`] : []),
     `truth: ${r.truthFile} (${r.locations} locations; ${r.excludedTailCalls} jumps and self-reports left out: their locations are scored as calls of their functions)`,
     `source-only, perf form (size + reason): top-1 ${pctOf(r.perf, 'top1')}, top-3 ${pctOf(r.perf, 'top3')} of ${r.perf.n}`
       + ` (tune half ${pctOf(r.perfHalves.tune, 'top1')} / ${pctOf(r.perfHalves.tune, 'top3')} of ${r.perfHalves.tune.n}, report half ${pctOf(r.perfHalves.report, 'top1')} / ${pctOf(r.perfHalves.report, 'top3')} of ${r.perfHalves.report.n});`
       + ` ${formatCalledAt(r.calledAt)}`,
     `source-only, dropwatch form (no size, no reason): top-1 ${pctOf(r.dropwatch, 'top1')}, top-3 ${pctOf(r.dropwatch, 'top3')} of ${r.dropwatch.n}`,
     `source-only, tail-called drops reported at the caller (perf form): top-1 ${pctOf(r.viaTail, 'top1')}, top-3 ${pctOf(r.viaTail, 'top3')} of ${r.viaTail.n}`,
+    ...(r.moduleSet ? [`source-only, the same tail-called drops with the calling line as the truth (perf form): top-1 ${pctOf(r.viaCallingLine, 'top1')}, top-3 ${pctOf(r.viaCallingLine, 'top3')} of ${r.viaCallingLine.n}`] : []),
     `ties, perf form without the offset term: the truth is among the best-scored candidates for ${((r.ties.truthAmongBest / Math.max(1, r.ties.n)) * 100).toFixed(1)}%`
       + ` (a perfect tie-break's top-1); breaking those ties at random gives ${((r.ties.expectedTop1 / Math.max(1, r.ties.n)) * 100).toFixed(1)}%`,
     `source-only score calibration (perf form): among first candidates scored >= 0.9, ${r.confident.right}/${r.confident.n} right (${((r.confident.right / Math.max(1, r.confident.n)) * 100).toFixed(1)}%)`,
     ...(r.machine === null ? ['machine-code mode: not measured (no --kernel)'] : [
-      `machine-code mode (--kernel ${r.machine.image}): image loaded in ${(r.machine.loadMs / 1000).toFixed(2)} s; ${r.machine.decoded} functions decoded; explain time ${(r.machine.explainMs / 1000).toFixed(2)} s for both forms`,
+      `machine-code mode (--kernel ${r.machine.image}${r.machine.modules !== null ? ` --modules ${r.machine.modules}` : ''}): image loaded in ${(r.machine.loadMs / 1000).toFixed(2)} s; ${r.machine.decoded} functions decoded; explain time ${(r.machine.explainMs / 1000).toFixed(2)} s for both forms`,
+      ...(heldOut ? [`  whole set: perf form top-1 ${pctOf(sum(m!.halves.tune.perf, m!.halves.report.perf), 'top1')}, top-3 ${pctOf(sum(m!.halves.tune.perf, m!.halves.report.perf), 'top3')} of ${m!.halves.tune.perf.n + m!.halves.report.perf.n}; `
+        + `dropwatch form top-1 ${pctOf(sum(m!.halves.tune.dropwatch, m!.halves.report.dropwatch), 'top1')}, top-3 ${pctOf(sum(m!.halves.tune.dropwatch, m!.halves.report.dropwatch), 'top3')} of ${m!.halves.tune.dropwatch.n + m!.halves.report.dropwatch.n}; `
+        + `scored >= 0.9: ${m!.halves.tune.confident.right + m!.halves.report.confident.right}/${m!.halves.tune.confident.n + m!.halves.report.confident.n} right; no drop call at the offset ${m!.halves.tune.noCall + m!.halves.report.noCall}`] : []),
+      ...(r.mcViaTail === null ? [] : [`  tail-called drops reported at the caller (perf form): top-1 ${pctOf(r.mcViaTail, 'top1')}, top-3 ${pctOf(r.mcViaTail, 'top3')} of ${r.mcViaTail.n}`]),
+      ...(r.mcViaCallingLine === null || !r.moduleSet ? [] : [`  tail-called drops with the calling line as the truth (perf form): top-1 ${pctOf(r.mcViaCallingLine, 'top1')}, top-3 ${pctOf(r.mcViaCallingLine, 'top3')} of ${r.mcViaCallingLine.n}`]),
       ...(['tune', 'report'] as const).map((k) => {
         const h = r.machine!.halves[k];
         return `  ${k} half (${k === 'tune' ? 'even' : 'odd'} function-name hash): perf form top-1 ${pctOf(h.perf, 'top1')}, top-3 ${pctOf(h.perf, 'top3')} of ${h.perf.n}; `
@@ -273,7 +329,7 @@ export function formatEvaluation(r: EvaluationResult): string {
 if (process.argv[1]?.endsWith('evaluate.ts')) {
   const args = process.argv.slice(2);
   const get = (k: string): string | undefined => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
-  const r = await evaluate(get('--db') ?? '', get('--tree'), get('--truth') ?? '', get('--vmlinux'), get('--kernel'));
-  console.log(formatEvaluation(r));
+  const r = await evaluate(get('--db') ?? '', get('--tree'), get('--truth') ?? '', get('--vmlinux'), get('--kernel'), get('--modules'), args.includes('--all-misses') ? Infinity : 400);
+  console.log(formatEvaluation(r, args.includes('--held-out')));
   if (args.includes('--misses')) console.log(r.misses.join('\n'));
 }

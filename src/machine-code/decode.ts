@@ -165,6 +165,9 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
       const v = insn.immediate(i) & 0xffffffffffffffffn;
       if (v >= 0xffffffff80000000n && relocTargets === undefined) dataRef = v;
     }
+    // In a .ko/.o the same load (`mov $0x0,%rsi` for a printk string) is an immediate the linker fills:
+    // an R_X86_64_32S / _32 / _64 relocation names what it points at.
+    if (reloc !== null && flow === 'next' && imms.length > 0) dataRef = reloc;
     let gsDisp: number | null = null;
     let disp: number | null = null;
     for (let i = 0; i < ops; i++) {

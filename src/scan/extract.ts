@@ -504,7 +504,8 @@ const HEADER_NOISE = /^(?:__attribute__|__releases|__acquires|__must_hold|__prin
 function headerStart(def: SyntaxNode, clean: string): number {
   const body = def.childForFieldName('body');
   if (body === null) return def.startIndex;
-  const header = clean.slice(def.startIndex, body.startIndex);
+  // Blank lines between the parameter list and the body's `{` (drivers/net/ppp/pppoe.c) are not before the header.
+  const header = clean.slice(def.startIndex, body.startIndex).replace(/\s+$/, '');
   let cut = -1;
   for (const m of header.matchAll(/\n[ \t]*(?:#[^\n]*)?(?=\n)/g)) cut = m.index + m[0].length + 1;
   return cut < 0 ? def.startIndex : def.startIndex + cut;

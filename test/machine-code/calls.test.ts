@@ -116,3 +116,26 @@ test('merged blocks: two sites that free the same way share the only call; not w
   assert.deepEqual(mergedSites([0.4, 0.1, 0.5], key, 1), [], 'the best site has no twin');
   assert.deepEqual(mergedSites([0.5, 0.5, 0], ['', '', 'x'], 1), [], 'sites that cannot merge (behind helpers) are left out');
 });
+
+test('in a module, a string loaded as a relocated immediate (mov $0x0,%rsi + R_X86_64_32S) is a data reference of the drop call', () => {
+  // 0: mov $0x0,%rsi (imm32 filled by R_X86_64_32S .rodata.str1.8+0x978 at 3); 7: call netdev_err (PLT32 at 8);
+  // c: xor %edi,%edi; e: mov $2,%edx; 13: call sk_skb_reason_drop (PLT32 at 0x14); 18: ret
+  const bytes = [
+    0x48, 0xc7, 0xc6, 0x00, 0x00, 0x00, 0x00,
+    0xe8, 0x00, 0x00, 0x00, 0x00,
+    0x31, 0xff,
+    0xba, 0x02, 0x00, 0x00, 0x00,
+    0xe8, 0x00, 0x00, 0x00, 0x00,
+    0xc3,
+  ];
+  const relocTargets = new Map([[3, '.rodata.str1.8+0x978'], [8, 'netdev_err'], [0x14, 'sk_skb_reason_drop']]);
+  const fn = decodeFunction({ name: 'xgbe_like_rx', address: 0n, size: bytes.length, sizeExact: true, bytes: Uint8Array.from(bytes), relocated: [[3, 7], [8, 12], [0x14, 0x18]], relocTargets, section: '.text' }, null);
+  const calls = findDropCalls(fn, callees, flow);
+  assert.equal(calls.length, 1);
+  const c = calls[0];
+  assert.ok(c !== undefined);
+  assert.equal(c.ret, 0x18);
+  assert.deepEqual(c.reasons, { values: [2], complete: true });
+  assert.deepEqual(c.neighbours, ['netdev_err']);
+  assert.deepEqual(c.dataRefs, ['.rodata.str1.8+0x978']);
+});
