@@ -3,7 +3,7 @@
 // summaries through a CallIndex (call-index.ts), which the scan loop keeps from round to round.
 import { DEFERRED_FREES, DEFERRED_REPORTER, SEED_APIS, TRACEPOINT_CALLS, isGenericDropApi } from '../kernel/drop-functions.ts';
 import type { CallEdge, DropApi, DropKind, DropSite, FunctionRecord } from '../model.ts';
-import { CallIndex, inPassOrder, type CallRef, type Def, type FileUnits } from './call-index.ts';
+import { inPassOrder, type CallIndex, type CallRef, type Def } from './call-index.ts';
 import { reasonConstants } from './extract.ts';
 import type { CallSummary, FreeFormula, FunctionSummary, MacroSummary } from './summary.ts';
 import { compareText } from '../text-order.ts';
@@ -15,7 +15,10 @@ export interface RoundResolution {
   globalNames: Set<string>;
   localNames: Map<string, Set<string>>;
   sourceNames: Set<string>;
-  /** The sites, functions and edges of this round's summaries: built only for the round that ends the search. */
+  /**
+   * The sites, functions and edges of this round's summaries, built only for the round that ends the
+   * search: call it before more summaries are added to the index.
+   */
   complete(): Resolution;
 }
 
@@ -60,13 +63,6 @@ const MAX_HELPER_DEPTH = 3;
 /** How many inline functions a function pointer may be handed through before it is called. */
 const MAX_POINTER_HOPS = 4;
 const RETURN_ADDRESS = /^__builtin_return_address\s*\(\s*0\s*\)$/;
-
-/** Resolve a map of summaries in one go. */
-export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
-  const index = new CallIndex();
-  for (const [file, units] of files) index.add(file, units);
-  return resolveRound(index).complete();
-}
 
 /** One round of the search: what the summaries gathered so far in `index` make of the tree. */
 export function resolveRound(index: CallIndex): RoundResolution {
