@@ -29,11 +29,4 @@ export class CallNames {
     }
     return lists > 1 ? out.sort((a, b) => a - b) : out;
   }
-
-  /** Whether the text calls one of the names. */
-  callsAny(names: ReadonlySet<string>): boolean {
-    const fewer = names.size < this.at.size;
-    for (const n of fewer ? names : this.at.keys()) if (fewer ? this.at.has(n) : names.has(n)) return true;
-    return false;
-  }
 }
