@@ -56,8 +56,8 @@ const TRACE_NAMES = new Set(Object.keys(TRACEPOINT_CALLS));
 /**
  * How many levels of inlined helpers a location may hide a site behind. Two levels cover a static
  * helper calling a header inline (the common case); the third reaches chains such as `__bpf_redirect` →
- * `__bpf_redirect_no_mac` → `__bpf_rx_skb_no_mac` → `____dev_forward_skb` for about a fifth more CPU
- * when indexing (README). Deeper would multiply what must be parsed.
+ * `__bpf_redirect_no_mac` → `__bpf_rx_skb_no_mac` → `____dev_forward_skb`, at the cost of more search
+ * rounds and parsed pieces (README). Deeper would multiply what must be parsed.
  */
 const MAX_HELPER_DEPTH = 3;
 /** How many inline functions a function pointer may be handed through before it is called. */
