@@ -5,7 +5,7 @@ import { BUDGET, countCalls, mib, nestsDeeperThan } from './budget.ts';
 import { chunkAt, lastAtOrBefore, lineOf, lineStarts, splitChunks, type Chunk } from './chunks.ts';
 import { enclosingFunction, NOT_CALLS, summariseFunction, textCallsIn, topLevelFunctions } from './extract.ts';
 import { parseC } from './parse.ts';
-import { matcherFor, type NameMatcher } from './name-matcher.ts';
+import { CallNames } from './name-matcher.ts';
 import type { FileSummary, MacroSummary } from './summary.ts';
 import { blankCommentsAndStrings, findMacros, recoverFunctionName, splitArgs, type RawMacro } from './text-calls.ts';
 
@@ -42,7 +42,11 @@ export class FileScan {
   private readonly chunks: Chunk[];
   private readonly parsed = new Set<number>();
   private macros: RawMacro[] | null = null;
+  /** Per macro, the names its body calls (`name(`). */
+  private macroCalls: string[][] = [];
   private readonly macrosDone = new Set<number>();
+  /** The file's calls by name, read once: each round only looks its names up. */
+  private callNames: CallNames | null = null;
   /** Work spent on this file so far, against the bounds of budget.ts. */
   private parsedBytes = 0;
   private parsedCalls = 0;
@@ -57,52 +61,46 @@ export class FileScan {
   }
 
   /**
-   * Summaries of the chunks that call one of `names`. `asArguments` (every name searched, in practice) are
-   * also looked for where they are passed as a function: `NF_HOOK(..., ip6_forward_finish)`,
-   * `ptr_ring_cleanup(r, __skb_array_destroy_skb)`.
+   * Summaries of the chunks that call one of `names` or pass one as an argument, as a function:
+   * `NF_HOOK(..., ip6_forward_finish)`, `ptr_ring_cleanup(r, __skb_array_destroy_skb)`.
+   * The caller (ScanState) passes only names this file was not searched for yet.
    */
-  scan(names: readonly string[], asArguments: ReadonlySet<string> = new Set()): FileSummary {
+  scan(names: ReadonlySet<string>): FileSummary {
     const out: FileSummary = { file: this.file, functions: [], macros: [], parseErrors: 0, skipped: [] };
-    // The caller (ScanState) passes only names this file was not searched for yet.
-    const fresh = names;
-    if (fresh.length === 0) return out;
-    const matcher = matcherFor(fresh);
+    if (names.size === 0) return out;
+    this.callNames ??= new CallNames(this.text);
     const hitsByChunk = new Map<number, number[]>();
-    for (const index of matcher.calls(this.text)) {
+    for (const index of this.callNames.calls(names)) {
       const ci = chunkAt(this.chunks, index);
       const list = hitsByChunk.get(ci);
       if (list === undefined) hitsByChunk.set(ci, [index]);
       else list.push(index);
     }
-    // `asArguments` are among `names` (ScanState appends them): no pass over the names per file.
-    const args = asArguments;
-    if (args.size > 0) {
-      // Only to parse the chunk: a name passed as an argument names no function around it to recover.
-      // Any argument: NF_HOOK's okfn is the last, codel_dequeue's drop_func is not. Tables of function
-      // pointers (`.ndo_start_xmit = name,`) do not match.
-      // Read once per file: every later round only looks its names up.
-      if (this.argumentChunks === null) {
-        this.argumentChunks = new Map();
-        for (const m of this.text.matchAll(AN_ARG)) {
-          const name = m[1] ?? '';
-          const ci = chunkAt(this.chunks, m.index);
-          const list = this.argumentChunks.get(name);
-          if (list === undefined) this.argumentChunks.set(name, [ci]);
-          else if (list[list.length - 1] !== ci) list.push(ci);
-        }
+    // Only to parse the chunk: a name passed as an argument names no function around it to recover.
+    // Any argument: NF_HOOK's okfn is the last, codel_dequeue's drop_func is not. Tables of function
+    // pointers (`.ndo_start_xmit = name,`) do not match.
+    // Read once per file: every later round only looks its names up.
+    if (this.argumentChunks === null) {
+      this.argumentChunks = new Map();
+      for (const m of this.text.matchAll(AN_ARG)) {
+        const name = m[1] ?? '';
+        const ci = chunkAt(this.chunks, m.index);
+        const list = this.argumentChunks.get(name);
+        if (list === undefined) this.argumentChunks.set(name, [ci]);
+        else if (list[list.length - 1] !== ci) list.push(ci);
       }
-      const small = args.size < this.argumentChunks.size;
-      for (const name of small ? args : this.argumentChunks.keys()) {
-        if (!(small ? this.argumentChunks.has(name) : args.has(name))) continue;
-        for (const ci of this.argumentChunks.get(name) ?? []) if (!hitsByChunk.has(ci)) hitsByChunk.set(ci, []);
-      }
+    }
+    const small = names.size < this.argumentChunks.size;
+    for (const name of small ? names : this.argumentChunks.keys()) {
+      if (!(small ? this.argumentChunks.has(name) : names.has(name))) continue;
+      for (const ci of this.argumentChunks.get(name) ?? []) if (!hitsByChunk.has(ci)) hitsByChunk.set(ci, []);
     }
     for (const [ci, hits] of hitsByChunk) {
       if (this.parsed.has(ci)) continue;
       this.parsed.add(ci);
       this.parseChunk(ci, hits, out);
     }
-    this.scanMacros(matcher, out.macros);
+    this.scanMacros(names, out.macros);
     return out;
   }
 
@@ -198,11 +196,14 @@ export class FileScan {
     });
   }
 
-  private scanMacros(matcher: NameMatcher, out: MacroSummary[]): void {
-    if (this.macros === null) this.macros = findMacros(this.text);
+  private scanMacros(names: ReadonlySet<string>, out: MacroSummary[]): void {
+    if (this.macros === null) {
+      this.macros = findMacros(this.text);
+      this.macroCalls = this.macros.map((m) => [...new Set(Array.from(m.body.matchAll(CALL), (c) => c[1] ?? ''))]);
+    }
     this.macros.forEach((m, i) => {
       if (this.macrosDone.has(i)) return;
-      if (!matcher.test(m.body)) return;
+      if (!(this.macroCalls[i] ?? []).some((n) => names.has(n))) return;
       this.macrosDone.add(i);
       const clean = blankCommentsAndStrings(m.body);
       const calls: MacroSummary['calls'] = [];

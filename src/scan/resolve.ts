@@ -1,16 +1,25 @@
 // From function and macro summaries to drop APIs (roots and wrappers, to a fixed point), drop sites,
-// the helpers that reach them, and the names the scanner must still look for. Pure.
+// the helpers that reach them, and the names the scanner must still look for. Pure: it reads the
+// summaries through a CallIndex (call-index.ts), which the scan loop keeps from round to round.
 import { DEFERRED_FREES, DEFERRED_REPORTER, SEED_APIS, TRACEPOINT_CALLS, isGenericDropApi } from '../kernel/drop-functions.ts';
 import type { CallEdge, DropApi, DropKind, DropSite, FunctionRecord } from '../model.ts';
+import { inPassOrder, type CallIndex, type CallRef, type Def } from './call-index.ts';
 import { reasonConstants } from './extract.ts';
 import type { CallSummary, FreeFormula, FunctionSummary, MacroSummary } from './summary.ts';
 import { compareText } from '../text-order.ts';
 
-export interface FileUnits {
-  functions: FunctionSummary[];
-  macros: MacroSummary[];
-  /** What of the file was over a bound of the scanner's work and not parsed (FileSummary.skipped). */
-  skipped?: string[];
+export type { FileUnits } from './call-index.ts';
+
+/** What the scanner must still look for after a round, and the whole resolution when asked. */
+export interface RoundResolution {
+  globalNames: Set<string>;
+  localNames: Map<string, Set<string>>;
+  sourceNames: Set<string>;
+  /**
+   * The sites, functions and edges of this round's summaries, built only for the round that ends the
+   * search: call it before more summaries are added to the index.
+   */
+  complete(): Resolution;
 }
 
 export interface Resolution {
@@ -25,11 +34,6 @@ export interface Resolution {
   localNames: Map<string, Set<string>>;
   /** Names only .c files must be searched for: the extern functions that end by freeing (their callers). */
   sourceNames: Set<string>;
-}
-
-interface Def {
-  file: string;
-  fn: FunctionSummary;
 }
 
 interface ApiEntry {
@@ -52,33 +56,19 @@ const TRACE_NAMES = new Set(Object.keys(TRACEPOINT_CALLS));
 /**
  * How many levels of inlined helpers a location may hide a site behind. Two levels cover a static
  * helper calling a header inline (the common case); the third reaches chains such as `__bpf_redirect` →
- * `__bpf_redirect_no_mac` → `__bpf_rx_skb_no_mac` → `____dev_forward_skb` for about a fifth more CPU
- * when indexing (README). Deeper would multiply what must be parsed.
+ * `__bpf_redirect_no_mac` → `__bpf_rx_skb_no_mac` → `____dev_forward_skb`, at the cost of more search
+ * rounds and parsed pieces (README). Deeper would multiply what must be parsed.
  */
 const MAX_HELPER_DEPTH = 3;
 /** How many inline functions a function pointer may be handed through before it is called. */
 const MAX_POINTER_HOPS = 4;
 const RETURN_ADDRESS = /^__builtin_return_address\s*\(\s*0\s*\)$/;
 
-export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
-  const localFns = new Map<string, Map<string, FunctionSummary>>();
-  const fileOf = new Map<FunctionSummary, string>();
-  const headerFns = new Map<string, Def>();
-  for (const [file, units] of files) {
-    const m = new Map<string, FunctionSummary>();
-    for (const fn of units.functions) {
-      fileOf.set(fn, file);
-      if (!m.has(fn.name)) m.set(fn.name, fn);
-      if (isHeader(file) && !headerFns.has(fn.name)) headerFns.set(fn.name, { file, fn });
-    }
-    localFns.set(file, m);
-  }
+/** One round of the search: what the summaries gathered so far in `index` make of the tree. */
+export function resolveRound(index: CallIndex): RoundResolution {
+  const { files, localFns, fileOf, callersOf, macroUsers } = index;
   /** A callee the compiler can inline here: a function of the same file, or one defined in a header. */
-  const inlineable = (file: string, name: string): Def | null => {
-    const same = localFns.get(file)?.get(name);
-    if (same !== undefined) return { file, fn: same };
-    return headerFns.get(name) ?? null;
-  };
+  const inlineable = (file: string, name: string): Def | null => index.inlineable(file, name);
 
   const globalApis = new Map<string, ApiEntry>();
   const localApis = new Map<string, Map<string, ApiEntry>>();
@@ -97,30 +87,31 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     fn.isStatic ? (fn.isInline ? 'static inline' : 'static') : 'extern';
 
   // 1. Roots: functions that fire the skb tracepoints themselves.
-  for (const [file, units] of files) {
-    for (const fn of units.functions) {
-      const traces = fn.calls.filter((c) => TRACE_NAMES.has(c.callee));
-      if (traces.length === 0) continue;
-      const first = traces[0];
-      if (first === undefined) continue;
-      const skbArg = fn.params.indexOf(first.args[0] ?? '');
-      if (skbArg < 0) continue; // net_tx_action: frees a queued skb, reported at its own address
-      const kinds = [...new Set(traces.map((c) => TRACEPOINT_CALLS[c.callee as keyof typeof TRACEPOINT_CALLS]))].sort();
-      const dropTrace = traces.find((c) => c.callee === 'trace_kfree_skb');
-      const reasonText = dropTrace?.args[2];
-      let reasonArg: number | null = reasonText === undefined ? null : fn.params.indexOf(reasonText);
-      if (reasonArg === -1) reasonArg = fn.reasonParams[0] ?? null;
-      const reportsCaller = traces.every((c) => c.args.length < 2 || RETURN_ADDRESS.test(c.args[1] ?? ''));
-      addApi(file, !isHeader(file) && fn.isStatic, {
-        api: {
-          name: fn.name, role: 'root', locationAt: reportsCaller ? 'caller' : 'inside', reportedIn: reportsCaller ? null : fn.name,
-          kinds, skbArg, reasonArg, impliedReason: reasonArg === null && reasonText !== undefined ? reasonConstants(reasonText)[0] ?? null : null,
-          ownReasons: [], forwardsTo: null, file, line: fn.startLine, linkage: linkage(fn),
-        },
-        transparent: fn.isStatic || fn.isInline,
-        noinline: fn.isNoinline,
-      });
-    }
+  const tracing = new Set<FunctionSummary>();
+  for (const { file, fn } of inPassOrder([...TRACE_NAMES].map((n) => callersOf.get(n)))) {
+    if (tracing.has(fn)) continue;
+    tracing.add(fn);
+    const traces = fn.calls.filter((c) => TRACE_NAMES.has(c.callee));
+    if (traces.length === 0) continue;
+    const first = traces[0];
+    if (first === undefined) continue;
+    const skbArg = fn.params.indexOf(first.args[0] ?? '');
+    if (skbArg < 0) continue; // net_tx_action: frees a queued skb, reported at its own address
+    const kinds = [...new Set(traces.map((c) => TRACEPOINT_CALLS[c.callee as keyof typeof TRACEPOINT_CALLS]))].sort();
+    const dropTrace = traces.find((c) => c.callee === 'trace_kfree_skb');
+    const reasonText = dropTrace?.args[2];
+    let reasonArg: number | null = reasonText === undefined ? null : fn.params.indexOf(reasonText);
+    if (reasonArg === -1) reasonArg = fn.reasonParams[0] ?? null;
+    const reportsCaller = traces.every((c) => c.args.length < 2 || RETURN_ADDRESS.test(c.args[1] ?? ''));
+    addApi(file, !isHeader(file) && fn.isStatic, {
+      api: {
+        name: fn.name, role: 'root', locationAt: reportsCaller ? 'caller' : 'inside', reportedIn: reportsCaller ? null : fn.name,
+        kinds, skbArg, reasonArg, impliedReason: reasonArg === null && reasonText !== undefined ? reasonConstants(reasonText)[0] ?? null : null,
+        ownReasons: [], forwardsTo: null, file, line: fn.startLine, linkage: linkage(fn),
+      },
+      transparent: fn.isStatic || fn.isInline,
+      noinline: fn.isNoinline,
+    });
   }
   const usedSeeds = globalApis.size === 0 && [...localApis.values()].every((m) => m.size === 0);
   if (usedSeeds) {
@@ -208,25 +199,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       noinline,
     };
   };
-  // Who calls what, by name: the fixed points below revisit only the callers of what changed.
-  const callersOf = new Map<string, Array<{ file: string; fn: FunctionSummary; call: CallSummary }>>();
-  const macroUsers = new Map<string, Array<{ file: string; macro: MacroSummary }>>();
-  for (const [file, units] of files) {
-    for (const fn of units.functions) {
-      for (const call of fn.calls) {
-        let list = callersOf.get(call.callee);
-        if (list === undefined) callersOf.set(call.callee, (list = []));
-        list.push({ file, fn, call });
-      }
-    }
-    for (const macro of units.macros) {
-      for (const call of macro.calls) {
-        let list = macroUsers.get(call.callee);
-        if (list === undefined) macroUsers.set(call.callee, (list = []));
-        list.push({ file, macro });
-      }
-    }
-  }
+  // Who calls what, by name (index.callersOf, index.macroUsers): the fixed points below revisit only the callers of what changed.
   // Static functions passed as an argument to a function-like macro or an inline function (NF_HOOK's
   // okfn, INDIRECT_CALL_2's candidates): once the callee is inlined, gcc inlines the call through the
   // pointer too, so their sites can carry the caller's symbol. Only names of the same file count.
@@ -236,20 +209,21 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     && call.args.some((a) => /\bskb\b/.test(a));
   /** By the name passed: every call that passes it. Read by the helper search and, once, for the edges. */
   const argUsers = new Map<string, Array<{ file: string; fn: FunctionSummary; call: CallSummary; target: FunctionSummary }>>();
-  for (const [file, units] of files) {
-    if (isHeader(file)) continue;
-    for (const fn of units.functions) {
-      for (const call of fn.calls) {
-        if (!call.args.some((a) => localFns.get(file)?.has(a) === true)) continue;
-        if (!callsThrough(file, call)) continue;
-        for (const arg of new Set(call.args)) {
-          const target = localFns.get(file)?.get(arg);
-          if (target === undefined || target === fn || !target.isStatic) continue;
-          let list = argUsers.get(arg);
-          if (list === undefined) argUsers.set(arg, (list = []));
-          list.push({ file, fn, call, target });
-        }
-      }
+  const passingStatics: Array<readonly CallRef[] | undefined> = [];
+  for (const [file, passed] of index.passedIn) {
+    const fns = localFns.get(file);
+    if (isHeader(file) || fns === undefined) continue;
+    const fewer = passed.size < fns.size;
+    for (const name of fewer ? passed.keys() : fns.keys()) if (fns.get(name)?.isStatic === true) passingStatics.push(passed.get(name));
+  }
+  for (const { file, fn, call } of inPassOrder(passingStatics)) {
+    if (!callsThrough(file, call)) continue;
+    for (const arg of new Set(call.args)) {
+      const target = localFns.get(file)?.get(arg);
+      if (target === undefined || target === fn || !target.isStatic) continue;
+      let list = argUsers.get(arg);
+      if (list === undefined) argUsers.set(arg, (list = []));
+      list.push({ file, fn, call, target });
     }
   }
   const tryFunction = (file: string, fn: FunctionSummary): string | null => {
@@ -372,13 +346,14 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     }
     return via;
   };
-  const sites: DropSite[] = [];
+  /** The calls that are sites, in the order found: their records are built only when the round completes. */
+  const siteCalls: Array<{ file: string; fn: FunctionSummary; call: CallSummary; entry: ApiEntry; tail: boolean }> = [];
   const siteFns = new Set<FunctionSummary>();
   /** Extern functions that end by freeing: a caller in another file reports their tail-call drops. */
   const tailFns = new Map<string, Def>();
   /** Calls of a non-generic wrapper whose body lands in the caller: the wrapper's own free is the site there. */
   const wrapperCalls = new Map<FunctionSummary, Array<{ call: CallSummary; wrapper: Def }>>();
-  const addSite = (file: string, fn: FunctionSummary, call: CallSummary, entry: ApiEntry, viaPointer: boolean): void => {
+  const siteRecord = ({ file, fn, call, entry, tail }: (typeof siteCalls)[number]): DropSite => {
     const api = entry.api;
     const reasonText = api.reasonArg === null ? null : call.args[api.reasonArg] ?? null;
     let reasons: string[];
@@ -386,16 +361,20 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     else if (api.impliedReason !== null) reasons = [api.impliedReason];
     else reasons = [...api.ownReasons];
     const consumeOnly = api.kinds.length === 1 && api.kinds[0] === 'consume';
-    // The function's last statement, and the location is at the call: a jump, reported at its caller.
-    const tail = !viaPointer && call.tail === true && api.locationAt === 'caller';
     const kind: DropKind = consumeOnly || (reasons.length > 0 && reasons.every((r) => r === 'CONSUMED')) ? 'consume' : 'drop';
     if (consumeOnly) reasons = [];
-    sites.push({
+    return {
       file, line: call.line, endLine: Math.max(call.line, call.stmtEndLine), column: call.column,
       function: fn.name, functionStartLine: fn.startLine, api: api.name, reasonText,
       reason: reasons.length === 1 ? reasons[0] ?? null : null, reasons, kind,
       via: viaOf(file, api), reportedIn: api.locationAt === 'caller' ? null : api.reportedIn, tail,
-    });
+    };
+  };
+  const addSite = (file: string, fn: FunctionSummary, call: CallSummary, entry: ApiEntry, viaPointer: boolean): void => {
+    const api = entry.api;
+    // The function's last statement, and the location is at the call: a jump, reported at its caller.
+    const tail = !viaPointer && call.tail === true && api.locationAt === 'caller';
+    siteCalls.push({ file, fn, call, entry, tail });
     siteFns.add(fn);
     if (tail && !fn.isStatic && !fn.isInline && !isHeader(file)) tailFns.set(fn.name, { file, fn });
     // A wrapper of a .c file decides the drop (isGenericDropApi): where gcc inlines it, the location's
@@ -408,13 +387,10 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       list.push({ call, wrapper: { file: api.file, fn: def } });
     }
   };
-  for (const [file, units] of files) {
-    for (const fn of units.functions) {
-      for (const call of fn.calls) {
-        const entry = lookupApi(file, call.callee);
-        if (entry !== undefined) addSite(file, fn, call, entry, false);
-      }
-    }
+  const apiNames = new Set<string>([...globalApis.keys(), ...[...localApis.values()].flatMap((m) => [...m.keys()])]);
+  for (const { file, fn, call } of inPassOrder([...apiNames].map((n) => callersOf.get(n)))) {
+    const entry = lookupApi(file, call.callee);
+    if (entry !== undefined) addSite(file, fn, call, entry, false);
   }
 
   // 3b. Function pointers handed to inline code: a function that calls one of its parameters
@@ -433,14 +409,7 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     list.push(pc);
     return true;
   };
-  for (const [file, units] of files) {
-    for (const fn of units.functions) {
-      for (const call of fn.calls) {
-        const j = fn.params.indexOf(call.callee);
-        if (j >= 0) addPointerCall(fn, j, { file, fn, call });
-      }
-    }
-  }
+  for (const { file, fn, call, param } of index.paramCalls) addPointerCall(fn, param, { file, fn, call });
   // Only the calls of functions that call a parameter: found through callersOf, not by a pass over every call.
   const handOffs = (visit: (file: string, fn: FunctionSummary, call: CallSummary, callee: FunctionSummary, inner: Map<number, PointerCall[]>) => void): void => {
     for (const [callee, inner] of [...pointerCalls]) {
@@ -515,16 +484,11 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
       }
     });
   };
-  // A cheap first test of every argument: the names of drop APIs and of static functions that hold a site.
-  const functionNames = new Set<string>([...globalApis.keys(), ...[...localApis.values()].flatMap((m) => [...m.keys()])]);
+  // First the calls that pass the name of a drop API or of a static function that holds a site (index.passedBy).
+  const functionNames = new Set<string>(apiNames);
   for (const fn of siteFns) if (fn.isStatic) functionNames.add(fn.name);
-  for (const [file, units] of files) {
-    for (const fn of units.functions) {
-      for (const call of fn.calls) {
-        if (!call.args.some((a) => functionNames.has(a))) continue;
-        handOff(file, fn, call, (a) => functionNames.has(a) && isFunctionName(file, a) && !fn.params.includes(a));
-      }
-    }
+  for (const { file, fn, call } of inPassOrder([...functionNames].map((n) => index.passedBy.get(n)))) {
+    handOff(file, fn, call, (a) => functionNames.has(a) && isFunctionName(file, a) && !fn.params.includes(a));
   }
   // Then what the receivers pass on of the parameters they were given, a bounded number of times.
   for (let i = 0; i < receivedWork.length && i < 10_000; i++) {
@@ -574,15 +538,15 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     const d = depth.get(h.fn) ?? 0;
     // A call of a generic drop API is a site of its own: the API's body is not a helper of its callers.
     if (d >= MAX_HELPER_DEPTH || isGenericDropApi(lookupApi(h.file, h.fn.name)?.api)) continue;
-    for (const c of [...(callersOf.get(h.fn.name) ?? []), ...(argUsers.get(h.fn.name) ?? [])]) {
-      if (depth.has(c.fn) || c.fn === h.fn || inlineable(c.file, h.fn.name)?.fn !== h.fn) continue;
-      depth.set(c.fn, d + 1);
-      reachWork.push({ file: c.file, fn: c.fn });
+    for (const users of [callersOf.get(h.fn.name), argUsers.get(h.fn.name)]) {
+      for (const c of users ?? []) {
+        if (depth.has(c.fn) || c.fn === h.fn || inlineable(c.file, h.fn.name)?.fn !== h.fn) continue;
+        depth.set(c.fn, d + 1);
+        reachWork.push({ file: c.file, fn: c.fn });
+      }
     }
   }
   const reach = new Set<FunctionSummary>(depth.keys());
-  const functions: FunctionRecord[] = [];
-  const edges: CallEdge[] = [];
   const globalNames = new Set<string>();
   const localNames = new Map<string, Set<string>>();
   const addLocal = (file: string, name: string): void => {
@@ -592,33 +556,10 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
   };
   for (const [file, units] of files) {
     for (const fn of units.functions) {
-      if (!reach.has(fn)) continue;
-      functions.push({
-        file, name: fn.name, startLine: fn.startLine, endLine: fn.endLine, startByte: fn.startByte, endByte: fn.endByte,
-        isStatic: fn.isStatic, isInline: fn.isInline, isMacro: false,
-      });
       // Callers of a helper are searched for only while they stay within the depth we record.
-      if (depth.has(fn) && (depth.get(fn) ?? 0) < MAX_HELPER_DEPTH) {
-        if (isHeader(file)) globalNames.add(fn.name);
-        else addLocal(file, fn.name);
-      }
-      for (const c of fn.calls) {
-        const h = inlineable(file, c.callee);
-        if (h === null || h.fn === fn || !reach.has(h.fn) || lookupApi(file, c.callee) !== undefined) continue;
-        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: c.callee, calleeFile: h.file, line: c.line, args: c.args, kind: 'inline', through: null });
-      }
-      for (const w of wrapperCalls.get(fn) ?? []) {
-        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: w.wrapper.fn.name, calleeFile: w.wrapper.file, line: w.call.line, args: w.call.args, kind: 'wrapper', through: null });
-      }
-      for (const t of tailEdges.get(fn) ?? []) {
-        edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: t.callee.fn.name, calleeFile: t.callee.file, line: t.call.line, args: t.call.args, kind: 'tail', through: null });
-      }
-    }
-  }
-  for (const [arg, users] of argUsers) {
-    for (const u of users) {
-      if (!reach.has(u.fn) || !reach.has(u.target) || isGenericDropApi(lookupApi(u.file, arg)?.api)) continue;
-      edges.push({ file: u.file, caller: u.fn.name, callerStartLine: u.fn.startLine, callee: arg, calleeFile: u.file, line: u.call.line, args: u.call.args, kind: 'callback', through: u.call.callee });
+      if ((depth.get(fn) ?? MAX_HELPER_DEPTH) >= MAX_HELPER_DEPTH) continue;
+      if (isHeader(file)) globalNames.add(fn.name);
+      else addLocal(file, fn.name);
     }
   }
   // Their callers live in .c files; a header would only declare them, and its chunks are costly to parse.
@@ -636,8 +577,42 @@ export function resolve(files: ReadonlyMap<string, FileUnits>): Resolution {
     }
   }
   apis.sort((a, b) => compareText(a.file, b.file) || a.line - b.line || compareText(a.name, b.name));
-  sites.sort((a, b) => compareText(a.file, b.file) || a.line - b.line || a.column - b.column);
-  return { apis, usedSeeds, sites, functions, edges, globalNames, localNames, sourceNames };
+
+  // The records of the index, for the round that ends the search (before more summaries are added).
+  const complete = (): Resolution => {
+    const functions: FunctionRecord[] = [];
+    const edges: CallEdge[] = [];
+    for (const [file, units] of files) {
+      for (const fn of units.functions) {
+        if (!reach.has(fn)) continue;
+        functions.push({
+          file, name: fn.name, startLine: fn.startLine, endLine: fn.endLine, startByte: fn.startByte, endByte: fn.endByte,
+          isStatic: fn.isStatic, isInline: fn.isInline, isMacro: false,
+        });
+        for (const c of fn.calls) {
+          const h = inlineable(file, c.callee);
+          if (h === null || h.fn === fn || !reach.has(h.fn) || lookupApi(file, c.callee) !== undefined) continue;
+          edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: c.callee, calleeFile: h.file, line: c.line, args: c.args, kind: 'inline', through: null });
+        }
+        for (const w of wrapperCalls.get(fn) ?? []) {
+          edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: w.wrapper.fn.name, calleeFile: w.wrapper.file, line: w.call.line, args: w.call.args, kind: 'wrapper', through: null });
+        }
+        for (const t of tailEdges.get(fn) ?? []) {
+          edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: t.callee.fn.name, calleeFile: t.callee.file, line: t.call.line, args: t.call.args, kind: 'tail', through: null });
+        }
+      }
+    }
+    for (const [arg, users] of argUsers) {
+      for (const u of users) {
+        if (!reach.has(u.fn) || !reach.has(u.target) || isGenericDropApi(lookupApi(u.file, arg)?.api)) continue;
+        edges.push({ file: u.file, caller: u.fn.name, callerStartLine: u.fn.startLine, callee: arg, calleeFile: u.file, line: u.call.line, args: u.call.args, kind: 'callback', through: u.call.callee });
+      }
+    }
+    const sites = siteCalls.map(siteRecord);
+    sites.sort((a, b) => compareText(a.file, b.file) || a.line - b.line || a.column - b.column);
+    return { apis, usedSeeds, sites, functions, edges, globalNames, localNames, sourceNames };
+  };
+  return { globalNames, localNames, sourceNames, complete };
 }
 
 /** What one call of an API can do: a constant reason argument settles drop or consume. */

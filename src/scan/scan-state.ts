@@ -165,8 +165,8 @@ export class ScanState {
     const reusedC = forC.filter((n) => !this.knownAll.has(n) && !this.knownSources.has(n));
     const searchedByAll = (n: string, reused: boolean, isC: boolean): boolean => this.doneAll.has(n) || newAllSet.has(n)
       || (isC && (this.doneSources.has(n) || newSources.includes(n))) || (reused && (this.knownAll.has(n) || (isC && this.knownSources.has(n))));
-    // Drop functions and helpers passed as a function are looked for too (FileScan.scan): one set per list.
-    const argumentSets = new WeakMap<readonly string[], Set<string>>();
+    // One set per list of names: the files of a round share the lists.
+    const nameSets = new WeakMap<readonly string[], Set<string>>();
     for (const h of this.held.values()) {
       if (!h.candidate) continue;
       const isC = h.file.path.endsWith('.c');
@@ -189,9 +189,9 @@ export class ScanState {
           continue;
         }
       }
-      let asArguments = argumentSets.get(names);
-      if (asArguments === undefined) argumentSets.set(names, (asArguments = new Set(names)));
-      const s = h.scan.scan(names, asArguments);
+      let set = nameSets.get(names);
+      if (set === undefined) nameSets.set(names, (set = new Set(names)));
+      const s = h.scan.scan(set);
       if (s.functions.length > 0 || s.macros.length > 0 || s.parseErrors > 0 || s.skipped.length > 0) summaries.push(s);
     }
     for (const n of newAll) this.doneAll.add(n);

@@ -8,7 +8,8 @@ import { INITIAL_NAMES } from '../kernel/drop-functions.ts';
 import { packageRoot } from '../package-root.ts';
 import { discoverSources } from './discover.ts';
 import type { SearchedNames, ToMain, ToWorker, WorkerFile } from './protocol.ts';
-import { resolve, type FileUnits, type Resolution } from './resolve.ts';
+import { CallIndex, type FileUnits } from './call-index.ts';
+import { resolveRound, type Resolution, type RoundResolution } from './resolve.ts';
 import { ScanState } from './scan-state.ts';
 import type { FileSummary } from './summary.ts';
 
@@ -140,14 +141,6 @@ function threadPool(n: number, root: string, onProgress: (done: number) => void)
   };
 }
 
-function mergeSummary(into: FileUnits, s: FileSummary): void {
-  const starts = new Set(into.functions.map((f) => `${f.startByte}:${f.name}`));
-  for (const f of s.functions) if (!starts.has(`${f.startByte}:${f.name}`)) into.functions.push(f);
-  const macros = new Set(into.macros.map((m) => `${m.line}:${m.name}`));
-  for (const m of s.macros) if (!macros.has(`${m.line}:${m.name}`)) into.macros.push(m);
-  if (s.skipped.length > 0) into.skipped = [...new Set([...(into.skipped ?? []), ...s.skipped])];
-}
-
 export async function scanTree(root: string, opts: ScanOptions = {}): Promise<ScanResult> {
   const t0 = performance.now();
   const timings = { discover: 0, read: 0, search: 0, resolve: 0 };
@@ -166,7 +159,9 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
   const pool = jobs === 1 ? inlinePool(root, onRead) : threadPool(jobs, root, onRead);
   try {
     const cache = opts.cache ?? new Map<string, CachedFile>();
-    const units = new Map<string, FileUnits>();
+    // Every file's summaries, and who calls and passes what, kept up to date round after round.
+    const index = new CallIndex();
+    const units: ReadonlyMap<string, FileUnits> = index.files;
     const parseErrors = new Map<string, number>();
     const hashes = new Map<string, string | null>();
     const candidates = new Set<string>();
@@ -192,7 +187,7 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
         if (f.error !== null) unreadable.push({ path: f.path, error: f.error });
         if (f.skipped !== null) {
           candidates.add(f.path);
-          units.set(f.path, { functions: [], macros: [], skipped: [f.skipped] });
+          index.add(f.path, { functions: [], macros: [], skipped: [f.skipped] });
         }
         if (f.nonUtf8) nonUtf8Files++;
         if (f.reused) {
@@ -200,7 +195,7 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
           const c = cache.get(f.path);
           if (c?.candidate === true) {
             candidates.add(f.path);
-            units.set(f.path, { functions: [...c.units.functions], macros: [...c.units.macros], ...(c.units.skipped !== undefined ? { skipped: [...c.units.skipped] } : {}) });
+            index.add(f.path, c.units);
             parseErrors.set(f.path, c.parseErrors);
             hashes.set(f.path, c.hash);
           }
@@ -220,9 +215,7 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
 
     const addSummaries = (list: FileSummary[]): void => {
       for (const s of list) {
-        let u = units.get(s.file);
-        if (u === undefined) units.set(s.file, (u = { functions: [], macros: [] }));
-        mergeSummary(u, s);
+        index.add(s.file, s);
         parseErrors.set(s.file, (parseErrors.get(s.file) ?? 0) + s.parseErrors);
       }
     };
@@ -230,7 +223,7 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
     const wantGlobal = new Set<string>(INITIAL_NAMES);
     const wantLocal = new Map<string, Set<string>>();
     const wantSources = new Set<string>();
-    let resolution: Resolution;
+    let latest: RoundResolution;
     let roundsExhausted = false;
     for (;;) {
       round++;
@@ -246,22 +239,22 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
         }
       }
       const tr = performance.now();
-      resolution = resolve(units);
+      latest = resolveRound(index);
       timings.resolve += performance.now() - tr;
       let grew = false;
-      for (const n of resolution.globalNames) {
+      for (const n of latest.globalNames) {
         if (!wantGlobal.has(n)) {
           wantGlobal.add(n);
           grew = true;
         }
       }
-      for (const n of resolution.sourceNames) {
+      for (const n of latest.sourceNames) {
         if (!wantSources.has(n) && !wantGlobal.has(n)) {
           wantSources.add(n);
           grew = true;
         }
       }
-      for (const [file, names] of resolution.localNames) {
+      for (const [file, names] of latest.localNames) {
         let want = wantLocal.get(file);
         if (want === undefined) wantLocal.set(file, (want = new Set()));
         for (const n of names) {
@@ -277,6 +270,9 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
         break;
       }
     }
+    const tc = performance.now();
+    const resolution: Resolution = latest.complete();
+    timings.resolve += performance.now() - tc;
     const finished = await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.request(i, { type: 'finish' })));
     const searched = new Map<string, string[]>();
     // Every thread was sent the same names: any thread's lists are the tree's.
