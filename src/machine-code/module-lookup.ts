@@ -1,0 +1,105 @@
+// The module that defines a function, for a location that does not name its module (dropwatch prints
+// `vxlan_xmit_one+ae9` with no `[vxlan]`). kbuild puts a module's .ko in the directory of its objects or a
+// parent (drivers/net/vxlan/vxlan_core.c is in drivers/net/vxlan/vxlan.ko; a single-file module mirrors the
+// .c path), so the .ko files in the source file's directory and then its parents are opened, nearest first,
+// and the first level whose modules define the function is kept.
+import { basename, dirname, relative, sep } from 'node:path';
+import type { ObjectFile } from '../binary/index.ts';
+
+export interface ModuleHit {
+  /** The .ko file, and its module name (the file name without .ko and its compression). */
+  file: string;
+  module: string;
+  /** The indexed source file that led to it. */
+  source: string;
+  obj: ObjectFile;
+}
+
+export interface ModuleSearch {
+  hits: ModuleHit[];
+  /** How many module files were opened for this search (already opened ones included). */
+  opened: number;
+}
+
+const MODULE_NAME = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/;
+
+/** A module file's name without `.ko` and its compression. */
+export const moduleNameOf = (file: string): string => MODULE_NAME.exec(basename(file))?.[1] ?? basename(file);
+
+/** The source tree directory a module file sits in: its path below `dir`, without a leading `kernel/` (or `updates/`, `extra/`). */
+export function treeDirOf(dir: string, file: string): string {
+  const rel = dirname(relative(dir, file)).split(sep).join('/');
+  return rel.replace(/^(?:kernel|updates|extra)(?:\/|$)/, '');
+}
+
+/** A source file's directory and its parents, nearest first (drivers/net/vxlan, drivers/net, drivers). */
+export function sourceLevels(source: string): string[] {
+  const out: string[] = [];
+  let d = source.includes('/') ? source.slice(0, source.lastIndexOf('/')) : '';
+  while (d !== '') {
+    out.push(d);
+    d = d.includes('/') ? d.slice(0, d.lastIndexOf('/')) : '';
+  }
+  return out;
+}
+
+export class ModuleFinder {
+  private readonly byDir = new Map<string, string[]>();
+  /** Per module file: the names of the functions it defines (its object is kept only where it is used). */
+  private readonly names = new Map<string, Set<string> | null>();
+
+  private readonly open: (file: string) => Promise<ObjectFile | null>;
+
+  constructor(dir: string, files: Iterable<string>, open: (file: string) => Promise<ObjectFile | null>) {
+    this.open = open;
+    for (const f of files) {
+      const d = treeDirOf(dir, f);
+      const list = this.byDir.get(d);
+      if (list === undefined) this.byDir.set(d, [f]);
+      else list.push(f);
+    }
+    for (const list of this.byDir.values()) list.sort();
+  }
+
+  /** Whether a module file defines a function of that name (opening it the first time). */
+  private async defines(file: string, symbol: string): Promise<ObjectFile | null> {
+    const known = this.names.get(file);
+    if (known === null || (known !== undefined && !known.has(symbol))) return null;
+    const obj = await this.open(file);
+    if (obj === null) {
+      this.names.set(file, null);
+      return null;
+    }
+    if (known === undefined) this.names.set(file, new Set(obj.functions().map((f) => f.name)));
+    return this.names.get(file)?.has(symbol) === true ? obj : null;
+  }
+
+  /** The modules that define `symbol`, found from the source files the index has a function of that name in. */
+  async find(symbol: string, sources: readonly string[]): Promise<ModuleSearch> {
+    const hits: ModuleHit[] = [];
+    const seen = new Set<string>();
+    const opened = new Set<string>();
+    for (const source of sources) {
+      const stem = basename(source).replace(/\.[^.]*$/, '');
+      for (const level of sourceLevels(source)) {
+        const here = this.byDir.get(level) ?? [];
+        // The single-file module of this source first (drivers/net/dummy.c → dummy.ko), then the rest of the level.
+        const ordered = [...here.filter((f) => moduleNameOf(f) === stem), ...here.filter((f) => moduleNameOf(f) !== stem)];
+        let found = false;
+        for (const file of ordered) {
+          opened.add(file);
+          const obj = await this.defines(file, symbol);
+          if (obj === null) continue;
+          found = true;
+          if (!seen.has(file)) {
+            seen.add(file);
+            hits.push({ file, module: moduleNameOf(file), source, obj });
+          }
+          break;
+        }
+        if (found) break;
+      }
+    }
+    return { hits, opened: opened.size };
+  }
+}
