@@ -313,7 +313,12 @@ export class MachineCode implements CodeEvidence {
   /** Drop calls of the function a location names, decoded once per function. */
   analysis(loc: LocationQuery): FunctionAnalysis | null {
     const image = this.opts.image;
-    if (loc.module === null && this.bare.has(loc.symbol) && (image === null || image.lookup(loc.symbol).length === 0)) return this.bareAnalysis(loc);
+    if (loc.module === null && this.bare.has(loc.symbol)) {
+      // Not in the image, or a same-named function of the image that the offset does not return from a drop call in.
+      const inImage = image !== null && image.lookup(loc.symbol).length > 0;
+      const fa = inImage && this.imageReturns(loc) ? null : this.bareAnalysis(loc, inImage);
+      if (fa !== null || !inImage) return fa;
+    }
     if (loc.module !== null || image === null) {
       const key = `${loc.module ?? ''}\0${loc.symbol}`;
       if (this.functions.has(key)) return this.functions.get(key) ?? null;
@@ -787,7 +792,7 @@ export class MachineCode implements CodeEvidence {
   private readonly findProblems: string[] = [];
 
   /** The module a location without one is in: of the modules that define the function, the one its offset fits and returns from a drop call in. */
-  private bareAnalysis(loc: LocationQuery): FunctionAnalysis | null {
+  private bareAnalysis(loc: LocationQuery, inImage: boolean): FunctionAnalysis | null {
     const found = this.bare.get(loc.symbol);
     const offset = loc.offset;
     if (found === undefined || found.hits.length === 0 || offset === null) return null;
@@ -797,12 +802,15 @@ export class MachineCode implements CodeEvidence {
     if (pool.length === 0) pool = analysed;
     const returns = pool.filter((x) => x.fa.calls.some((c) => c.ret === offset));
     if (returns.length > 0) pool = returns;
+    // The image has a function of that name too: a module is used only where the offset returns from its drop call.
+    else if (inImage) return null;
     const first = pool[0];
     if (first === undefined) return null;
     const dir = this.opts.modulesDir ?? '';
     const path = (h: ModuleHit): string => `${treeDirOf(dir, h.file)}/${h.file.slice(h.file.lastIndexOf('/') + 1)}`.replace(/^\//, '');
     const of = (h: ModuleHit): string => `${path(h)} (the module of ${h.source.slice(h.source.lastIndexOf('/') + 1)})`;
-    let note = `machine code: ${loc.symbol} is not in ${this.opts.image === null ? 'a kernel image (none given)' : 'the image'} and the location names no module; found in ${of(first.h)}`;
+    const notIn = inImage ? `+${hex(offset)} is not the return address of a drop call in the image's ${loc.symbol}` : `${loc.symbol} is not in ${this.opts.image === null ? 'a kernel image (none given)' : 'the image'}`;
+    let note = `machine code: ${notIn} and the location names no module; found in ${of(first.h)}`;
     if (analysed.length > 1) {
       const why = returns.length > 0 ? `+${hex(offset)} is the return address of a drop call` : `+${hex(offset)} fits inside the function`;
       note += pool.length < analysed.length
@@ -825,7 +833,7 @@ export class MachineCode implements CodeEvidence {
     const image = this.opts.image;
     for (const q of queries) {
       if (q.module !== null || q.offset === null || this.bare.has(q.symbol)) continue;
-      if (image !== null && image.lookup(q.symbol).length > 0) continue;
+      if (image !== null && image.lookup(q.symbol).length > 0 && this.imageReturns(q)) continue;
       const sources = [...new Set(filesOf(q.function))];
       if (sources.length === 0) continue;
       this.moduleFiles ??= findModuleFiles(dir);
@@ -844,6 +852,14 @@ export class MachineCode implements CodeEvidence {
       this.bare.set(q.symbol, { hits: r.hits, sources, opened: r.opened });
     }
     return this.findProblems.splice(0);
+  }
+
+  /** Whether a same-named function of the image holds the offset as the return address of a drop call. */
+  private imageReturns(loc: LocationQuery): boolean {
+    const image = this.opts.image;
+    const offset = loc.offset;
+    if (image === null || offset === null) return false;
+    return image.lookup(loc.symbol).some((s) => s.size > offset && this.analyse(`\0${s.address}`, this.codeAt(loc.symbol, s), null, null)?.calls.some((c) => c.ret === offset) === true);
   }
 
   /** The modules findModules opened for locations without one. */

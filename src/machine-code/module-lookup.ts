@@ -2,7 +2,7 @@
 // `vxlan_xmit_one+ae9` with no `[vxlan]`). kbuild puts a module's .ko in the directory of its objects or a
 // parent (drivers/net/vxlan/vxlan_core.c is in drivers/net/vxlan/vxlan.ko; a single-file module mirrors the
 // .c path), so the .ko files in the source file's directory and then its parents are opened, nearest first,
-// and the first level whose modules define the function is kept.
+// and the modules of the first level that define the function are kept (the weighing picks among them by the offset).
 import { basename, dirname, relative, sep } from 'node:path';
 import type { ObjectFile } from '../binary/index.ts';
 
@@ -95,7 +95,9 @@ export class ModuleFinder {
             seen.add(file);
             hits.push({ file, module: moduleNameOf(file), source, obj });
           }
-          break;
+          // The source's own single-file module; otherwise every module of the level that defines it
+          // (lio_main.c and lio_vf_main.c are both in drivers/net/ethernet/cavium/liquidio: liquidio.ko, liquidio_vf.ko).
+          if (moduleNameOf(file) === stem) break;
         }
         if (found) break;
       }
