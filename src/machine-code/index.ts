@@ -809,8 +809,8 @@ export class MachineCode implements CodeEvidence {
     const dir = this.opts.modulesDir ?? '';
     const path = (h: ModuleHit): string => `${treeDirOf(dir, h.file)}/${h.file.slice(h.file.lastIndexOf('/') + 1)}`.replace(/^\//, '');
     const of = (h: ModuleHit): string => `${path(h)} (the module of ${h.source.slice(h.source.lastIndexOf('/') + 1)})`;
-    const notIn = inImage ? `+${hex(offset)} is not the return address of a drop call in the image's ${loc.symbol}` : `${loc.symbol} is not in ${this.opts.image === null ? 'a kernel image (none given)' : 'the image'}`;
-    let note = `machine code: ${notIn} and the location names no module; found in ${of(first.h)}`;
+    const notIn = inImage ? `+${hex(offset)} is not the return address of a drop call in the image's ${loc.symbol}` : this.opts.image === null ? 'no kernel image was given' : `${loc.symbol} is not in the image`;
+    let note = `machine code: ${notIn}, and the location names no module: ${loc.symbol} found in ${of(first.h)}`;
     if (analysed.length > 1) {
       const why = returns.length > 0 ? `+${hex(offset)} is the return address of a drop call` : `+${hex(offset)} fits inside the function`;
       note += pool.length < analysed.length
@@ -878,7 +878,7 @@ export class MachineCode implements CodeEvidence {
     const found = this.bare.get(loc.symbol);
     if (found === undefined || found.hits.length > 0) return [];
     const dirs = [...new Set(found.sources.map((s) => s.slice(0, Math.max(0, s.lastIndexOf('/')))))].join(', ');
-    return [`machine code: ${loc.symbol} is not in ${this.opts.image === null ? 'a kernel image (none given)' : 'the image'} and the location names no module; no module under ${this.opts.modulesDir ?? '--modules'} in the directories of its source (${dirs}) or their parents defines it (${found.opened} opened): ranked from source`];
+    return [`machine code: ${this.opts.image === null ? 'no kernel image was given' : `${loc.symbol} is not in the image (or not with a drop call at this offset)`}, and the location names no module; no module under ${this.opts.modulesDir ?? '--modules'} in the directories of its source (${dirs}) or their parents defines it (${found.opened} opened): ranked from source`];
   }
 
   private moduleObject(name: string): ObjectFile | null {

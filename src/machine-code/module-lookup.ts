@@ -26,10 +26,11 @@ const MODULE_NAME = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/;
 /** A module file's name without `.ko` and its compression. */
 export const moduleNameOf = (file: string): string => MODULE_NAME.exec(basename(file))?.[1] ?? basename(file);
 
-/** The source tree directory a module file sits in: its path below `dir`, without a leading `kernel/` (or `updates/`, `extra/`). */
+/** The source tree directory a module file sits in: its folder below `dir`, from after the first `kernel/` (or `updates/`, `extra/`) on. */
 export function treeDirOf(dir: string, file: string): string {
   const rel = dirname(relative(dir, file)).split(sep).join('/');
-  return rel.replace(/^(?:kernel|updates|extra)(?:\/|$)/, '');
+  // The first such folder: lib/modules/VERSION/kernel/kernel/bpf holds the modules of the tree's kernel/bpf.
+  return rel === '.' ? '' : rel.replace(/^(?:[^/]+\/)*?(?:kernel|updates|extra)(?:\/|$)/, '');
 }
 
 /** A source file's directory and its parents, nearest first (drivers/net/vxlan, drivers/net, drivers). */
