@@ -846,7 +846,7 @@ export class MachineCode implements CodeEvidence {
           this.findProblems.push(err instanceof Error ? err.message : String(err));
           return null;
         }
-      });
+      }, (d) => this.opts.lines(`${d}/Makefile`));
       const r = await this.finder.find(q.symbol, sources);
       for (const h of r.hits) this.loaded.set(h.file, h.obj);
       this.bare.set(q.symbol, { hits: r.hits, sources, opened: r.opened });

@@ -21,6 +21,8 @@ export interface ModuleSearch {
   opened: number;
 }
 
+const key = (name: string): string => name.replace(/-/g, '_');
+
 const MODULE_NAME = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/;
 
 /** A module file's name without `.ko` and its compression. */
@@ -44,15 +46,49 @@ export function sourceLevels(source: string): string[] {
   return out;
 }
 
+/**
+ * The modules a tree's kbuild Makefile links an object into (`nf_tables-objs := nf_tables_core.o …`,
+ * `vxlan-y += vxlan_core.o`), followed through composite objects a few levels; the object itself when a
+ * Makefile builds it as a module of its own (`obj-$(CONFIG_DUMMY) += dummy.o`).
+ */
+export function kbuildModules(makefile: readonly string[], object: string): string[] {
+  const joined = makefile.join('\n').replace(/\\\n/g, ' ').split('\n');
+  const parts = new Map<string, Set<string>>();
+  for (const line of joined) {
+    const m = /^\s*([A-Za-z0-9_-]+)-(?:y|m|objs|\$\([A-Z0-9_]+\))\s*[:+]?=\s*(.*)$/.exec(line);
+    if (m?.[1] === undefined || m[2] === undefined) continue;
+    for (const o of m[2].split(/\s+/)) {
+      const name = /^(?:.*\/)?([A-Za-z0-9_-]+)\.o$/.exec(o)?.[1];
+      if (name === undefined) continue;
+      const set = parts.get(name) ?? new Set<string>();
+      set.add(m[1]);
+      parts.set(name, set);
+    }
+  }
+  const out: string[] = [];
+  const visit = (name: string, depth: number): void => {
+    for (const owner of parts.get(name) ?? []) {
+      if (owner === 'obj') {
+        if (!out.includes(name)) out.push(name);
+      } else if (depth < 4) visit(owner, depth + 1);
+    }
+  };
+  visit(object, 0);
+  return out;
+}
+
 export class ModuleFinder {
   private readonly byDir = new Map<string, string[]>();
   /** Per module file: the names of the functions it defines (its object is kept only where it is used). */
   private readonly names = new Map<string, Set<string> | null>();
 
   private readonly open: (file: string) => Promise<ObjectFile | null>;
+  private readonly makefile: (dir: string) => readonly string[] | null;
 
-  constructor(dir: string, files: Iterable<string>, open: (file: string) => Promise<ObjectFile | null>) {
+  /** `makefile` reads the indexed tree's `DIR/Makefile` (null when there is none): it names the module to open first. */
+  constructor(dir: string, files: Iterable<string>, open: (file: string) => Promise<ObjectFile | null>, makefile: (dir: string) => readonly string[] | null = () => null) {
     this.open = open;
+    this.makefile = makefile;
     for (const f of files) {
       const d = treeDirOf(dir, f);
       const list = this.byDir.get(d);
@@ -82,23 +118,28 @@ export class ModuleFinder {
     const opened = new Set<string>();
     for (const source of sources) {
       const stem = basename(source).replace(/\.[^.]*$/, '');
-      for (const level of sourceLevels(source)) {
+      const levels = sourceLevels(source);
+      const lines = levels[0] === undefined ? null : this.makefile(levels[0]);
+      // What the Makefile links the object into (or the object itself: a single-file module, drivers/net/dummy.c → dummy.ko).
+      const named = new Set([...(lines === null ? [] : kbuildModules(lines, stem)), stem].map(key));
+      for (const level of levels) {
         const here = this.byDir.get(level) ?? [];
-        // The single-file module of this source first (drivers/net/dummy.c → dummy.ko), then the rest of the level.
-        const ordered = [...here.filter((f) => moduleNameOf(f) === stem), ...here.filter((f) => moduleNameOf(f) !== stem)];
+        const ordered = [...here.filter((f) => named.has(key(moduleNameOf(f)))), ...here.filter((f) => !named.has(key(moduleNameOf(f))))];
         let found = false;
+        let foundNamed = false;
         for (const file of ordered) {
+          // The source's own modules (an object linked into two has both); otherwise every module of the level that defines it
+          // (lio_main.c and lio_vf_main.c are both in drivers/net/ethernet/cavium/liquidio: liquidio.ko, liquidio_vf.ko).
+          if (foundNamed && !named.has(key(moduleNameOf(file)))) break;
           opened.add(file);
           const obj = await this.defines(file, symbol);
           if (obj === null) continue;
           found = true;
+          foundNamed ||= named.has(key(moduleNameOf(file)));
           if (!seen.has(file)) {
             seen.add(file);
             hits.push({ file, module: moduleNameOf(file), source, obj });
           }
-          // The source's own single-file module; otherwise every module of the level that defines it
-          // (lio_main.c and lio_vf_main.c are both in drivers/net/ethernet/cavium/liquidio: liquidio.ko, liquidio_vf.ko).
-          if (moduleNameOf(file) === stem) break;
         }
         if (found) break;
       }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ObjectFile } from '../../src/binary/index.ts';
-import { ModuleFinder, sourceLevels, treeDirOf } from '../../src/machine-code/module-lookup.ts';
+import { kbuildModules, ModuleFinder, sourceLevels, treeDirOf } from '../../src/machine-code/module-lookup.ts';
 import type { Explanation } from '../../src/model.ts';
 import { explainJsonIn, runCli } from '../helpers/fixture.ts';
 
@@ -21,6 +21,26 @@ test('a source file\'s directory and its parents, nearest first; a module file\'
   // --modules given as lib/modules (one level up): the first kernel/ folder still starts the tree path.
   assert.equal(treeDirOf('/lib/modules', '/lib/modules/6.12/kernel/kernel/bpf/preload/bpf_preload.ko.xz'), 'kernel/bpf/preload');
   assert.equal(treeDirOf('/m', '/m/updates/drivers/net/dummy.ko'), 'drivers/net');
+});
+
+test('a kbuild Makefile names the module an object is linked into, through composite objects and continued lines', () => {
+  const makefile = [
+    'obj-$(CONFIG_NF_TABLES) += nf_tables.o',
+    'nf_tables-objs := nf_tables_core.o nf_tables_api.o \\',
+    '\t\t  nft_immediate.o',
+    'obj-$(CONFIG_DUMMY) += dummy.o',
+    'liquidio-y := lio_main.o lio_core.o',
+    'liquidio_vf-y := lio_vf_main.o lio_core.o',
+    'obj-$(CONFIG_LIQUIDIO) += liquidio.o',
+    'obj-$(CONFIG_LIQUIDIO_VF) += liquidio_vf.o',
+    'mlx5_core-y += en/rep/tc.o',
+    'obj-$(CONFIG_MLX5_CORE) += mlx5_core.o',
+  ];
+  assert.deepEqual(kbuildModules(makefile, 'nft_immediate'), ['nf_tables']);
+  assert.deepEqual(kbuildModules(makefile, 'dummy'), ['dummy']);
+  assert.deepEqual(kbuildModules(makefile, 'lio_core').sort(), ['liquidio', 'liquidio_vf']);
+  assert.deepEqual(kbuildModules(makefile, 'tc'), ['mlx5_core']);
+  assert.deepEqual(kbuildModules(makefile, 'absent'), []);
 });
 
 test('the module finder opens the nearest level first, the single-file module of the source first, and keeps every module of the level that defines it', async () => {
