@@ -119,9 +119,15 @@ export class ModuleFinder {
     for (const source of sources) {
       const stem = basename(source).replace(/\.[^.]*$/, '');
       const levels = sourceLevels(source);
-      const lines = levels[0] === undefined ? null : this.makefile(levels[0]);
-      // What the Makefile links the object into (or the object itself: a single-file module, drivers/net/dummy.c → dummy.ko).
-      const named = new Set([...(lines === null ? [] : kbuildModules(lines, stem)), stem].map(key));
+      // What the nearest Makefile that names the object links it into (mlx5/core/Makefile names en/rep/tc.o),
+      // or the object itself: a single-file module (drivers/net/dummy.c → dummy.ko).
+      let linked: string[] = [];
+      for (const level of levels.slice(0, 4)) {
+        const lines = this.makefile(level);
+        linked = lines === null ? [] : kbuildModules(lines, stem);
+        if (linked.length > 0) break;
+      }
+      const named = new Set([...linked, stem].map(key));
       for (const level of levels) {
         const here = this.byDir.get(level) ?? [];
         const ordered = [...here.filter((f) => named.has(key(moduleNameOf(f)))), ...here.filter((f) => !named.has(key(moduleNameOf(f))))];
