@@ -867,6 +867,15 @@ export class MachineCode implements CodeEvidence {
     return [...this.bare.values()].flatMap((b) => b.hits.map((h) => ({ module: h.module, file: h.file })));
   }
 
+  /** What findModules found for a symbol (null: not looked up), and how many module files it has opened in all. */
+  modulesFound(symbol: string): string[] | null {
+    return this.bare.get(symbol)?.hits.map((h) => h.module) ?? null;
+  }
+
+  moduleFilesOpened(): number {
+    return this.finder?.openedCount() ?? 0;
+  }
+
   /** Forget a module findModules found (watch: not the loaded module's build); its locations rank from source. */
   rejectFound(file: string): void {
     for (const b of this.bare.values()) b.hits = b.hits.filter((h) => h.file !== file);

@@ -98,6 +98,11 @@ export class ModuleFinder {
     for (const list of this.byDir.values()) list.sort();
   }
 
+  /** How many module files have been opened so far. */
+  openedCount(): number {
+    return this.names.size;
+  }
+
   /** Whether a module file defines a function of that name (opening it the first time). */
   private async defines(file: string, symbol: string): Promise<ObjectFile | null> {
     const known = this.names.get(file);
