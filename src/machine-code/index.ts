@@ -786,7 +786,7 @@ export class MachineCode implements CodeEvidence {
   }
 
   /** Locations without a module whose function is not in the image: the modules found to define it (findModules). */
-  private readonly bare = new Map<string, { hits: ModuleHit[]; sources: readonly string[]; opened: number }>();
+  private readonly bare = new Map<string, { hits: ModuleHit[]; sources: readonly string[]; opened: number; rejected: string[] }>();
   private readonly bareNotes = new Map<string, string>();
   private finder: ModuleFinder | null = null;
   private readonly findProblems: string[] = [];
@@ -849,7 +849,7 @@ export class MachineCode implements CodeEvidence {
       }, (d) => this.opts.lines(`${d}/Makefile`));
       const r = await this.finder.find(q.symbol, sources);
       for (const h of r.hits) this.loaded.set(h.file, h.obj);
-      this.bare.set(q.symbol, { hits: r.hits, sources, opened: r.opened });
+      this.bare.set(q.symbol, { hits: r.hits, sources, opened: r.opened, rejected: [] });
     }
     return this.findProblems.splice(0);
   }
@@ -878,7 +878,11 @@ export class MachineCode implements CodeEvidence {
 
   /** Forget a module findModules found (watch: not the loaded module's build); its locations rank from source. */
   rejectFound(file: string): void {
-    for (const b of this.bare.values()) b.hits = b.hits.filter((h) => h.file !== file);
+    for (const b of this.bare.values()) {
+      if (!b.hits.some((h) => h.file === file)) continue;
+      b.hits = b.hits.filter((h) => h.file !== file);
+      b.rejected.push(file);
+    }
   }
 
   /** Said when the machine code has nothing on a location (it ranks from source): why no module was used. */
@@ -886,6 +890,7 @@ export class MachineCode implements CodeEvidence {
     if (loc.module !== null) return [];
     const found = this.bare.get(loc.symbol);
     if (found === undefined || found.hits.length > 0) return [];
+    if (found.rejected.length > 0) return [`machine code: the location names no module; ${found.rejected.join(', ')} define${found.rejected.length === 1 ? 's' : ''} ${loc.symbol} but ${found.rejected.length === 1 ? 'is' : 'are'} not the loaded module's build: ranked from source`];
     const dirs = [...new Set(found.sources.map((s) => s.slice(0, Math.max(0, s.lastIndexOf('/')))))].join(', ');
     return [`machine code: ${this.opts.image === null ? 'no kernel image was given' : `${loc.symbol} is not in the image (or not with a drop call at this offset)`}, and the location names no module; no module under ${this.opts.modulesDir ?? '--modules'} in the directories of its source (${dirs}) or their parents defines it (${found.opened} opened): ranked from source`];
   }

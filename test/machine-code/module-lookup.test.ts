@@ -173,7 +173,9 @@ test('6.12, watch\'s machine code: a module found for a location without one is 
     const problems = await wrong.code.findModules([query]);
     assert.equal(problems.length, 1);
     assert.match(problems[0] ?? '', new RegExp(`^module vxlan: .*vxlan\\.ko\\.xz is not the loaded module \\(build-id ${own}, the loaded module's .* is ${other}\\): its rows rank from source$`));
-    assert.equal(explainer.explain(query, { code: wrong.code }).method, 'source');
+    const refused = explainer.explain(query, { code: wrong.code });
+    assert.equal(refused.method, 'source');
+    assert.ok(refused.notes.includes(`machine code: the location names no module; ${vxlanKo} defines vxlan_xmit_one but is not the loaded module's build: ranked from source`), refused.notes.join('\n'));
   } finally {
     idx.close();
   }
