@@ -131,6 +131,14 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
     const opened = await openMachineCode(handle, t, { kernel: kernel ?? null, modules, kallsyms: null, moduleNames });
     for (const p of opened.problems) console.error(`evaluate: ${p}`);
     code = opened.code;
+    // The dropwatch form names no module: the CLI finds the modules of those functions before weighing (findModules).
+    const t1 = performance.now();
+    const bare = truths.filter((tr) => tr.module !== undefined).map((tr) => {
+      const { function: fn, isCold } = functionOfSymbol(tr.symbol);
+      return { input: tr.symbol, symbol: tr.symbol, function: fn, isCold, offset: tr.offset, size: null, module: null, reason: null, event: null };
+    });
+    for (const p of await opened.code.findModules(bare)) console.error(`evaluate: ${p}`);
+    if (bare.length > 0) console.error(`evaluate: modules of ${new Set(bare.map((q) => q.symbol)).size} functions named without their module found in ${((performance.now() - t1) / 1000).toFixed(2)} s`);
     machine = { image: kernel ?? '(none)', modules, loadMs: performance.now() - t0, explainMs: 0, decoded: 0, halves: { tune: blankHalf(), report: blankHalf() } };
   } else if (kernel !== undefined) {
     const t0 = performance.now();

@@ -58,6 +58,8 @@ export interface CodeVerdict {
 export interface CodeEvidence {
   /** Weigh the sites for one location, or null when the code cannot say anything (then source ranking applies). */
   weigh(loc: LocationQuery, sites: readonly CodeSite[]): CodeVerdict | null;
+  /** When weigh says nothing: why, for the answer's notes (a module function whose module was not found). */
+  remarks?(loc: LocationQuery): string[];
 }
 
 /** How to get an offset, for a location that names a function only. */
@@ -142,6 +144,7 @@ export class Explainer {
     if (opts.code !== undefined) {
       const sites = raw.map((c) => ({ site: c.site, via: c.via, role: c.role, fn: c.fn, anchorLine: c.anchorLine, prior: structuralFactor(c, fnName, []), tailCallOf: c.tailCallOf, calledAt: c.calledAt }));
       verdict = opts.code.weigh(loc, sites);
+      if (verdict === null) notes.push(...opts.code.remarks?.(loc) ?? []);
     }
     let candidates: Candidate[];
     if (verdict !== null) {

@@ -8,13 +8,14 @@ import { findModuleFiles, moduleKey, loadKernelImage, loadModule, type FunctionC
 import { fromKernelImage, isElfCore, openKcore, type CodeImage } from './code-image.ts';
 import { sourceLines } from '../explain/source-lines.ts';
 import type { Db } from '../index/open.ts';
-import { allSites, listApis, listReasons, type TreeRow } from '../index/read.ts';
+import { allSites, functionsNamed, listApis, listReasons, type TreeRow } from '../index/read.ts';
 import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
 import type { DropApi, DropSite } from '../model.ts';
 import { isGenericDropApi } from '../kernel/drop-functions.ts';
 import { sourcePosition } from '../explain/rank.ts';
 import { mergedSites, softAssign } from './assign.ts';
 import { normaliseStaticKeys } from './static-keys.ts';
+import { ModuleFinder, treeDirOf, type ModuleHit } from './module-lookup.ts';
 import { findDropCalls, type Callee, type DropCall } from './calls.ts';
 import { bugEntriesIn, readBugTable, readModuleBugTable, type BugEntry } from './bug-table.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
@@ -39,6 +40,8 @@ export interface MachineCodeOptions {
   treeRoot?: string;
   /** Every indexed site: what a wrapper's own body frees with (a wrapper may end in several drop functions). */
   sites?: readonly DropSite[];
+  /** The indexed files that define a function of this name: where a location without its module looks for the module. */
+  functionFiles?: (name: string) => readonly string[];
 }
 
 /** Tuned on the even half of bench/calibration (Debian 6.12); see the README for the figures. */
@@ -223,6 +226,8 @@ export class MachineCode implements CodeEvidence {
     const notes: string[] = [];
     const picked = loc.module === null ? this.symbolNotes.get(`${loc.symbol}\0${loc.offset}`) : undefined;
     if (picked !== undefined) notes.push(picked);
+    const found = loc.module === null ? this.bareNotes.get(`${loc.symbol}\0${loc.offset}`) : undefined;
+    if (found !== undefined) notes.push(found);
     const where = fa.module !== null ? `${fa.module}.ko` : this.opts.image?.label ?? 'the image';
     const call = fa.calls.find((c) => c.ret === loc.offset);
     if (call === undefined) {
@@ -308,6 +313,12 @@ export class MachineCode implements CodeEvidence {
   /** Drop calls of the function a location names, decoded once per function. */
   analysis(loc: LocationQuery): FunctionAnalysis | null {
     const image = this.opts.image;
+    if (loc.module === null && this.bare.has(loc.symbol)) {
+      // Not in the image, or a same-named function of the image that the offset does not return from a drop call in.
+      const inImage = image !== null && image.lookup(loc.symbol).length > 0;
+      const fa = inImage && this.imageReturns(loc) ? null : this.bareAnalysis(loc, inImage);
+      if (fa !== null || !inImage) return fa;
+    }
     if (loc.module !== null || image === null) {
       const key = `${loc.module ?? ''}\0${loc.symbol}`;
       if (this.functions.has(key)) return this.functions.get(key) ?? null;
@@ -774,6 +785,116 @@ export class MachineCode implements CodeEvidence {
     return out;
   }
 
+  /** Locations without a module whose function is not in the image: the modules found to define it (findModules). */
+  private readonly bare = new Map<string, { hits: ModuleHit[]; sources: readonly string[]; opened: number; rejected: string[] }>();
+  private readonly bareNotes = new Map<string, string>();
+  private finder: ModuleFinder | null = null;
+  private readonly findProblems: string[] = [];
+
+  /** The module a location without one is in: of the modules that define the function, the one its offset fits and returns from a drop call in. */
+  private bareAnalysis(loc: LocationQuery, inImage: boolean): FunctionAnalysis | null {
+    const found = this.bare.get(loc.symbol);
+    const offset = loc.offset;
+    if (found === undefined || found.hits.length === 0 || offset === null) return null;
+    const analysed = found.hits.map((h) => ({ h, fa: this.analyse(`${h.module}\0${loc.symbol}`, h.obj.functionCode(loc.symbol), h.obj, h.module) }))
+      .filter((x): x is { h: ModuleHit; fa: FunctionAnalysis } => x.fa !== null);
+    let pool = analysed.filter((x) => x.fa.code.size > offset);
+    if (pool.length === 0) pool = analysed;
+    const returns = pool.filter((x) => x.fa.calls.some((c) => c.ret === offset));
+    if (returns.length > 0) pool = returns;
+    // The image has a function of that name too: a module is used only where the offset returns from its drop call.
+    else if (inImage) return null;
+    const first = pool[0];
+    if (first === undefined) return null;
+    const dir = this.opts.modulesDir ?? '';
+    const path = (h: ModuleHit): string => `${treeDirOf(dir, h.file)}/${h.file.slice(h.file.lastIndexOf('/') + 1)}`.replace(/^\//, '');
+    const of = (h: ModuleHit): string => `${path(h)} (the module of ${h.source.slice(h.source.lastIndexOf('/') + 1)})`;
+    const notIn = inImage ? `+${hex(offset)} is not the return address of a drop call in the image's ${loc.symbol}` : this.opts.image === null ? 'no kernel image was given' : `${loc.symbol} is not in the image`;
+    let note = `machine code: ${notIn}, and the location names no module: ${loc.symbol} found in ${of(first.h)}`;
+    if (analysed.length > 1) {
+      const why = returns.length > 0 ? `+${hex(offset)} is the return address of a drop call` : `+${hex(offset)} fits inside the function`;
+      note += pool.length < analysed.length
+        ? `; ${analysed.length} modules define it (${analysed.map((x) => path(x.h)).join(', ')}), and only in this one ${why}`
+        : `; ${analysed.length} modules define it (${analysed.map((x) => path(x.h)).join(', ')}) and in ${pool.length === analysed.length ? 'each' : `${pool.length} of them`} ${why}: the first is used`;
+    }
+    this.bareNotes.set(`${loc.symbol}\0${offset}`, note);
+    return first.fa;
+  }
+
+  /**
+   * For locations without a module (dropwatch) whose function is not in the image: find and open (decompress) the
+   * modules under --modules that define it, before weighing. Returns problems to print (none when nothing is found:
+   * remarks() says so in the answer).
+   */
+  async findModules(queries: Iterable<LocationQuery>): Promise<string[]> {
+    const dir = this.opts.modulesDir;
+    const filesOf = this.opts.functionFiles;
+    if (dir === null || filesOf === undefined) return [];
+    const image = this.opts.image;
+    for (const q of queries) {
+      if (q.module !== null || q.offset === null || this.bare.has(q.symbol)) continue;
+      if (image !== null && image.lookup(q.symbol).length > 0 && this.imageReturns(q)) continue;
+      const sources = [...new Set(filesOf(q.function))];
+      if (sources.length === 0) continue;
+      this.moduleFiles ??= findModuleFiles(dir);
+      this.finder ??= new ModuleFinder(dir, this.moduleFiles.values(), async (file) => {
+        const known = this.loaded.get(file);
+        if (known !== undefined) return known;
+        try {
+          return await loadModule(file);
+        } catch (err) {
+          this.findProblems.push(err instanceof Error ? err.message : String(err));
+          return null;
+        }
+      }, (d) => this.opts.lines(`${d}/Makefile`));
+      const r = await this.finder.find(q.symbol, sources);
+      for (const h of r.hits) this.loaded.set(h.file, h.obj);
+      this.bare.set(q.symbol, { hits: r.hits, sources, opened: r.opened, rejected: [] });
+    }
+    return this.findProblems.splice(0);
+  }
+
+  /** Whether a same-named function of the image holds the offset as the return address of a drop call. */
+  private imageReturns(loc: LocationQuery): boolean {
+    const image = this.opts.image;
+    const offset = loc.offset;
+    if (image === null || offset === null) return false;
+    return image.lookup(loc.symbol).some((s) => s.size > offset && this.analyse(`\0${s.address}`, this.codeAt(loc.symbol, s), null, null)?.calls.some((c) => c.ret === offset) === true);
+  }
+
+  /** The modules findModules opened for locations without one. */
+  foundModules(): Array<{ module: string; file: string }> {
+    return [...this.bare.values()].flatMap((b) => b.hits.map((h) => ({ module: h.module, file: h.file })));
+  }
+
+  /** What findModules found for a symbol (null: not looked up), and how many module files it has opened in all. */
+  modulesFound(symbol: string): string[] | null {
+    return this.bare.get(symbol)?.hits.map((h) => h.module) ?? null;
+  }
+
+  moduleFilesOpened(): number {
+    return this.finder?.openedCount() ?? 0;
+  }
+
+  /** Forget a module findModules found (watch: not the loaded module's build); its locations rank from source. */
+  rejectFound(file: string): void {
+    for (const b of this.bare.values()) {
+      if (!b.hits.some((h) => h.file === file)) continue;
+      b.hits = b.hits.filter((h) => h.file !== file);
+      b.rejected.push(file);
+    }
+  }
+
+  /** Said when the machine code has nothing on a location (it ranks from source): why no module was used. */
+  remarks(loc: LocationQuery): string[] {
+    if (loc.module !== null) return [];
+    const found = this.bare.get(loc.symbol);
+    if (found === undefined || found.hits.length > 0) return [];
+    if (found.rejected.length > 0) return [`machine code: the location names no module; ${found.rejected.join(', ')} define${found.rejected.length === 1 ? 's' : ''} ${loc.symbol} but ${found.rejected.length === 1 ? 'is' : 'are'} not the loaded module's build: ranked from source`];
+    const dirs = [...new Set(found.sources.map((s) => s.slice(0, Math.max(0, s.lastIndexOf('/')))))].join(', ');
+    return [`machine code: ${this.opts.image === null ? 'no kernel image was given' : `${loc.symbol} is not in the image (or not with a drop call at this offset)`}, and the location names no module; no module under ${this.opts.modulesDir ?? '--modules'} in the directories of its source (${dirs}) or their parents defines it (${found.opened} opened): ranked from source`];
+  }
+
   private moduleObject(name: string): ObjectFile | null {
     if (this.modules.has(name)) return this.modules.get(name) ?? null;
     const dir = this.opts.modulesDir;
@@ -840,6 +961,12 @@ function listHeaders(dir: string): string[] {
   return out.sort();
 }
 
+/** Opening modules before weighing: those the locations name, and those found for locations that name none. */
+export interface ModuleLoading {
+  loadModules(names: Iterable<string>): Promise<string[]>;
+  findModules(queries: Iterable<LocationQuery>): Promise<string[]>;
+}
+
 export interface OpenMachineCodeOptions {
   kernel: string | null;
   modules: string | null;
@@ -860,7 +987,8 @@ export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCo
     else image = fromKernelImage(opts.loaded ?? await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsyms !== null ? { kallsyms: opts.kallsyms } : {}) }));
   }
   const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
-  const code = new MachineCode({ image, modulesDir: opts.modules, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
+  const functionFiles = (name: string): string[] => functionsNamed(db, tree.id, name).map((f) => f.file);
+  const code = new MachineCode({ image, modulesDir: opts.modules, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id), functionFiles });
   const problems = await code.loadModules(opts.moduleNames);
   // Debian's banner names the package version (…Debian 6.1.192-2…), its release string does not (6.1.0-56-amd64).
   if (image !== null && tree.version !== null && image.banner !== null && !new RegExp(`(^|[^0-9.])${tree.version.replace(/\./g, '\\.')}([^0-9.]|$)`).test(image.banner.replace(/^Linux version /, ' '))) {

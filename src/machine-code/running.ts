@@ -15,7 +15,7 @@ import type { Db } from '../index/open.ts';
 import type { TreeRow } from '../index/read.ts';
 import { LIMITS, openRegularFile, readRegularFile } from '../io/regular-file.ts';
 import { isElfCore } from './code-image.ts';
-import { openMachineCode, type MachineCode } from './index.ts';
+import { openMachineCode, type MachineCode, type ModuleLoading } from './index.ts';
 
 export const RUNNING_NOTES = '/sys/kernel/notes';
 export const RUNNING_KALLSYMS = '/proc/kallsyms';
@@ -36,7 +36,7 @@ export interface RunningCodeOptions {
 
 export interface RunningCode {
   /** The machine code; `loadModules` opens only the modules whose build-id is the loaded module's. */
-  code: CodeEvidence & { loadModules(names: Iterable<string>): Promise<string[]> };
+  code: CodeEvidence & ModuleLoading;
   /** What was checked, for a line on stderr ("--kernel F is the running kernel (build-id …)"). */
   checked: string | null;
   problems: string[];
@@ -114,13 +114,13 @@ function checkModules(code: MachineCode, opts: RunningCodeOptions): RunningCode[
   const sys = opts.sysModulePath ?? RUNNING_MODULES;
   const verdict = new Map<string, string | null>();
   let files: Map<string, string> | null = null;
-  const check = async (name: string): Promise<string | null> => {
+  const check = async (name: string, at?: string): Promise<string | null> => {
     const key = moduleKey(name);
     const notes = join(sys, key, 'notes', '.note.gnu.build-id');
     // Not loaded (or built in): no notes to compare, and nothing of it runs; MachineCode says if no .ko is found.
     if (dir === null || !existsSync(notes)) return null;
     files ??= findModuleFiles(dir);
-    const file = files.get(key);
+    const file = at ?? files.get(key);
     if (file === undefined) return null;
     let running: string | null;
     try {
@@ -139,6 +139,20 @@ function checkModules(code: MachineCode, opts: RunningCodeOptions): RunningCode[
   };
   return {
     weigh: (loc, sites) => code.weigh(loc, sites),
+    remarks: (loc) => code.remarks(loc),
+    findModules: async (queries) => {
+      const problems = await code.findModules(queries);
+      for (const f of code.foundModules()) {
+        if (verdict.has(f.file)) continue;
+        const why = await check(f.module, f.file);
+        verdict.set(f.file, why);
+        if (why !== null) {
+          problems.push(why);
+          code.rejectFound(f.file);
+        }
+      }
+      return problems;
+    },
     loadModules: async (names) => {
       const problems: string[] = [];
       const ok: string[] = [];

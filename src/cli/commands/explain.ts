@@ -2,6 +2,7 @@
 import { createInterface } from 'node:readline';
 import { InputError, UsageError } from '../../errors.ts';
 import { Explainer, type CodeEvidence, type LocationQuery } from '../../explain/explain.ts';
+import type { ModuleLoading } from '../../machine-code/index.ts';
 import { sourceLines } from '../../explain/source-lines.ts';
 import { changedWarning } from '../../index/freshness.ts';
 import { openForRead } from '../../index/open.ts';
@@ -157,7 +158,7 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
     let preloaded = false;
     // --kernel / --modules: the shipped machine code weighs the candidates. Opened once, on the first batch;
     // later batches only add the modules they name. Each problem is said once.
-    let code: CodeEvidence & { loadModules(names: Iterable<string>): Promise<string[]> } | null = null;
+    let code: CodeEvidence & ModuleLoading | null = null;
     const said = new Set<string>();
     const tell = (problems: readonly string[]): void => {
       for (const p of problems) {
@@ -180,6 +181,8 @@ export async function runExplain(words: readonly string[], flags: ExplainFlags):
       } else {
         tell(await code.loadModules(moduleNames));
       }
+      // Locations without a module (dropwatch) whose function is not in the image: their modules, found and opened.
+      tell(await code.findModules(queries));
       return code;
     };
     /** The files the answers quote, for the freshness warning at the end (unique files: bounded). */

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { DropAggregator } from '../../build-report.ts';
 import { CaptureError, errnoCode, InputError, OutputError } from '../../errors.ts';
 import { Explainer, type CodeEvidence } from '../../explain/explain.ts';
+import type { ModuleLoading } from '../../machine-code/index.ts';
 import { openForRead, type Db } from '../../index/open.ts';
 import { checkOutputPath, writeOutputFile, type NamedInput } from '../../io/output-file.ts';
 import { FileKindError, LIMITS, openRegularStream } from '../../io/regular-file.ts';
@@ -137,6 +138,8 @@ export async function runReport(file: string | undefined, flags: ReportFlags): P
         kallsyms: symbols?.text ?? null, moduleNames: agg.modules(),
       });
       for (const p of opened.problems) writeErr(`dropsite: ${p}`);
+      // The rows without a module (dropwatch) whose function is not in the image: their modules, found and opened.
+      for (const p of await opened.code.findModules(agg.rowQueries(flags.top).map((r) => r.query))) writeErr(`dropsite: ${p}`);
       code = opened.code;
     }
     const view = agg.view(explainer, {
@@ -204,7 +207,7 @@ async function checkWatchRebuild(flags: WatchFlags): Promise<void> {
  * watch --kernel / --modules without --rebuild: the running kernel's machine code, opened (and its build-id
  * checked) before the capture starts, so that a wrong image costs no capture. Closes the index on a refusal.
  */
-async function openWatchCode(flags: WatchFlags, db: Db, explainer: Explainer): Promise<(CodeEvidence & { loadModules(names: Iterable<string>): Promise<string[]> }) | undefined> {
+async function openWatchCode(flags: WatchFlags, db: Db, explainer: Explainer): Promise<(CodeEvidence & ModuleLoading) | undefined> {
   if (flags.rebuild === true || (flags.kernel === undefined && flags.modules === undefined)) return undefined;
   try {
     const { openRunningCode } = await import('../../machine-code/running.ts');
@@ -219,9 +222,10 @@ async function openWatchCode(flags: WatchFlags, db: Db, explainer: Explainer): P
 }
 
 /** The modules the captured drops name, opened before the final report (each problem said once). */
-async function loadCaptureModules(code: { loadModules(names: Iterable<string>): Promise<string[]> } | undefined, agg: DropAggregator): Promise<void> {
+async function loadCaptureModules(code: ModuleLoading | undefined, agg: DropAggregator, top: number): Promise<void> {
   if (code === undefined) return;
   for (const p of await code.loadModules(agg.modules())) writeErr(`dropsite: ${p}`);
+  for (const p of await code.findModules(agg.rowQueries(top).map((r) => r.query))) writeErr(`dropsite: ${p}`);
 }
 
 export async function runWatch(flags: WatchFlags): Promise<void> {
@@ -282,7 +286,7 @@ export async function runWatch(flags: WatchFlags): Promise<void> {
     process.removeListener('SIGTERM', onSignal);
     await reading.catch(() => undefined);
     const explained = flags.rebuild === true ? await liveRebuild(agg, explainer, flags) : undefined;
-    await loadCaptureModules(code, agg);
+    await loadCaptureModules(code, agg, flags.top);
     const view = agg.view(explainer, { ...opts, ...(explained !== undefined ? { explained } : {}) });
     if (lost > 0) view.warnings.push(`the kernel overwrote ${lost} events before they were read (per_cpu stats overrun)`);
     db.close();
@@ -334,7 +338,7 @@ async function watchDropwatch(flags: WatchFlags): Promise<void> {
     db.close();
     throw new CaptureError('this kernel has no drop monitor (dropwatch: Unable to find NET_DM family)', { hint: 'use --source tracefs (the default), which reads the skb:kfree_skb trace event instead' });
   }
-  await loadCaptureModules(code, agg);
+  await loadCaptureModules(code, agg, flags.top);
   const view = agg.view(explainer, {
     title: 'Live drops (dropwatch)', source: 'dropwatch -l kas', format: 'dropwatch', top: flags.top, allCandidates: flags.allCandidates === true, context: flags.context,
     ...(flags.rebuild === true ? { explained: await liveRebuild(agg, explainer, flags) } : {}),
