@@ -122,8 +122,13 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+const codeOf = (build: string): MachineCode => {
+  const c = codes.get(build);
+  assert.ok(c !== undefined);
+  return c;
+};
 const explain = (build: 'tail' | 'call' | 'both', offset: number): ReturnType<Explainer['explain']> =>
-  ex.explain(parseLocation(`fix_start_xmit+0x${offset.toString(16)}/0x${xmit.length.toString(16)}`), { code: codes.get(build) });
+  ex.explain(parseLocation(`fix_start_xmit+0x${offset.toString(16)}/0x${xmit.length.toString(16)}`), { code: codeOf(build) });
 
 test('source only: the call of the wrapper of another file\'s free is said to be reported inside that free', () => {
   const e = ex.explain(parseLocation(`fix_start_xmit+0x${AT_FORWARD.toString(16)}/0x${xmit.length.toString(16)}`));
