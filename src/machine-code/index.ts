@@ -162,6 +162,7 @@ export class MachineCode implements CodeEvidence {
       else l.push(site);
     }
     for (const [name, list] of inBody) this.bodySites.set(name, list.length);
+    this.endsWithFree = new Set([...this.apiNames, ...(opts.sites ?? []).filter((s) => s.tail).map((s) => s.function)]);
     const reachOf = (name: string, seen: Set<string>): Set<string> => {
       const known = this.reach.get(name);
       if (known !== undefined) return known;
@@ -406,13 +407,16 @@ export class MachineCode implements CodeEvidence {
   }
 
   private readonly forwards = new Map<string, Callee | null>();
+  /** Functions whose source can end with a free: the tree's drop functions and those with a tail site. */
+  private readonly endsWithFree: Set<string>;
 
   /**
    * A function called out of line whose own code (in the same module, else in the image) ends a path with a
    * jump to a drop function, or to another such function (up to FORWARD_DEPTH deep): as a drop callee, or null.
    */
   private forwardOf(name: string, obj: ObjectFile | null, depth: number): Callee | null {
-    if (SKIP_FORWARD.test(name)) return null;
+    // Only a function the index knows ends with a free (a drop function of the tree, or one with a free as its last statement) is decoded.
+    if (SKIP_FORWARD.test(name) || !this.endsWithFree.has(name.replace(/\..*$/, ''))) return null;
     const local = obj?.functionCode(name) ?? null;
     const image = this.opts.image;
     const key = `${local !== null && obj !== null ? obj.path : ''}\0${name}`;
