@@ -453,7 +453,8 @@ export class MachineCode implements CodeEvidence {
     // Its reason is its own parameter (the index knows it for a drop function of the tree) unless its jump passes constants.
     const out: Callee = { name, reasonArg: jumps.reasons === null ? api?.reasonArg ?? null : null, skbArg: api?.skbArg ?? next?.skbArg ?? 0, forward };
     this.forwards.set(key, out);
-    const events = jumps.targets.map((t) => this.calleeEvent.get(t) ?? (deeper.has(t) ? this.calleeEvent.get(t) ?? null : null));
+    // The event is the jump targets' (skb_free_datagram → consume_skb fires consume_skb); forwarders deeper set theirs first.
+    const events = jumps.targets.map((t) => this.calleeEvent.get(t) ?? null);
     this.calleeEvent.set(name, events.length > 0 && events.every((e) => e === 'consume_skb') ? 'consume_skb' : null);
     return out;
   }
@@ -463,7 +464,7 @@ export class MachineCode implements CodeEvidence {
     if (t === null) return '';
     return `machine code: ${t.path[0] ?? ''} ends with a jump to ${t.path.slice(1).join(' → ')} (a tail call), so its drops are reported here, at the return from its call at +${hex(call.off)}`
       + (t.alsoInside ? `; another path of ${t.path[0] ?? ''} calls a drop function and returns, so a drop may also be reported inside ${t.path[0] ?? ''} instead` : '')
-      + (call.reasons !== null && call.reasons.values.length > 0 ? `; the reason is what the call passes ${t.reasons !== null ? '(a constant of its own code)' : `to ${t.path[0] ?? ''}`}` : '');
+      + (t.reasons !== null ? `; the reason is the constant its own jump passes` : call.reasons !== null && call.reasons.values.length > 0 ? `; the reason is what the call passes to ${t.path[0] ?? ''}` : '');
   }
 
   private reasonText(call: DropCall): string | null {
