@@ -67,7 +67,7 @@ export interface EvaluationResult {
   moduleSet: boolean;
   /** Module truth: via-tail records scored against the calling line instead of the tail call's line (callChain). */
   viaCallingLine: Accuracy;
-  /** Machine-code mode on the module set's via-tail records, against the tail call's line and against the calling line. */
+  /** Machine-code mode on the via-tail records, against the tail call's line (both sets) and against the calling line (module set). */
   mcViaTail: Accuracy | null;
   mcViaCallingLine: Accuracy | null;
   /**
@@ -227,7 +227,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
       }
       if (chainSite === null) continue;
       hit(base, viaTail, 'via-tail');
-      if (code !== null && tr.module !== undefined) hit(base, mcViaTail, 'mc-via-tail', code);
+      if (code !== null) hit(base, mcViaTail, 'mc-via-tail', code);
       exactQueries.push({ q: base, site, viaTail: true });
       continue;
     }
@@ -287,7 +287,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
   handle.close();
   if (machine !== null && code !== null) machine.decoded = code.decodedCount;
   const moduleSet = truths.some((tr) => tr.module !== undefined);
-  return { truthFile, moduleSet, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, perfHalves, calledAt, dropwatch: dw, viaTail, viaCallingLine, mcViaTail: code === null || !moduleSet ? null : mcViaTail, mcViaCallingLine: code === null ? null : mcViaCallingLine, ties, confident, machine, misses };
+  return { truthFile, moduleSet, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, perfHalves, calledAt, dropwatch: dw, viaTail, viaCallingLine, mcViaTail: code === null ? null : mcViaTail, mcViaCallingLine: code === null ? null : mcViaCallingLine, ties, confident, machine, misses };
 }
 
 const pctOf = (a: Accuracy, k: 'top1' | 'top3'): string => `${((a[k] / Math.max(1, a.n)) * 100).toFixed(1)}%`;
@@ -318,7 +318,7 @@ export function formatEvaluation(r: EvaluationResult, heldOut = false): string {
       ...(heldOut ? [`  whole set: perf form top-1 ${pctOf(sum(m!.halves.tune.perf, m!.halves.report.perf), 'top1')}, top-3 ${pctOf(sum(m!.halves.tune.perf, m!.halves.report.perf), 'top3')} of ${m!.halves.tune.perf.n + m!.halves.report.perf.n}; `
         + `dropwatch form top-1 ${pctOf(sum(m!.halves.tune.dropwatch, m!.halves.report.dropwatch), 'top1')}, top-3 ${pctOf(sum(m!.halves.tune.dropwatch, m!.halves.report.dropwatch), 'top3')} of ${m!.halves.tune.dropwatch.n + m!.halves.report.dropwatch.n}; `
         + `scored >= 0.9: ${m!.halves.tune.confident.right + m!.halves.report.confident.right}/${m!.halves.tune.confident.n + m!.halves.report.confident.n} right; no drop call at the offset ${m!.halves.tune.noCall + m!.halves.report.noCall}`] : []),
-      ...(r.mcViaTail === null ? [] : [`  tail-called drops reported at the caller (perf form): top-1 ${pctOf(r.mcViaTail, 'top1')}, top-3 ${pctOf(r.mcViaTail, 'top3')} of ${r.mcViaTail.n}`]),
+      ...(r.mcViaTail === null ? [] : [`  tail-called drops reported at the caller, the tail call's own line as the truth (perf form): top-1 ${pctOf(r.mcViaTail, 'top1')}, top-3 ${pctOf(r.mcViaTail, 'top3')} of ${r.mcViaTail.n}`]),
       ...(r.mcViaCallingLine === null || !r.moduleSet ? [] : [`  tail-called drops with the calling line as the truth (perf form): top-1 ${pctOf(r.mcViaCallingLine, 'top1')}, top-3 ${pctOf(r.mcViaCallingLine, 'top3')} of ${r.mcViaCallingLine.n}`]),
       ...(['tune', 'report'] as const).map((k) => {
         const h = r.machine!.halves[k];

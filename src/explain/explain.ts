@@ -53,6 +53,8 @@ export interface CodeVerdict {
    * none of the wrapper's own frees), so the source's word on it is left out of its evidence.
    */
   settled?: boolean[];
+  /** Per site: the code shows that the function the site's drops are said to be reported in tail-calls the drop, so it is reported here. */
+  reportedHere?: boolean[];
 }
 
 export interface CodeEvidence {
@@ -148,7 +150,7 @@ export class Explainer {
     }
     let candidates: Candidate[];
     if (verdict !== null) {
-      const structural = raw.map((c, i) => { const ev: string[] = []; structuralFactor(c, fnName, ev, verdict?.settled?.[i] === true); return ev; });
+      const structural = raw.map((c, i) => { const ev: string[] = []; structuralFactor(c, fnName, ev, verdict?.settled?.[i] === true, verdict?.reportedHere?.[i] === true); return ev; });
       candidates = rankByWeights(raw, verdict.weights, verdict.evidence.map((ev, i) => [...ev, ...(structural[i] ?? [])]));
       notes.push(...verdict.notes);
     } else {

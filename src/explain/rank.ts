@@ -102,12 +102,16 @@ function eventFactor(input: RankInput, s: DropSite, ev: string[]): number {
  * What the candidate's place in the call graph says, whatever the location: reported elsewhere, behind a
  * tail call, inside helpers that must have been inlined, a call of the drop function named by the location.
  */
-export function structuralFactor(c: RawCandidate, locationFunction: string, ev: string[], callerSettled = false): number {
+/** A call of a drop function whose drops the call graph says are reported inside another function. */
+export const REPORTED_INSIDE_FACTOR = 0.05;
+
+export function structuralFactor(c: RawCandidate, locationFunction: string, ev: string[], callerSettled = false, reportedHere = false): number {
   const s = c.site;
   let f = 1;
-  if (s.reportedIn !== null && s.reportedIn !== locationFunction && c.role === 'site') {
+  // The machine code may have shown that the function it is reported in ends with a tail call: then it is reported here.
+  if (s.reportedIn !== null && s.reportedIn !== locationFunction && c.role === 'site' && !reportedHere) {
     ev.push(`calls ${s.api}, whose drops are reported inside ${s.reportedIn}, not here`);
-    f *= 0.05;
+    f *= REPORTED_INSIDE_FACTOR;
   }
   // Helpers between the symbol's function and the site (before the tail-called function, if any):
   // their code lands in this symbol only if gcc inlined them.

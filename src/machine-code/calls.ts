@@ -10,6 +10,18 @@ export interface Callee {
   reasonArg: number | null;
   /** Index of the freed buffer's parameter. */
   skbArg: number;
+  /** An out-of-line function whose own code tail-jumps to a drop function: its drops are reported at the return from its call. */
+  forward?: Forward;
+}
+
+/** What the code of an out-of-line function shows: a path that ends with a jump to a drop function (a tail call). */
+export interface Forward {
+  /** The functions on the way, this one first, the drop function it jumps to last (`[dev_kfree_skb_any_reason, sk_skb_reason_drop]`). */
+  path: string[];
+  /** Another path of it calls a drop function (returns after it): a drop there is reported inside it. */
+  alsoInside: boolean;
+  /** The reason constants its jump passes, when they are constants in its own code (else its reason parameter passes through). */
+  reasons: { values: number[]; complete: boolean } | null;
 }
 
 export interface DropCall {
@@ -20,6 +32,8 @@ export interface DropCall {
   ret: number;
   callee: string;
   tail: boolean;
+  /** The callee is not a drop function but ends a path with a tail jump to one (calls.ts Forward), else null. */
+  through: Forward | null;
   /** Constants that reach the reason register; `complete` is false when some path brings a non-constant. */
   reasons: { values: number[]; complete: boolean } | null;
   /** Other functions called in the neighbourhood (before and after the drop call). */
@@ -200,6 +214,35 @@ function clearsAfter(insns: readonly Insn[], i: number, skb: readonly Origin[], 
   return false;
 }
 
+/**
+ * Whether a function's own code ends a path with a jump to one of `callees` (a tail call), and whether another
+ * path calls one; `reasonFamily` gives the register of a jump target's reason, for the constants it gets there.
+ */
+export function tailJumps(fn: DecodedFunction, isTarget: (name: string) => boolean, reasonFamily: (name: string) => number | undefined, opts: FlowOptions): { targets: string[]; alsoInside: boolean; reasons: { values: number[]; complete: boolean } | null } | null {
+  const targets: string[] = [];
+  let alsoInside = false;
+  let flow: Flow | null = null;
+  const values = new Set<number>();
+  let complete = true;
+  fn.insns.forEach((x, i) => {
+    if (x.callee === null || !isTarget(x.callee)) return;
+    if (x.flow === 'call') alsoInside = true;
+    if (x.flow !== 'jmp') return;
+    if (!targets.includes(x.callee)) targets.push(x.callee);
+    const family = reasonFamily(x.callee);
+    if (family === undefined) {
+      complete = false;
+      return;
+    }
+    flow ??= new Flow(fn, opts);
+    const r = flow.reachingConstants(i, family);
+    for (const v of r.values) values.add(v);
+    if (!r.complete || r.values.length === 0) complete = false;
+  });
+  if (targets.length === 0) return null;
+  return { targets, alsoInside, reasons: complete && values.size > 0 ? { values: [...values].sort((a, b) => a - b), complete: true } : null };
+}
+
 export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, Callee>, opts: FlowOptions): DropCall[] {
   const flow = new Flow(fn, opts);
   const insns = fn.insns;
@@ -209,7 +252,8 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
     if (!isDrop(x) || x.callee === null) return;
     const callee = callees.get(x.callee);
     const family = callee?.reasonArg === null || callee?.reasonArg === undefined ? undefined : ARG_FAMILIES[callee.reasonArg];
-    const reasons = family === undefined ? null : flow.reachingConstants(i, family);
+    const fixed = callee?.forward?.reasons;
+    const reasons = fixed != null && fixed.values.length > 0 ? fixed : family === undefined ? null : flow.reachingConstants(i, family);
     const neighbours: string[] = [];
     const imms: number[] = [];
     const gsDisps: number[] = [];
@@ -282,7 +326,7 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
       }
     }
     out.push({
-      index: i, off: x.off, ret: x.off + x.len, callee: x.callee, tail: x.flow === 'jmp',
+      index: i, off: x.off, ret: x.off + x.len, callee: x.callee, tail: x.flow === 'jmp', through: callee?.forward ?? null,
       reasons, neighbours, imms, gsDisps, disps, dataRefs, dropBefore, dropAfter,
       entry: entryFacts(flow, insns, start, opts, isDrop, callees),
       skb, clearsField: clearsAfter(insns, i, skb, opts, isDrop), warnings,

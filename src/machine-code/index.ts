@@ -12,11 +12,11 @@ import { allSites, functionsNamed, listApis, listReasons, type TreeRow } from '.
 import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
 import type { DropApi, DropSite } from '../model.ts';
 import { isGenericDropApi } from '../kernel/drop-functions.ts';
-import { sourcePosition } from '../explain/rank.ts';
+import { REPORTED_INSIDE_FACTOR, sourcePosition } from '../explain/rank.ts';
 import { mergedSites, softAssign } from './assign.ts';
 import { normaliseStaticKeys } from './static-keys.ts';
 import { ModuleFinder, treeDirOf, type ModuleHit } from './module-lookup.ts';
-import { findDropCalls, type Callee, type DropCall } from './calls.ts';
+import { findDropCalls, tailJumps, type Callee, type DropCall, type Forward } from './calls.ts';
 import { bugEntriesIn, readBugTable, readModuleBugTable, type BugEntry } from './bug-table.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
 import { entryLines } from './guards.ts';
@@ -106,9 +106,16 @@ interface FunctionAnalysis {
   called: Set<string>;
   /** The image's __bug_table entries inside the function, by offset. */
   bugs: Map<number, BugEntry>;
+  /** The drop functions its calls were searched for, with the out-of-line functions that tail-jump to one. */
+  callees: ReadonlyMap<string, Callee>;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** How many out-of-line functions deep a chain of tail jumps to a drop function is followed. */
+const FORWARD_DEPTH = 3;
+/** Calls that are never a function's own code: tracing, stack protector, retpoline thunks, sanitizers. */
+const SKIP_FORWARD = /^(__fentry__|__stack_chk_fail|__x86_|__sanitizer_|__asan_|__kasan_|__ubsan_|__tsan_|__cfi_|__warn_printk$|_printk$)/;
 
 export class MachineCode implements CodeEvidence {
   private readonly opts: MachineCodeOptions;
@@ -158,6 +165,7 @@ export class MachineCode implements CodeEvidence {
       else l.push(site);
     }
     for (const [name, list] of inBody) this.bodySites.set(name, list.length);
+    this.endsWithFree = new Set([...this.apiNames, ...(opts.sites ?? []).filter((s) => s.tail).map((s) => s.function)]);
     const reachOf = (name: string, seen: Set<string>): Set<string> => {
       const known = this.reach.get(name);
       if (known !== undefined) return known;
@@ -236,6 +244,7 @@ export class MachineCode implements CodeEvidence {
       return { method: 'machine-code', weights: sites.map((s) => s.prior), evidence: sites.map(() => []), notes, reason: null, event: null, size: fa.code.size };
     }
     if (sites.length === 0) {
+      if (call.through !== null) notes.push(this.throughNote(call));
       notes.push(`machine code: ${loc.symbol}+${hex(call.ret)} returns from a call of ${call.callee}, but no indexed site can stand for it: a missed site (a drop through a function pointer, a helper emitted from a header, or more helpers deep than the index follows)`);
       return { method: 'machine-code', weights: [], evidence: [], notes, reason: this.reasonText(call), event: this.calleeEvent.get(call.callee) ?? null, size: fa.code.size };
     }
@@ -282,6 +291,7 @@ export class MachineCode implements CodeEvidence {
     const callText = `${call.tail ? 'jumps to' : 'calls'} ${call.callee} at +${hex(call.off)}`;
     const rt = this.reasonText(call);
     notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
+    if (call.through !== null) notes.push(this.throughNote(call));
     // Identical code reached from two places: gcc keeps one block, and the debug info names one of the lines.
     const own = sites.map((s) => (s.role === 'site' && s.via.length === 0 && s.tailCallOf === null ? `${s.site.api}\0${s.site.reasonText ?? ''}` : ''));
     const merged = mergedSites(row, own, fa.calls.filter((c) => c.callee === call.callee).length);
@@ -307,7 +317,9 @@ export class MachineCode implements CodeEvidence {
     });
     const event = this.calleeEvent.get(call.callee) ?? (call.reasons?.complete === true && call.reasons.values.length > 0 && call.reasons.values.every((v) => this.opts.reasons.get(v) === 'CONSUMED') ? 'consume_skb' : call.reasons !== null ? 'kfree_skb' : null);
     const single = call.reasons?.complete === true && call.reasons.values.length === 1 ? this.opts.reasons.get(call.reasons.values[0] ?? -1) ?? null : null;
-    return { method: 'machine-code', weights, evidence, notes, reason: single, event, size: fa.code.size, settled: sites.map((s) => inside(s) < 1) };
+    const through = call.through;
+    const reportedHere = sites.map((s) => through !== null && s.site.reportedIn !== null && through.path.includes(s.site.reportedIn));
+    return { method: 'machine-code', weights, evidence, notes, reason: single, event, size: fa.code.size, settled: sites.map((s) => inside(s) < 1), reportedHere };
   }
 
   /** Drop calls of the function a location names, decoded once per function. */
@@ -387,13 +399,83 @@ export class MachineCode implements CodeEvidence {
     this.decodedCount++;
     const bugs = obj === null ? this.bugsIn(code) : this.moduleBugsIn(obj, code);
     const resumes = new Set([...bugs].filter(([, e]) => e.warning).map(([off]) => off));
-    const calls = findDropCalls(decoded, this.callees, { noreturn: this.noreturn, hiddenEdges, resumes });
+    // Out-of-line functions whose own code ends with a jump to a drop function: their calls report drops here.
+    let callees: ReadonlyMap<string, Callee> = this.callees;
+    for (const x of decoded.insns) {
+      if ((x.flow !== 'call' && x.flow !== 'jmp') || x.callee === null || this.callees.has(x.callee) || callees.has(x.callee)) continue;
+      const forward = this.forwardOf(x.callee, obj, 1);
+      if (forward === null) continue;
+      if (callees === this.callees) callees = new Map(this.callees);
+      (callees as Map<string, Callee>).set(x.callee, forward);
+    }
+    const calls = findDropCalls(decoded, callees, { noreturn: this.noreturn, hiddenEdges, resumes });
     const called = new Set<string>();
     for (const x of decoded.insns) if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null) called.add(normaliseCallName(x.callee));
-    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called, bugs };
+    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called, bugs, callees };
     for (const c of calls) for (const r of c.dataRefs) if (!fa.strings.has(r)) fa.strings.set(r, this.stringAt(r, obj));
     this.functions.set(key, fa);
     return fa;
+  }
+
+  private readonly forwards = new Map<string, Callee | null>();
+  /** Functions whose source can end with a free: the tree's drop functions and those with a tail site. */
+  private readonly endsWithFree: Set<string>;
+
+  /**
+   * A function called out of line whose own code (in the same module, else in the image) ends a path with a
+   * jump to a drop function, or to another such function (up to FORWARD_DEPTH deep): as a drop callee, or null.
+   */
+  private forwardOf(name: string, obj: ObjectFile | null, depth: number): Callee | null {
+    // Only a function the index knows ends with a free (a drop function of the tree, or one with a free as its last statement) is decoded.
+    if (SKIP_FORWARD.test(name) || !this.endsWithFree.has(name.replace(/\..*$/, ''))) return null;
+    const local = obj?.functionCode(name) ?? null;
+    const image = this.opts.image;
+    const key = `${local !== null && obj !== null ? obj.path : ''}\0${name}`;
+    if (this.forwards.has(key)) return this.forwards.get(key) ?? null;
+    this.forwards.set(key, null);
+    let code = local;
+    // A same-named static function elsewhere in the image would make the name ambiguous.
+    if (code === null && image !== null && image.lookup(name).length === 1) code = image.functionCode(name);
+    if (code === null) return null;
+    const from = local !== null ? obj : null;
+    const namer: TargetNamer | null = from !== null ? moduleNamer(from, code) : this.namer;
+    const hiddenEdges = from === null ? this.hiddenEdges(code) : [];
+    const decoded = decodeFunction(normaliseStaticKeys(code, hiddenEdges), namer);
+    this.decodedCount++;
+    const deeper = new Map<string, Callee>();
+    const isTarget = (n: string): boolean => {
+      if (this.callees.has(n)) return true;
+      if (depth >= FORWARD_DEPTH || n === name) return false;
+      const f = this.forwardOf(n, from, depth + 1);
+      if (f !== null) deeper.set(n, f);
+      return f !== null;
+    };
+    const reasonFamily = (n: string): number | undefined => {
+      const c = this.callees.get(n) ?? deeper.get(n);
+      return c?.reasonArg === null || c?.reasonArg === undefined ? undefined : ARG_FAMILIES[c.reasonArg];
+    };
+    const jumps = tailJumps(decoded, isTarget, reasonFamily, { noreturn: this.noreturn, hiddenEdges });
+    if (jumps === null) return null;
+    const first = jumps.targets[0] ?? '';
+    const next = this.callees.get(first) ?? deeper.get(first);
+    const api = this.apiByName.get(name);
+    const forward: Forward = { path: [name, ...(next?.forward?.path ?? [first])], alsoInside: jumps.alsoInside || jumps.targets.some((t) => deeper.get(t)?.forward?.alsoInside === true), reasons: jumps.reasons };
+    if (jumps.targets.length > 1) forward.path = [name, ...jumps.targets.slice(0, 3)];
+    // Its reason is its own parameter (the index knows it for a drop function of the tree) unless its jump passes constants.
+    const out: Callee = { name, reasonArg: jumps.reasons === null ? api?.reasonArg ?? null : null, skbArg: api?.skbArg ?? next?.skbArg ?? 0, forward };
+    this.forwards.set(key, out);
+    // The event is the jump targets' (skb_free_datagram → consume_skb fires consume_skb); forwarders deeper set theirs first.
+    const events = jumps.targets.map((t) => this.calleeEvent.get(t) ?? null);
+    this.calleeEvent.set(name, events.length > 0 && events.every((e) => e === 'consume_skb') ? 'consume_skb' : null);
+    return out;
+  }
+
+  private throughNote(call: DropCall): string {
+    const t = call.through;
+    if (t === null) return '';
+    return `machine code: ${t.path[0] ?? ''} ends with a jump to ${t.path.slice(1).join(' → ')} (a tail call), so its drops are reported here, at the return from its call at +${hex(call.off)}`
+      + (t.alsoInside ? `; another path of ${t.path[0] ?? ''} calls a drop function and returns, so a drop may also be reported inside ${t.path[0] ?? ''} instead` : '')
+      + (t.reasons !== null ? `; the reason is the constant its own jump passes` : call.reasons !== null && call.reasons.values.length > 0 ? `; the reason is what the call passes to ${t.path[0] ?? ''}` : '');
   }
 
   private reasonText(call: DropCall): string | null {
@@ -409,11 +491,17 @@ export class MachineCode implements CodeEvidence {
     let f = s.prior;
     const site = s.site;
     const chain = [site.api, ...site.via];
-    if (!chain.includes(c.callee) && !(this.reach.get(site.api)?.has(c.callee) ?? false)) {
+    // A call of a function that tail-jumps to the drop: the sites reached through that function (its tail frees).
+    const throughHelper = c.through !== null && (s.via.includes(c.callee) || (s.tailCallOf !== null && c.through.path.includes(s.tailCallOf)));
+    if (!chain.includes(c.callee) && !throughHelper && !(this.reach.get(site.api)?.has(c.callee) ?? false)) {
       ev?.push(`machine code: the code ${c.tail ? 'jumps to' : 'calls'} ${c.callee}, which ${site.api}() does not reach`);
       f *= TUNING.calleeMismatch;
+    } else if (c.through !== null && site.reportedIn !== null && c.through.path.includes(site.reportedIn)) {
+      // The source's guess that this call's drops are reported inside the callee: the code shows its tail call.
+      f /= REPORTED_INSIDE_FACTOR;
+      ev?.push(`machine code: ${c.through.path[0] ?? ''} ends with a jump to ${c.through.path.slice(1).join(' → ')} (a tail call), so its drops are reported here, at the return from its call at +${hex(c.off)}${c.through.alsoInside ? '; another path of it calls a drop function, so a drop may also be reported inside it' : ''}`);
     }
-    const api = this.callees.get(c.callee);
+    const api = fa.callees.get(c.callee);
     if (c.reasons !== null && api?.reasonArg !== null && api?.reasonArg !== undefined) {
       const reg = `%${register32Name(ARG_FAMILIES[api.reasonArg] ?? 0)}`;
       const names = c.reasons.values.map((v) => this.opts.reasons.get(v) ?? String(v));
@@ -436,7 +524,10 @@ export class MachineCode implements CodeEvidence {
       }
     }
     // A helper on the way that the code calls by name was not inlined here: its sites are in its own symbol.
-    const inlined = s.tailCallOf !== null ? s.via.slice(0, -1) : s.via;
+    const inlined0 = s.tailCallOf !== null ? s.via.slice(0, -1) : s.via;
+    // Through a function whose tail call reports here: it and what it jumps to are out of line, as the code shows.
+    const cut = c.through === null ? -1 : inlined0.findIndex((h) => c.through?.path.includes(h) === true);
+    const inlined = cut >= 0 ? inlined0.slice(0, cut) : inlined0;
     const outOfLine = inlined.filter((h) => fa.called.has(normaliseCallName(h)));
     if (outOfLine.length > 0) {
       ev?.push(`machine code: ${fa.code.name} calls ${outOfLine.join(', ')} (${outOfLine.length > 1 ? 'they have their own symbols' : 'it has its own symbol'}): not inlined here, so its drops are reported inside it`);

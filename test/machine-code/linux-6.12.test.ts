@@ -172,3 +172,41 @@ test('6.12: a truncated vmlinuz and a file that is not a kernel get one-line err
     assert.match(lines[0] ?? '', expected);
   }
 });
+
+// dev_kfree_skb_any_reason (net/core/dev.c, extern) is `jmp dev_kfree_skb_irq_reason` on one path and
+// `jmp sk_skb_reason_drop` on the other (objdump of the image): its drops are reported at the return from its call.
+// - zap_completion_queue (0xd0 bytes, net/core/netpoll.c): `mov $2,%esi; call dev_kfree_skb_any_reason` at +0x67,
+//   the inline dev_kfree_skb_any() of line 271.
+// - e1000_xmit_frame (0x10b9 bytes in e1000.ko, drivers/net/ethernet/intel/e1000/e1000_main.c): two calls of
+//   dev_kfree_skb_any_reason (relocations) at +0x6e5 and +0xe0b, each after `mov $0x2,%esi`, for the three
+//   dev_kfree_skb_any() of lines 3157, 3222 and 3272.
+test('6.12, a call of dev_kfree_skb_any_reason is a drop call: its code ends with a jump to sk_skb_reason_drop', { skip }, async () => {
+  const [zap] = await explainJson(['--kernel', vmlinuz, 'zap_completion_queue+0x6c/0xd0']);
+  assert.ok(zap !== undefined);
+  assert.equal(zap.method, 'machine-code');
+  assert.equal(where(zap), 'net/core/netpoll.c:271');
+  assert.equal(zap.reason, 'NOT_SPECIFIED');
+  const ev = zap.candidates[0]?.evidence ?? [];
+  assert.ok(ev.some((x) => x.includes('dev_kfree_skb_any_reason ends with a jump to sk_skb_reason_drop (a tail call), so its drops are reported here, at the return from its call at +0x67')), ev.join('\n'));
+  assert.ok(!ev.some((x) => x.includes('reported inside')), ev.join('\n'));
+  assert.ok(!zap.notes.some((n) => n.includes('not the return address of a drop call')), zap.notes.join('\n'));
+});
+
+test('6.12, a module\'s call of the exported dev_kfree_skb_any_reason: its code is read from --kernel', { skip }, async () => {
+  const loc = 'e1000_xmit_frame+0x6ea/0x10b9 [e1000]';
+  // Without the image the callee's code is unknown: the location is no drop call the module shows.
+  const [alone] = await explainJson(['--modules', modules, loc]);
+  assert.ok(alone?.notes.some((n) => n.includes('is not the return address of a drop call')), alone?.notes.join('\n'));
+  const [e] = await explainJson(['--kernel', vmlinuz, '--modules', modules, loc]);
+  assert.ok(e !== undefined);
+  assert.equal(e.reason, 'NOT_SPECIFIED');
+  assert.ok(e.notes.some((n) => n.includes('e1000.ko') && n.includes('calls dev_kfree_skb_any_reason at +0x6e5')), e.notes.join('\n'));
+  // The three dev_kfree_skb_any() of e1000_main.c come first (the e1000e function of the same name after them),
+  // none of them said to be reported inside dev_kfree_skb_any_reason.
+  const top = e.candidates.slice(0, 3);
+  assert.deepEqual(top.map((c) => `${c.file}:${c.line}`).sort(), [3157, 3222, 3272].map((l) => `drivers/net/ethernet/intel/e1000/e1000_main.c:${l}`));
+  for (const c of top) {
+    assert.ok(c.evidence.some((x) => x.includes('ends with a jump to sk_skb_reason_drop (a tail call)')), c.evidence.join('\n'));
+    assert.ok(!c.evidence.some((x) => x.includes('reported inside')), c.evidence.join('\n'));
+  }
+});
