@@ -21,36 +21,12 @@ import type { CodeImage } from '../../src/machine-code/code-image.ts';
 import { fieldAssignments, sourceValue, valueOrigins } from '../../src/machine-code/dataflow.ts';
 import { decodeFunction } from '../../src/machine-code/decode.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
+import { assemble } from '../helpers/assemble.ts';
 import { fixture } from '../helpers/fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 const DATA = 0xffffffff82000000n;
 
-/** A tiny assembler: bytes, calls of named functions (rel32), short `je`/`jne` to labels, and labels. */
-type Part = number[] | { call: string } | { je: string } | { jne: string } | { label: string };
-
-function assemble(at: bigint, parts: Part[], addressOf: (name: string) => bigint): { bytes: number[]; labels: Map<string, number> } {
-  const labels = new Map<string, number>();
-  const size = (p: Part): number => (Array.isArray(p) ? p.length : 'call' in p ? 5 : 'label' in p ? 0 : 2);
-  let pos = 0;
-  for (const p of parts) {
-    if (!Array.isArray(p) && 'label' in p) labels.set(p.label, pos);
-    pos += size(p);
-  }
-  const bytes: number[] = [];
-  for (const p of parts) {
-    if (Array.isArray(p)) bytes.push(...p);
-    else if ('call' in p) {
-      const v = Number(addressOf(p.call) - (at + BigInt(bytes.length + 5))) >>> 0;
-      bytes.push(0xe8, v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
-    } else if ('je' in p || 'jne' in p) {
-      const to = labels.get('je' in p ? p.je : p.jne);
-      assert.ok(to !== undefined);
-      bytes.push('je' in p ? 0x74 : 0x75, (to - (bytes.length + 2)) & 0xff);
-    }
-  }
-  return { bytes, labels };
-}
 
 const MOV_RBX_RDI = [0x48, 0x89, 0xdf];
 const REASON_2 = [0xbe, 0x02, 0x00, 0x00, 0x00]; // mov $2,%esi (NOT_SPECIFIED)

@@ -15,36 +15,11 @@ import { allSites, listApis, listReasons, pickTree, type TreeRow } from '../../s
 import { parseLocation } from '../../src/locate/location.ts';
 import type { CodeImage } from '../../src/machine-code/code-image.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
+import { assemble, type Part } from '../helpers/assemble.ts';
 import { fixture } from '../helpers/fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 
-/** Bytes, calls and jumps of named functions (rel32), a short `je` to a label, and labels. */
-type Part = number[] | { call: string } | { jmp: string } | { je: string } | { label: string };
-
-function assemble(at: bigint, parts: Part[], addressOf: (name: string) => bigint): number[] {
-  const labels = new Map<string, number>();
-  const size = (p: Part): number => (Array.isArray(p) ? p.length : 'call' in p || 'jmp' in p ? 5 : 'label' in p ? 0 : 2);
-  let pos = 0;
-  for (const p of parts) {
-    if (!Array.isArray(p) && 'label' in p) labels.set(p.label, pos);
-    pos += size(p);
-  }
-  const bytes: number[] = [];
-  for (const p of parts) {
-    if (Array.isArray(p)) bytes.push(...p);
-    else if ('call' in p || 'jmp' in p) {
-      const target = 'call' in p ? p.call : p.jmp;
-      const v = Number(addressOf(target) - (at + BigInt(bytes.length + 5))) >>> 0;
-      bytes.push('call' in p ? 0xe8 : 0xe9, v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
-    } else if ('je' in p) {
-      const to = labels.get(p.je);
-      assert.ok(to !== undefined);
-      bytes.push(0x74, (to - (bytes.length + 2)) & 0xff);
-    }
-  }
-  return bytes;
-}
 
 const REASON_2 = [0xbe, 0x02, 0x00, 0x00, 0x00]; // mov $2,%esi (NOT_SPECIFIED)
 const TEST_EAX = [0x85, 0xc0];
@@ -88,7 +63,7 @@ const xmit = assemble(XMIT, [
   { call: 'fix_ring_space' }, TEST_EAX, { je: 'full' },
   { call: 'fix_ring_post' }, REASON_2, { call: 'kfree_skb_reason' }, XOR_EAX, RET,
   { label: 'full' }, REASON_2, { call: 'netif_free_skb_reason' }, BUSY, RET,
-], addressOf);
+], addressOf).bytes;
 // Return address of the call of netif_free_skb_reason, and of the call of kfree_skb_reason.
 const AT_FORWARD = 5 + 2 + 2 + 5 + 5 + 5 + 2 + 1 + 5 + 5;
 const AT_KFREE = 5 + 2 + 2 + 5 + 5 + 5;
@@ -113,7 +88,7 @@ before(async () => {
   ex = new Explainer(db, tree);
   const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
   for (const [k, parts] of Object.entries(builds)) {
-    const image = fakeImage([...stubs, { name: 'fix_start_xmit', address: XMIT, bytes: xmit }, { name: 'netif_free_skb_reason', address: FREE, bytes: assemble(FREE, parts, addressOf) }]);
+    const image = fakeImage([...stubs, { name: 'fix_start_xmit', address: XMIT, bytes: xmit }, { name: 'netif_free_skb_reason', address: FREE, bytes: assemble(FREE, parts, addressOf).bytes }]);
     codes.set(k, new MachineCode({ image, modulesDir: null, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) }));
   }
 });
