@@ -98,13 +98,13 @@ function eventFactor(input: RankInput, s: DropSite, ev: string[]): number {
   return 1;
 }
 
+/** A call of a drop function whose drops the call graph says are reported inside another function. */
+export const REPORTED_INSIDE_FACTOR = 0.05;
+
 /**
  * What the candidate's place in the call graph says, whatever the location: reported elsewhere, behind a
  * tail call, inside helpers that must have been inlined, a call of the drop function named by the location.
  */
-/** A call of a drop function whose drops the call graph says are reported inside another function. */
-export const REPORTED_INSIDE_FACTOR = 0.05;
-
 export function structuralFactor(c: RawCandidate, locationFunction: string, ev: string[], callerSettled = false, reportedHere = false): number {
   const s = c.site;
   let f = 1;
