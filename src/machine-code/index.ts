@@ -61,6 +61,8 @@ const TUNING = {
   maxStrings: 2,
   mib: 2.5,
   definition: 3,
+  /** A candidate in a function of a source file outside the folder of the module whose code this is. */
+  otherModule: 0.02,
   helperCalled: 0.05,
   inputReasonMismatch: 0.05,
   position: 0.15,
@@ -254,6 +256,12 @@ export class MachineCode implements CodeEvidence {
       sites = sites.map((s, j) => ({ ...s, prior: s.prior * (fileEvidence.factors[j] ?? 1) }));
       notes.push(fileEvidence.note);
     }
+    // A module is built from the sources of its folder: a same-named function of another module's file is not this code.
+    const home = this.homeOf(fa, sites);
+    if (home !== null) {
+      sites = sites.map((s, j) => (home.outside[j] === true ? { ...s, prior: s.prior * TUNING.otherModule } : s));
+      notes.push(home.note);
+    }
     const key = sites.map((s) => `${s.site.file}:${s.site.line}:${s.site.column}:${s.via.join('>')}:${s.prior}`).join('|');
     // Inside a wrapper of a .c file, the code's drop calls are its own frees: a call of it elsewhere is none of them.
     const inside = (s: CodeSite): number => (s.role === 'caller' && this.apiNames.has(loc.function) ? TUNING.callerInsideWrapper : 1);
@@ -288,6 +296,11 @@ export class MachineCode implements CodeEvidence {
     });
     cached.evidence.set(qi, built);
     const evidence = built.map((ev) => [...ev]);
+    if (home !== null) {
+      home.outside.forEach((out, j) => {
+        if (out) evidence[j]?.push(`machine code: the code is ${fa.module ?? ''}.ko's, built from ${home.dir}/; ${sites[j]?.fn.file ?? ''} is another module's source`);
+      });
+    }
     const callText = `${call.tail ? 'jumps to' : 'calls'} ${call.callee} at +${hex(call.off)}`;
     const rt = this.reasonText(call);
     notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
@@ -320,6 +333,24 @@ export class MachineCode implements CodeEvidence {
     const through = call.through;
     const reportedHere = sites.map((s) => through !== null && s.site.reportedIn !== null && through.path.includes(s.site.reportedIn));
     return { method: 'machine-code', weights, evidence, notes, reason: single, event, size: fa.code.size, settled: sites.map((s) => inside(s) < 1), reportedHere };
+  }
+
+  /**
+   * For a module's code: which candidates are in functions of source files outside the module's folder (the
+   * folder its .ko sits in below `kernel/`, as kbuild builds it from its objects' directory and below). Null
+   * unless some candidates are inside it and some outside: a module built from files elsewhere is left alone.
+   */
+  private homeOf(fa: FunctionAnalysis, sites: readonly CodeSite[]): { dir: string; outside: boolean[]; note: string } | null {
+    const modules = this.opts.modulesDir;
+    if (fa.module === null || modules === null) return null;
+    const file = this.moduleFiles?.get(moduleKey(fa.module));
+    if (file === undefined) return null;
+    const dir = treeDirOf(modules, file);
+    if (dir === '') return null;
+    const outside = sites.map((s) => !s.fn.file.endsWith('.h') && !s.fn.file.startsWith(`${dir}/`));
+    if (!outside.includes(true) || !outside.includes(false)) return null;
+    const others = [...new Set(sites.filter((_, j) => outside[j]).map((s) => s.fn.file))];
+    return { dir, outside, note: `machine code: the code is ${fa.module}.ko's, whose sources are in ${dir}/: the candidates in ${others.join(', ')} are of another module` };
   }
 
   /** Drop calls of the function a location names, decoded once per function. */

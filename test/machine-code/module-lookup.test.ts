@@ -104,6 +104,22 @@ test('6.12, dropwatch form without [vxlan]: the module is found from vxlan_core.
   assert.ok(!(named?.notes.some((n) => n.includes('names no module')) ?? true), 'the [vxlan] form needs no lookup');
 });
 
+test('6.12, a static function of two modules (e1000 and e1000e): the candidates of the other module\'s source are pushed down, with the evidence named', { skip }, async () => {
+  const [bare, named] = await explainJsonIn(db, ['--kernel', vmlinuz, '--modules', modules, 'e1000_xmit_frame+6ea', 'e1000_xmit_frame+0x6ea/0x10b9 [e1000]']);
+  for (const e of [bare, named]) {
+    assert.equal(e?.method, 'machine-code');
+    const files = (e?.candidates ?? []).map((c) => c.file);
+    const own = files.filter((f) => f.startsWith('drivers/net/ethernet/intel/e1000/'));
+    const other = files.filter((f) => f.startsWith('drivers/net/ethernet/intel/e1000e/'));
+    assert.ok(own.length > 0 && other.length > 0, files.join(', '));
+    // Every e1000 candidate ranks above every e1000e one.
+    assert.ok(files.lastIndexOf(own[own.length - 1] ?? '') < files.indexOf(other[0] ?? ''), files.join(', '));
+    const pushed = e?.candidates.find((c) => c.file.startsWith('drivers/net/ethernet/intel/e1000e/'));
+    assert.ok(pushed?.evidence.includes('machine code: the code is e1000.ko\'s, built from drivers/net/ethernet/intel/e1000/; drivers/net/ethernet/intel/e1000e/netdev.c is another module\'s source'), pushed?.evidence.join('\n'));
+    assert.ok(e?.notes.includes('machine code: the code is e1000.ko\'s, whose sources are in drivers/net/ethernet/intel/e1000/: the candidates in drivers/net/ethernet/intel/e1000e/netdev.c are of another module'), e?.notes.join('\n'));
+  }
+});
+
 test('6.12, report of a dropwatch recording: the module row is ranked with vxlan.ko\'s code', { skip }, async () => {
   const rec = join(dir, 'dropwatch.txt');
   writeFileSync(rec, '15 drops at vxlan_xmit_one+ae9 (0xffffffffc0a1b2c3) [software]\n2 drops at vxlan_xmit_one+6f8 (0xffffffffc0a1b2c3) [software]\n');
