@@ -3,11 +3,12 @@
 // followed, and the walk stops 12 levels down.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { moduleKey } from '../kernel/kbuild.ts';
 
 const MODULE_FILE = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/;
 
 /** The key of a module name: dashes as underscores. */
-export const moduleKey = (name: string): string => name.replace(/-/g, '_');
+export { moduleKey };
 
 /** Every `.ko`, `.ko.xz`, `.ko.gz` and `.ko.zst` under `dir`, keyed by moduleKey; the first found wins. */
 export function findModuleFiles(dir: string): Map<string, string> {

@@ -2,11 +2,13 @@
 import type { Db } from '../index/open.ts';
 import { edgesNearLine, functionAt, functionNames, listApis, sitesAtLine, sitesOfFunction, type TreeRow } from '../index/read.ts';
 import { DEFERRED_REPORTER, isGenericDropApi } from '../kernel/drop-functions.ts';
+import { moduleKey, modulesOfSource } from '../kernel/kbuild.ts';
 import type { CallPlace, Candidate, DropApi, DropLocation, DropSite, Explanation, FunctionRecord } from '../model.ts';
 import { changedSinceIndexed } from '../index/freshness.ts';
 import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
 import { NameIndex } from './nearest-names.ts';
+import { sourceLines } from './source-lines.ts';
 import { rankByWeights, rankCandidates, structuralFactor, type RawCandidate } from './rank.ts';
 
 export { isGenericDropApi } from '../kernel/drop-functions.ts';
@@ -99,6 +101,20 @@ export class Explainer {
     this.apis = new Map(listApis(db, tree.id).map((a) => [a.name, a]));
   }
 
+  private makefiles: ((file: string) => string[] | null) | null = null;
+
+  /**
+   * Of same-named functions, those the tree's kbuild Makefiles build into `module` (a `.c` whose object the
+   * nearest Makefile links into it; header functions are kept). Null unless that leaves some and drops some.
+   */
+  private builtInto(records: readonly FunctionRecord[], module: string): FunctionRecord[] | null {
+    this.makefiles ??= sourceLines(this.tree.root);
+    const read = this.makefiles;
+    const want = moduleKey(module);
+    const kept = records.filter((r) => !r.file.endsWith('.c') || modulesOfSource(r.file, (d) => read(`${d}/Makefile`)).some((m) => moduleKey(m) === want));
+    return kept.length > 0 && kept.length < records.length ? kept : null;
+  }
+
   private nearest(name: string): string[] {
     this.names ??= new NameIndex(functionNames(this.db, this.tree.id));
     return this.names.nearest(name);
@@ -109,10 +125,14 @@ export class Explainer {
     const event = loc.event ?? 'kfree_skb';
     const input = { offset: loc.offset, size: loc.size, reason: loc.reason, event, eventGiven: loc.event !== null, isCold: loc.isCold };
     const fnName = loc.function;
-    const records = this.source.functions(fnName);
+    let records = this.source.functions(fnName);
     const api = this.apis.get(fnName);
     let raw: RawCandidate[] = [];
-    if (records.length > 1) {
+    const inModule = records.length > 1 && loc.module !== null ? this.builtInto(records, loc.module) : null;
+    if (inModule !== null) {
+      notes.push(`${records.length} functions are named ${fnName}; the location is in module ${loc.module ?? ''}, and the tree's kbuild Makefiles build only ${inModule.map((r) => r.file).join(', ')} into it: the others are left out`);
+      records = inModule;
+    } else if (records.length > 1) {
       notes.push(`${records.length} functions are named ${fnName} (${records.map((r) => r.file).join(', ')}): static functions share names, so candidates from all of them are ranked`);
     }
     for (const r of records) raw.push(...this.source.sitesFor(r));

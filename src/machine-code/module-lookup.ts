@@ -5,6 +5,9 @@
 // and the modules of the first level that define the function are kept (the weighing picks among them by the offset).
 import { basename, dirname, relative, sep } from 'node:path';
 import type { ObjectFile } from '../binary/index.ts';
+import { moduleKey as key, modulesOfSource, sourceLevels } from '../kernel/kbuild.ts';
+
+export { kbuildModules, sourceLevels } from '../kernel/kbuild.ts';
 
 export interface ModuleHit {
   /** The .ko file, and its module name (the file name without .ko and its compression). */
@@ -21,8 +24,6 @@ export interface ModuleSearch {
   opened: number;
 }
 
-const key = (name: string): string => name.replace(/-/g, '_');
-
 const MODULE_NAME = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/;
 
 /** A module file's name without `.ko` and its compression. */
@@ -33,48 +34,6 @@ export function treeDirOf(dir: string, file: string): string {
   const rel = dirname(relative(dir, file)).split(sep).join('/');
   // The first such folder: lib/modules/VERSION/kernel/kernel/bpf holds the modules of the tree's kernel/bpf.
   return rel === '.' ? '' : rel.replace(/^(?:[^/]+\/)*?(?:kernel|updates|extra)(?:\/|$)/, '');
-}
-
-/** A source file's directory and its parents, nearest first (drivers/net/vxlan, drivers/net, drivers). */
-export function sourceLevels(source: string): string[] {
-  const out: string[] = [];
-  let d = source.includes('/') ? source.slice(0, source.lastIndexOf('/')) : '';
-  while (d !== '') {
-    out.push(d);
-    d = d.includes('/') ? d.slice(0, d.lastIndexOf('/')) : '';
-  }
-  return out;
-}
-
-/**
- * The modules a tree's kbuild Makefile links an object into (`nf_tables-objs := nf_tables_core.o …`,
- * `vxlan-y += vxlan_core.o`), followed through composite objects a few levels; the object itself when a
- * Makefile builds it as a module of its own (`obj-$(CONFIG_DUMMY) += dummy.o`).
- */
-export function kbuildModules(makefile: readonly string[], object: string): string[] {
-  const joined = makefile.join('\n').replace(/\\\n/g, ' ').split('\n');
-  const parts = new Map<string, Set<string>>();
-  for (const line of joined) {
-    const m = /^\s*([A-Za-z0-9_-]+)-(?:y|m|objs|\$\([A-Z0-9_]+\))\s*[:+]?=\s*(.*)$/.exec(line);
-    if (m?.[1] === undefined || m[2] === undefined) continue;
-    for (const o of m[2].split(/\s+/)) {
-      const name = /^(?:.*\/)?([A-Za-z0-9_-]+)\.o$/.exec(o)?.[1];
-      if (name === undefined) continue;
-      const set = parts.get(name) ?? new Set<string>();
-      set.add(m[1]);
-      parts.set(name, set);
-    }
-  }
-  const out: string[] = [];
-  const visit = (name: string, depth: number): void => {
-    for (const owner of parts.get(name) ?? []) {
-      if (owner === 'obj') {
-        if (!out.includes(name)) out.push(name);
-      } else if (depth < 4) visit(owner, depth + 1);
-    }
-  };
-  visit(object, 0);
-  return out;
 }
 
 export class ModuleFinder {
@@ -124,15 +83,9 @@ export class ModuleFinder {
     for (const source of sources) {
       const stem = basename(source).replace(/\.[^.]*$/, '');
       const levels = sourceLevels(source);
-      // What the nearest Makefile that names the object links it into (mlx5/core/Makefile names en/rep/tc.o),
-      // or the object itself: a single-file module (drivers/net/dummy.c → dummy.ko).
-      let linked: string[] = [];
-      for (const level of levels.slice(0, 4)) {
-        const lines = this.makefile(level);
-        linked = lines === null ? [] : kbuildModules(lines, stem);
-        if (linked.length > 0) break;
-      }
-      const named = new Set([...linked, stem].map(key));
+      // What the nearest Makefile that names the object links it into, or the object itself: a single-file
+      // module (drivers/net/dummy.c → dummy.ko).
+      const named = new Set([...modulesOfSource(source, this.makefile), stem].map(key));
       for (const level of levels) {
         const here = this.byDir.get(level) ?? [];
         const ordered = [...here.filter((f) => named.has(key(moduleNameOf(f)))), ...here.filter((f) => !named.has(key(moduleNameOf(f))))];

@@ -104,9 +104,13 @@ test('6.12, dropwatch form without [vxlan]: the module is found from vxlan_core.
   assert.ok(!(named?.notes.some((n) => n.includes('names no module')) ?? true), 'the [vxlan] form needs no lookup');
 });
 
-test('6.12, a static function of two modules (e1000 and e1000e): the candidates of the other module\'s source are pushed down, with the evidence named', { skip }, async () => {
+test('6.12, a static function of two modules (e1000 and e1000e), dropwatch form: the candidates of the other module\'s source are pushed down, with the evidence named', { skip }, async () => {
   const [bare, named] = await explainJsonIn(db, ['--kernel', vmlinuz, '--modules', modules, 'e1000_xmit_frame+6ea', 'e1000_xmit_frame+0x6ea/0x10b9 [e1000]']);
-  for (const e of [bare, named]) {
+  // Named, the tree's kbuild already leaves e1000e's function out (the next test, source only).
+  assert.equal(named?.method, 'machine-code');
+  assert.ok(!(named?.candidates ?? []).some((c) => c.file.startsWith('drivers/net/ethernet/intel/e1000e/')));
+  assert.equal(where(named), where(bare));
+  for (const e of [bare]) {
     assert.equal(e?.method, 'machine-code');
     const files = (e?.candidates ?? []).map((c) => c.file);
     const own = files.filter((f) => f.startsWith('drivers/net/ethernet/intel/e1000/'));
@@ -118,6 +122,18 @@ test('6.12, a static function of two modules (e1000 and e1000e): the candidates 
     assert.ok(pushed?.evidence.includes('machine code: the code is e1000.ko\'s, built from drivers/net/ethernet/intel/e1000/; drivers/net/ethernet/intel/e1000e/netdev.c is another module\'s source'), pushed?.evidence.join('\n'));
     assert.ok(e?.notes.includes('machine code: the code is e1000.ko\'s, whose sources are in drivers/net/ethernet/intel/e1000/: the candidates in drivers/net/ethernet/intel/e1000e/netdev.c are of another module'), e?.notes.join('\n'));
   }
+});
+
+test('6.12, source only, a location naming module e1000: only the e1000_xmit_frame that kbuild builds into e1000 is ranked', { skip }, async () => {
+  const [e] = await explainJsonIn(db, ['e1000_xmit_frame+0x6ea/0x10b9 [e1000]', 'e1000_xmit_frame+0x6ea/0x10b9']);
+  assert.equal(e?.method, 'source');
+  const files = new Set((e?.candidates ?? []).map((c) => c.file));
+  assert.ok(files.has('drivers/net/ethernet/intel/e1000/e1000_main.c'), [...files].join(', '));
+  assert.ok(![...files].some((f) => f.startsWith('drivers/net/ethernet/intel/e1000e/')), [...files].join(', '));
+  assert.ok(e?.notes.includes('2 functions are named e1000_xmit_frame; the location is in module e1000, and the tree\'s kbuild Makefiles build only drivers/net/ethernet/intel/e1000/e1000_main.c into it: the others are left out'), e?.notes.join('\n'));
+  // Without the module name both are ranked.
+  const [, bare] = await explainJsonIn(db, ['e1000_xmit_frame+0x6ea/0x10b9 [e1000]', 'e1000_xmit_frame+0x6ea/0x10b9']);
+  assert.ok((bare?.candidates ?? []).some((c) => c.file.startsWith('drivers/net/ethernet/intel/e1000e/')));
 });
 
 test('6.12, report of a dropwatch recording: the module row is ranked with vxlan.ko\'s code', { skip }, async () => {
