@@ -2,10 +2,13 @@
 // in a name as the same (`br_netfilter`, `br-netfilter`), so names are keyed with underscores. Links are not
 // followed, and the walk stops 12 levels down.
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { moduleKey } from '../kernel/kbuild.ts';
 
 const MODULE_FILE = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/;
+
+/** A module file's name without `.ko` and its compression (`vxlan.ko.xz` → `vxlan`). */
+export const moduleNameOf = (file: string): string => MODULE_FILE.exec(basename(file))?.[1] ?? basename(file);
 
 /** The key of a module name: dashes as underscores. */
 export { moduleKey };

@@ -4,10 +4,8 @@
 // .c path), so the .ko files in the source file's directory and then its parents are opened, nearest first,
 // and the modules of the first level that define the function are kept (the weighing picks among them by the offset).
 import { basename, dirname, relative, sep } from 'node:path';
-import type { ObjectFile } from '../binary/index.ts';
+import { moduleNameOf, type ObjectFile } from '../binary/index.ts';
 import { moduleKey as key, modulesOfSource, sourceLevels } from '../kernel/kbuild.ts';
-
-export { kbuildModules, sourceLevels } from '../kernel/kbuild.ts';
 
 export interface ModuleHit {
   /** The .ko file, and its module name (the file name without .ko and its compression). */
@@ -23,11 +21,6 @@ export interface ModuleSearch {
   /** How many module files were opened for this search (already opened ones included). */
   opened: number;
 }
-
-const MODULE_NAME = /^(.+)\.ko(?:\.(?:xz|gz|zst))?$/;
-
-/** A module file's name without `.ko` and its compression. */
-export const moduleNameOf = (file: string): string => MODULE_NAME.exec(basename(file))?.[1] ?? basename(file);
 
 /** The source tree directory a module file sits in: its folder below `dir`, from after the first `kernel/` (or `updates/`, `extra/`) on. */
 export function treeDirOf(dir: string, file: string): string {

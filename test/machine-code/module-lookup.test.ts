@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ObjectFile } from '../../src/binary/index.ts';
-import { kbuildModules, ModuleFinder, sourceLevels, treeDirOf } from '../../src/machine-code/module-lookup.ts';
+import { kbuildModules, sourceLevels } from '../../src/kernel/kbuild.ts';
+import { ModuleFinder, treeDirOf } from '../../src/machine-code/module-lookup.ts';
 import type { Explanation } from '../../src/model.ts';
 import { explainJsonIn, runCli } from '../helpers/fixture.ts';
 
