@@ -13,7 +13,7 @@ import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../expl
 import type { DropApi, DropSite } from '../model.ts';
 import { isGenericDropApi } from '../kernel/drop-functions.ts';
 import { REPORTED_INSIDE_FACTOR, sourcePosition } from '../explain/rank.ts';
-import { mergedSites, softAssign } from './assign.ts';
+import { mergedSites, softAssignWithCopies, unplacedCalls } from './assign.ts';
 import { normaliseStaticKeys } from './static-keys.ts';
 import { ModuleFinder, treeDirOf, type ModuleHit } from './module-lookup.ts';
 import { findDropCalls, tailJumps, type Callee, type DropCall, type Forward } from './calls.ts';
@@ -73,6 +73,15 @@ const TUNING = {
   warnLine: 8,
   warnLineElsewhere: 0.5,
   capacity: 1,
+  /**
+   * Copies of a site's code (gcc duplicated its block): the calls a one-call-per-site matching leaves over, a
+   * call fitting the sites within `copyFit` of its best; a copy weighs `copyWeight` of a site's own call.
+   */
+  copyFit: 0.1,
+  copyFloor: 0.05,
+  copyWeight: 1,
+  /** A call's share as a copy of a site that is worth saying in the site's evidence. */
+  copyShown: 0.2,
   expandDepth: 2,
   none: 0.02,
   /** A call of a wrapper of a .c file, when the location is inside that wrapper's own code. */
@@ -102,7 +111,7 @@ interface FunctionAnalysis {
   calls: DropCall[];
   strings: Map<bigint | string, string | null>;
   /** Cached assignment per candidate set. */
-  assignments: Map<string, { w: number[][]; p: number[][]; evidence: Map<number, string[][]> }>;
+  assignments: Map<string, { w: number[][]; p: number[][]; copy: number[][]; copies: number; evidence: Map<number, string[][]> }>;
   module: string | null;
   /** Every function the code calls directly (normalised names). */
   called: Set<string>;
@@ -270,10 +279,15 @@ export class MachineCode implements CodeEvidence {
       const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null) * inside(s)));
       // A call of a wrapper whose body frees in several places stands for as many drop calls.
       const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0));
-      cached = { w, p: softAssign(w, capacity, TUNING.none), evidence: new Map() };
+      // More calls than the sites can take one each: the extra ones are copies of a site's block.
+      // Only a call some site explains (its weight without the site's prior at least copyFloor) can be a copy; the others are missed sites.
+      const explained = w.map((row) => row.map((x, j) => (x >= TUNING.copyFloor * (sites[j]?.prior ?? 1) ? x : 0)));
+      const copies = unplacedCalls(explained, capacity, TUNING.copyFit);
+      const a = softAssignWithCopies(w, capacity, TUNING.none, copies > 0 ? { count: copies, weight: TUNING.copyWeight } : null);
+      cached = { w, p: a.p, copy: a.copy, copies, evidence: new Map() };
       fa.assignments.set(key, cached);
     }
-    const { w, p } = cached;
+    const { w, p, copy, copies } = cached;
     const qi = fa.calls.indexOf(call);
     const row = p[qi] ?? [];
     // The evidence of one call does not depend on the input: built once per call and site set.
@@ -292,6 +306,8 @@ export class MachineCode implements CodeEvidence {
       });
       const other = fa.calls[best];
       if (other !== undefined && bestP > 0.5 && bestP > (row[j] ?? 0)) ev.push(`machine code: the drop call returning to +${hex(other.ret)} fits this site better (${Math.round(bestP * 100)}% of it)`);
+      const asCopy = copy[qi]?.[j] ?? 0;
+      if (asCopy >= TUNING.copyShown) ev.push(`machine code: taken as a copy of this site's code for ${Math.round(asCopy * 100)}% (gcc duplicated its block: ${fa.calls.length} drop calls, of which only ${fa.calls.length - copies} find a site of their own)`);
       return ev;
     });
     cached.evidence.set(qi, built);
@@ -305,6 +321,7 @@ export class MachineCode implements CodeEvidence {
     const rt = this.reasonText(call);
     notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
     if (call.through !== null) notes.push(this.throughNote(call));
+    if (copies > 0) notes.push(`machine code: ${fa.code.name} has ${fa.calls.length} drop calls, and a match of one call per candidate site places only ${fa.calls.length - copies}: ${copies} ${copies === 1 ? 'is a copy' : 'are copies'} gcc made of a site's block, free to go to the site ${copies === 1 ? 'it fits' : 'they fit'}`);
     // Identical code reached from two places: gcc keeps one block, and the debug info names one of the lines.
     const own = sites.map((s) => (s.role === 'site' && s.via.length === 0 && s.tailCallOf === null ? `${s.site.api}\0${s.site.reasonText ?? ''}` : ''));
     const merged = mergedSites(row, own, fa.calls.filter((c) => c.callee === call.callee).length);
