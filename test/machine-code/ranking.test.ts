@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { FunctionCode } from '../../src/binary/index.ts';
 import { buildIndex } from '../../src/build-index.ts';
 import { Explainer } from '../../src/explain/explain.ts';
 import { sourceLines } from '../../src/explain/source-lines.ts';
@@ -17,11 +16,11 @@ import { allSites, listApis, listReasons, pickTree, type TreeRow } from '../../s
 import { parseLocation } from '../../src/locate/location.ts';
 import { bugEntriesIn, readBugTable } from '../../src/machine-code/bug-table.ts';
 import { findDropCalls } from '../../src/machine-code/calls.ts';
-import type { CodeImage } from '../../src/machine-code/code-image.ts';
 import { fieldAssignments, sourceValue, valueOrigins } from '../../src/machine-code/dataflow.ts';
 import { decodeFunction } from '../../src/machine-code/decode.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
+import { fakeImage, type Fn } from '../helpers/fake-image.ts';
 import { fixture } from '../helpers/fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
@@ -37,36 +36,6 @@ const ENETDOWN = [0xb8, 0x9c, 0xff, 0xff, 0xff]; // mov $-100,%eax
 const RET = [0xc3];
 const UD2 = [0x0f, 0x0b];
 const pad = (n: number): number[] => new Array<number>(n).fill(0xcc);
-
-interface Fn { name: string; address: bigint; bytes: number[] }
-
-/** A kernel image made of a few functions and data blocks, with the CodeImage interface machine code reads. */
-function fakeImage(fns: Fn[], data: Array<{ address: bigint; bytes: Uint8Array }>, bugTable: { address: bigint; bytes: Uint8Array } | null): CodeImage {
-  const all = [...fns].sort((a, b) => (a.address < b.address ? -1 : 1));
-  const bytesAt = (address: bigint, length: number): Uint8Array | null => {
-    for (const b of [...all.map((f) => ({ address: f.address, bytes: Uint8Array.from(f.bytes) })), ...data]) {
-      if (address >= b.address && address + BigInt(length) <= b.address + BigInt(b.bytes.length)) return b.bytes.subarray(Number(address - b.address), Number(address - b.address) + length);
-    }
-    return null;
-  };
-  const code = (f: Fn): FunctionCode => ({ name: f.name, address: f.address, size: f.bytes.length, sizeExact: true, bytes: Uint8Array.from(f.bytes), relocated: [] });
-  return {
-    label: 'the test image',
-    banner: null,
-    lookup: (n) => all.filter((f) => f.name === n).map((f) => ({ address: f.address, size: f.bytes.length })),
-    resolve: (a) => {
-      const f = all.find((x) => a >= x.address && a < x.address + BigInt(Math.max(1, x.bytes.length)));
-      return f === undefined ? null : { name: f.name, address: f.address, offset: Number(a - f.address), size: f.bytes.length };
-    },
-    functionCode: (n, pick = {}) => {
-      const f = all.find((x) => x.name === n && (pick.size === undefined || x.bytes.length === pick.size));
-      return f === undefined ? null : code(f);
-    },
-    bytesAt,
-    jumpTable: () => null,
-    bugTable: () => bugTable,
-  };
-}
 
 // The functions the fixture's code calls, at fixed addresses (one-byte stubs).
 const STUBS = ['kfree_skb_reason', 'tunnel_v4_ready', 'tunnel_v4_report', 'tunnel_v6_ready', 'tunnel_v6_report', 'event_prep_header', 'event_reserve', 'event_queue'];
