@@ -2,7 +2,7 @@
 // -EMSGSIZE)`, `if (hdr->type == HCI_EV_LE_META)`), as the immediates the code compares on its branches into
 // the drop call (`cmp $0x5dc,%eax; ja …`). Names are resolved through the object-like `#define`s and enum
 // constants of the site's file and of the headers it includes (a few levels deep), each header read once.
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
 import type { LineReader } from './source-features.ts';
 
 /** How many levels of `#include` are followed from a source file, and how many headers at most. */
@@ -104,11 +104,11 @@ export function fileDefinitions(file: string, lines: readonly string[]): FileDef
     const inc = /^\s*#\s*include\s*([<"])([\w./+-]+)[>"]/.exec(l);
     if (inc?.[2] !== undefined) {
       const name = inc[2];
-      if (inc[1] === '"') includes.push(join(dirname(file), name));
-      else if (name.startsWith('asm/')) includes.push(`arch/x86/include/${name}`, `arch/x86/include/generated/${name}`, `include/asm-generic/${name.slice(4)}`);
-      else includes.push(`include/${name}`);
-      if (inc[1] === '<' && !name.startsWith('asm/')) includes.push(`include/uapi/${name}`);
-      if (inc[1] === '<' && name.startsWith('asm/')) includes.push(`arch/x86/include/uapi/${name}`);
+      const paths = inc[1] === '"' ? [join(dirname(file), name)]
+        : name.startsWith('asm/') ? [`arch/x86/include/${name}`, `arch/x86/include/generated/${name}`, `include/asm-generic/${name.slice(4)}`, `arch/x86/include/uapi/${name}`]
+          : [`include/${name}`, `include/uapi/${name}`];
+      // Never a path out of the tree (`#include "../../../x.h"` past its root).
+      for (const p of paths.map((x) => normalize(x))) if (!p.startsWith('..') && !isAbsolute(p)) includes.push(p);
       continue;
     }
     const d = /^\s*#\s*define\s+([A-Za-z_]\w*)(?!\()\s+(.+)$/.exec(l);

@@ -16,7 +16,7 @@ import { allSites, listApis, listReasons, pickTree, type TreeRow } from '../../s
 import { parseLocation } from '../../src/locate/location.ts';
 import { findDropCalls } from '../../src/machine-code/calls.ts';
 import type { CodeImage } from '../../src/machine-code/code-image.ts';
-import { ConstantScope, conditionConstants, evaluate, guardHits } from '../../src/machine-code/conditions.ts';
+import { ConstantScope, conditionConstants, evaluate, fileDefinitions, guardHits } from '../../src/machine-code/conditions.ts';
 import { decodeFunction } from '../../src/machine-code/decode.ts';
 import { caseLines } from '../../src/machine-code/guards.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
@@ -184,4 +184,9 @@ test('an inline drop after the je that skips it: the compare before that je is i
   const c = e.candidates[0];
   assert.equal(c?.line, (lines(FILE) ?? []).findIndex((l) => l.includes('if (err != -EMSGSIZE)')) + 2);
   assert.ok(c?.evidence.includes('machine code: the code compares $0xffffffa6 before branching here, as this site\'s condition `if (err != -EMSGSIZE)` (-EMSGSIZE (-90))'), (c?.evidence ?? []).join('\n'));
+});
+
+test('an #include that climbs out of the tree is not followed', () => {
+  const d = fileDefinitions('net/core/x.c', ['#include "../../../../etc/passwd.h"', '#include <../../../x.h>', '#include "local.h"', '#include <asm/bitops.h>']);
+  assert.deepEqual(d.includes, ['net/core/local.h', 'arch/x86/include/asm/bitops.h', 'arch/x86/include/generated/asm/bitops.h', 'include/asm-generic/bitops.h', 'arch/x86/include/uapi/asm/bitops.h']);
 });
