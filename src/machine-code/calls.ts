@@ -54,6 +54,13 @@ export interface DropCall {
    * straight lines that jump or fall into it call and compare, the code of the conditions that lead there.
    */
   entry: EntryFacts | null;
+  /**
+   * Immediates compared (`cmp $imm`, `test $imm`) just before each conditional branch into the call's straight
+   * line: the jumps into it when it is a jump target, and the `jcc` it falls through from when it is laid out
+   * inline after one (conditions.ts matches them with the site's condition); `edges`: the paths into that
+   * straight line (many when gcc merged the blocks of several sites into one).
+   */
+  guard: { compared: number[]; edges: number };
   /** Where the freed buffer (the callee's skb argument) comes from, over every path back. */
   skb: Origin[];
   /** The field the freed buffer was loaded from is set to NULL right after the call (`kfree_skb(p->skb); p->skb = NULL;`). */
@@ -201,6 +208,22 @@ function entryFacts(flow: Flow, insns: readonly Insn[], start: number, noreturn:
   return { edges: preds.length, calls, compared };
 }
 
+/** The immediates compared before each conditional jump into, or falling through into, the block at `start`. */
+function guardCompared(flow: Flow, insns: readonly Insn[], start: number, noreturn: FallThrough, isDrop: (x: Insn) => boolean): { compared: number[]; edges: number } {
+  const out: number[] = [];
+  const preds = flow.predecessors(start);
+  for (const q of preds) {
+    if (insns[q]?.flow !== 'jcc') continue;
+    for (let k = q - 1, n = 0; k >= 0 && n < ENTRY_WINDOW; k--, n++) {
+      const y = insns[k];
+      if (y === undefined || isDrop(y) || !fallsThrough(y, noreturn) || y.flow === 'jcc' || y.flow === 'call' || y.flow === 'icall') break;
+      if (y.compares) for (const v of y.imms) if (!out.includes(v)) out.push(v);
+      if (flow.isJoin(k)) break;
+    }
+  }
+  return { compared: out, edges: preds.length };
+}
+
 /** Whether a field the freed buffer was loaded from (`mov 0x100(%r12),%rsi`) is set to 0 just after the call. */
 function clearsAfter(insns: readonly Insn[], i: number, skb: readonly Origin[], noreturn: FallThrough, isDrop: (x: Insn) => boolean): boolean {
   const disps = new Set(skb.flatMap((o) => (o.kind === 'load' ? [o.disp] : [])));
@@ -329,6 +352,7 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
       index: i, off: x.off, ret: x.off + x.len, callee: x.callee, tail: x.flow === 'jmp', through: callee?.forward ?? null,
       reasons, neighbours, imms, gsDisps, disps, dataRefs, dropBefore, dropAfter,
       entry: entryFacts(flow, insns, start, opts, isDrop, callees),
+      guard: guardCompared(flow, insns, start, opts, isDrop),
       skb, clearsField: clearsAfter(insns, i, skb, opts, isDrop), warnings,
     });
   });

@@ -87,12 +87,65 @@ export function conditionLines(all: readonly string[], line: number, floor: numb
   return out.sort((a, b) => a - b);
 }
 
-/** Every line of source on the paths into the site at `line`: the conditions over it, or over each goto to its label. */
-export function entryLines(lines: LineReader, file: string, line: number, floor: number): { label: string | null; gotos: number; lines: number[] } | null {
+/**
+ * Every line of source on the paths into the site at `line`: the conditions over it, or over each goto to its
+ * label; with `cases`, also the `case` labels they are under (caseLines).
+ */
+export function entryLines(lines: LineReader, file: string, line: number, floor: number, cases = false): { label: string | null; gotos: number; lines: number[] } | null {
   const all = lines(file);
   if (all === null) return null;
   const g = gotoLines(all, line, floor);
   const out = new Set<number>();
-  for (const n of g === null ? [line] : g.gotos) for (const k of conditionLines(all, n, floor)) out.add(k);
+  for (const n of g === null ? [line] : g.gotos) {
+    for (const k of conditionLines(all, n, floor)) out.add(k);
+    if (cases) for (const k of caseLines(all, n, floor)) out.add(k);
+  }
   return { label: g?.label ?? null, gotos: g?.gotos.length ?? 0, lines: [...out].sort((a, b) => a - b) };
+}
+
+const CASE = /^\s*case\b[^:]*:|^\s*default\s*:/;
+/** Lines read back from a statement to the `case` label of its block, and from `default:` to its `switch`. */
+const MAX_CASE = 12;
+const MAX_SWITCH = 120;
+
+/**
+ * The `case` labels a statement of a switch is under: the labels of its own case block (`case A: case B:`),
+ * or, under `default:`, every `case` label of that switch (the code compares them all before it gets there).
+ * Empty when the statement is not in a case block within a few lines.
+ */
+export function caseLines(all: readonly string[], line: number, floor: number): number[] {
+  const at = (n: number): string => all[n - 1] ?? '';
+  const depth = indent(at(line));
+  let label = -1;
+  for (let n = line; n > floor && line - n <= MAX_CASE; n--) {
+    const t = at(n);
+    if (t.trim() === '') continue;
+    if (CASE.test(t) && indent(t) <= depth) {
+      label = n;
+      break;
+    }
+    if (n !== line && indent(t) < depth) return [];
+  }
+  if (label < 0) return [];
+  const out: number[] = [];
+  const labelDepth = indent(at(label));
+  if (!/^\s*default\s*:/.test(at(label))) {
+    // this block's labels: the case lines right above one another
+    for (let n = label; n > floor && CASE.test(at(n)) && !/^\s*default\s*:/.test(at(n)); n--) out.push(n);
+    return out.sort((a, b) => a - b);
+  }
+  // default: every case of the switch, back to its `switch (` line and forward to its closing brace
+  for (let n = label - 1; n > floor && label - n <= MAX_SWITCH; n--) {
+    const t = at(n);
+    if (t.trim() === '') continue;
+    if (indent(t) < labelDepth) break;
+    if (indent(t) === labelDepth && /^\s*case\b/.test(t)) out.push(n);
+  }
+  for (let n = label + 1; n <= all.length && n - label <= MAX_SWITCH; n++) {
+    const t = at(n);
+    if (t.trim() === '') continue;
+    if (indent(t) < labelDepth) break;
+    if (indent(t) === labelDepth && /^\s*case\b/.test(t)) out.push(n);
+  }
+  return out.sort((a, b) => a - b);
 }

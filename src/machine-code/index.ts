@@ -19,6 +19,7 @@ import { ModuleFinder, treeDirOf, type ModuleHit } from './module-lookup.ts';
 import { findDropCalls, tailJumps, type Callee, type DropCall, type Forward } from './calls.ts';
 import { bugEntriesIn, readBugTable, readModuleBugTable, type BugEntry } from './bug-table.ts';
 import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, type TargetNamer } from './decode.ts';
+import { ConstantScope, conditionConstants, guardHits, trivialImmediate, type SourceConstant } from './conditions.ts';
 import { entryLines } from './guards.ts';
 import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceValue } from './dataflow.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
@@ -103,6 +104,16 @@ const TUNING = {
   after: 3,
   /** Lines before a block's condition that still count (the straight line the condition is computed in). */
   lead: 0,
+  /**
+   * A constant the code compares before branching into the drop (`cmp`/`test`, 8 and up or negative) that the
+   * site's own condition (or its `case` label) compares, for at most two such constants; weaker when more
+   * than four paths lead into that straight line (gcc merged the blocks of several sites: some path's compare).
+   */
+  guardConstant: 3,
+  maxGuardConstants: 2,
+  guardMinImmediate: 8,
+  guardMaxEdges: 4,
+  guardConstantMerged: 1.5,
 };
 
 interface FunctionAnalysis {
@@ -122,6 +133,7 @@ interface FunctionAnalysis {
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
+const shorten = (t: string): string => (t.length > 80 ? `${t.slice(0, 79)}…` : t);
 
 /** How many out-of-line functions deep a chain of tail jumps to a drop function is followed. */
 const FORWARD_DEPTH = 3;
@@ -605,6 +617,7 @@ export class MachineCode implements CodeEvidence {
         }
       }
     }
+    f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
     // An errno the code returns here that the site's block does not, while the block returns others.
@@ -819,6 +832,40 @@ export class MachineCode implements CodeEvidence {
     }
     this.gotoCache.set(key, out);
     return out;
+  }
+
+  private scope: ConstantScope | null = null;
+  private readonly guardCache = new Map<string, { text: string; constants: Map<number, SourceConstant> } | null>();
+
+  /** The constants of the source conditions and `case` labels on the paths into a site (guards.ts, conditions.ts). */
+  private guardConstants(s: CodeSite): { text: string; constants: Map<number, SourceConstant> } | null {
+    const site = s.site;
+    const key = `${site.file}:${site.line}`;
+    if (this.guardCache.has(key)) return this.guardCache.get(key) ?? null;
+    let out: { text: string; constants: Map<number, SourceConstant> } | null = null;
+    const e = entryLines(this.opts.lines, site.file, site.line, site.functionStartLine, true);
+    const all = this.opts.lines(site.file);
+    if (e !== null && e.lines.length > 0 && all !== null) {
+      this.scope ??= new ConstantScope(this.opts.lines);
+      const text = e.lines.map((n) => (all[n - 1] ?? '').trim()).join(' ');
+      const constants = conditionConstants(text, site.file, this.scope, this.errnos);
+      if (constants.size > 0) out = { text, constants };
+    }
+    this.guardCache.set(key, out);
+    return out;
+  }
+
+  /** The constants the code compares before branching into the drop call, against those of the site's condition. */
+  private guardFactor(c: DropCall, s: CodeSite, ev: string[] | null): number {
+    const code = c.guard.compared.filter((v) => !trivialImmediate(v) && (v >= TUNING.guardMinImmediate || v >= 0xfffff000));
+    if (code.length === 0) return 1;
+    const g = this.guardConstants(s);
+    if (g === null) return 1;
+    const hits = guardHits(code, g.constants);
+    if (hits.length === 0) return 1;
+    const merged = c.guard.edges > TUNING.guardMaxEdges;
+    ev?.push(`machine code: the code compares ${hits.map((h) => `$${hex(h.value)}`).join(', ')} before branching here${merged ? ` (one of ${c.guard.edges} paths into this drop)` : ''}, as this site's condition \`${shorten(g.text)}\` (${hits.map((h) => h.constant.text).join(', ')})`);
+    return (merged ? TUNING.guardConstantMerged : TUNING.guardConstant) ** Math.min(hits.length, TUNING.maxGuardConstants);
   }
 
   private headerBodies(): Map<string, Set<string>> {

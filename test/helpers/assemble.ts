@@ -1,8 +1,11 @@
 // A tiny x86-64 assembler for machine-code tests: raw bytes, calls and jumps of named functions (rel32),
-// short `je`/`jne` to labels, and labels.
+// short `je`/`jne`/`ja`/`jbe` to labels, and labels.
 import assert from 'node:assert/strict';
 
-export type Part = number[] | { call: string } | { jmp: string } | { je: string } | { jne: string } | { label: string };
+export type Part = number[] | { call: string } | { jmp: string } | { je: string } | { jne: string } | { ja: string } | { jbe: string } | { label: string };
+
+/** The opcodes of the short conditional jumps (rel8). */
+const JCC = { je: 0x74, jne: 0x75, ja: 0x77, jbe: 0x76 } as const;
 
 /** The bytes of `parts` placed at `at`, and where each label fell. */
 export function assemble(at: bigint, parts: Part[], addressOf: (name: string) => bigint): { bytes: number[]; labels: Map<string, number> } {
@@ -20,10 +23,11 @@ export function assemble(at: bigint, parts: Part[], addressOf: (name: string) =>
       const target = 'call' in p ? p.call : p.jmp;
       const v = Number(addressOf(target) - (at + BigInt(bytes.length + 5))) >>> 0;
       bytes.push('call' in p ? 0xe8 : 0xe9, v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
-    } else if ('je' in p || 'jne' in p) {
-      const to = labels.get('je' in p ? p.je : p.jne);
-      assert.ok(to !== undefined, `no label ${'je' in p ? p.je : p.jne}`);
-      bytes.push('je' in p ? 0x74 : 0x75, (to - (bytes.length + 2)) & 0xff);
+    } else if (!('label' in p)) {
+      const [op, name] = Object.entries(p)[0] as [keyof typeof JCC, string];
+      const to = labels.get(name);
+      assert.ok(to !== undefined, `no label ${name}`);
+      bytes.push(JCC[op], (to - (bytes.length + 2)) & 0xff);
     }
   }
   return { bytes, labels };

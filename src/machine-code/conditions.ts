@@ -1,0 +1,254 @@
+// The constants of the source conditions that lead to a drop site (`if (len > ETH_DATA_LEN)`, `if (err !=
+// -EMSGSIZE)`, `if (hdr->type == HCI_EV_LE_META)`), as the immediates the code compares on its branches into
+// the drop call (`cmp $0x5dc,%eax; ja …`). Names are resolved through the object-like `#define`s and enum
+// constants of the site's file and of the headers it includes (a few levels deep), each header read once.
+import { dirname, isAbsolute, join, normalize } from 'node:path';
+import type { LineReader } from './source-features.ts';
+
+/** How many levels of `#include` are followed from a source file, and how many headers at most. */
+const INCLUDE_DEPTH = 3;
+const MAX_HEADERS = 400;
+/** Recursion bound when a macro's value names another macro. */
+const EVAL_DEPTH = 8;
+
+/** One file's own definitions: name → its expression text, and the headers it includes (tree paths). */
+interface FileDefs {
+  defs: Map<string, string>;
+  includes: string[];
+}
+
+/** An immediate too common to tell one condition from another (0, 1, -1 as the code holds them). */
+export function trivialImmediate(v: number): boolean {
+  return v <= 1 || v === 0xffffffff;
+}
+
+/** A value as the unsigned 32-bit immediate of a `cmp`/`test` (the low 32 bits). */
+export function u32(v: number | bigint): number {
+  return Number(BigInt.asUintN(32, typeof v === 'bigint' ? v : BigInt(Math.trunc(v))));
+}
+
+function stripComments(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ');
+}
+
+/**
+ * A tiny evaluator of the integer expressions macros and enum items are defined with: literals (with U/L
+ * suffixes), names, unary - ~ !, binary * / % + - << >> & ^ |, parentheses. Anything else (a cast, sizeof,
+ * a call) gives null.
+ */
+export function evaluate(expr: string, resolve: (name: string) => bigint | null): bigint | null {
+  const tokens = expr.match(/0[xX][0-9a-fA-F]+[uUlL]*|\d+[uUlL]*|[A-Za-z_]\w*|<<|>>|[-+*/%&|^~!()]|\S/g) ?? [];
+  let i = 0;
+  const peek = (): string | undefined => tokens[i];
+  const prec: Record<string, number> = { '|': 1, '^': 2, '&': 3, '<<': 4, '>>': 4, '+': 5, '-': 5, '*': 6, '/': 6, '%': 6 };
+  const primary = (): bigint | null => {
+    const t = tokens[i++];
+    if (t === undefined) return null;
+    if (t === '(') {
+      const v = binary(0);
+      if (tokens[i++] !== ')') return null;
+      return v;
+    }
+    if (t === '-' || t === '~' || t === '!' || t === '+') {
+      const v = primary();
+      if (v === null) return null;
+      return t === '-' ? -v : t === '~' ? ~v : t === '!' ? (v === 0n ? 1n : 0n) : v;
+    }
+    if (/^\d/.test(t)) {
+      const digits = t.replace(/[uUlL]+$/, '');
+      if (/^0\d+$/.test(digits)) return /^[0-7]+$/.test(digits) ? BigInt(`0o${digits.slice(1)}`) : null;
+      return BigInt(digits);
+    }
+    if (/^[A-Za-z_]/.test(t)) return resolve(t);
+    return null;
+  };
+  const binary = (min: number): bigint | null => {
+    let left = primary();
+    for (;;) {
+      const op = peek();
+      const p = op === undefined ? undefined : prec[op];
+      if (left === null || p === undefined || p < min) return left;
+      i++;
+      const right = binary(p + 1);
+      if (right === null) return null;
+      switch (op) {
+        case '|': left = left | right; break;
+        case '^': left = left ^ right; break;
+        case '&': left = left & right; break;
+        case '<<': left = right > 64n ? null : left << right; break;
+        case '>>': left = right > 64n ? null : left >> right; break;
+        case '+': left = left + right; break;
+        case '-': left = left - right; break;
+        case '*': left = left * right; break;
+        case '/': left = right === 0n ? null : left / right; break;
+        case '%': left = right === 0n ? null : left % right; break;
+        default: return null;
+      }
+    }
+  };
+  const v = binary(0);
+  return i === tokens.length ? v : null;
+}
+
+/** The object-like `#define`s, enum constants and `#include`s of one file's text. */
+export function fileDefinitions(file: string, lines: readonly string[]): FileDefs {
+  const defs = new Map<string, string>();
+  const includes: string[] = [];
+  const joined: string[] = [];
+  for (let n = 0; n < lines.length; n++) {
+    let l = lines[n] ?? '';
+    while (l.endsWith('\\') && n + 1 < lines.length) l = l.slice(0, -1) + ' ' + (lines[++n] ?? '');
+    joined.push(l);
+  }
+  for (const l of joined) {
+    const inc = /^\s*#\s*include\s*([<"])([\w./+-]+)[>"]/.exec(l);
+    if (inc?.[2] !== undefined) {
+      const name = inc[2];
+      const paths = inc[1] === '"' ? [join(dirname(file), name)]
+        : name.startsWith('asm/') ? [`arch/x86/include/${name}`, `arch/x86/include/generated/${name}`, `include/asm-generic/${name.slice(4)}`, `arch/x86/include/uapi/${name}`]
+          : [`include/${name}`, `include/uapi/${name}`];
+      // Never a path out of the tree (`#include "../../../x.h"` past its root).
+      for (const p of paths.map((x) => normalize(x))) if (!p.startsWith('..') && !isAbsolute(p)) includes.push(p);
+      continue;
+    }
+    const d = /^\s*#\s*define\s+([A-Za-z_]\w*)(?!\()\s+(.+)$/.exec(l);
+    const value = d?.[2] === undefined ? '' : stripComments(d[2]).trim();
+    // `#define IPPROTO_UDP IPPROTO_UDP` after the enum item: the item is the value.
+    if (d?.[1] !== undefined && value !== '' && value !== d[1] && !defs.has(d[1])) defs.set(d[1], value);
+  }
+  // enum constants: each item's expression, or the previous item plus one.
+  const text = stripComments(joined.filter((l) => !/^\s*#/.test(l)).join('\n'));
+  for (const body of text.matchAll(/\benum\b\s*\w*\s*\{([^{}]*)\}/g)) {
+    let prev: string | null = null;
+    for (const item of (body[1] ?? '').split(',')) {
+      const m = /^\s*([A-Za-z_]\w*)\s*(?:=\s*([^]*?))?\s*$/.exec(item);
+      if (m?.[1] === undefined) continue;
+      const expr = m[2] !== undefined && m[2] !== '' ? m[2] : prev === null ? '0' : `(${prev}) + 1`;
+      if (!defs.has(m[1])) defs.set(m[1], expr);
+      prev = m[1];
+    }
+  }
+  return { defs, includes };
+}
+
+/** Name → value in the scope of each source file: its own definitions, then its includes' (breadth first). */
+export class ConstantScope {
+  private readonly lines: LineReader;
+  private readonly files = new Map<string, FileDefs | null>();
+  private readonly scopes = new Map<string, { order: string[]; queue: Array<[string, number]>; seen: Set<string> }>();
+  private readonly values = new Map<string, Map<string, bigint | null>>();
+
+  constructor(lines: LineReader) {
+    this.lines = lines;
+  }
+
+  private defsOf(file: string): FileDefs | null {
+    let d = this.files.get(file);
+    if (d === undefined) {
+      const all = this.lines(file);
+      d = all === null ? null : fileDefinitions(file, all);
+      this.files.set(file, d);
+    }
+    return d;
+  }
+
+  /**
+   * The definition of `name` that `file` sees: its own first, then its headers breadth first, each level of
+   * includes read only when the name is not found before it.
+   */
+  private definition(file: string, name: string): string | null {
+    let st = this.scopes.get(file);
+    if (st === undefined) {
+      st = { order: [], queue: [[file, 0]], seen: new Set([file]) };
+      this.scopes.set(file, st);
+    }
+    for (const f of st.order) {
+      const expr = this.defsOf(f)?.defs.get(name);
+      if (expr !== undefined) return expr;
+    }
+    while (st.queue.length > 0 && st.order.length < MAX_HEADERS) {
+      const [f, depth] = st.queue.shift() ?? [file, 0];
+      const d = this.defsOf(f);
+      if (d === null) continue;
+      st.order.push(f);
+      if (depth < INCLUDE_DEPTH) for (const h of d.includes) if (!st.seen.has(h)) {
+        st.seen.add(h);
+        st.queue.push([h, depth + 1]);
+      }
+      const expr = d.defs.get(name);
+      if (expr !== undefined) return expr;
+    }
+    return null;
+  }
+
+  /** The value of `name` as `file` sees it, or null when it is no integer constant there. */
+  value(file: string, name: string, depth = 0): bigint | null {
+    let memo = this.values.get(file);
+    if (memo === undefined) {
+      memo = new Map();
+      this.values.set(file, memo);
+    }
+    if (memo.has(name)) return memo.get(name) ?? null;
+    if (depth > EVAL_DEPTH) return null;
+    memo.set(name, null); // a definition that names itself resolves to nothing
+    const expr = this.definition(file, name);
+    const out = expr === null ? null : evaluate(expr, (n) => this.value(file, n, depth + 1));
+    memo.set(name, out);
+    return out;
+  }
+}
+
+/** A constant of a condition: its spelling in the source, and how the immediate shows it (`ETH_DATA_LEN (1500) - 1`). */
+export interface SourceConstant {
+  source: string;
+  text: string;
+}
+
+/**
+ * The immediates of `code` that the condition constants `site` hold, at most one for each source constant
+ * (a constant matches as N or as N-1, not twice).
+ */
+export function guardHits(code: readonly number[], site: ReadonlyMap<number, SourceConstant>): Array<{ value: number; constant: SourceConstant }> {
+  const out: Array<{ value: number; constant: SourceConstant }> = [];
+  const used = new Set<string>();
+  for (const v of code) {
+    const c = site.get(v);
+    if (c === undefined || used.has(c.source) || trivialImmediate(v)) continue;
+    used.add(c.source);
+    out.push({ value: v, constant: c });
+  }
+  return out;
+}
+
+/**
+ * The constants a condition's text compares: integer literals, `-EXXX`, and the upper-case names the file's
+ * scope defines as integers; each as the u32 immediates the code can compare it as (N, and next to a relational
+ * operator N-1 too: gcc compares `x >= N` and `x < N` with N-1). Trivial values (0, 1, -1) are left out.
+ */
+export function conditionConstants(text: string, file: string, scope: ConstantScope, errnos: ReadonlyMap<string, number>): Map<number, SourceConstant> {
+  const out = new Map<number, SourceConstant>();
+  const add = (v: bigint, spelling: string, relational: boolean): void => {
+    const text = spelling === v.toString() ? spelling : `${spelling} (${v.toString()})`;
+    const forms: Array<[number, string]> = [[u32(v), text]];
+    if (relational) forms.push([u32(v - 1n), `${text} - 1`]);
+    for (const [k, d] of forms) if (!trivialImmediate(k) && !out.has(k)) out.set(k, { source: spelling, text: d });
+  };
+  const body = stripComments(text).replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  for (const m of body.matchAll(/(-\s*)?\b([A-Za-z_]\w*|0[xX][0-9a-fA-F]+[uUlL]*|\d+[uUlL]*)\b(\s*\()?/g)) {
+    const neg = m[1] !== undefined;
+    const tok = m[2] ?? '';
+    if (m[3] !== undefined) continue; // a call or a function-like macro
+    let v: bigint | null = null;
+    if (/^\d/.test(tok)) v = evaluate(tok, () => null);
+    else if (neg && errnos.has(tok)) v = BigInt(errnos.get(tok) ?? 0);
+    else if (/^[A-Z_][A-Z0-9_]*$/.test(tok) && /[A-Z]/.test(tok)) v = scope.value(file, tok);
+    if (v === null) continue;
+    // `x >= N` and `x < N` are compared with N-1 (`cmp $N-1; ja`): only next to a relational operator.
+    const before = body.slice(0, m.index).trimEnd();
+    const after = body.slice((m.index ?? 0) + m[0].length).trimStart();
+    const relational = /(?:^|[^<>-])[<>]=?$/.test(before) || /^[<>]=?(?:[^<>=]|$)/.test(after);
+    if (neg) add(-v, `-${tok}`, relational);
+    if (!neg || /^\d/.test(tok)) add(v, tok, relational);
+  }
+  return out;
+}
