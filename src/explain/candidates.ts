@@ -172,8 +172,9 @@ export class CandidateSource {
             // Not inlined (another file): only its final frees show up here, as the return address of this call.
             for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
               if (!site.tail) continue;
-              // The drop shows up at the return from this call: the calling line is where the user looks (in fn, or in the inlined helper that makes the call).
-              const calledAt = { file: e.file, line: e.line, function: st.from.name };
+              // The drop shows up at the return from this call: the calling line is where the user looks. Named only when the
+              // call is in fn itself (a call inside an inlined helper would add that helper's neighbourhood to the code's match).
+              const calledAt = st.via.length === 0 ? { file: e.file, line: e.line, function: fn.name } : null;
               out.push({ site, fn, via: [...st.via, helper.name], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo, calledAt, wrappers: 0 });
             }
             continue;
