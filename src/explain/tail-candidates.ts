@@ -78,9 +78,9 @@ export class TailCandidates {
                 role: 'site', tailCallOf: name, passedTo: null, calledAt, wrappers: 0,
               };
               const hops = through.length > 1 ? ` (reached through ${through.join(' → ')}, each ending with a jump to the next)` : '';
-              this.evidence.set(c, [calledAt === null
-                ? `${name} ends with this free${hops}; the machine code shows it is jumped to, so the drop is reported at the return from the call of ${first} in ${fnName}, whose source was not found in the tree`
-                : `${name} ends with this free${hops}; the machine code shows it is jumped to, so the drop is reported at the return from the call of ${first} at ${calledAt.file}:${calledAt.line} in ${fnName}`]);
+              const where = calledAt !== null ? ` at ${calledAt.file}:${calledAt.line}` : '';
+              const unseen = calledAt !== null ? '' : caller.file === '' ? `, whose source was not found in the tree` : ` (the call is not written in its body at ${caller.file}:${caller.startLine}: a macro or an inlined helper makes it)`;
+              this.evidence.set(c, [`${name} ends with this free${hops}; the machine code shows it is jumped to, so the drop is reported at the return from the call of ${first}${where} in ${fnName}${unseen}`]);
               out.push(c);
             }
           }
