@@ -70,6 +70,12 @@ export interface EvaluationResult {
   /** Machine-code mode on the via-tail records, against the tail call's line (both sets) and against the calling line (module set). */
   mcViaTail: Accuracy | null;
   mcViaCallingLine: Accuracy | null;
+  /** The same against the calling line, where a candidate whose calledAt is that line also counts (source-only, machine code). */
+  viaCallingLineAt: Accuracy;
+  mcViaCallingLineAt: Accuracy | null;
+  /** Via-tail records whose tail-calling function is not a drop function of the tree (its free is the line a user wants), source-only and machine code. */
+  viaTailOwn: Accuracy;
+  mcViaTailOwn: Accuracy | null;
   /**
    * The perf form without the size (so without the offset term): how often the truth is among the
    * best-scored candidates, and the top-1 expected when such ties are broken at random.
@@ -120,6 +126,10 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
   const viaCallingLine: Accuracy = { n: 0, top1: 0, top3: 0 };
   const mcViaTail: Accuracy = { n: 0, top1: 0, top3: 0 };
   const mcViaCallingLine: Accuracy = { n: 0, top1: 0, top3: 0 };
+  const viaCallingLineAt: Accuracy = { n: 0, top1: 0, top3: 0 };
+  const mcViaCallingLineAt: Accuracy = { n: 0, top1: 0, top3: 0 };
+  const viaTailOwn: Accuracy = { n: 0, top1: 0, top3: 0 };
+  const mcViaTailOwn: Accuracy = { n: 0, top1: 0, top3: 0 };
   const ties = { n: 0, truthAmongBest: 0, expectedTop1: 0 };
   const confident = { n: 0, right: 0 };
   let code: MachineCode | null = null;
@@ -197,9 +207,12 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
         const c = e.candidates[0];
         if (wrapped.siteRight - wrapped.bothRight > before && misses.length < missLimit) misses.push(`calledAt-${label} ${q.input}: truth called at ${caller === null ? 'nothing' : `${caller.file}:${caller.line}`}; got ${c?.calledAt === undefined ? 'no calledAt' : `${c.calledAt.file}:${c.calledAt.line}`}`);
       }
+      // Against the calling line of a tail-called drop (label …-at), a candidate also counts when the call it names (calledAt) is that line.
+      const atCall = label.endsWith('-at');
       const ok = (i: number): boolean => {
         const c = e.candidates[i];
-        return c !== undefined && c.file === truth.file && c.line <= truth.line && truth.line <= c.endLine;
+        return c !== undefined && ((c.file === truth.file && c.line <= truth.line && truth.line <= c.endLine)
+          || (atCall && c.calledAt !== undefined && c.calledAt.file === truth.file && c.calledAt.line === truth.line));
       };
       acc.n++;
       const first = e.candidates[0];
@@ -224,10 +237,17 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
       if (callSite !== null) {
         hit(base, viaCallingLine, 'via-calling-line', undefined, undefined, undefined, undefined, undefined, callSite);
         if (code !== null) hit(base, mcViaCallingLine, 'mc-via-calling-line', code, undefined, undefined, undefined, undefined, callSite);
+        hit(base, viaCallingLineAt, 'via-calling-line-at', undefined, undefined, undefined, undefined, undefined, callSite);
+        if (code !== null) hit(base, mcViaCallingLineAt, 'mc-via-calling-line-at', code, undefined, undefined, undefined, undefined, callSite);
       }
       if (chainSite === null) continue;
       hit(base, viaTail, 'via-tail');
       if (code !== null) hit(base, mcViaTail, 'mc-via-tail', code);
+      // A tail call inside a drop function of the tree (dev_kfree_skb_any_reason): its line is no answer a user wants; the calling line is.
+      if (!explainer.isDropApi(chainSite.function)) {
+        hit(base, viaTailOwn, 'via-tail-own');
+        if (code !== null) hit(base, mcViaTailOwn, 'mc-via-tail-own', code);
+      }
       exactQueries.push({ q: base, site, viaTail: true });
       continue;
     }
@@ -287,7 +307,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
   handle.close();
   if (machine !== null && code !== null) machine.decoded = code.decodedCount;
   const moduleSet = truths.some((tr) => tr.module !== undefined);
-  return { truthFile, moduleSet, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, perfHalves, calledAt, dropwatch: dw, viaTail, viaCallingLine, mcViaTail: code === null ? null : mcViaTail, mcViaCallingLine: code === null ? null : mcViaCallingLine, ties, confident, machine, misses };
+  return { truthFile, moduleSet, exact, exactViaTail, locations: truths.length, excludedTailCalls: excluded, perf, perfHalves, calledAt, dropwatch: dw, viaTail, viaCallingLine, mcViaTail: code === null ? null : mcViaTail, mcViaCallingLine: code === null ? null : mcViaCallingLine, viaCallingLineAt, mcViaCallingLineAt: code === null ? null : mcViaCallingLineAt, viaTailOwn, mcViaTailOwn: code === null ? null : mcViaTailOwn, ties, confident, machine, misses };
 }
 
 const pctOf = (a: Accuracy, k: 'top1' | 'top3'): string => `${((a[k] / Math.max(1, a.n)) * 100).toFixed(1)}%`;
@@ -308,8 +328,8 @@ export function formatEvaluation(r: EvaluationResult, heldOut = false): string {
       + ` (tune half ${pctOf(r.perfHalves.tune, 'top1')} / ${pctOf(r.perfHalves.tune, 'top3')} of ${r.perfHalves.tune.n}, report half ${pctOf(r.perfHalves.report, 'top1')} / ${pctOf(r.perfHalves.report, 'top3')} of ${r.perfHalves.report.n});`
       + ` ${formatCalledAt(r.calledAt)}`,
     `source-only, dropwatch form (no size, no reason): top-1 ${pctOf(r.dropwatch, 'top1')}, top-3 ${pctOf(r.dropwatch, 'top3')} of ${r.dropwatch.n}`,
-    `source-only, tail-called drops reported at the caller (perf form): top-1 ${pctOf(r.viaTail, 'top1')}, top-3 ${pctOf(r.viaTail, 'top3')} of ${r.viaTail.n}`,
-    ...(r.moduleSet ? [`source-only, the same tail-called drops with the calling line as the truth (perf form): top-1 ${pctOf(r.viaCallingLine, 'top1')}, top-3 ${pctOf(r.viaCallingLine, 'top3')} of ${r.viaCallingLine.n}`] : []),
+    `source-only, tail-called drops reported at the caller (perf form): top-1 ${pctOf(r.viaTail, 'top1')}, top-3 ${pctOf(r.viaTail, 'top3')} of ${r.viaTail.n}; those whose tail-calling function is not a drop function: top-1 ${pctOf(r.viaTailOwn, 'top1')}, top-3 ${pctOf(r.viaTailOwn, 'top3')} of ${r.viaTailOwn.n}`,
+    ...(r.moduleSet ? [`source-only, the same tail-called drops with the calling line as the truth (perf form): top-1 ${pctOf(r.viaCallingLine, 'top1')}, top-3 ${pctOf(r.viaCallingLine, 'top3')} of ${r.viaCallingLine.n}; counting the call a candidate names (called at): top-1 ${pctOf(r.viaCallingLineAt, 'top1')}, top-3 ${pctOf(r.viaCallingLineAt, 'top3')}`] : []),
     `ties, perf form without the offset term: the truth is among the best-scored candidates for ${((r.ties.truthAmongBest / Math.max(1, r.ties.n)) * 100).toFixed(1)}%`
       + ` (a perfect tie-break's top-1); breaking those ties at random gives ${((r.ties.expectedTop1 / Math.max(1, r.ties.n)) * 100).toFixed(1)}%`,
     `source-only score calibration (perf form): among first candidates scored >= 0.9, ${r.confident.right}/${r.confident.n} right (${((r.confident.right / Math.max(1, r.confident.n)) * 100).toFixed(1)}%)`,
@@ -318,8 +338,8 @@ export function formatEvaluation(r: EvaluationResult, heldOut = false): string {
       ...(heldOut ? [`  whole set: perf form top-1 ${pctOf(sum(m!.halves.tune.perf, m!.halves.report.perf), 'top1')}, top-3 ${pctOf(sum(m!.halves.tune.perf, m!.halves.report.perf), 'top3')} of ${m!.halves.tune.perf.n + m!.halves.report.perf.n}; `
         + `dropwatch form top-1 ${pctOf(sum(m!.halves.tune.dropwatch, m!.halves.report.dropwatch), 'top1')}, top-3 ${pctOf(sum(m!.halves.tune.dropwatch, m!.halves.report.dropwatch), 'top3')} of ${m!.halves.tune.dropwatch.n + m!.halves.report.dropwatch.n}; `
         + `scored >= 0.9: ${m!.halves.tune.confident.right + m!.halves.report.confident.right}/${m!.halves.tune.confident.n + m!.halves.report.confident.n} right; no drop call at the offset ${m!.halves.tune.noCall + m!.halves.report.noCall}`] : []),
-      ...(r.mcViaTail === null ? [] : [`  tail-called drops reported at the caller, the tail call's own line as the truth (perf form): top-1 ${pctOf(r.mcViaTail, 'top1')}, top-3 ${pctOf(r.mcViaTail, 'top3')} of ${r.mcViaTail.n}`]),
-      ...(r.mcViaCallingLine === null || !r.moduleSet ? [] : [`  tail-called drops with the calling line as the truth (perf form): top-1 ${pctOf(r.mcViaCallingLine, 'top1')}, top-3 ${pctOf(r.mcViaCallingLine, 'top3')} of ${r.mcViaCallingLine.n}`]),
+      ...(r.mcViaTail === null ? [] : [`  tail-called drops reported at the caller, the tail call's own line as the truth (perf form): top-1 ${pctOf(r.mcViaTail, 'top1')}, top-3 ${pctOf(r.mcViaTail, 'top3')} of ${r.mcViaTail.n}${r.mcViaTailOwn === null ? '' : `; those whose tail-calling function is not a drop function: top-1 ${pctOf(r.mcViaTailOwn, 'top1')}, top-3 ${pctOf(r.mcViaTailOwn, 'top3')} of ${r.mcViaTailOwn.n}`}`]),
+      ...(r.mcViaCallingLine === null || !r.moduleSet ? [] : [`  tail-called drops with the calling line as the truth (perf form): top-1 ${pctOf(r.mcViaCallingLine, 'top1')}, top-3 ${pctOf(r.mcViaCallingLine, 'top3')} of ${r.mcViaCallingLine.n}${r.mcViaCallingLineAt === null ? '' : `; counting the call a candidate names (called at): top-1 ${pctOf(r.mcViaCallingLineAt, 'top1')}, top-3 ${pctOf(r.mcViaCallingLineAt, 'top3')}`}`]),
       ...(['tune', 'report'] as const).map((k) => {
         const h = r.machine!.halves[k];
         return `  ${k} half (${k === 'tune' ? 'even' : 'odd'} function-name hash): perf form top-1 ${pctOf(h.perf, 'top1')}, top-3 ${pctOf(h.perf, 'top3')} of ${h.perf.n}; `

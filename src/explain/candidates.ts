@@ -139,6 +139,11 @@ export class CandidateSource {
     return out;
   }
 
+  /** The sites of one indexed function, as the index records them (tail-candidates.ts takes their tail frees). */
+  sitesIn(fn: FunctionRecord): DropSite[] {
+    return this.lookups.sitesOf(fn.file, fn.startLine);
+  }
+
   /** Sites in `fn` and in the helpers it reaches. */
   sitesFor(fn: FunctionRecord): RawCandidate[] {
     const key = `${fn.file}:${fn.startLine}`;
@@ -167,7 +172,10 @@ export class CandidateSource {
             // Not inlined (another file): only its final frees show up here, as the return address of this call.
             for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
               if (!site.tail) continue;
-              out.push({ site, fn, via: [...st.via, helper.name], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo, calledAt: null, wrappers: 0 });
+              // The drop shows up at the return from this call: the calling line is where the user looks. Named only when the
+              // call is in fn itself (a call inside an inlined helper would add that helper's neighbourhood to the code's match).
+              const calledAt = st.via.length === 0 ? { file: e.file, line: e.line, function: fn.name } : null;
+              out.push({ site, fn, via: [...st.via, helper.name], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo, calledAt, wrappers: 0 });
             }
             continue;
           }

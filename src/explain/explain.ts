@@ -10,6 +10,7 @@ import type { Frame } from './debuginfo.ts';
 import { NameIndex } from './nearest-names.ts';
 import { sourceLines } from './source-lines.ts';
 import { rankByWeights, rankCandidates, structuralFactor, type RawCandidate } from './rank.ts';
+import { TailCandidates, type TailCallAt } from './tail-candidates.ts';
 
 export { isGenericDropApi } from '../kernel/drop-functions.ts';
 
@@ -64,6 +65,8 @@ export interface CodeEvidence {
   weigh(loc: LocationQuery, sites: readonly CodeSite[]): CodeVerdict | null;
   /** When weigh says nothing: why, for the answer's notes (a module function whose module was not found). */
   remarks?(loc: LocationQuery): string[];
+  /** The drop call at the location is of a function whose code ends with a jump to a drop function: that path (tail-candidates.ts). */
+  tailCallAt?(loc: LocationQuery): TailCallAt | null;
 }
 
 /** How to get an offset, for a location that names a function only. */
@@ -115,6 +118,17 @@ export class Explainer {
     return kept.length > 0 && kept.length < records.length ? kept : null;
   }
 
+  private tails: TailCandidates | null = null;
+
+  private tailCandidates(): TailCandidates {
+    this.makefiles ??= sourceLines(this.tree.root);
+    const lines = this.makefiles;
+    this.tails ??= new TailCandidates({
+      functions: (n) => this.source.functions(n), sitesIn: (fn) => this.source.sitesIn(fn), isApi: (n) => this.apis.has(n), lines, root: this.tree.root,
+    });
+    return this.tails;
+  }
+
   private nearest(name: string): string[] {
     this.names ??= new NameIndex(functionNames(this.db, this.tree.id));
     return this.names.nearest(name);
@@ -150,6 +164,9 @@ export class Explainer {
           : `${fnName} is a drop function: a location inside it means it was called out of line, so the drop happened at one of its call sites; a stack trace (perf -g, bpftrace kstack) names which`);
       raw.push(...callers);
     }
+    // The code shows the drop call is of a function that ends with a free: its tail frees, wherever the index records its callers.
+    const tail = opts.code?.tailCallAt?.(loc) ?? null;
+    if (tail !== null) raw.push(...this.tailCandidates().candidates(fnName, records, tail, raw));
     if (fnName === DEFERRED_REPORTER && raw.length === 0) {
       notes.push(`${fnName} frees skbs that drivers queued from interrupt context (dev_kfree_skb_irq(), dev_consume_skb_irq(), or dev_kfree_skb_any() with interrupts off): the location cannot say which driver; look at the TX completion of the device that drops`);
     } else if (records.length === 0 && api === undefined && raw.length === 0) {
@@ -170,7 +187,8 @@ export class Explainer {
     }
     let candidates: Candidate[];
     if (verdict !== null) {
-      const structural = raw.map((c, i) => { const ev: string[] = []; structuralFactor(c, fnName, ev, verdict?.settled?.[i] === true, verdict?.reportedHere?.[i] === true); return ev; });
+      const tails = this.tails;
+      const structural = raw.map((c, i) => { const ev: string[] = [...(tails?.evidence.get(c) ?? [])]; structuralFactor(c, fnName, ev, verdict?.settled?.[i] === true, verdict?.reportedHere?.[i] === true); return ev; });
       candidates = rankByWeights(raw, verdict.weights, verdict.evidence.map((ev, i) => [...ev, ...(structural[i] ?? [])]));
       notes.push(...verdict.notes);
     } else {

@@ -10,6 +10,7 @@ import { sourceLines } from '../explain/source-lines.ts';
 import type { Db } from '../index/open.ts';
 import { allSites, functionsNamed, listApis, listReasons, type TreeRow } from '../index/read.ts';
 import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../explain/explain.ts';
+import type { TailCallAt } from '../explain/tail-candidates.ts';
 import type { DropApi, DropSite } from '../model.ts';
 import { isGenericDropApi } from '../kernel/drop-functions.ts';
 import { REPORTED_INSIDE_FACTOR, sourcePosition } from '../explain/rank.ts';
@@ -362,6 +363,18 @@ export class MachineCode implements CodeEvidence {
     const through = call.through;
     const reportedHere = sites.map((s) => through !== null && s.site.reportedIn !== null && through.path.includes(s.site.reportedIn));
     return { method: 'machine-code', weights, evidence, notes, reason: single, event, size: fa.code.size, settled: sites.map((s) => inside(s) < 1), reportedHere };
+  }
+
+  /** The forward path of the drop call the location returns from (a call of a function that ends with a jump to a drop function), else null. */
+  tailCallAt(loc: LocationQuery): TailCallAt | null {
+    if (loc.offset === null || (this.apiNames.has(loc.function) && isGenericDropApi(this.apiByName.get(loc.function)))) return null;
+    const fa = this.analysis(loc);
+    const path = fa?.calls.find((c) => c.ret === loc.offset)?.through?.path;
+    if (fa === undefined || fa === null || path === undefined) return null;
+    const modules = this.opts.modulesDir;
+    const file = fa.module === null || modules === null ? undefined : this.moduleFiles?.get(moduleKey(fa.module));
+    const dir = file === undefined || modules === null ? '' : treeDirOf(modules, file);
+    return { path, sourceDir: dir === '' ? null : dir };
   }
 
   /**

@@ -6,7 +6,7 @@ import type { CodeImage } from '../../src/machine-code/code-image.ts';
 export interface Fn { name: string; address: bigint; bytes: number[] }
 
 /** A kernel image made of a few functions and data blocks, with the CodeImage interface machine code reads. */
-export function fakeImage(fns: Fn[], data: Array<{ address: bigint; bytes: Uint8Array }>, bugTable: { address: bigint; bytes: Uint8Array } | null): CodeImage {
+export function fakeImage(fns: readonly Fn[], data: ReadonlyArray<{ address: bigint; bytes: Uint8Array }> = [], bugTable: { address: bigint; bytes: Uint8Array } | null = null): CodeImage {
   const all = [...fns].sort((a, b) => (a.address < b.address ? -1 : 1));
   const bytesAt = (address: bigint, length: number): Uint8Array | null => {
     for (const b of [...all.map((f) => ({ address: f.address, bytes: Uint8Array.from(f.bytes) })), ...data]) {

@@ -210,3 +210,31 @@ test('6.12, a module\'s call of the exported dev_kfree_skb_any_reason: its code 
     assert.ok(!c.evidence.some((x) => x.includes('reported inside')), c.evidence.join('\n'));
   }
 });
+
+test('6.12, a module function the index records no call of (mlme.c never names an skb): the code shows its call of nl80211_radar_notify tail-jumps to the drop, so that function\'s final frees are the candidates, called at the calling line', { skip }, async () => {
+  const loc = '__cfg80211_radar_event+0x82/0x140 [cfg80211]';
+  // From source alone the function has no drop site.
+  const [alone] = await explainJson([loc]);
+  assert.equal(alone?.candidates.length, 0);
+  const [e] = await explainJson(['--kernel', vmlinuz, '--modules', modules, loc]);
+  assert.ok(e !== undefined);
+  assert.equal(e.method, 'machine-code');
+  // nl80211_radar_notify frees at the end (nla_put_failure:, line 19761) and before a bare return (19731): the location cannot tell them apart.
+  assert.deepEqual(e.candidates.map((c) => `${c.file}:${c.line}`), ['net/wireless/nl80211.c:19761', 'net/wireless/nl80211.c:19731']);
+  for (const c of e.candidates) {
+    assert.deepEqual(c.calledAt, { file: 'net/wireless/mlme.c', line: 1142, function: '__cfg80211_radar_event' });
+    assert.ok(c.evidence.some((x) => x.includes('reported at the return from the call of nl80211_radar_notify at net/wireless/mlme.c:1142')), c.evidence.join('\n'));
+  }
+  assert.ok(e.notes.some((n) => n.includes('nl80211_radar_notify ends with a jump to sk_skb_reason_drop (a tail call)')), e.notes.join('\n'));
+  assert.ok(!e.notes.some((n) => n.includes('index the tree') || n.includes('has no drop site in the indexed tree')), e.notes.join('\n'));
+  // report: the row is ranked, not "not in index".
+  const rec = join(dir, 'radar.txt');
+  writeFileSync(rec, `          <idle>-0       [001] ..s1.  1234.567890: kfree_skb: skbaddr=000000001a2b3c4d rx_sk=0000000000000000 protocol=0 location=${loc} reason: NOT_SPECIFIED\n`);
+  const r = await runCli(['report', '--db', db, '--kernel', vmlinuz, '--modules', modules, '--as', 'json', rec]);
+  assert.equal(r.code, 0, r.stderr);
+  const view = JSON.parse(r.stdout) as { rows: Array<{ inIndex: boolean; method: string; candidates: Array<{ file: string; line: number; calledAt?: { line: number } }> }> };
+  assert.equal(view.rows[0]?.inIndex, true);
+  assert.equal(view.rows[0]?.method, 'machine-code');
+  assert.equal(`${view.rows[0]?.candidates[0]?.file}:${view.rows[0]?.candidates[0]?.line}`, 'net/wireless/nl80211.c:19761');
+  assert.equal(view.rows[0]?.candidates[0]?.calledAt?.line, 1142);
+});
