@@ -23,7 +23,8 @@ import { decodeFunction, register32Name, ARG_FAMILIES, type DecodedFunction, typ
 import { ConstantScope, conditionConstants, guardHits, trivialImmediate, type SourceConstant } from './conditions.ts';
 import { entryLines } from './guards.ts';
 import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceValue } from './dataflow.ts';
-import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
+import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, textFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
+import { sitePath } from './site-path.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -764,10 +765,10 @@ export class MachineCode implements CodeEvidence {
     const key = `${site.file}:${site.line}:${s.via.length > 0 ? `${s.fn.file}:${s.anchorLine}` : ''}${called !== null ? `:${called.file}:${called.line}` : ''}`;
     let f = this.features.get(key);
     if (f === undefined) {
-      const [from, to] = blockAround(this.opts.lines, site.file, site.line, site.endLine, site.functionStartLine, TUNING.before, TUNING.after, TUNING.lead);
-      const own = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, site.file, from, to);
+      const own = this.pathFeatures(site.file, site.line, site.endLine, site.functionStartLine);
       f = own;
       const merge = (file: string, line: number, floor: number): void => {
+        // The call line of an inlined helper keeps its plain block (its path measured no better).
         const [a, b] = blockAround(this.opts.lines, file, line, line, floor, TUNING.before, TUNING.after, TUNING.lead);
         const g = sourceFeatures(this.opts.lines, this.errnos, this.mibTable, file, a, b);
         for (const n of g.calls) own.calls.add(n);
@@ -783,6 +784,14 @@ export class MachineCode implements CodeEvidence {
       this.features.set(key, f);
     }
     return f;
+  }
+
+  /** The features of the source on a site's path (site-path.ts). */
+  private pathFeatures(file: string, line: number, endLine: number, floor: number): SourceFeatures {
+    const all = this.opts.lines(file) ?? [];
+    const p = sitePath(all, line, endLine, floor, { maxBefore: TUNING.before, after: TUNING.after, noreturn: this.noreturn });
+    const text = [...p.lines].sort((a, b) => a[0] - b[0]).map(([, t]) => t).join('\n');
+    return textFeatures(this.errnos, this.mibTable, text);
   }
 
   private readonly fieldCache = new Map<string, string[]>();

@@ -109,7 +109,12 @@ function stripComments(text: string): string {
 /** Features of the lines [from, to] (1-based, inclusive) of `file`. */
 export function sourceFeatures(lines: LineReader, errnoTable: ReadonlyMap<string, number>, mibTable: ReadonlyMap<string, number>, file: string, from: number, to: number): SourceFeatures {
   const all = lines(file) ?? [];
-  const text = stripComments(all.slice(Math.max(0, from - 1), Math.max(0, to)).join('\n'));
+  return textFeatures(errnoTable, mibTable, all.slice(Math.max(0, from - 1), Math.max(0, to)).join('\n'));
+}
+
+/** Features of a piece of source text (lines joined with newlines). */
+export function textFeatures(errnoTable: ReadonlyMap<string, number>, mibTable: ReadonlyMap<string, number>, source: string): SourceFeatures {
+  const text = stripComments(source);
   const calls = new Set<string>();
   for (const m of text.matchAll(/\b([A-Za-z_]\w*)\s*\(/g)) {
     const name = m[1];

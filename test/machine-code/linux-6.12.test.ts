@@ -112,6 +112,20 @@ test('6.12, a module location is read from vxlan.ko.xz and its relocations: vxla
   assert.ok(other?.evidence.some((x) => x.includes('the code calls sk_skb_reason_drop, which dev_kfree_skb() does not reach')), other?.evidence.join('\n'));
 });
 
+test('6.12, a site\'s neighbourhood follows its path: the nested -EINVAL return is not the function-level free\'s (mt7915e.ko)', { skip }, async () => {
+  // mt7915_mcu_get_eeprom (mt7915/mcu.c): `if (addr > …) { dev_kfree_skb(skb); return -EINVAL; }` nested in
+  // `if (!buf)`, then `memcpy(…); dev_kfree_skb(skb); return 0;`. objdump -dr: consume_skb at +0x92 (then the
+  // shared exit) and at +0xd3, followed by `mov $0xffffffea,%ebp` (-EINVAL).
+  const [last, nested] = await explainJson(['--modules', modules, 'mt7915_mcu_get_eeprom+0x97/0xf0 [mt7915e]', 'mt7915_mcu_get_eeprom+0xd8/0xf0 [mt7915e]']);
+  const file = 'drivers/net/wireless/mediatek/mt76/mt7915/mcu.c';
+  assert.equal(last?.method, 'machine-code');
+  assert.equal(where(last), `${file}:2885`);
+  assert.equal(where(nested), `${file}:2878`);
+  assert.ok(nested?.candidates[0]?.evidence.some((x) => x.includes('$0xffffffea (-EINVAL) near the drop')), nested?.candidates[0]?.evidence.join('\n'));
+  // The function-level free's path holds no -EINVAL: the call without one is not held against it.
+  assert.ok(!(last?.candidates[0]?.evidence.some((x) => x.includes('EINVAL')) ?? true), last?.candidates[0]?.evidence.join('\n'));
+});
+
 test('6.12, what the code adds to the source: the same-named static a bare offset is in, a WARN\'s bug-table line, an indirect call\'s result, a freed field', { skip }, async () => {
   const [vif, warn, own, helper, field] = await explainJson(['--kernel', vmlinuz, '--max', '3', 'reg_vif_xmit+15d', 'wireless_send_event+0x3d7/0x470', 'end_dt_vrf_core+0x170/0x1e0', 'end_dt_vrf_core+0x143/0x1e0', 'netlink_broadcast_filtered+0x15e/0x540 event: consume_skb']);
   // reg_vif_xmit is static in ipmr.c (0x100 bytes) and ip6mr.c (0x170): +0x15d can only be the IPv6 one's.
