@@ -35,7 +35,7 @@ export interface Twins {
 
 /**
  * For each site, its twins among `sites`: those of the same group (the caller's context: same function reached
- * the same way), file and function with the same block text; null when it has none or `group` is null.
+ * the same way), file and function with the same block text and the same reasons; null when it has none or `group` is null.
  * `read` gives a file's lines.
  */
 export function findTwins(sites: ReadonlyArray<{ site: DropSite; group: string | null }>, read: (file: string) => readonly string[] | null): Array<Twins | null> {
@@ -43,7 +43,8 @@ export function findTwins(sites: ReadonlyArray<{ site: DropSite; group: string |
     if (group === null) return null;
     const lines = read(site.file);
     const text = lines === null ? null : blockText(lines, site);
-    return text === null ? null : { key: `${group}\0${site.file}\0${site.functionStartLine}\0${text}`, text };
+    // Different reasons reaching the same call text mean different code before it (`drop_reason = …;`): no twins.
+    return text === null ? null : { key: `${group}\0${site.file}\0${site.functionStartLine}\0${[...site.reasons].sort().join(',')}\0${text}`, text };
   });
   const byKey = new Map<string, number[]>();
   texts.forEach((t, i) => {

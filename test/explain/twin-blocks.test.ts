@@ -56,6 +56,8 @@ test('twins share a group, a function and a block; other sites and sites reached
   assert.equal(t[0]?.key, t[1]?.key);
   assert.equal(t[0]?.text, 'kfree_skb(skb); return-EINVAL;');
   assert.deepEqual([t[2], t[3], t[4]], [null, null, null]);
+  // The same call text reached by other reasons (`drop_reason = …;` set differently before it) is other code.
+  assert.deepEqual(findTwins([{ site: site(2), group: 'g' }, { site: site(4, { reasons: ['NO_SOCKET'] }), group: 'g' }], read), [null, null]);
   // The same function seen through an unreadable file: nothing is said.
   assert.deepEqual(findTwins([{ site: site(2), group: 'g' }, { site: site(4), group: 'g' }], () => null), [null, null]);
 });
