@@ -9,6 +9,7 @@ import { CandidateSource } from './candidates.ts';
 import type { Frame } from './debuginfo.ts';
 import { NameIndex } from './nearest-names.ts';
 import { sourceLines } from './source-lines.ts';
+import { findTwins } from './twin-blocks.ts';
 import { rankByWeights, rankCandidates, structuralFactor, type RawCandidate } from './rank.ts';
 import { TailCandidates, type TailCallAt } from './tail-candidates.ts';
 
@@ -104,15 +105,16 @@ export class Explainer {
     this.apis = new Map(listApis(db, tree.id).map((a) => [a.name, a]));
   }
 
-  private makefiles: ((file: string) => string[] | null) | null = null;
+  /** The tree's files, read on demand: its kbuild Makefiles and the source around sites. */
+  private lines: ((file: string) => string[] | null) | null = null;
 
   /**
    * Of same-named functions, those the tree's kbuild Makefiles build into `module` (a `.c` whose object the
    * nearest Makefile links into it; header functions are kept). Null unless that leaves some and drops some.
    */
   private builtInto(records: readonly FunctionRecord[], module: string): FunctionRecord[] | null {
-    this.makefiles ??= sourceLines(this.tree.root);
-    const read = this.makefiles;
+    this.lines ??= sourceLines(this.tree.root);
+    const read = this.lines;
     const want = moduleKey(module);
     const kept = records.filter((r) => !r.file.endsWith('.c') || modulesOfSource(r.file, (d) => read(`${d}/Makefile`)).some((m) => moduleKey(m) === want));
     return kept.length > 0 && kept.length < records.length ? kept : null;
@@ -192,7 +194,11 @@ export class Explainer {
       candidates = rankByWeights(raw, verdict.weights, verdict.evidence.map((ev, i) => [...ev, ...(structural[i] ?? [])]));
       notes.push(...verdict.notes);
     } else {
-      candidates = raw.length === 0 ? [] : rankCandidates(input, raw, fnName);
+      this.lines ??= sourceLines(this.tree.root);
+      // Twins count among the sites reached the same way (a tail call's frees are code of another function).
+      const group = (c: RawCandidate): string | null => (c.role === 'site' && c.tailCallOf === null ? `${c.fn.file}:${c.fn.startLine}|${c.via.join('>')}` : null);
+      const twins = findTwins(raw.map((c) => ({ site: c.site, group: group(c) })), this.lines);
+      candidates = raw.length === 0 ? [] : rankCandidates(input, raw, fnName, twins);
     }
     const max = opts.maxCandidates ?? 10;
     if (candidates.length > max) {
