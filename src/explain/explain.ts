@@ -123,8 +123,8 @@ export class Explainer {
   private tails: TailCandidates | null = null;
 
   private tailCandidates(): TailCandidates {
-    this.makefiles ??= sourceLines(this.tree.root);
-    const lines = this.makefiles;
+    this.lines ??= sourceLines(this.tree.root);
+    const lines = this.lines;
     this.tails ??= new TailCandidates({
       functions: (n) => this.source.functions(n), sitesIn: (fn) => this.source.sitesIn(fn), isApi: (n) => this.apis.has(n), lines, root: this.tree.root,
     });
