@@ -87,3 +87,13 @@ test('the call that reached an inlined wrapper is printed, in text and in JSON',
   assert.equal(json.code, 0, json.stderr);
   assert.match(json.stdout, /"calledAt":\s*\{[^}]*"line":\s*35/);
 });
+
+test('a static helper called last by an extern function: the tail-called drop at the caller names the helper\'s own free', () => {
+  // rx_established (another file) ends with rx_toss(), inlined there: the debug info names rx_toss's free.
+  const e = ex.explain(parseLocation('rx_v4_do_rcv+0x20/0x40 reason: PKT_TOO_SMALL'));
+  const first = e.candidates[0];
+  assert.equal(`${first?.file}:${first?.line}`, 'net/ipv4/tcp_rx.c:19');
+  assert.deepEqual(first?.via, ['rx_established', 'rx_toss']);
+  assert.deepEqual(first?.calledAt, { file: 'net/ipv4/tcp_rx.c', line: 54, function: 'rx_established' });
+  assert.ok(first?.evidence.some((x) => x.includes('rx_established (another file) ends with this free')), first?.evidence.join('; '));
+});
