@@ -12,8 +12,11 @@ const MAX_DEPTH = 3;
 /** How many wrappers of .c files may call one another before the innermost one frees. */
 const MAX_WRAPPERS = 3;
 
-/** A site of a function, or of the inlined wrappers it calls: `via` the wrappers, `calledAt` the call of the first. */
-interface OwnSite { site: DropSite; via: string[]; calledAt: CallPlace | null }
+/**
+ * A site of a function, or of the inlined wrappers it calls: `via` the wrappers, `calledAt` the call of the first,
+ * `outer` the function's own call (the wrapper's call, or the site itself).
+ */
+interface OwnSite { site: DropSite; via: string[]; calledAt: CallPlace | null; outer: DropSite }
 
 /**
  * A wrapper's own free as reached through one call of it: the reasons and the kind are the call's when the
@@ -129,11 +132,11 @@ export class CandidateSource {
         const wk = w === null ? '' : `${w.file}:${w.startLine}`;
         if (w === null || seen.has(wk)) continue;
         for (const inner of this.ownSites(w, depth + 1, new Set([...seen, key, wk]))) {
-          expanded.push({ site: passReason(inner.site, site), via: [w.name, ...inner.via], calledAt: { file: fn.file, line: e.line, function: fn.name } });
+          expanded.push({ site: passReason(inner.site, site), via: [w.name, ...inner.via], calledAt: { file: fn.file, line: e.line, function: fn.name }, outer: site });
         }
       }
       if (expanded.length > 0) out.push(...expanded);
-      else out.push({ site, via: [], calledAt: null });
+      else out.push({ site, via: [], calledAt: null, outer: site });
     }
     if (depth === 0) this.ownByFn.set(key, out);
     return out;
@@ -144,6 +147,11 @@ export class CandidateSource {
     return this.lookups.sitesOf(fn.file, fn.startLine);
   }
 
+  /** The candidate for one of the sites of `fn` or of a helper it reaches (`chain`). */
+  private pushOwn(out: RawCandidate[], fn: FunctionRecord, own: OwnSite, chain: string[], c: Omit<RawCandidate, 'site' | 'fn' | 'via' | 'calledAt' | 'wrappers' | 'tailCallOf'>): void {
+    out.push({ ...c, site: own.site, fn, via: [...chain, ...own.via], tailCallOf: null, calledAt: own.calledAt, wrappers: own.via.length });
+  }
+
   /** Sites in `fn` and in the helpers it reaches. */
   sitesFor(fn: FunctionRecord): RawCandidate[] {
     const key = `${fn.file}:${fn.startLine}`;
@@ -151,10 +159,7 @@ export class CandidateSource {
     if (cached !== undefined) return cached;
     const out: RawCandidate[] = [];
     for (const own of this.ownSites(fn, 0, new Set())) {
-      out.push({
-        site: own.site, fn, via: own.via, anchorLine: own.calledAt?.line ?? own.site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false,
-        role: 'site', tailCallOf: null, passedTo: null, calledAt: own.calledAt, wrappers: own.via.length,
-      });
+      this.pushOwn(out, fn, own, [], { anchorLine: own.calledAt?.line ?? own.site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'site', passedTo: null });
     }
     // Breadth first, so that each helper is reached by its shortest chain: a helper that is also
     // called by another helper must not be cut off at the depth limit of the longer chain.
@@ -170,12 +175,14 @@ export class CandidateSource {
           if (helper === null) continue;
           if (e.kind === 'tail') {
             // Not inlined (another file): only its final frees show up here, as the return address of this call.
-            for (const site of this.lookups.sitesOf(helper.file, helper.startLine)) {
-              if (!site.tail) continue;
+            // A last call of a wrapper inlined there (tcp_drop_reason at the end of tcp_rcv_established): its own free.
+            for (const own of this.ownSites(helper, 0, new Set())) {
+              if (!own.outer.tail) continue;
               // The drop shows up at the return from this call: the calling line is where the user looks. Named only when the
-              // call is in fn itself (a call inside an inlined helper would add that helper's neighbourhood to the code's match).
-              const calledAt = st.via.length === 0 ? { file: e.file, line: e.line, function: fn.name } : null;
-              out.push({ site, fn, via: [...st.via, helper.name], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo, calledAt, wrappers: 0 });
+              // call is in fn itself (a call inside an inlined helper would add that helper's neighbourhood to the code's match);
+              // a wrapper's own free keeps the line that calls the wrapper.
+              const calledAt = own.calledAt ?? (st.via.length === 0 ? { file: e.file, line: e.line, function: fn.name } : null);
+              out.push({ site: own.site, fn, via: [...st.via, helper.name, ...own.via], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo, calledAt, wrappers: own.via.length });
             }
             continue;
           }
@@ -190,10 +197,7 @@ export class CandidateSource {
           // one passed as a function is inlined only with the call it is passed to.
           const surely = passedTo === null && st.surely && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
           for (const own of this.ownSites(helper, 0, new Set())) {
-            out.push({
-              site: own.site, fn, via: [...chain, ...own.via], anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely,
-              role: 'site', tailCallOf: null, passedTo, calledAt: own.calledAt, wrappers: own.via.length,
-            });
+            this.pushOwn(out, fn, own, chain, { anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', passedTo });
           }
           next.push({ from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely, passedTo });
         }

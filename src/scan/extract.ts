@@ -146,6 +146,12 @@ function inTailPosition(body: SyntaxNode, index: number): boolean {
       const rest = stmts.slice(i + 1);
       if (rest.length === 1 && rest[0] !== undefined && isBareReturn(rest[0])) return true;
       if (rest.length > 0) return false;
+    } else if (parent.type === 'case_statement') {
+      // `default: kfree_skb(skb); return;` inside a switch: a jump only when the case returns right after.
+      const stmts = parent.namedChildren.filter((c) => c.type !== 'comment');
+      const i = stmts.findIndex((c) => same(c, cur as SyntaxNode));
+      const rest = stmts.slice(i + 1);
+      return i >= 0 && rest.length === 1 && rest[0] !== undefined && isBareReturn(rest[0]);
     } else if (parent.type !== 'if_statement' && parent.type !== 'else_clause' && parent.type !== 'labeled_statement') {
       return false;
     }

@@ -27,6 +27,7 @@ function closesMore(text: string): boolean {
   return depth < 0;
 }
 
+const INCLUDE = /^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]/gm;
 const AN_ARG = /[(,]\s*([A-Za-z_]\w*)\s*(?=[,)])/g;
 
 /** Positions of the `\n` before each line that opens with `{` (a function body, in kernel style). */
@@ -58,6 +59,13 @@ export class FileScan {
     this.file = file;
     this.text = text;
     this.chunks = splitChunks(text);
+  }
+
+  /** The names of the file's `#include` lines: `linux/ptr_ring.h` for `<…>`, `./x.h` for `"x.h"`. */
+  includes(): string[] {
+    const out: string[] = [];
+    for (const m of this.text.matchAll(INCLUDE)) out.push(m[1] === '<' ? m[2] ?? '' : `./${m[2] ?? ''}`);
+    return out;
   }
 
   /**

@@ -31,13 +31,34 @@ export interface FileLoad {
   skipped: string | null;
 }
 
+/** A file to read although it does not mention skbs, if its text holds one of `names`. */
+export interface Promotion {
+  path: string;
+  names: string[];
+}
+
 export type ToWorker =
   | { type: 'load'; files: WorkerFile[]; known: SearchedNames }
-  | { type: 'scan'; global: string[]; local: Record<string, string[]>; sources: string[] }
+  | {
+    type: 'scan'; global: string[]; local: Record<string, string[]>; sources: string[];
+    /**
+     * Files that do not mention skbs but may define or call a name the search needs (Promotion): each is
+     * read, and becomes a candidate searched for every name so far if its text holds one of `names`.
+     */
+    promote: Promotion[];
+    /** Candidate files whose `#include` lines the main thread needs (the headers a hand-off call may lead into). */
+    includesOf: string[];
+  }
   | { type: 'finish' };
 
 export type ToMain =
   | { type: 'progress'; done: number }
   | { type: 'loaded'; files: FileLoad[] }
-  | { type: 'scanned'; summaries: FileSummary[]; errors: Array<{ path: string; error: string }> }
+  | {
+    type: 'scanned'; summaries: FileSummary[]; errors: Array<{ path: string; error: string }>;
+    /** Files promoted to candidates this round, with their content hash. */
+    promoted: Array<{ path: string; hash: string }>;
+    /** Per file of `includesOf` this thread holds: the names its `#include` lines give (`linux/ptr_ring.h`, `"x.h"` as `./x.h`). */
+    includes: Record<string, string[]>;
+  }
   | { type: 'finished'; searched: SearchedNames; extra: Record<string, string[]> };

@@ -16,6 +16,14 @@ export interface RoundResolution {
   localNames: Map<string, Set<string>>;
   sourceNames: Set<string>;
   /**
+   * Where the search may have to read files that do not mention skbs: the file of each extern function
+   * that ends by freeing (its callers, in the same directory, need not mention skbs: fs/quota/dquot.c
+   * calling quota_send_warning), and per file the functions it hands a function to that no parsed file
+   * defines (ptr_ring_cleanup, in a header that only sees `void *`).
+   */
+  tailFiles: Map<string, string>;
+  handOffCallees: Map<string, Set<string>>;
+  /**
    * The sites, functions and edges of this round's summaries, built only for the round that ends the
    * search: call it before more summaries are added to the index.
    */
@@ -461,6 +469,7 @@ export function resolveRound(index: CallIndex): RoundResolution {
     return local !== undefined && local.isStatic && siteFns.has(local);
   };
   const handOffNames = new Set<string>();
+  const handOffCallees = new Map<string, Set<string>>();
   /** Per function: the parameters some caller passes a function in. */
   const received = new Map<FunctionSummary, Set<number>>();
   const receivedWork: FunctionSummary[] = [];
@@ -473,7 +482,12 @@ export function resolveRound(index: CallIndex): RoundResolution {
       if (def === null) {
         // Only where the code may run the pointer on a packet at once: a drop API passed, or the packet
         // passed with it (request_irq(irq, handler, …) and call_rcu(head, fn) only store it).
-        if (lookupApi(file, a) !== undefined || fn.params.includes(a) || call.args.some((x) => /\bskb\b/.test(x))) handOffNames.add(call.callee);
+        if (lookupApi(file, a) !== undefined || fn.params.includes(a) || call.args.some((x) => /\bskb\b/.test(x))) {
+          handOffNames.add(call.callee);
+          let set = handOffCallees.get(file);
+          if (set === undefined) handOffCallees.set(file, (set = new Set()));
+          set.add(call.callee);
+        }
         return;
       }
       let set = received.get(def.fn);
@@ -612,7 +626,9 @@ export function resolveRound(index: CallIndex): RoundResolution {
     sites.sort((a, b) => compareText(a.file, b.file) || a.line - b.line || a.column - b.column);
     return { apis, usedSeeds, sites, functions, edges, globalNames, localNames, sourceNames };
   };
-  return { globalNames, localNames, sourceNames, complete };
+  const tailFiles = new Map<string, string>();
+  for (const [name, def] of tailFns) tailFiles.set(name, def.file);
+  return { globalNames, localNames, sourceNames, tailFiles, handOffCallees, complete };
 }
 
 /** What one call of an API can do: a constant reason argument settles drop or consume. */

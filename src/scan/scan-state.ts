@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { BUDGET, mib } from './budget.ts';
 import { LIMITS, openRegularFile } from '../io/regular-file.ts';
 import { FileScan, isCandidate } from './file-scan.ts';
-import type { FileLoad, SearchedNames, ToMain, ToWorker, WorkerFile } from './protocol.ts';
+import type { FileLoad, Promotion, SearchedNames, ToMain, ToWorker, WorkerFile } from './protocol.ts';
 import type { FileSummary } from './summary.ts';
 
 interface Held {
@@ -53,7 +53,7 @@ export class ScanState {
       this.knownSources = new Set(msg.known.sources);
       return this.load(msg.files);
     }
-    if (msg.type === 'scan') return this.scan(msg.global, msg.local, msg.sources);
+    if (msg.type === 'scan') return this.scan(msg.global, msg.local, msg.sources, msg.promote, msg.includesOf);
     const extra: Record<string, string[]> = {};
     for (const h of this.held.values()) if (h.candidate && h.searched.size > 0) extra[h.file.path] = [...h.searched];
     const searched: SearchedNames = { all: [...this.doneAll], sources: [...this.doneSources] };
@@ -154,9 +154,59 @@ export class ScanState {
    * names are built once per round and shared by the files, so a round costs the files' text plus
    * the new names, not files × names (a tree of 10,000 wrappers ran the threads out of memory).
    */
-  private scan(global: string[], local: Record<string, string[]>, sources: string[]): ToMain {
+  /**
+   * Make the held files of `list` that hold one of their names candidates: they did not mention skbs,
+   * but the main thread found that they may define or call a name the search needs. Each is then
+   * searched for every name so far, as if it had been a candidate from the start.
+   */
+  private promote(list: readonly Promotion[], promoted: Array<{ path: string; hash: string }>, errors: Array<{ path: string; error: string }>): Set<Held> {
+    const fresh = new Set<Held>();
+    for (const p of list) {
+      const h = this.held.get(p.path);
+      if (h === undefined || h.candidate) continue;
+      try {
+        const read = this.readInto(p.path);
+        if (!('buf' in read)) continue;
+        if (!p.names.some((n) => read.buf.indexOf(n) >= 0)) continue;
+        const hash = createHash('sha1').update(read.buf).digest('hex');
+        h.candidate = true;
+        h.file = { path: p.path };
+        h.searched.clear();
+        h.scan = new FileScan(p.path, read.buf.toString('latin1'));
+        promoted.push({ path: p.path, hash });
+        fresh.add(h);
+      } catch (err) {
+        errors.push({ path: p.path, error: messageOf(err) });
+      }
+    }
+    return fresh;
+  }
+
+  /** The names of each held candidate's `#include` lines, for the files asked. */
+  private includes(files: readonly string[]): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const f of files) {
+      const h = this.held.get(f);
+      if (h === undefined || !h.candidate) continue;
+      try {
+        if (h.scan === null) {
+          const read = this.readInto(f);
+          if (!('buf' in read)) continue;
+          h.scan = new FileScan(f, read.buf.toString('latin1'));
+        }
+        out[f] = h.scan.includes();
+      } catch {
+        // Unreadable since it was loaded: the round's scan reports it.
+      }
+    }
+    return out;
+  }
+
+  private scan(global: string[], local: Record<string, string[]>, sources: string[], promote: readonly Promotion[] = [], includesOf: readonly string[] = []): ToMain {
     const summaries: FileSummary[] = [];
     const errors: Array<{ path: string; error: string }> = [];
+    const promoted: Array<{ path: string; hash: string }> = [];
+    const fresh = this.promote(promote, promoted, errors);
     const newAll = global.filter((n) => !this.doneAll.has(n));
     const newAllSet = new Set(newAll);
     const newSources = sources.filter((n) => !this.doneSources.has(n) && !this.doneAll.has(n) && !newAllSet.has(n));
@@ -172,6 +222,8 @@ export class ScanState {
       const isC = h.file.path.endsWith('.c');
       const reused = h.file.known !== undefined;
       let names = reused ? (isC ? reusedC : reusedAll) : (isC ? forC : newAll);
+      // Promoted this round: every name so far, not only the new ones.
+      if (fresh.has(h)) names = [...new Set([...this.doneAll, ...newAll, ...(isC ? [...this.doneSources, ...newSources] : [])])];
       // Files with names of their own (searched as statics, or by a previous run) filter the shared list.
       if (h.searched.size > 0 && names.length > 0) names = names.filter((n) => !h.searched.has(n));
       const own = (local[h.file.path] ?? []).filter((n) => !h.searched.has(n) && !searchedByAll(n, reused, isC));
@@ -196,6 +248,6 @@ export class ScanState {
     }
     for (const n of newAll) this.doneAll.add(n);
     for (const n of newSources) this.doneSources.add(n);
-    return { type: 'scanned', summaries, errors };
+    return { type: 'scanned', summaries, errors, promoted, includes: this.includes(includesOf) };
   }
 }

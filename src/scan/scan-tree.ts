@@ -1,13 +1,13 @@
 // Scanning a whole tree: discover files, spread them over worker threads, and search to a fixed point
 // (each round's resolution names the wrappers and helpers the next round must look for).
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DropsiteError } from '../errors.ts';
 import { INITIAL_NAMES } from '../kernel/drop-functions.ts';
 import { packageRoot } from '../package-root.ts';
 import { discoverSources } from './discover.ts';
-import type { SearchedNames, ToMain, ToWorker, WorkerFile } from './protocol.ts';
+import type { Promotion, SearchedNames, ToMain, ToWorker, WorkerFile } from './protocol.ts';
 import { CallIndex, type FileUnits } from './call-index.ts';
 import { resolveRound, type Resolution, type RoundResolution } from './resolve.ts';
 import { ScanState } from './scan-state.ts';
@@ -141,6 +141,85 @@ function threadPool(n: number, root: string, onProgress: (done: number) => void)
   };
 }
 
+/**
+ * Files the search reads although they do not mention skbs: the .c files of the directory of an extern
+ * function that ends by freeing (its callers), and the headers a file that hands a function to an
+ * undefined inline function includes (where that function is defined). Each file and name is asked once.
+ */
+class Reach {
+  private readonly byDir = new Map<string, string[]>();
+  private readonly headers = new Map<string, string[]>();
+  private readonly sourceSet: ReadonlySet<string>;
+  private readonly candidates: ReadonlySet<string>;
+  private readonly asked = new Map<string, Set<string>>();
+  private readonly includesAsked = new Set<string>();
+
+  constructor(sources: readonly string[], candidates: ReadonlySet<string>) {
+    this.sourceSet = new Set(sources);
+    this.candidates = candidates;
+    for (const p of sources) {
+      if (p.endsWith('.c')) {
+        const d = dirname(p);
+        const list = this.byDir.get(d);
+        if (list === undefined) this.byDir.set(d, [p]);
+        else list.push(p);
+      } else if (p.endsWith('.h')) {
+        // `<linux/x.h>` names include/linux/x.h and arch/*/include/linux/x.h.
+        const m = /(?:^|\/)include\/(.+)$/.exec(p);
+        const key = m?.[1];
+        if (key === undefined) continue;
+        const list = this.headers.get(key);
+        if (list === undefined) this.headers.set(key, [p]);
+        else list.push(p);
+      }
+    }
+  }
+
+  private ask(path: string, names: Iterable<string>, out: Map<string, Set<string>>): void {
+    if (this.candidates.has(path)) return;
+    let done = this.asked.get(path);
+    if (done === undefined) this.asked.set(path, (done = new Set()));
+    for (const n of names) {
+      if (done.has(n)) continue;
+      done.add(n);
+      let set = out.get(path);
+      if (set === undefined) out.set(path, (set = new Set()));
+      set.add(n);
+    }
+  }
+
+  *promotions(r: RoundResolution, includes: ReadonlyMap<string, readonly string[]>): Iterable<Promotion> {
+    const out = new Map<string, Set<string>>();
+    const namesByDir = new Map<string, string[]>();
+    for (const [name, file] of r.tailFiles) {
+      const d = dirname(file);
+      const list = namesByDir.get(d);
+      if (list === undefined) namesByDir.set(d, [name]);
+      else list.push(name);
+    }
+    for (const [d, names] of namesByDir) for (const p of this.byDir.get(d) ?? []) this.ask(p, names, out);
+    for (const [file, list] of includes) {
+      const callees = r.handOffCallees.get(file);
+      if (callees === undefined) continue;
+      for (const inc of list) {
+        const paths = inc.startsWith('./') ? [posix.normalize(posix.join(dirname(file), inc))].filter((p) => this.sourceSet.has(p)) : this.headers.get(inc) ?? [];
+        for (const p of paths) this.ask(p, callees, out);
+      }
+    }
+    for (const [path, names] of out) yield { path, names: [...names] };
+  }
+
+  includesToAsk(r: RoundResolution): string[] {
+    const out: string[] = [];
+    for (const file of r.handOffCallees.keys()) {
+      if (this.includesAsked.has(file)) continue;
+      this.includesAsked.add(file);
+      out.push(file);
+    }
+    return out;
+  }
+}
+
 export async function scanTree(root: string, opts: ScanOptions = {}): Promise<ScanResult> {
   const t0 = performance.now();
   const timings = { discover: 0, read: 0, search: 0, resolve: 0 };
@@ -225,18 +304,28 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
     const wantSources = new Set<string>();
     let latest: RoundResolution;
     let roundsExhausted = false;
+    const reach = new Reach(sources, candidates);
+    let promote: Promotion[] = [];
+    let includesOf: string[] = [];
     for (;;) {
       round++;
       report('resolving');
       const local = Object.fromEntries([...wantLocal].map(([f, names]) => [f, [...names]]));
-      const replies = await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.request(i, { type: 'scan', global: [...wantGlobal], local, sources: [...wantSources] })));
+      const msg: ToWorker = { type: 'scan', global: [...wantGlobal], local, sources: [...wantSources], promote, includesOf };
+      const replies = await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.request(i, msg)));
+      const includes = new Map<string, string[]>();
       for (const m of replies) {
         if (m.type !== 'scanned') continue;
+        for (const p of m.promoted) {
+          candidates.add(p.path);
+          hashes.set(p.path, p.hash);
+        }
         addSummaries(m.summaries);
         for (const e of m.errors) {
           unreadable.push(e);
           candidates.delete(e.path);
         }
+        for (const [f, list] of Object.entries(m.includes)) includes.set(f, list);
       }
       const tr = performance.now();
       latest = resolveRound(index);
@@ -264,7 +353,10 @@ export async function scanTree(root: string, opts: ScanOptions = {}): Promise<Sc
           }
         }
       }
-      if (!grew) break;
+      // Files that do not mention skbs but may hold what the search needs, read next round.
+      promote = [...reach.promotions(latest, includes)];
+      includesOf = reach.includesToAsk(latest);
+      if (!grew && promote.length === 0 && includesOf.length === 0) break;
       if (round >= MAX_ROUNDS) {
         roundsExhausted = true;
         break;

@@ -87,3 +87,30 @@ test('the call that reached an inlined wrapper is printed, in text and in JSON',
   assert.equal(json.code, 0, json.stderr);
   assert.match(json.stdout, /"calledAt":\s*\{[^}]*"line":\s*35/);
 });
+
+test('a static helper called last by an extern function: the tail-called drop at the caller names the helper\'s own free', () => {
+  // rx_established (another file) ends with rx_toss(), inlined there: the debug info names rx_toss's free.
+  const e = ex.explain(parseLocation('rx_v4_do_rcv+0x20/0x40 reason: PKT_TOO_SMALL'));
+  const first = e.candidates[0];
+  assert.equal(`${first?.file}:${first?.line}`, 'net/ipv4/tcp_rx.c:19');
+  assert.deepEqual(first?.via, ['rx_established', 'rx_toss']);
+  assert.deepEqual(first?.calledAt, { file: 'net/ipv4/tcp_rx.c', line: 54, function: 'rx_established' });
+  assert.ok(first?.evidence.some((x) => x.includes('rx_established (another file) ends with this free')), first?.evidence.join('; '));
+});
+
+test('a header that never names packets is read where a file hands it a packet destructor', () => {
+  // obj_ring.h is only reached through skb_objring.h's #include: its `destroy(ptr)` is the site.
+  const e = ex.explain(parseLocation('tapq_destruct+0x30/0x60'));
+  assert.equal(top('tapq_destruct+0x30/0x60'), 'include/linux/obj_ring.h:30');
+  assert.equal(e.candidates[0]?.api, '__skb_objring_destroy_skb');
+  assert.deepEqual(e.candidates[0]?.via, ['obj_ring_cleanup']);
+  // The header's own inline user (skb_objring_cleanup) binds the same call to the destructor.
+  assert.ok(ex.explain(parseLocation('skb_objring_cleanup+0x10/0x40')).candidates.some((c) => c.file === 'include/linux/obj_ring.h' && c.line === 30));
+});
+
+test('a file that never names packets is read when it calls an extern function of its directory that ends by freeing', () => {
+  const e = ex.explain(parseLocation('qcore_free_space+0x20/0x50'));
+  assert.equal(top('qcore_free_space+0x20/0x50'), 'fs/qwarn/netlink.c:23');
+  assert.equal(e.candidates[0]?.function, 'qwarn_send');
+  assert.ok(e.candidates[0]?.evidence.some((x) => x.includes('qwarn_send (another file) ends with this free')), e.candidates[0]?.evidence.join('; '));
+});

@@ -110,4 +110,32 @@ for (const { name, skip, tree } of trees()) {
     assert.equal(c.via.length, 3);
     assert.equal(c.via[c.via.length - 1], '____dev_forward_skb');
   });
+
+  test(`${name}: tcp_rcv_established ends with tcp_drop_reason (inlined there), so the drop at tcp_v4_do_rcv is that helper's own free`, { skip }, () => {
+    const { root, ex } = tree();
+    const own = lineAfter(root, 'net/ipv4/tcp_input.c', /^static void tcp_drop_reason\(/, /\b(?:kfree_skb_reason|sk_skb_reason_drop)\(/);
+    const e = ex.explain(parseLocation('tcp_v4_do_rcv+0x1d0/0x2b0 reason: TCP_FLAGS'));
+    const c = e.candidates.find((x) => key(x) === `net/ipv4/tcp_input.c:${own}`);
+    assert.ok(c !== undefined, JSON.stringify(e.candidates.map(key)));
+    assert.deepEqual(c.via, ['tcp_rcv_established', 'tcp_drop_reason']);
+    assert.equal(c.calledAt?.function, 'tcp_rcv_established');
+  });
+
+  test(`${name}: ptr_ring.h never names skbs, yet its destroy(ptr) in ptr_ring_cleanup is the site of the destructor tap hands it`, { skip }, () => {
+    const { root, ex } = tree();
+    assert.ok(!/skb/.test(readFileSync(join(root, 'include/linux/ptr_ring.h'), 'latin1')));
+    const own = lineAfter(root, 'include/linux/ptr_ring.h', /^static inline void ptr_ring_cleanup\(/, /\bdestroy\(ptr\)/);
+    const e = ex.explain(parseLocation('tap_sock_destruct+0x20/0x80'));
+    assert.equal(key(e.candidates[0]), `include/linux/ptr_ring.h:${own}`, JSON.stringify(e.candidates.slice(0, 3)));
+    assert.equal(e.candidates[0]?.api, '__skb_array_destroy_skb');
+  });
+
+  test(`${name}: fs/quota/dquot.c never names skbs, yet its calls of quota_send_warning report that function's final free`, { skip }, () => {
+    const { root, ex } = tree();
+    assert.ok(!/skb/.test(readFileSync(join(root, 'fs/quota/dquot.c'), 'latin1')));
+    const own = lineAfter(root, 'fs/quota/netlink.c', /^void quota_send_warning\(/, /\bkfree_skb\(/);
+    const e = ex.explain(parseLocation('dquot_alloc_inode+0x100/0x200'));
+    assert.equal(key(e.candidates[0]), `fs/quota/netlink.c:${own}`, JSON.stringify(e.candidates.slice(0, 3)));
+    assert.ok(e.candidates[0]?.evidence.some((x) => x.includes('quota_send_warning (another file) ends with this free')), e.candidates[0]?.evidence.join('; '));
+  });
 }
