@@ -123,7 +123,9 @@ export function structuralFactor(c: RawCandidate, locationFunction: string, ev: 
     ev.push(`${w.join(' → ')} frees the packet it is given and is inlined where it is called (${shortFile(c.calledAt.file)}:${c.calledAt.line} in ${c.calledAt.function}): the drop is at its own line`);
   }
   if (c.tailCallOf !== null) {
-    ev.push(`${c.tailCallOf} (another file) ends with this free: gcc compiles that last call as a jump, so the drop is reported at the call of ${c.tailCallOf}${inlined.length > 0 ? ` in ${inlined[inlined.length - 1] ?? ''}` : ''}`);
+    // The calling line, when known and not a wrapper's own call inside the tail-called function.
+    const at = c.calledAt !== null && c.wrappers === 0 ? ` at ${c.calledAt.file}:${c.calledAt.line}` : inlined.length > 0 ? ` in ${inlined[inlined.length - 1] ?? ''}` : '';
+    ev.push(`${c.tailCallOf} is not inlined here and ends with this free: gcc compiles that last call as a jump, so the drop is reported at the return from the call of ${c.tailCallOf}${at}`);
     f *= TAIL_CALL_FACTOR;
   }
   if (inlined.length > 0) {

@@ -14,7 +14,7 @@ import { openForRead, type Db } from '../../src/index/open.ts';
 import { pickTree } from '../../src/index/read.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import type { DropSite } from '../../src/model.ts';
-import { fixture } from '../helpers/fixture.ts';
+import { layeredFixture } from '../helpers/fixture-tree.ts';
 
 const FILE = 'net/ipv4/twin_send.c';
 const dir = mkdtempSync(join(tmpdir(), 'dropsite-twins-'));
@@ -23,7 +23,7 @@ let explainer: Explainer;
 let source: CandidateSource;
 before(async () => {
   const path = join(dir, 'twins.sqlite');
-  await buildIndex(fixture('explain', 'twin-blocks'), { db: path });
+  await buildIndex(layeredFixture(dir, 'explain', 'twin-blocks'), { db: path });
   db = openForRead(path);
   const tree = pickTree(db, undefined, path);
   explainer = new Explainer(db, tree);

@@ -22,9 +22,10 @@ import { caseLines } from '../../src/machine-code/guards.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { readErrnoTable } from '../../src/machine-code/source-features.ts';
 import { assemble, type Part } from '../helpers/assemble.ts';
-import { fixture } from '../helpers/fixture.ts';
+import { layeredFixture } from '../helpers/fixture-tree.ts';
 
-const ROOT = fixture('machine-code', 'conditions');
+const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-conditions-'));
+const ROOT = layeredFixture(dir, 'machine-code', 'conditions');
 const lines = sourceLines(ROOT);
 const FILE = 'net/core/frame_rx.c';
 
@@ -137,7 +138,6 @@ test('the immediates compared before the branches into a drop call, and before t
   assert.deepEqual(inline[0]?.guard, { compared: [0xffffffa6], edges: 1 });
 });
 
-const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-conditions-'));
 let db: Db;
 let tree: TreeRow;
 let ex: Explainer;

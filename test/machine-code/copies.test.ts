@@ -15,7 +15,7 @@ import { parseLocation } from '../../src/locate/location.ts';
 import { fakeImage } from '../helpers/fake-image.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
-import { fixture } from '../helpers/fixture.ts';
+import { layeredFixture } from '../helpers/fixture-tree.ts';
 
 const TEXT = 0xffffffff81000000n;
 const STUBS = ['kfree_skb_reason', 'resp_parse', 'resp_apply', 'resp_queue', 'resp_get_param'];
@@ -60,7 +60,7 @@ let ex: Explainer;
 let code: MachineCode;
 before(async () => {
   const file = join(dir, 'copies.sqlite');
-  await buildIndex(fixture('machine-code', 'copies'), { db: file });
+  await buildIndex(layeredFixture(dir, 'machine-code', 'copies'), { db: file });
   db = openForRead(file);
   const tree = pickTree(db, undefined, file);
   ex = new Explainer(db, tree);

@@ -21,7 +21,7 @@ import { decodeFunction } from '../../src/machine-code/decode.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
 import { fakeImage, type Fn } from '../helpers/fake-image.ts';
-import { fixture } from '../helpers/fixture.ts';
+import { layeredFixture } from '../helpers/fixture-tree.ts';
 
 const TEXT = 0xffffffff81000000n;
 const DATA = 0xffffffff82000000n;
@@ -100,7 +100,7 @@ let ex: Explainer;
 let code: MachineCode;
 before(async () => {
   const file = join(dir, 'ranking.sqlite');
-  await buildIndex(fixture('machine-code', 'ranking'), { db: file });
+  await buildIndex(layeredFixture(dir, 'machine-code', 'ranking'), { db: file });
   db = openForRead(file);
   tree = pickTree(db, undefined, file);
   ex = new Explainer(db, tree);

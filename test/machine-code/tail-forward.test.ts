@@ -16,7 +16,7 @@ import { parseLocation } from '../../src/locate/location.ts';
 import type { CodeImage } from '../../src/machine-code/code-image.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble, type Part } from '../helpers/assemble.ts';
-import { fixture } from '../helpers/fixture.ts';
+import { layeredFixture } from '../helpers/fixture-tree.ts';
 
 const TEXT = 0xffffffff81000000n;
 
@@ -82,7 +82,7 @@ let ex: Explainer;
 const codes = new Map<string, MachineCode>();
 before(async () => {
   const file = join(dir, 'tail.sqlite');
-  await buildIndex(fixture('machine-code', 'tail-forward'), { db: file });
+  await buildIndex(layeredFixture(dir, 'machine-code', 'tail-forward'), { db: file });
   db = openForRead(file);
   tree = pickTree(db, undefined, file);
   ex = new Explainer(db, tree);
