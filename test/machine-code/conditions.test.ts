@@ -8,11 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FunctionCode } from '../../src/binary/index.ts';
-import { buildIndex } from '../../src/build-index.ts';
 import { Explainer } from '../../src/explain/explain.ts';
 import { sourceLines } from '../../src/explain/source-lines.ts';
-import { openForRead, type Db } from '../../src/index/open.ts';
-import { allSites, listApis, listReasons, pickTree, type TreeRow } from '../../src/index/read.ts';
+import { type Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { findDropCalls } from '../../src/machine-code/calls.ts';
 import type { CodeImage } from '../../src/machine-code/code-image.ts';
@@ -23,6 +21,7 @@ import { MachineCode } from '../../src/machine-code/index.ts';
 import { readErrnoTable } from '../../src/machine-code/source-features.ts';
 import { assemble, type Part } from '../helpers/assemble.ts';
 import { layeredFixture } from '../helpers/fixture-tree.ts';
+import { indexFixture } from '../helpers/indexed-fixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-conditions-'));
 const ROOT = layeredFixture(dir, 'machine-code', 'conditions');
@@ -139,17 +138,12 @@ test('the immediates compared before the branches into a drop call, and before t
 });
 
 let db: Db;
-let tree: TreeRow;
 let ex: Explainer;
 let code: MachineCode;
 before(async () => {
-  const file = join(dir, 'conditions.sqlite');
-  await buildIndex(ROOT, { db: file });
-  db = openForRead(file);
-  tree = pickTree(db, undefined, file);
-  ex = new Explainer(db, tree);
-  const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
-  code = new MachineCode({ image, modulesDir: null, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
+  const fx = await indexFixture(join(dir, 'indexed'), 'machine-code', 'conditions');
+  ({ db, explainer: ex } = fx);
+  code = fx.codeFor(image);
 });
 after(() => {
   db?.close();

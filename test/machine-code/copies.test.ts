@@ -6,16 +6,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildIndex } from '../../src/build-index.ts';
 import { Explainer } from '../../src/explain/explain.ts';
-import { sourceLines } from '../../src/explain/source-lines.ts';
-import { openForRead, type Db } from '../../src/index/open.ts';
-import { allSites, listApis, listReasons, pickTree } from '../../src/index/read.ts';
+import { type Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { fakeImage } from '../helpers/fake-image.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
-import { layeredFixture } from '../helpers/fixture-tree.ts';
+import { indexFixture } from '../helpers/indexed-fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 const STUBS = ['kfree_skb_reason', 'resp_parse', 'resp_apply', 'resp_queue', 'resp_get_param'];
@@ -59,13 +56,9 @@ let db: Db;
 let ex: Explainer;
 let code: MachineCode;
 before(async () => {
-  const file = join(dir, 'copies.sqlite');
-  await buildIndex(layeredFixture(dir, 'machine-code', 'copies'), { db: file });
-  db = openForRead(file);
-  const tree = pickTree(db, undefined, file);
-  ex = new Explainer(db, tree);
-  const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
-  code = new MachineCode({ image, modulesDir: null, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
+  const fx = await indexFixture(dir, 'machine-code', 'copies');
+  ({ db, explainer: ex } = fx);
+  code = fx.codeFor(image);
 });
 after(() => {
   db?.close();

@@ -8,11 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildIndex } from '../../src/build-index.ts';
 import { Explainer } from '../../src/explain/explain.ts';
-import { sourceLines } from '../../src/explain/source-lines.ts';
-import { openForRead, type Db } from '../../src/index/open.ts';
-import { allSites, listApis, listReasons, pickTree, type TreeRow } from '../../src/index/read.ts';
+import { type Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { bugEntriesIn, readBugTable } from '../../src/machine-code/bug-table.ts';
 import { findDropCalls } from '../../src/machine-code/calls.ts';
@@ -21,7 +18,7 @@ import { decodeFunction } from '../../src/machine-code/decode.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
 import { fakeImage, type Fn } from '../helpers/fake-image.ts';
-import { layeredFixture } from '../helpers/fixture-tree.ts';
+import { indexFixture } from '../helpers/indexed-fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 const DATA = 0xffffffff82000000n;
@@ -95,17 +92,12 @@ const image = fakeImage([
 
 const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-ranking-'));
 let db: Db;
-let tree: TreeRow;
 let ex: Explainer;
 let code: MachineCode;
 before(async () => {
-  const file = join(dir, 'ranking.sqlite');
-  await buildIndex(layeredFixture(dir, 'machine-code', 'ranking'), { db: file });
-  db = openForRead(file);
-  tree = pickTree(db, undefined, file);
-  ex = new Explainer(db, tree);
-  const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
-  code = new MachineCode({ image, modulesDir: null, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
+  const fx = await indexFixture(dir, 'machine-code', 'ranking');
+  ({ db, explainer: ex } = fx);
+  code = fx.codeFor(image);
 });
 after(() => {
   db?.close();

@@ -7,16 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FunctionCode } from '../../src/binary/index.ts';
-import { buildIndex } from '../../src/build-index.ts';
 import { Explainer } from '../../src/explain/explain.ts';
-import { sourceLines } from '../../src/explain/source-lines.ts';
-import { openForRead, type Db } from '../../src/index/open.ts';
-import { allSites, listApis, listReasons, pickTree, type TreeRow } from '../../src/index/read.ts';
+import { type Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import type { CodeImage } from '../../src/machine-code/code-image.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble, type Part } from '../helpers/assemble.ts';
-import { layeredFixture } from '../helpers/fixture-tree.ts';
+import { indexFixture } from '../helpers/indexed-fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 
@@ -77,19 +74,14 @@ const builds: Record<'tail' | 'call' | 'both', Part[]> = {
 
 const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-tail-forward-'));
 let db: Db;
-let tree: TreeRow;
 let ex: Explainer;
 const codes = new Map<string, MachineCode>();
 before(async () => {
-  const file = join(dir, 'tail.sqlite');
-  await buildIndex(layeredFixture(dir, 'machine-code', 'tail-forward'), { db: file });
-  db = openForRead(file);
-  tree = pickTree(db, undefined, file);
-  ex = new Explainer(db, tree);
-  const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
+  const fx = await indexFixture(dir, 'machine-code', 'tail-forward');
+  ({ db, explainer: ex } = fx);
   for (const [k, parts] of Object.entries(builds)) {
     const image = fakeImage([...stubs, { name: 'fix_start_xmit', address: XMIT, bytes: xmit }, { name: 'netif_free_skb_reason', address: FREE, bytes: assemble(FREE, parts, addressOf).bytes }]);
-    codes.set(k, new MachineCode({ image, modulesDir: null, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) }));
+    codes.set(k, fx.codeFor(image));
   }
 });
 after(() => {

@@ -8,16 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildIndex } from '../../src/build-index.ts';
 import { Explainer } from '../../src/explain/explain.ts';
-import { sourceLines } from '../../src/explain/source-lines.ts';
-import { openForRead, type Db } from '../../src/index/open.ts';
-import { allSites, listApis, listReasons, pickTree, type TreeRow } from '../../src/index/read.ts';
+import { type Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
 import { fakeImage, type Fn as ImageFunction } from '../helpers/fake-image.ts';
-import { layeredFixture } from '../helpers/fixture-tree.ts';
+import { indexFixture } from '../helpers/indexed-fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 const REASON_2 = [0xbe, 0x02, 0x00, 0x00, 0x00]; // mov $2,%esi (NOT_SPECIFIED)
@@ -44,18 +41,13 @@ const notify = assemble(NOTIFY, [
 
 const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-tail-notify-'));
 let db: Db;
-let tree: TreeRow;
 let ex: Explainer;
 let code: MachineCode;
 before(async () => {
-  const file = join(dir, 'tail.sqlite');
-  await buildIndex(layeredFixture(dir, 'machine-code', 'tail-notify'), { db: file });
-  db = openForRead(file);
-  tree = pickTree(db, undefined, file);
-  ex = new Explainer(db, tree);
-  const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
+  const fx = await indexFixture(dir, 'machine-code', 'tail-notify');
+  ({ db, explainer: ex } = fx);
   const image = fakeImage([...stubs, { name: 'fix_radar_event', address: EVENT, bytes: event }, { name: 'fixnl_event_notify', address: NOTIFY, bytes: notify }, { name: 'fix_hook_event', address: HOOK, bytes: hook }]);
-  code = new MachineCode({ image, modulesDir: null, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
+  code = fx.codeFor(image);
 });
 after(() => {
   db?.close();

@@ -1,0 +1,31 @@
+// A layered fixture tree (fixture-tree.ts) indexed into its own database, with the Explainer over it and a
+// MachineCode for a hand-assembled image: the setup every small machine-code and ranking test shares.
+import { join } from 'node:path';
+import { buildIndex } from '../../src/build-index.ts';
+import { Explainer } from '../../src/explain/explain.ts';
+import { sourceLines } from '../../src/explain/source-lines.ts';
+import { openForRead, type Db } from '../../src/index/open.ts';
+import { allSites, listApis, listReasons, pickTree, type TreeRow } from '../../src/index/read.ts';
+import type { CodeImage } from '../../src/machine-code/code-image.ts';
+import { MachineCode } from '../../src/machine-code/index.ts';
+import { layeredFixture } from './fixture-tree.ts';
+
+export interface IndexedFixture {
+  db: Db;
+  tree: TreeRow;
+  explainer: Explainer;
+  /** The machine code of `image` against this index, as openMachineCode would build it (no modules). */
+  codeFor(image: CodeImage): MachineCode;
+}
+
+/** Lays `fixtures/<parts…>` over the kernel base in `into`, indexes it into `into/index.sqlite` and opens it. */
+export async function indexFixture(into: string, ...parts: string[]): Promise<IndexedFixture> {
+  const file = join(into, 'index.sqlite');
+  await buildIndex(layeredFixture(into, ...parts), { db: file });
+  const db = openForRead(file);
+  const tree = pickTree(db, undefined, file);
+  const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
+  const codeFor = (image: CodeImage): MachineCode =>
+    new MachineCode({ image, modulesDir: null, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
+  return { db, tree, explainer: new Explainer(db, tree), codeFor };
+}
