@@ -6,14 +6,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { FunctionCode } from '../../src/binary/index.ts';
 import { Explainer } from '../../src/explain/explain.ts';
 import { type Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
-import type { CodeImage } from '../../src/machine-code/code-image.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble, type Part } from '../helpers/assemble.ts';
 import { indexFixture } from '../helpers/indexed-fixture.ts';
+import { fakeImage, type Fn } from '../helpers/fake-image.ts';
 
 const TEXT = 0xffffffff81000000n;
 
@@ -23,31 +22,6 @@ const TEST_EAX = [0x85, 0xc0];
 const XOR_EAX = [0x31, 0xc0];
 const BUSY = [0xb8, 0x10, 0x00, 0x00, 0x00]; // mov $0x10,%eax (NETDEV_TX_BUSY)
 const RET = [0xc3];
-
-interface Fn { name: string; address: bigint; bytes: number[] }
-
-function fakeImage(fns: Fn[]): CodeImage {
-  const code = (f: Fn): FunctionCode => ({ name: f.name, address: f.address, size: f.bytes.length, sizeExact: true, bytes: Uint8Array.from(f.bytes), relocated: [] });
-  return {
-    label: 'the test image',
-    banner: null,
-    lookup: (n) => fns.filter((f) => f.name === n).map((f) => ({ address: f.address, size: f.bytes.length })),
-    resolve: (a) => {
-      const f = fns.find((x) => a >= x.address && a < x.address + BigInt(Math.max(1, x.bytes.length)));
-      return f === undefined ? null : { name: f.name, address: f.address, offset: Number(a - f.address), size: f.bytes.length };
-    },
-    functionCode: (n) => {
-      const f = fns.find((x) => x.name === n);
-      return f === undefined ? null : code(f);
-    },
-    bytesAt: (address, length) => {
-      const f = fns.find((x) => address >= x.address && address + BigInt(length) <= x.address + BigInt(x.bytes.length));
-      return f === undefined ? null : Uint8Array.from(f.bytes).subarray(Number(address - f.address), Number(address - f.address) + length);
-    },
-    jumpTable: () => null,
-    bugTable: () => null,
-  };
-}
 
 const STUBS = ['kfree_skb_reason', 'netif_count_free', 'fix_ring_space', 'fix_ring_post'];
 const FREE = TEXT + 0x2000n;
