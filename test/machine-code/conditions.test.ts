@@ -13,13 +13,13 @@ import { sourceLines } from '../../src/explain/source-lines.ts';
 import { type Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { findDropCalls } from '../../src/machine-code/calls.ts';
-import type { CodeImage } from '../../src/machine-code/code-image.ts';
 import { ConstantScope, conditionConstants, evaluate, fileDefinitions, guardHits } from '../../src/machine-code/conditions.ts';
 import { decodeFunction } from '../../src/machine-code/decode.ts';
 import { caseLines } from '../../src/machine-code/guards.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { readErrnoTable } from '../../src/machine-code/source-features.ts';
 import { assemble, type Part } from '../helpers/assemble.ts';
+import { fakeImage, type Fn } from '../helpers/fake-image.ts';
 import { layeredFixture } from '../helpers/fixture-tree.ts';
 import { indexFixture } from '../helpers/indexed-fixture.ts';
 
@@ -100,32 +100,13 @@ const tx = assemble(TX, [
   { label: 'out' }, [0x89, 0xf0, 0xc3], //            mov %esi,%eax; ret
 ], stubAddress);
 
-interface Fn { name: string; address: bigint; bytes: number[] }
 const fns: Fn[] = [
   ...STUBS.map((name) => ({ name, address: stubAddress(name), bytes: [0xc3] })),
   { name: 'frame_rx', address: RX, bytes: rx.bytes },
   { name: 'frame_tx', address: TX, bytes: tx.bytes },
 ];
 const codeOf = (f: Fn): FunctionCode => ({ name: f.name, address: f.address, size: f.bytes.length, sizeExact: true, bytes: Uint8Array.from(f.bytes), relocated: [] });
-const image: CodeImage = {
-  label: 'the test image',
-  banner: null,
-  lookup: (n) => fns.filter((f) => f.name === n).map((f) => ({ address: f.address, size: f.bytes.length })),
-  resolve: (a) => {
-    const f = fns.find((x) => a >= x.address && a < x.address + BigInt(x.bytes.length));
-    return f === undefined ? null : { name: f.name, address: f.address, offset: Number(a - f.address), size: f.bytes.length };
-  },
-  functionCode: (n) => {
-    const f = fns.find((x) => x.name === n);
-    return f === undefined ? null : codeOf(f);
-  },
-  bytesAt: (address, length) => {
-    const f = fns.find((x) => address >= x.address && address + BigInt(length) <= x.address + BigInt(x.bytes.length));
-    return f === undefined ? null : Uint8Array.from(f.bytes).subarray(Number(address - f.address), Number(address - f.address) + length);
-  },
-  jumpTable: () => null,
-  bugTable: () => null,
-};
+const image = fakeImage(fns);
 const namer = { byAddress: (a: bigint): string | null => image.resolve(a)?.name ?? null };
 const callees = new Map([['kfree_skb_reason', { name: 'kfree_skb_reason', reasonArg: 1, skbArg: 0 }]]);
 
