@@ -106,15 +106,19 @@ export class Explainer {
   }
 
   /** The tree's files, read on demand: its kbuild Makefiles and the source around sites. */
-  private lines: ((file: string) => string[] | null) | null = null;
+  private linesOfTree: ((file: string) => string[] | null) | null = null;
+
+  private lines(): (file: string) => string[] | null {
+    this.linesOfTree ??= sourceLines(this.tree.root);
+    return this.linesOfTree;
+  }
 
   /**
    * Of same-named functions, those the tree's kbuild Makefiles build into `module` (a `.c` whose object the
    * nearest Makefile links into it; header functions are kept). Null unless that leaves some and drops some.
    */
   private builtInto(records: readonly FunctionRecord[], module: string): FunctionRecord[] | null {
-    this.lines ??= sourceLines(this.tree.root);
-    const read = this.lines;
+    const read = this.lines();
     const want = moduleKey(module);
     const kept = records.filter((r) => !r.file.endsWith('.c') || modulesOfSource(r.file, (d) => read(`${d}/Makefile`)).some((m) => moduleKey(m) === want));
     return kept.length > 0 && kept.length < records.length ? kept : null;
@@ -123,10 +127,8 @@ export class Explainer {
   private tails: TailCandidates | null = null;
 
   private tailCandidates(): TailCandidates {
-    this.lines ??= sourceLines(this.tree.root);
-    const lines = this.lines;
     this.tails ??= new TailCandidates({
-      functions: (n) => this.source.functions(n), sitesIn: (fn) => this.source.sitesIn(fn), isApi: (n) => this.apis.has(n), lines, root: this.tree.root,
+      functions: (n) => this.source.functions(n), sitesIn: (fn) => this.source.sitesIn(fn), isApi: (n) => this.apis.has(n), lines: this.lines(), root: this.tree.root,
     });
     return this.tails;
   }
@@ -194,10 +196,9 @@ export class Explainer {
       candidates = rankByWeights(raw, verdict.weights, verdict.evidence.map((ev, i) => [...ev, ...(structural[i] ?? [])]));
       notes.push(...verdict.notes);
     } else {
-      this.lines ??= sourceLines(this.tree.root);
       // Twins count among the sites reached the same way (a tail call's frees are code of another function).
       const group = (c: RawCandidate): string | null => (c.role === 'site' && c.tailCallOf === null ? `${c.fn.file}:${c.fn.startLine}|${c.via.join('>')}` : null);
-      const twins = findTwins(raw.map((c) => ({ site: c.site, group: group(c) })), this.lines);
+      const twins = findTwins(raw.map((c) => ({ site: c.site, group: group(c) })), this.lines());
       candidates = raw.length === 0 ? [] : rankCandidates(input, raw, fnName, twins);
     }
     const max = opts.maxCandidates ?? 10;
