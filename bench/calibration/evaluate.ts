@@ -91,7 +91,7 @@ export interface EvaluationResult {
     loadMs: number;
     explainMs: number;
     decoded: number;
-    halves: Record<'tune' | 'report', { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy; merged: { n: number; truthNamed: number; top1Wrong: number; confirmed: number } }>;
+    halves: Record<'tune' | 'report', { perf: Accuracy; dropwatch: Accuracy; confident: { n: number; right: number }; missedSiteNotes: number; noCall: number; calledAt: CalledAtAccuracy; merged: { n: number; truthNamed: number; top1Wrong: number; confirmed: number; earliest: number; latest: number } }>;
   };
   misses: string[];
 }
@@ -109,7 +109,7 @@ export function trueSite(chain: readonly Frame[], apis: ReadonlySet<string>): Fr
 const blankCalledAt = (): CalledAtAccuracy => ({ n: 0, siteRight: 0, bothRight: 0 });
 type Half = NonNullable<EvaluationResult['machine']>['halves']['tune'];
 const blankHalf = (): Half =>
-  ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0, calledAt: blankCalledAt(), merged: { n: 0, truthNamed: 0, top1Wrong: 0, confirmed: 0 } });
+  ({ perf: { n: 0, top1: 0, top3: 0 }, dropwatch: { n: 0, top1: 0, top3: 0 }, confident: { n: 0, right: 0 }, missedSiteNotes: 0, noCall: 0, calledAt: blankCalledAt(), merged: { n: 0, truthNamed: 0, top1Wrong: 0, confirmed: 0, earliest: 0, latest: 0 } });
 
 export async function evaluate(db: string, tree: string | undefined, truthFile: string, vmlinux?: string, kernel?: string, modules?: string, missLimit = 400): Promise<EvaluationResult> {
   const handle = openForRead(db);
@@ -263,6 +263,12 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
           if (!firstRight) h.merged.top1Wrong++;
           const named = /machine code: (.*?) free the same way/.exec(merged)?.[1]?.split(' and ') ?? [];
           if (named.some((n) => !(linesOf.get(tr.symbol)?.has(n) ?? false))) h.merged.confirmed++;
+          // Which of the named lines the debug info kept, by source order within the truth's file.
+          const sameFile = named.filter((n) => n.startsWith(`${site.file.replace(/^.*\//, '')}:`)).map((n) => Number(n.replace(/^.*:/, '')));
+          if (sameFile.length > 1 && sameFile.includes(site.line)) {
+            if (site.line === Math.min(...sameFile)) h.merged.earliest++;
+            if (site.line === Math.max(...sameFile)) h.merged.latest++;
+          }
         }
         if (notes.some((n) => n.includes('a sign of a missed site') || n.includes('a missed site'))) h.missedSiteNotes++;
         if (notes.some((n) => n.includes('is not the return address of a drop call'))) h.noCall++;
@@ -346,7 +352,7 @@ export function formatEvaluation(r: EvaluationResult, heldOut = false): string {
           + `dropwatch form top-1 ${pctOf(h.dropwatch, 'top1')}, top-3 ${pctOf(h.dropwatch, 'top3')} of ${h.dropwatch.n}; `
           + `scored >= 0.9: ${h.confident.right}/${h.confident.n} right; missed-site notes ${h.missedSiteNotes}; no drop call at the offset ${h.noCall}; `
           + `perf form ${formatCalledAt(h.calledAt)}; merged-block notes ${h.merged.n} (the true line among the lines named ${h.merged.truthNamed}, `
-          + `a named line with no drop call of its own in the truth ${h.merged.confirmed}, first candidate wrong ${h.merged.top1Wrong})`;
+          + `a named line with no drop call of its own in the truth ${h.merged.confirmed}, first candidate wrong ${h.merged.top1Wrong}; the true line the earliest named ${h.merged.earliest}, the latest ${h.merged.latest})`;
       }),
     ]),
     r.exact === null ? 'exact mode: not measured (no --vmlinux)' : `exact mode (--vmlinux): top-1 ${pctOf(r.exact, 'top1')} of ${r.exact.n}`,
