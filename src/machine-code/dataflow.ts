@@ -116,13 +116,33 @@ export function sourceValue(all: readonly string[], floor: number, line: number,
   return { kind: 'variable', name: e, assignedFrom, param, fromPointer };
 }
 
-/** Whether the lines after a free set the freed expression to NULL (`kfree_skb(p->skb); p->skb = NULL;`). */
-export function clearedAfter(all: readonly string[], endLine: number, expr: string, lines = 2): boolean {
+/**
+ * Whether the lines after a free set the freed expression to NULL (`kfree_skb(p->skb); p->skb = NULL;`), or,
+ * for a local variable, the memory it was loaded from or stored to since `floor` (`skb = *pskb = f(…);` …
+ * `kfree_skb(skb); *pskb = NULL;`): the code frees the value it loaded from there and clears that slot.
+ */
+export function clearedAfter(all: readonly string[], endLine: number, expr: string, lines = 2, floor?: number): boolean {
   const e = expr.replace(/\s+/g, '');
-  if (!/(->|\.)/.test(e)) return false;
+  const isMember = /(->|\.)/.test(e);
+  if (!isMember && (floor === undefined || !/^[A-Za-z_]\w*$/.test(e))) return false;
   for (let n = endLine + 1; n <= endLine + lines; n++) {
     const m = /^\s*(.+?)\s*=\s*NULL\s*;/.exec(all[n - 1] ?? '');
-    if (m?.[1] !== undefined && !/[=!<]$/.test(m[1]) && m[1].replace(/\s+/g, '') === e) return true;
+    if (m?.[1] === undefined || /[=!<]$/.test(m[1])) continue;
+    const lhs = m[1].replace(/\s+/g, '');
+    if (lhs === e) return isMember;
+    if (!isMember && floor !== undefined && /^(?:\*[A-Za-z_]\w*|[A-Za-z_]\w*(?:(?:->|\.)\w+)+)$/.test(lhs) && aliases(all, floor, endLine, e, lhs)) return true;
+  }
+  return false;
+}
+
+/** Whether variable `v` is assigned from memory `slot` or stored into it between `floor` and `to` (`v = *slot`, `slot = v`, `v = slot = …`). */
+function aliases(all: readonly string[], floor: number, to: number, v: string, slot: string): boolean {
+  const s = slot.replace(/[*.>-]/g, (c) => `\\${c}`).replace(/\\\*/, '\\*\\s*');
+  const from = new RegExp(`(?:^|[^\\w.>])${v}\\s*=\\s*${s}(?:\\s*[;=])`);
+  const into = new RegExp(`(?:^|[^\\w.>])${s}\\s*=\\s*${v}\\s*;`);
+  for (let n = floor + 1; n < to; n++) {
+    const text = all[n - 1] ?? '';
+    if (from.test(text) || into.test(text)) return true;
   }
   return false;
 }

@@ -41,8 +41,29 @@ export function gotoLines(all: readonly string[], line: number, floor: number): 
   return { label: found.label, gotos };
 }
 
+const ELSE = /^\s*(?:\}\s*)?else\s*(?:\{\s*)?(?:\/\*.*\*\/\s*)?$/;
+const IF_OPEN = /^\s*(?:\}\s*else\s+)?if\s*\(/;
+
 /**
- * The lines of the `if` condition a statement is under (the statement's own line for `if (c) goto x;`), and
+ * The first line of the `if` whose `else` is at line `n`: back over that if's body (deeper lines, and a lone
+ * closing brace at the else's depth) to the line at the else's depth that opens it; -1 when there is none.
+ */
+function ifOfElse(all: readonly string[], n: number, floor: number): number {
+  const depth = indent(all[n - 1] ?? '');
+  for (let m = n - 1; m > floor && n - m <= MAX_OPEN * 3; m--) {
+    const t = all[m - 1] ?? '';
+    if (t.trim() === '' || indent(t) > depth) continue;
+    if (indent(t) < depth) return -1;
+    if (IF_OPEN.test(t)) return m;
+    if (t.trim() === '}' || ELSE.test(t)) continue;
+    // A statement at the else's own depth that is not the if's closing brace: the else's if is not where we looked.
+    if (!/^\s*\}/.test(t)) return -1;
+  }
+  return -1;
+}
+
+/**
+ * The lines of the `if` condition a statement is under (for a statement under `else`, its `if`'s condition) (the statement's own line for `if (c) goto x;`), and
  * the assignment just before the condition when the condition reads what it assigns; empty when the
  * statement is not under an `if` within a few lines.
  */
@@ -59,6 +80,8 @@ export function conditionLines(all: readonly string[], line: number, floor: numb
       let first = n;
       while (first - 1 > floor && n - (first - 1) < 6 && !/[;{}:]\s*$/.test(at(first - 1).trim()) && at(first - 1).trim() !== '') first--;
       if (/^\s*(?:\}\s*else\s+)?if\s*\(/.test(at(first))) open = first;
+      // `} else {` / `else`: the code reaches the branch through the same test as its `if`, taken the other way.
+      else if (ELSE.test(at(n))) open = ifOfElse(all, n, floor);
       break;
     }
   }

@@ -826,7 +826,7 @@ export class MachineCode implements CodeEvidence {
           const assigned = sv.kind === 'variable' ? sv.assignedFrom : sv.kind === 'member' && sv.field !== null ? this.fieldCalls(site.file, all, sv.field) : [];
           const from = new Set(assigned.map(normaliseCallName));
           expandCalls(from, this.headerBodies(), TUNING.expandDepth);
-          v = { ...sv, cleared: clearedAfter(all, site.endLine, expr), from };
+          v = { ...sv, cleared: clearedAfter(all, site.endLine, expr, 2, site.functionStartLine), from };
         }
       }
       this.valueCache.set(key, v);

@@ -126,3 +126,45 @@ test('what a site frees: a variable assigned from a call, a parameter, a field s
   assert.equal(clearedAfter(source, 16, 'sk->sk_rx_skb'), true);
   assert.equal(clearedAfter(source, 11, 'nskb'), false);
 });
+
+const shared = [
+  'static bool rx_like(struct net_device *dev, struct sk_buff **pskb)', // 1
+  '{', //                                                                2
+  '\tstruct sk_buff *skb;', //                                           3
+  '', //                                                                 4
+  '\tskb = *pskb = share_it(*pskb, GFP_ATOMIC);', //                     5
+  '\tif (!(dev->flags & IFF_UP)) {', //                                  6
+  '\t\tkfree_skb(skb);', //                                              7
+  '\t\t*pskb = NULL;', //                                                8
+  '\t\treturn false;', //                                                9
+  '\t}', //                                                              10
+  '\tnskb = skb_clone(skb, GFP_ATOMIC);', //                             11
+  '\tif (likely(nskb))', //                                              12
+  '\t\tconsume_skb(skb);', //                                            13
+  '\telse', //                                                           14
+  '\t\tkfree_skb(skb);', //                                              15
+  '\tif (nskb->len > 8) {', //                                           16
+  '\t\tkfree_skb(nskb);', //                                             17
+  '\t} else {', //                                                       18
+  '\t\tconsume_skb(nskb);', //                                           19
+  '\t\tnskb = NULL;', //                                                 20
+  '\t}', //                                                              21
+  '\treturn true;', //                                                   22
+  '}', //                                                                23
+];
+
+test("a site under `else` is entered through its if's condition, taken the other way", () => {
+  // `else kfree_skb(skb);`: the if's condition and the clone it tests, as for the consume under the if.
+  assert.deepEqual(conditionLines(shared, 15, 1), [11, 12]);
+  assert.deepEqual(conditionLines(shared, 13, 1), [11, 12]);
+  // `} else {` over a braced if body.
+  assert.deepEqual(conditionLines(shared, 19, 1), [16]);
+});
+
+test('a local variable freed and the memory it was loaded from cleared after (`*pskb = NULL`) counts as a cleared field', () => {
+  assert.equal(clearedAfter(shared, 7, 'skb', 2, 1), true);
+  // the slot must be where the variable came from: `nskb` has no such link, and a local set to NULL is no field
+  assert.equal(clearedAfter(shared, 19, 'nskb', 2, 1), false);
+  // without the function's start, only a freed field itself counts (as before)
+  assert.equal(clearedAfter(shared, 7, 'skb'), false);
+});
