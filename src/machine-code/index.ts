@@ -250,10 +250,26 @@ export class MachineCode implements CodeEvidence {
     return { factors, note: `machine code: ${defs.size} functions are named ${fa.code.name.replace(/\..*$/, '')}; of the ${called.size} functions its code calls, their bodies call: ${text}` };
   }
 
+  /**
+   * Whether the code can speak for a location: it needs an offset, and inside a generic drop function the code
+   * says nothing of the site (its callers are); inside a wrapper of a .c file its own frees are the sites.
+   */
+  private speaksFor(loc: LocationQuery): loc is LocationQuery & { offset: number } {
+    return loc.offset !== null && !(this.apiNames.has(loc.function) && isGenericDropApi(this.apiByName.get(loc.function)));
+  }
+
+  /** The tree folder a module's .ko was built from (below `kernel/` of the modules folder), or null. */
+  private moduleSourceDir(fa: FunctionAnalysis): string | null {
+    const modules = this.opts.modulesDir;
+    if (fa.module === null || modules === null) return null;
+    const file = this.moduleFiles?.get(moduleKey(fa.module));
+    const dir = file === undefined ? '' : treeDirOf(modules, file);
+    return dir === '' ? null : dir;
+  }
+
   weigh(loc: LocationQuery, given: readonly CodeSite[]): CodeVerdict | null {
     let sites = given;
-    // Inside a generic drop function the code says nothing of the site (its callers are); inside a wrapper of a .c file its own frees are the sites.
-    if (loc.offset === null || (this.apiNames.has(loc.function) && isGenericDropApi(this.apiByName.get(loc.function)))) return null;
+    if (!this.speaksFor(loc)) return null;
     const fa = this.analysis(loc);
     if (fa === null) return null;
     const notes: string[] = [];
@@ -368,14 +384,11 @@ export class MachineCode implements CodeEvidence {
 
   /** The forward path of the drop call the location returns from (a call of a function that ends with a jump to a drop function), else null. */
   tailCallAt(loc: LocationQuery): TailCallAt | null {
-    if (loc.offset === null || (this.apiNames.has(loc.function) && isGenericDropApi(this.apiByName.get(loc.function)))) return null;
+    if (!this.speaksFor(loc)) return null;
     const fa = this.analysis(loc);
     const path = fa?.calls.find((c) => c.ret === loc.offset)?.through?.path;
     if (fa === undefined || fa === null || path === undefined) return null;
-    const modules = this.opts.modulesDir;
-    const file = fa.module === null || modules === null ? undefined : this.moduleFiles?.get(moduleKey(fa.module));
-    const dir = file === undefined || modules === null ? '' : treeDirOf(modules, file);
-    return { path, sourceDir: dir === '' ? null : dir };
+    return { path, sourceDir: this.moduleSourceDir(fa) };
   }
 
   /**
@@ -384,12 +397,8 @@ export class MachineCode implements CodeEvidence {
    * unless some candidates are inside it and some outside: a module built from files elsewhere is left alone.
    */
   private homeOf(fa: FunctionAnalysis, sites: readonly CodeSite[]): { dir: string; outside: boolean[]; note: string } | null {
-    const modules = this.opts.modulesDir;
-    if (fa.module === null || modules === null) return null;
-    const file = this.moduleFiles?.get(moduleKey(fa.module));
-    if (file === undefined) return null;
-    const dir = treeDirOf(modules, file);
-    if (dir === '') return null;
+    const dir = this.moduleSourceDir(fa);
+    if (dir === null) return null;
     const outside = sites.map((s) => !s.fn.file.endsWith('.h') && !s.fn.file.startsWith(`${dir}/`));
     if (!outside.includes(true) || !outside.includes(false)) return null;
     const others = [...new Set(sites.filter((_, j) => outside[j]).map((s) => s.fn.file))];
