@@ -69,6 +69,11 @@ const TUNING = {
   helperCalled: 0.05,
   inputReasonMismatch: 0.05,
   position: 0.15,
+  /**
+   * Among own sites gcc merged into one block, the last in the source: cross-jumping keeps the block that falls
+   * through into the shared exit, which before block reordering is the one laid out last.
+   */
+  mergedLast: 2,
   adjacent: 2,
   debugLine: 8,
   debugLineElsewhere: 0.5,
@@ -355,9 +360,11 @@ export class MachineCode implements CodeEvidence {
     // Identical code reached from two places: gcc keeps one block, and the debug info names one of the lines.
     const own = sites.map((s) => (s.role === 'site' && s.via.length === 0 && s.tailCallOf === null ? `${s.site.api}\0${s.site.reasonText ?? ''}` : ''));
     const merged = mergedSites(row, own, fa.calls.filter((c) => c.callee === call.callee).length);
+    const last = lastOf(merged, sites);
     if (merged.length > 0) {
       const named = merged.map((j) => `${sites[j]?.site.file.replace(/^.*\//, '') ?? ''}:${sites[j]?.site.line ?? 0}`);
-      notes.push(`machine code: ${named.join(' and ')} free the same way and ${fa.code.name} has fewer calls of ${call.callee} than such sites: gcc may have merged their code into this one block, and then the debug info names one of them arbitrarily`);
+      notes.push(`machine code: ${named.join(' and ')} free the same way and ${fa.code.name} has fewer calls of ${call.callee} than such sites: gcc may have merged their code into this one block, and then the debug info names one of them${last >= 0 ? ', most often the last in the source' : ''}`);
+      if (last >= 0) evidence[last]?.push(`machine code: the last in the source of the sites gcc may have merged here (${named.join(', ')}): gcc's cross-jumping keeps the block that falls through into their shared exit, usually this one`);
     }
     const bestRaw = Math.max(...(w[qi] ?? [0]).map((x, j) => x / Math.max(1e-9, sites[j]?.prior ?? 1)));
     if (bestRaw < 0.05) {
@@ -366,6 +373,7 @@ export class MachineCode implements CodeEvidence {
     // What the input itself says (tracefs prints the reason): it applies to this call only.
     const weights = sites.map((s, j) => {
       let x = (row[j] ?? 0) + 1e-6 * s.prior;
+      if (j === last) x *= TUNING.mergedLast;
       // Only a tie-breaker: gcc moves cold paths out of source order.
       const d = call.ret / fa.code.size - sourcePosition(s.fn, s.anchorLine);
       x *= 1 - TUNING.position + TUNING.position * Math.exp(-(d * d) / (2 * 0.2 * 0.2));
@@ -1212,4 +1220,17 @@ export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCo
     problems.push(`--kernel ${opts.kernel} is ${image.banner.split(' ').slice(0, 3).join(' ')} but the index is of Linux ${tree.version}: its code may not match the indexed sites`);
   }
   return { code, problems };
+}
+
+/** The merged site last in the source (all are own sites of one function, so one file), or -1. */
+function lastOf(merged: readonly number[], sites: readonly CodeSite[]): number {
+  let best = -1;
+  for (const j of merged) {
+    const s = sites[j];
+    const b = sites[best];
+    if (s === undefined) continue;
+    if (b !== undefined && s.site.file !== b.site.file) return -1;
+    if (b === undefined || s.site.line > b.site.line) best = j;
+  }
+  return best;
 }
