@@ -358,7 +358,8 @@ export class MachineCode implements CodeEvidence {
     if (call.through !== null) notes.push(this.throughNote(call));
     if (copies > 0) notes.push(`machine code: ${fa.code.name} has ${fa.calls.length} drop calls, and a match of one call per candidate site places only ${fa.calls.length - copies}: ${copies} ${copies === 1 ? 'is a copy' : 'are copies'} gcc made of a site's block, free to go to the site ${copies === 1 ? 'it fits' : 'they fit'}`);
     // Identical code reached from two places: gcc keeps one block, and the debug info names one of the lines.
-    const own = sites.map((s) => (s.role === 'site' && s.via.length === 0 && s.tailCallOf === null ? `${s.site.api}\0${s.site.reasonText ?? ''}` : ''));
+    // (of one function: same-named static functions of other files are other code)
+    const own = sites.map((s) => (s.role === 'site' && s.via.length === 0 && s.tailCallOf === null ? `${s.site.api}\0${s.site.reasonText ?? ''}\0${s.fn.file}:${s.fn.startLine}` : ''));
     const merged = mergedSites(row, own, fa.calls.filter((c) => c.callee === call.callee).length);
     const last = lastOf(merged, sites);
     if (merged.length > 0) {
@@ -1222,15 +1223,13 @@ export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCo
   return { code, problems };
 }
 
-/** The merged site last in the source (all are own sites of one function, so one file), or -1. */
+/** The merged site last in the source (mergedSites gives own sites of one function), or -1. */
 function lastOf(merged: readonly number[], sites: readonly CodeSite[]): number {
   let best = -1;
   for (const j of merged) {
     const s = sites[j];
     const b = sites[best];
-    if (s === undefined) continue;
-    if (b !== undefined && s.site.file !== b.site.file) return -1;
-    if (b === undefined || s.site.line > b.site.line) best = j;
+    if (s !== undefined && (b === undefined || s.site.line > b.site.line)) best = j;
   }
   return best;
 }
