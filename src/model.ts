@@ -48,6 +48,12 @@ export interface DropApi {
   file: string;
   line: number;
   linkage: 'static' | 'static inline' | 'extern' | 'macro';
+  /**
+   * An extern wrapper of a .c file whose body only forwards its caller's free: a parameter other than
+   * the skb chooses the free or is its reason (6.12's dev_kfree_skb_any_reason). Its caller decides the
+   * drop, as for a header inline (isGenericDropApi; scan/forwarder.ts).
+   */
+  forwarder: boolean;
 }
 
 export interface FunctionRecord {

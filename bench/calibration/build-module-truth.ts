@@ -238,8 +238,6 @@ function moduleFiles(dir: string): string[] {
 
 export interface ModuleTruthLine extends TruthLine {
   module: string;
-  /** via-tail: the chain of the calling line itself (the tail-calling function is often a drop function). */
-  callChain?: Frame[];
 }
 
 export async function analyseModules(dir: string, src: string, k: VmlinuxAnalysis): Promise<{ records: ModuleTruthLine[]; summary: Record<string, unknown> }> {

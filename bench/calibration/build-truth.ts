@@ -887,6 +887,12 @@ export interface TruthLine {
   location: string | null;
   section: string;
   chain: Frame[];
+  /**
+   * via-tail: the chain of the calling line itself. The tail-calling function may be a generic drop
+   * function (6.12's dev_kfree_skb_any_reason, 6.1's __dev_kfree_skb_any), whose chain names no site:
+   * the calling line is then the truth.
+   */
+  callChain?: Frame[];
 }
 
 async function main(): Promise<void> {
@@ -1063,8 +1069,8 @@ export async function analyseVmlinux(vmlinux: string, src: string, systemMap?: s
 
   // 5. addr2line, once for everything
   const entryAddrs = [...callees.values()].map((f) => f.addr);
-  const queries = [...new Set([...sites.map((s) => s.ret - 1n), ...selfSites.map((s) => s.ret), ...entryAddrs])];
-  // (via-tail records take the chain of their tail-call site, already among the queries.)
+  // via-tail records take the chain of their tail-call site (among the sites) and that of their own call.
+  const queries = [...new Set([...sites.map((s) => s.ret - 1n), ...viaTail.map((s) => s.ret - 1n), ...selfSites.map((s) => s.ret), ...entryAddrs])];
   const a2l = await step('addr2line', () => addr2line(vmlinux, queries));
   const allPaths = new Set<string>();
   for (const fr of a2l.values()) for (const f of fr) allPaths.add(f.path);
@@ -1119,6 +1125,7 @@ export async function analyseVmlinux(vmlinux: string, src: string, systemMap?: s
       location: k ? `${k.name}+0x${hex(k.offset)}/0x${hex(k.size)}` : null,
       section: s.fn.section,
       chain: s.tailOf !== undefined ? chainOf(s.tailOf.ret - 1n) : chainOf(s.kind === 'self' ? s.ret : s.ret - 1n),
+      ...(s.kind === 'via-tail' ? { callChain: chainOf(s.ret - 1n) } : {}),
     });
   }
   records.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));

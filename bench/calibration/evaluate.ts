@@ -65,7 +65,7 @@ export interface EvaluationResult {
   viaTail: Accuracy;
   /** The truth names modules (build-module-truth.ts). */
   moduleSet: boolean;
-  /** Module truth: via-tail records scored against the calling line instead of the tail call's line (callChain). */
+  /** Via-tail records scored against the calling line instead of the tail call's line (callChain). */
   viaCallingLine: Accuracy;
   /** Machine-code mode on the via-tail records, against the tail call's line (both sets) and against the calling line (module set). */
   mcViaTail: Accuracy | null;
@@ -175,7 +175,7 @@ export async function evaluate(db: string, tree: string | undefined, truthFile: 
       continue;
     }
     // A call of a drop function that ends in a tail call (a driver's dev_kfree_skb_any): the tail call's chain
-    // is all drop functions, so the site is the calling line (callChain, recorded by the module truth).
+    // is all drop functions, so the site is the calling line (callChain, recorded by both truth builders).
     const chainSite = trueSite(tr.chain, apis);
     const callSite = tr.kind === 'via-tail' && tr.callChain !== undefined ? trueSite(tr.callChain, apis) : null;
     const site = chainSite ?? callSite;
@@ -335,7 +335,7 @@ export function formatEvaluation(r: EvaluationResult, heldOut = false): string {
       + ` ${formatCalledAt(r.calledAt)}`,
     `source-only, dropwatch form (no size, no reason): top-1 ${pctOf(r.dropwatch, 'top1')}, top-3 ${pctOf(r.dropwatch, 'top3')} of ${r.dropwatch.n}`,
     `source-only, tail-called drops reported at the caller (perf form): top-1 ${pctOf(r.viaTail, 'top1')}, top-3 ${pctOf(r.viaTail, 'top3')} of ${r.viaTail.n}; those whose tail-calling function is not a drop function: top-1 ${pctOf(r.viaTailOwn, 'top1')}, top-3 ${pctOf(r.viaTailOwn, 'top3')} of ${r.viaTailOwn.n}`,
-    ...(r.moduleSet ? [`source-only, the same tail-called drops with the calling line as the truth (perf form): top-1 ${pctOf(r.viaCallingLine, 'top1')}, top-3 ${pctOf(r.viaCallingLine, 'top3')} of ${r.viaCallingLine.n}; counting the call a candidate names (called at): top-1 ${pctOf(r.viaCallingLineAt, 'top1')}, top-3 ${pctOf(r.viaCallingLineAt, 'top3')}`] : []),
+    ...(r.viaCallingLine.n > 0 ? [`source-only, the same tail-called drops with the calling line as the truth (perf form): top-1 ${pctOf(r.viaCallingLine, 'top1')}, top-3 ${pctOf(r.viaCallingLine, 'top3')} of ${r.viaCallingLine.n}; counting the call a candidate names (called at): top-1 ${pctOf(r.viaCallingLineAt, 'top1')}, top-3 ${pctOf(r.viaCallingLineAt, 'top3')}`] : []),
     `ties, perf form without the offset term: the truth is among the best-scored candidates for ${((r.ties.truthAmongBest / Math.max(1, r.ties.n)) * 100).toFixed(1)}%`
       + ` (a perfect tie-break's top-1); breaking those ties at random gives ${((r.ties.expectedTop1 / Math.max(1, r.ties.n)) * 100).toFixed(1)}%`,
     `source-only score calibration (perf form): among first candidates scored >= 0.9, ${r.confident.right}/${r.confident.n} right (${((r.confident.right / Math.max(1, r.confident.n)) * 100).toFixed(1)}%)`,
@@ -345,7 +345,7 @@ export function formatEvaluation(r: EvaluationResult, heldOut = false): string {
         + `dropwatch form top-1 ${pctOf(sum(m!.halves.tune.dropwatch, m!.halves.report.dropwatch), 'top1')}, top-3 ${pctOf(sum(m!.halves.tune.dropwatch, m!.halves.report.dropwatch), 'top3')} of ${m!.halves.tune.dropwatch.n + m!.halves.report.dropwatch.n}; `
         + `scored >= 0.9: ${m!.halves.tune.confident.right + m!.halves.report.confident.right}/${m!.halves.tune.confident.n + m!.halves.report.confident.n} right; no drop call at the offset ${m!.halves.tune.noCall + m!.halves.report.noCall}`] : []),
       ...(r.mcViaTail === null ? [] : [`  tail-called drops reported at the caller, the tail call's own line as the truth (perf form): top-1 ${pctOf(r.mcViaTail, 'top1')}, top-3 ${pctOf(r.mcViaTail, 'top3')} of ${r.mcViaTail.n}${r.mcViaTailOwn === null ? '' : `; those whose tail-calling function is not a drop function: top-1 ${pctOf(r.mcViaTailOwn, 'top1')}, top-3 ${pctOf(r.mcViaTailOwn, 'top3')} of ${r.mcViaTailOwn.n}`}`]),
-      ...(r.mcViaCallingLine === null || !r.moduleSet ? [] : [`  tail-called drops with the calling line as the truth (perf form): top-1 ${pctOf(r.mcViaCallingLine, 'top1')}, top-3 ${pctOf(r.mcViaCallingLine, 'top3')} of ${r.mcViaCallingLine.n}${r.mcViaCallingLineAt === null ? '' : `; counting the call a candidate names (called at): top-1 ${pctOf(r.mcViaCallingLineAt, 'top1')}, top-3 ${pctOf(r.mcViaCallingLineAt, 'top3')}`}`]),
+      ...(r.mcViaCallingLine === null || r.mcViaCallingLine.n === 0 ? [] : [`  tail-called drops with the calling line as the truth (perf form): top-1 ${pctOf(r.mcViaCallingLine, 'top1')}, top-3 ${pctOf(r.mcViaCallingLine, 'top3')} of ${r.mcViaCallingLine.n}${r.mcViaCallingLineAt === null ? '' : `; counting the call a candidate names (called at): top-1 ${pctOf(r.mcViaCallingLineAt, 'top1')}, top-3 ${pctOf(r.mcViaCallingLineAt, 'top3')}`}`]),
       ...(['tune', 'report'] as const).map((k) => {
         const h = r.machine!.halves[k];
         return `  ${k} half (${k === 'tune' ? 'even' : 'odd'} function-name hash): perf form top-1 ${pctOf(h.perf, 'top1')}, top-3 ${pctOf(h.perf, 'top3')} of ${h.perf.n}; `

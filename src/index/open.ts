@@ -77,7 +77,7 @@ export type IndexKind =
 /**
  * Whether a database is a dropsite index. Since schema 6 dropsite stamps its files with an
  * application id; files written before that carry none, and are known by dropsite's seven tables
- * (every schema from 1 to 6 had the same ones). A database without tables holds nothing to lose.
+ * (every schema from 1 to 7 has had the same ones). A database without tables holds nothing to lose.
  */
 export function indexKind(db: Db): IndexKind {
   const app = Number(db.pragma('application_id', { simple: true }));

@@ -173,6 +173,7 @@ export function edgesNearLine(db: Db, treeId: number, file: string, line: number
 interface RawApi {
   name: string; role: string; location_at: string; reported_in: string | null; kinds: string; skb_arg: number; reason_arg: number | null;
   implied_reason: string | null; own_reasons: string; forwards_to: string | null; file: string; line: number; linkage: string;
+  forwarder: number;
 }
 
 const ROLES = ['root', 'wrapper', 'seed'] as const;
@@ -185,7 +186,7 @@ export function listApis(db: Db, treeId: number): DropApi[] {
     name: r.name, role: oneOf(ROLES, r.role, 'wrapper'), locationAt: oneOf(LOCATIONS, r.location_at, 'caller'), reportedIn: r.reported_in,
     kinds: (JSON.parse(r.kinds) as string[]).map((k) => (k === 'consume' ? 'consume' : 'drop')), skbArg: r.skb_arg, reasonArg: r.reason_arg,
     impliedReason: r.implied_reason, ownReasons: JSON.parse(r.own_reasons) as string[], forwardsTo: r.forwards_to, file: r.file, line: r.line,
-    linkage: oneOf(LINKAGES, r.linkage, 'extern'),
+    linkage: oneOf(LINKAGES, r.linkage, 'extern'), forwarder: r.forwarder === 1,
   }));
 }
 

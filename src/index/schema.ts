@@ -1,5 +1,5 @@
 // The index's tables. Bump SCHEMA_VERSION on any change: older files are refused with a clear error.
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /**
  * Stamped in every index's header (PRAGMA application_id, 'DrSt'): how dropsite tells its own files
@@ -8,7 +8,7 @@ export const SCHEMA_VERSION = 6;
  */
 export const APPLICATION_ID = 0x44725374;
 
-/** The tables every schema so far (1 to 6) has had. */
+/** The tables every schema so far (1 to 7) has had. */
 export const TABLES = ['trees', 'apis', 'functions', 'sites', 'edges', 'reasons', 'file_cache'] as const;
 
 export const SCHEMA = `
@@ -25,7 +25,7 @@ CREATE TABLE trees (
 CREATE TABLE apis (
   tree_id INTEGER NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL, location_at TEXT NOT NULL, reported_in TEXT,
   kinds TEXT NOT NULL, skb_arg INTEGER NOT NULL, reason_arg INTEGER, implied_reason TEXT, own_reasons TEXT NOT NULL,
-  forwards_to TEXT, file TEXT NOT NULL, line INTEGER NOT NULL, linkage TEXT NOT NULL
+  forwards_to TEXT, file TEXT NOT NULL, line INTEGER NOT NULL, linkage TEXT NOT NULL, forwarder INTEGER NOT NULL
 );
 CREATE INDEX apis_name ON apis(tree_id, name);
 CREATE TABLE functions (

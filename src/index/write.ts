@@ -57,10 +57,10 @@ function removeLegacyTemporaries(file: string): void {
 }
 
 function insertAll(db: Db, treeId: number, index: TreeIndex): void {
-  const api = db.prepare(`INSERT INTO apis VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
+  const api = db.prepare(`INSERT INTO apis VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
   for (const a of index.apis) {
     api.run(treeId, a.name, a.role, a.locationAt, a.reportedIn, JSON.stringify(a.kinds), a.skbArg, a.reasonArg, a.impliedReason,
-      JSON.stringify(a.ownReasons), a.forwardsTo, a.file, a.line, a.linkage);
+      JSON.stringify(a.ownReasons), a.forwardsTo, a.file, a.line, a.linkage, a.forwarder ? 1 : 0);
   }
   const fn = db.prepare(`INSERT INTO functions VALUES (?,?,?,?,?,?,?,?,?,?)`);
   for (const f of index.functions) {

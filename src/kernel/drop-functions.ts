@@ -37,13 +37,13 @@ const GENERIC_DROP_FILES: readonly string[] = ['net/core/skbuff.c'];
 
 /**
  * The generic drop functions: those that fire the tracepoints (kfree_skb_reason, consume_skb, …), the
- * skb core's own (net/core/skbuff.c, __dev_kfree_skb_* in net/core/dev.c), and the header inlines and
- * macros that only forward to them (kfree_skb, dev_kfree_skb_any, nlmsg_free). A helper defined in a .c
- * file that frees (netlink_unicast_kernel, a qdisc's drop function, dst_discard_out) is not one: it is
- * where the drop is decided.
+ * skb core's own (net/core/skbuff.c), the header inlines and macros that only forward to them
+ * (kfree_skb, dev_kfree_skb_any, nlmsg_free), and the extern functions of a .c file whose body only
+ * forwards its caller's free (`forwarder`: dev_kfree_skb_any_reason, 6.1's __dev_kfree_skb_any). A
+ * helper defined in a .c file that frees otherwise (netlink_unicast_kernel, a qdisc's drop function,
+ * dst_discard_out) is not one: it is where the drop is decided.
  */
 export function isGenericDropApi(api: DropApi | undefined): boolean {
   if (api === undefined) return false;
-  return api.role !== 'wrapper' || api.file.endsWith('.h') || api.linkage === 'macro' || GENERIC_DROP_FILES.includes(api.file)
-    || (api.file === 'net/core/dev.c' && /^__dev_(?:kfree|consume)_skb/.test(api.name));
+  return api.role !== 'wrapper' || api.file.endsWith('.h') || api.linkage === 'macro' || GENERIC_DROP_FILES.includes(api.file) || api.forwarder;
 }

@@ -1,6 +1,7 @@
 // From a parsed chunk to function summaries. Pure: takes the tree and text, never a path.
 import type { SyntaxNode } from './parse.ts';
 import { DEFINING_MACRO, balanced, splitArgs } from './text-calls.ts';
+import { forwardShape } from './forwarder.ts';
 import type { CallSummary, FreeFormula, FunctionSummary, ReasonAssign } from './summary.ts';
 
 // SKB_REASON_DROPPED / SKB_REASON_CONSUMED: `enum skb_free_reason` of dev_kfree_skb_*() before 6.3.
@@ -566,6 +567,7 @@ export function summariseFunction(def: SyntaxNode, clean: string, end: number, p
     ? { assigns: [], returnReasons: [] } : reasonAssignments(body);
   const reasonVars = new Set(assigns.filter((a) => a.reasons.length > 0).map((a) => a.variable));
   if (body !== null && reasonVars.size > 0) reasonFlow(body, reasonVars, w);
+  const forward = body === null ? null : forwardShape(body, (at) => w.callIndex.get(at));
   return {
     name: header.name,
     startLine: positionOf(Math.min(lineStart, start)).line,
@@ -581,6 +583,7 @@ export function summariseFunction(def: SyntaxNode, clean: string, end: number, p
     assigns,
     returnReasons,
     formula: formulaOf(body, w),
+    ...(forward === null ? {} : { forward }),
     recovered: false,
   };
 }

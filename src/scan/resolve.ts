@@ -5,6 +5,7 @@ import { DEFERRED_FREES, DEFERRED_REPORTER, SEED_APIS, TRACEPOINT_CALLS, isGener
 import type { CallEdge, DropApi, DropKind, DropSite, FunctionRecord } from '../model.ts';
 import { inPassOrder, type CallIndex, type CallRef, type Def } from './call-index.ts';
 import { reasonConstants } from './extract.ts';
+import { forwardsCallersFree } from './forwarder.ts';
 import type { CallSummary, FreeFormula, FunctionSummary, MacroSummary } from './summary.ts';
 import { compareText } from '../text-order.ts';
 
@@ -115,7 +116,7 @@ export function resolveRound(index: CallIndex): RoundResolution {
       api: {
         name: fn.name, role: 'root', locationAt: reportsCaller ? 'caller' : 'inside', reportedIn: reportsCaller ? null : fn.name,
         kinds, skbArg, reasonArg, impliedReason: reasonArg === null && reasonText !== undefined ? reasonConstants(reasonText)[0] ?? null : null,
-        ownReasons: [], forwardsTo: null, file, line: fn.startLine, linkage: linkage(fn),
+        ownReasons: [], forwardsTo: null, file, line: fn.startLine, linkage: linkage(fn), forwarder: false,
       },
       transparent: fn.isStatic || fn.isInline,
       noinline: fn.isNoinline,
@@ -125,7 +126,7 @@ export function resolveRound(index: CallIndex): RoundResolution {
   if (usedSeeds) {
     for (const s of SEED_APIS) {
       addApi('', false, {
-        api: { ...s, kinds: [...s.kinds], role: 'seed', locationAt: 'caller', reportedIn: null, ownReasons: [], forwardsTo: null, file: '', line: 0, linkage: 'extern' },
+        api: { ...s, kinds: [...s.kinds], role: 'seed', locationAt: 'caller', reportedIn: null, ownReasons: [], forwardsTo: null, file: '', line: 0, linkage: 'extern', forwarder: false },
         transparent: false,
         noinline: true,
       });
@@ -140,7 +141,7 @@ export function resolveRound(index: CallIndex): RoundResolution {
       api: {
         name, role: 'seed', locationAt: 'fixed', reportedIn: DEFERRED_REPORTER, kinds: ['consume', 'drop'], skbArg: 0,
         reasonArg: fn.params.length > 1 ? 1 : null, impliedReason: null, ownReasons: [], forwardsTo: null,
-        file: def[0], line: fn.startLine, linkage: linkage(fn),
+        file: def[0], line: fn.startLine, linkage: linkage(fn), forwarder: false,
       },
       transparent: false,
       noinline: true,
@@ -201,7 +202,7 @@ export function resolveRound(index: CallIndex): RoundResolution {
         name, role: 'wrapper', locationAt, reportedIn, kinds, skbArg,
         reasonArg: reasonParam >= 0 ? reasonParam : null, impliedReason: implied,
         ownReasons: reasonParam < 0 && implied === null ? ownReasons : [],
-        forwardsTo: d.api.name, file, line, linkage: link,
+        forwardsTo: d.api.name, file, line, linkage: link, forwarder: false,
       },
       transparent,
       noinline,
@@ -252,6 +253,10 @@ export function resolveRound(index: CallIndex): RoundResolution {
         if (a !== undefined && a.api.name !== fn.name && c.args[a.api.skbArg] === p) for (const k of callKinds(a.api, c)) kinds.add(k);
       }
       entry.api.kinds = [...kinds].sort();
+      entry.api.forwarder = forwardsCallersFree(fn, file, j, (c) => {
+        const a = lookupApi(file, c.callee)?.api;
+        return a === undefined || a.name === fn.name ? undefined : a;
+      });
       addApi(file, scopeLocal, entry);
       return fn.name;
     }

@@ -1,5 +1,5 @@
 /** Bump when summaries or their resolution change: an index or cache of another version is rebuilt. */
-export const SCANNER_VERSION = 18;
+export const SCANNER_VERSION = 19;
 
 // What the scanner keeps of each parsed function or macro: a compact, serialisable summary that is
 // enough to decide later (once every drop API is known) which calls are drop sites, which
@@ -41,6 +41,15 @@ export interface ReasonAssign {
   fromCall: string | null;
 }
 
+/**
+ * A body that only chooses among calls (forwarder.ts forwardShape): the calls its branches make, by
+ * index in `calls`, and the names its conditions read.
+ */
+export interface ForwardShape {
+  frees: number[];
+  tests: string[];
+}
+
 /** A function definition as the scanner saw it: the index's FunctionRecord (less its file) and what resolve needs. */
 export interface FunctionSummary extends Omit<FunctionRecord, 'file' | 'isMacro'> {
   /** Marked `noinline` or `__fix_address`: never inlined, so it keeps its own return address. */
@@ -52,6 +61,8 @@ export interface FunctionSummary extends Omit<FunctionRecord, 'file' | 'isMacro'
   assigns: ReasonAssign[];
   returnReasons: string[];
   formula: FreeFormula;
+  /** Set when the body is one call, or an if/else chain of single calls (forwarder.ts). */
+  forward?: ForwardShape;
   /** True when tree-sitter gave no function node and the name came from the text around it. */
   recovered: boolean;
 }

@@ -18,6 +18,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Explanation } from '../../src/model.ts';
+import { openForRead } from '../../src/index/open.ts';
+import { listApis, pickTree } from '../../src/index/read.ts';
+import { isGenericDropApi } from '../../src/kernel/drop-functions.ts';
 import { explainJsonIn, runCli } from '../helpers/fixture.ts';
 
 const tree = process.env['DROPSITE_KERNEL_TREE_612'];
@@ -210,6 +213,24 @@ test('6.12, a call of dev_kfree_skb_any_reason is a drop call: its code ends wit
   assert.ok(ev.some((x) => x.includes('dev_kfree_skb_any_reason ends with a jump to sk_skb_reason_drop (a tail call), so its drops are reported here, at the return from its call at +0x67')), ev.join('\n'));
   assert.ok(!ev.some((x) => x.includes('reported inside')), ev.join('\n'));
   assert.ok(!zap.notes.some((n) => n.includes('not the return address of a drop call')), zap.notes.join('\n'));
+});
+
+// Its body, `if (in_hardirq() || irqs_disabled()) dev_kfree_skb_irq_reason(skb, reason); else
+// kfree_skb_reason(skb, reason);`, only forwards its caller's free: a generic drop function, as 6.1's __dev_kfree_skb_any.
+test('6.12, dev_kfree_skb_any_reason only forwards its caller\'s free: a location inside it names its callers, not its own frees', { skip }, async () => {
+  const handle = openForRead(db);
+  try {
+    const api = listApis(handle, pickTree(handle, undefined, db).id).find((a) => a.name === 'dev_kfree_skb_any_reason');
+    assert.equal(api?.file, 'net/core/dev.c');
+    assert.equal(api.forwarder, true);
+    assert.ok(isGenericDropApi(api));
+  } finally {
+    handle.close();
+  }
+  const [e] = await explainJson(['dev_kfree_skb_any_reason+0x32/0x40']);
+  assert.ok(e !== undefined);
+  assert.ok(e.notes.some((n) => n.startsWith('dev_kfree_skb_any_reason is a drop function')), e.notes.join('\n'));
+  assert.equal(e.candidates[0]?.role, 'caller', JSON.stringify(e.candidates[0]));
 });
 
 test('6.12, a module\'s call of the exported dev_kfree_skb_any_reason: its code is read from --kernel', { skip }, async () => {

@@ -7,6 +7,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { isGenericDropApi } from '../../src/kernel/drop-functions.ts';
+import { openForRead } from '../../src/index/open.ts';
+import { listApis, pickTree } from '../../src/index/read.ts';
 import { CLI, runCli } from '../helpers/fixture.ts';
 
 const tree = process.env.DROPSITE_KERNEL_TREE;
@@ -212,3 +215,22 @@ test('tail calls: tcp_rcv_established ends by freeing, so its drops are explaine
   assert.ok(top?.evidence.some((x) => x.includes('as a jump')), JSON.stringify(top));
 });
 
+
+test('the driver free of 6.1: __dev_kfree_skb_any only forwards its caller\'s free (a generic drop function), dst_discard_out decides', { skip }, () => {
+  const handle = openForRead(db);
+  try {
+    const apis = new Map(listApis(handle, pickTree(handle, undefined, db).id).map((a) => [a.name, a]));
+    // `if (in_hardirq() || irqs_disabled()) __dev_kfree_skb_irq(skb, reason); else if (unlikely(reason ==
+    // SKB_REASON_DROPPED)) kfree_skb(skb); else consume_skb(skb);`: the caller's reason chooses the free.
+    const any = apis.get('__dev_kfree_skb_any');
+    assert.equal(any?.file, 'net/core/dev.c');
+    assert.equal(any.forwarder, true);
+    assert.ok(isGenericDropApi(any));
+    assert.ok(isGenericDropApi(apis.get('__dev_kfree_skb_irq')), 'the deferred free');
+    // `kfree_skb(skb); return 0;` behind dst->output: its own free is the line.
+    assert.equal(apis.get('dst_discard_out')?.forwarder, false);
+    assert.equal(isGenericDropApi(apis.get('dst_discard_out')), false);
+  } finally {
+    handle.close();
+  }
+});
