@@ -25,6 +25,7 @@ import { entryLines } from './guards.ts';
 import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceValue } from './dataflow.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, textFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 import { sitePath } from './site-path.ts';
+import { sourceReturn, type SourceReturn } from './return-value.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -101,6 +102,9 @@ const TUNING = {
   /** `kfree_skb(p->skb); p->skb = NULL;` in both, or in only one of them. */
   cleared: 3,
   clearedMismatch: 0.5,
+  /** The constant the code returns right after the drop, against the site's own `return` (return-value.ts). */
+  returnMatch: 1.4,
+  returnMismatch: 0.3,
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
   before: 10,
   after: 3,
@@ -633,6 +637,7 @@ export class MachineCode implements CodeEvidence {
     }
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
+    f *= this.returnFactor(fa, c, s, ev);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
     // An errno the code returns here that the site's block does not, while the block returns others.
     const codeErrnos = [...new Set(c.imms)].filter((v) => v >= 0xfffff001 && v !== 0xffffffff && this.errnoValues.has(v));
@@ -684,6 +689,51 @@ export class MachineCode implements CodeEvidence {
       ev?.push(`machine code: references the string ${strings.map((t) => JSON.stringify(t.length > 40 ? t.slice(0, 40) + '…' : t)).join(', ')}, which the source uses near this site`);
     }
     return f;
+  }
+
+  private readonly returnCache = new Map<string, SourceReturn | null>();
+
+  /**
+   * The constant the code returns right after the drop call against the one the site's function returns right
+   * after the site. Only for a site of the reported function itself: an inlined helper's `return` is its
+   * caller's business, and an .isra clone may return nothing.
+   */
+  private returnFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
+    if (c.returns === null || s.via.length > 0 || s.tailCallOf !== null || s.calledAt !== null || /\.isra\./.test(fa.code.name)) return 1;
+    const site = s.site;
+    const key = `${site.file}:${site.line}`;
+    let r = this.returnCache.get(key);
+    if (r === undefined) {
+      const all = this.opts.lines(site.file);
+      r = all === null ? null : sourceReturn(all, site.endLine, (e) => this.constantOf(site.file, e));
+      this.returnCache.set(key, r);
+    }
+    if (r === null) return 1;
+    if (r.value === c.returns) {
+      if (TUNING.returnMatch !== 1) ev?.push(`machine code: the code returns $${hex(c.returns)} right after the drop, as this site's function does (return ${r.text})`);
+      return TUNING.returnMatch;
+    }
+    ev?.push(`machine code: the code returns $${hex(c.returns)} right after the drop, but this site's function returns ${r.text} (${hex(r.value)})`);
+    return TUNING.returnMismatch;
+  }
+
+  /** The integer value of a returned expression: a literal, `-EXXX`, true/false/NULL, or an upper-case name the file defines. */
+  private constantOf(file: string, expr: string): bigint | null {
+    const e = expr.replace(/\s+/g, ' ').trim();
+    const lit = /^(-)? ?(0[xX][0-9a-fA-F]+|\d+)[uUlL]*$/.exec(e);
+    if (lit !== null) return (lit[1] !== undefined ? -1n : 1n) * BigInt(lit[2] ?? '0');
+    const err = /^- ?(E[A-Z0-9]+)$/.exec(e);
+    if (err !== null) {
+      const v = this.errnos.get(err[1] ?? '');
+      return v === undefined ? null : -BigInt(v);
+    }
+    if (e === 'true') return 1n;
+    if (e === 'false' || e === 'NULL') return 0n;
+    if (/^[A-Z_][A-Z0-9_]*$/.test(e) && /[A-Z]/.test(e)) {
+      this.scope ??= new ConstantScope(this.opts.lines);
+      return this.scope.value(file, e);
+    }
+    return null;
   }
 
   /** Where the freed buffer comes from in the code, against what the site frees. */
