@@ -68,8 +68,8 @@ export interface DropCall {
   clearsField: boolean;
   /** Offsets of WARN traps (`ud2` the kernel resumes after) on the straight line into the call or on a jump into its block. */
   warnings: number[];
-  /** The constant the straight path after the call returns in %eax (return-value.ts), or null. */
-  returns: number | null;
+  /** The constants the straight path after the call can return in %eax (return-value.ts), or null. */
+  returns: number[] | null;
 }
 
 export interface EntryFacts {

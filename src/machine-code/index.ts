@@ -103,7 +103,7 @@ const TUNING = {
   cleared: 3,
   clearedMismatch: 0.5,
   /** The constant the code returns right after the drop, against the site's own `return` (return-value.ts). */
-  returnMatch: 1.4,
+  returnMatch: 2,
   returnMismatch: 0.3,
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
   before: 10,
@@ -293,8 +293,9 @@ export class MachineCode implements CodeEvidence {
     // Inside a wrapper of a .c file, the code's drop calls are its own frees: a call of it elsewhere is none of them.
     const inside = (s: CodeSite): number => (s.role === 'caller' && this.apiNames.has(loc.function) ? TUNING.callerInsideWrapper : 1);
     let cached = fa.assignments.get(key);
+    const returns = this.ownReturns(fa, sites);
     if (cached === undefined) {
-      const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null) * inside(s)));
+      const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null, returns) * inside(s)));
       // A call of a wrapper whose body frees in several places stands for as many drop calls.
       const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0));
       // More calls than the sites can take one each: the extra ones are copies of a site's block.
@@ -311,7 +312,7 @@ export class MachineCode implements CodeEvidence {
     // The evidence of one call does not depend on the input: built once per call and site set.
     const built = cached.evidence.get(qi) ?? sites.map((s) => {
       const ev: string[] = [];
-      this.match(fa, call, s, ev);
+      this.match(fa, call, s, ev, returns);
       if (inside(s) < 1) ev.push(`machine code: ${loc.symbol}+${hex(call.ret)} is inside ${loc.function}'s own code, where its own frees are the drop calls; this call of ${loc.function} is not one of them`);
       // Explaining away: another drop call of this function that this site fits better.
       let best = -1;
@@ -565,7 +566,7 @@ export class MachineCode implements CodeEvidence {
   }
 
   /** How well binary call `c` fits site `s`, times the site's prior; `ev` collects why when given. */
-  private match(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
+  private match(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null, returns: ReadonlySet<number>): number {
     let f = s.prior;
     const site = s.site;
     const chain = [site.api, ...site.via];
@@ -637,7 +638,7 @@ export class MachineCode implements CodeEvidence {
     }
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
-    f *= this.returnFactor(fa, c, s, ev);
+    f *= this.returnFactor(fa, c, s, ev, returns);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
     // An errno the code returns here that the site's block does not, while the block returns others.
     const codeErrnos = [...new Set(c.imms)].filter((v) => v >= 0xfffff001 && v !== 0xffffffff && this.errnoValues.has(v));
@@ -698,8 +699,27 @@ export class MachineCode implements CodeEvidence {
    * after the site. Only for a site of the reported function itself: an inlined helper's `return` is its
    * caller's business, and an .isra clone may return nothing.
    */
-  private returnFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
-    if (c.returns === null || s.via.length > 0 || s.tailCallOf !== null || s.calledAt !== null || /\.isra\./.test(fa.code.name)) return 1;
+  private returnFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null, returns: ReadonlySet<number>): number {
+    if (c.returns === null) return 1;
+    const r = this.siteReturn(fa, s);
+    if (r === null) return 1;
+    const shown = c.returns.map((v) => `$${hex(v)}`).join(' or ');
+    if (c.returns.includes(r.value)) {
+      // Only among the function's own sites that return different constants does a match say more than a helper's unknown.
+      if (returns.size < 2 || c.returns.length > 1 || TUNING.returnMatch === 1) return 1;
+      ev?.push(`machine code: the code returns ${shown} right after the drop, as this site's function does (return ${r.text}) and others of its sites do not`);
+      return TUNING.returnMatch;
+    }
+    ev?.push(`machine code: the code returns ${shown} right after the drop, but this site's function returns ${r.text} (${hex(r.value)})`);
+    return TUNING.returnMismatch;
+  }
+
+  /**
+   * What the function returns right after site s (return-value.ts), or null. Only for a site of the reported
+   * function itself: an inlined helper's `return` is its caller's business, and an .isra clone may return nothing.
+   */
+  private siteReturn(fa: FunctionAnalysis, s: CodeSite): SourceReturn | null {
+    if (s.via.length > 0 || s.tailCallOf !== null || s.calledAt !== null || /\.isra\./.test(fa.code.name)) return null;
     const site = s.site;
     const key = `${site.file}:${site.line}`;
     let r = this.returnCache.get(key);
@@ -708,13 +728,17 @@ export class MachineCode implements CodeEvidence {
       r = all === null ? null : sourceReturn(all, site.endLine, (e) => this.constantOf(site.file, e));
       this.returnCache.set(key, r);
     }
-    if (r === null) return 1;
-    if (r.value === c.returns) {
-      if (TUNING.returnMatch !== 1) ev?.push(`machine code: the code returns $${hex(c.returns)} right after the drop, as this site's function does (return ${r.text})`);
-      return TUNING.returnMatch;
+    return r;
+  }
+
+  /** The distinct constants the function's own candidate sites return right after them. */
+  private ownReturns(fa: FunctionAnalysis, sites: readonly CodeSite[]): Set<number> {
+    const out = new Set<number>();
+    for (const s of sites) {
+      const r = this.siteReturn(fa, s);
+      if (r !== null) out.add(r.value);
     }
-    ev?.push(`machine code: the code returns $${hex(c.returns)} right after the drop, but this site's function returns ${r.text} (${hex(r.value)})`);
-    return TUNING.returnMismatch;
+    return out;
   }
 
   /** The integer value of a returned expression: a literal, `-EXXX`, true/false/NULL, or an upper-case name the file defines. */

@@ -15,11 +15,12 @@ const CALLEE_SAVED = (1 << 3) | (1 << 5) | (1 << 12) | (1 << 13) | (1 << 14) | (
 type Value = { k: 'const'; v: number } | { k: 'before'; family: number } | { k: 'unknown' };
 
 /**
- * The constant (unsigned 32-bit) in %eax where the straight path after the drop call at `index` returns from
- * the function, or null: a conditional branch, another call whose result reaches %eax, or a value not known.
+ * The constants (unsigned 32-bit) %eax can hold where the straight path after the drop call at `index` returns
+ * from the function (several when it was set before the call on paths that join there), or null: a conditional
+ * branch, another call whose result reaches %eax, or a value not known.
  * `reaching` gives the constants a register can hold just before an instruction (over every path back).
  */
-export function codeReturn(insns: readonly Insn[], at: ReadonlyMap<number, number>, index: number, reaching: (i: number, family: number) => { values: number[]; complete: boolean }): number | null {
+export function codeReturn(insns: readonly Insn[], at: ReadonlyMap<number, number>, index: number, reaching: (i: number, family: number) => { values: number[]; complete: boolean }): number[] | null {
   // After the drop call: the caller-saved registers are the call's, the callee-saved ones what they held before it.
   const regs = new Map<number, Value>();
   for (let f = 0; f < 16; f++) regs.set(f, (CALLEE_SAVED & (1 << f)) !== 0 ? { k: 'before', family: f } : { k: 'unknown' });
@@ -30,10 +31,10 @@ export function codeReturn(insns: readonly Insn[], at: ReadonlyMap<number, numbe
     if (x === undefined) return null;
     if (x.flow === 'ret') {
       const v = regs.get(RAX) ?? { k: 'unknown' };
-      if (v.k === 'const') return v.v;
+      if (v.k === 'const') return [v.v];
       if (v.k === 'before') {
         const r = reaching(index, v.family);
-        return r.complete && r.values.length === 1 ? (r.values[0] ?? null) : null;
+        return r.complete && r.values.length > 0 ? r.values.map((x) => x >>> 0) : null;
       }
       return null;
     }
@@ -97,7 +98,19 @@ export function sourceReturn(all: readonly string[], endLine: number, resolve: (
     line++;
     if (t === '' || /^\w+:$/.test(t)) continue;
     if (t.startsWith('#')) return null;
-    if (/^}/.test(t) || /^(break|continue)\s*;/.test(t) || /^(if|else|for|while|do|switch|case|default)\b/.test(t) || /[{]$/.test(t)) return null;
+    if (/^}/.test(t)) {
+      // The end of the site's `if` block (or of an `else` after it): on after the whole if-else statement.
+      const opener = openerOf(all, line - 1);
+      if (opener === null || !/^(}\s*)?(if|else)\b/.test(opener)) return null;
+      const rest = t.slice(1).trim();
+      if (rest === '') continue;
+      if (!/^else\b.*\{$/.test(rest)) return null;
+      const close = closeOf(all, line - 1);
+      if (close === null) return null;
+      line = close;
+      continue;
+    }
+    if (/^(break|continue)\s*;/.test(t) || /^(if|else|for|while|do|switch|case|default)\b/.test(t) || /[{]$/.test(t)) return null;
     const g = /^goto\s+(\w+)\s*;$/.exec(t);
     if (g !== null) {
       if (++hops > 1) return null;
@@ -121,6 +134,40 @@ export function sourceReturn(all: readonly string[], endLine: number, resolve: (
     const a = /^([a-z_]\w*)\s*=\s*([^=].*?)\s*;$/.exec(t);
     if (a !== null) assigned.set(a[1] ?? '', a[2] ?? '');
     if (++statements > MAX_STATEMENTS) return null;
+  }
+  return null;
+}
+
+/** Braces of a line, without its strings, characters and comments. */
+function braces(text: string): string {
+  return text.replace(/\/\*.*?\*\/|\/\/.*$/g, '').replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '').replace(/[^{}]/g, '');
+}
+
+/** The text of the line that opens the block the `}` starting line `n` closes (the line before a lone `{`). */
+function openerOf(all: readonly string[], n: number): string | null {
+  let depth = 1;
+  for (let k = n - 1, steps = 0; k >= 1 && steps < 400; k--, steps++) {
+    const b = braces(all[k - 1] ?? '');
+    for (let j = b.length - 1; j >= 0; j--) {
+      depth += b[j] === '}' ? 1 : -1;
+      if (depth === 0) {
+        const t = (all[k - 1] ?? '').trim();
+        return t === '{' ? (all[k - 2] ?? '').trim() : t;
+      }
+    }
+  }
+  return null;
+}
+
+/** The line of the `}` that closes the block opened at the end of line `n` (`} else {`). */
+function closeOf(all: readonly string[], n: number): number | null {
+  let depth = 0;
+  for (let k = n, steps = 0; k <= all.length && steps < 400; k++, steps++) {
+    const b = braces(all[k - 1] ?? '');
+    for (let j = k === n ? 1 : 0; j < b.length; j++) {
+      depth += b[j] === '{' ? 1 : -1;
+      if (depth === 0 && b[j] === '}') return k;
+    }
   }
   return null;
 }

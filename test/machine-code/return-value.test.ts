@@ -19,7 +19,7 @@ const addressOf = (n: string): bigint => ADDR[n] ?? 0n;
 
 const DROP_ARGS = [0x48, 0x89, 0xde, 0x31, 0xff, 0xba, 0x02, 0x00, 0x00, 0x00]; // mov %rbx,%rsi; xor %edi,%edi; mov $2,%edx
 
-function returnsOf(parts: Parameters<typeof assemble>[1]): Array<number | null> {
+function returnsOf(parts: Parameters<typeof assemble>[1]): Array<number[] | null> {
   const { bytes } = assemble(BASE, parts, addressOf);
   const code: FunctionCode = { name: 'rcv_like', address: BASE, size: bytes.length, sizeExact: true, bytes: Uint8Array.from(bytes), relocated: [] };
   return findDropCalls(decodeFunction(code, namer), callees, flow).map((c) => c.returns);
@@ -44,7 +44,7 @@ test('the code: %eax set after the drop call, before it in a kept register, or l
     DROP_ARGS, { call: 'sk_skb_reason_drop' },
     [0x85, 0xc0], { je: 'second' }, [0xc3], //             a branch on the way: not one value
   ]);
-  assert.deepEqual(returns, [0, 0xffffffea, null, null]);
+  assert.deepEqual(returns, [[0], [0xffffffea], null, null]);
 });
 
 const source = [
@@ -90,4 +90,26 @@ test('the source: the return after a site, through a goto and a variable assigne
   assert.equal(sourceReturn(source, 21, resolve), null);
   // `return ret;` with ret not assigned after the site: not known here.
   assert.equal(sourceReturn(source, 25, resolve), null);
+});
+
+test('the source: past the end of the site\'s if block and its else, to the return of the function', () => {
+  const lines = [
+    'static int queue_like(struct sk_buff *skb)', // 1
+    '{', //                                          2
+    '\tint err;', //                                 3
+    '\tif (skb->len > 3) {', //                      4
+    '\t\tkfree_skb(skb);', //                        5
+    '\t\terr = -ENOBUFS;', //                        6
+    '\t} else {', //                                 7
+    '\t\tif (skb->dev) {', //                        8
+    '\t\t\tskb->mark = 0;', //                       9
+    '\t\t}', //                                      10
+    '\t\terr = 0;', //                               11
+    '\t}', //                                        12
+    '\tspin_unlock_bh(&lock);', //                   13
+    '\treturn err;', //                              14
+    '}', //                                          15
+  ];
+  const resolve = (e: string): bigint | null => (e === '-ENOBUFS' ? -105n : e === '0' ? 0n : null);
+  assert.deepEqual(sourceReturn(lines, 5, resolve), { text: 'err (= -ENOBUFS)', value: 0xffffff97 });
 });
