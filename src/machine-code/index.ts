@@ -128,7 +128,7 @@ interface FunctionAnalysis {
   calls: DropCall[];
   strings: Map<bigint | string, string | null>;
   /** Cached assignment per candidate set. */
-  assignments: Map<string, { w: number[][]; p: number[][]; copy: number[][]; copies: number; evidence: Map<number, string[][]> }>;
+  assignments: Map<string, { w: number[][]; p: number[][]; copy: number[][]; copies: number; evidence: Map<number, string[][]>; returns: Set<number> }>;
   module: string | null;
   /** Every function the code calls directly (normalised names). */
   called: Set<string>;
@@ -293,8 +293,8 @@ export class MachineCode implements CodeEvidence {
     // Inside a wrapper of a .c file, the code's drop calls are its own frees: a call of it elsewhere is none of them.
     const inside = (s: CodeSite): number => (s.role === 'caller' && this.apiNames.has(loc.function) ? TUNING.callerInsideWrapper : 1);
     let cached = fa.assignments.get(key);
-    const returns = this.ownReturns(fa, sites);
     if (cached === undefined) {
+      const returns = fa.calls.some((c) => c.returns !== null) ? this.ownReturns(fa, sites) : new Set<number>();
       const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null, returns) * inside(s)));
       // A call of a wrapper whose body frees in several places stands for as many drop calls.
       const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0));
@@ -303,10 +303,10 @@ export class MachineCode implements CodeEvidence {
       const explained = w.map((row) => row.map((x, j) => (x >= TUNING.copyFloor * (sites[j]?.prior ?? 1) ? x : 0)));
       const copies = unplacedCalls(explained, capacity, TUNING.copyFit);
       const a = softAssignWithCopies(w, capacity, TUNING.none, copies > 0 ? { count: copies, weight: TUNING.copyWeight } : null);
-      cached = { w, p: a.p, copy: a.copy, copies, evidence: new Map() };
+      cached = { w, p: a.p, copy: a.copy, copies, evidence: new Map(), returns };
       fa.assignments.set(key, cached);
     }
-    const { w, p, copy, copies } = cached;
+    const { w, p, copy, copies, returns } = cached;
     const qi = fa.calls.indexOf(call);
     const row = p[qi] ?? [];
     // The evidence of one call does not depend on the input: built once per call and site set.
