@@ -113,3 +113,15 @@ test('the source: past the end of the site\'s if block and its else, to the retu
   const resolve = (e: string): bigint | null => (e === '-ENOBUFS' ? -105n : e === '0' ? 0n : null);
   assert.deepEqual(sourceReturn(lines, 5, resolve), { text: 'err (= -ENOBUFS)', value: 0xffffff97 });
 });
+
+test('the code: a value set before the call on two paths that join before it is either of them', () => {
+  const returns = returnsOf([
+    [0x48, 0x85, 0xdb], { je: 'zero' }, //                 test %rbx,%rbx; je zero
+    [0x41, 0xbc, 0x01, 0x00, 0x00, 0x00], [0xeb, 0x06], // mov $1,%r12d; jmp over the other
+    { label: 'zero' },
+    [0x41, 0xbc, 0x00, 0x00, 0x00, 0x00], //               mov $0,%r12d
+    DROP_ARGS, { call: 'sk_skb_reason_drop' },
+    [0x44, 0x89, 0xe0, 0xc3], //                           mov %r12d,%eax; ret
+  ]);
+  assert.deepEqual(returns, [[0, 1]]);
+});
