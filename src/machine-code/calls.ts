@@ -1,6 +1,7 @@
 // The drop calls of one decoded function, each with what the code around it says: the constants that reach
 // the callee's reason register (walked back through every predecessor), the other calls, immediates,
 // per-cpu counter offsets and strings of its neighbourhood.
+import { codeReturn } from './return-value.ts';
 import { valueOrigins, type Origin } from './dataflow.ts';
 import { ARG_FAMILIES, type DecodedFunction, type Insn } from './decode.ts';
 
@@ -67,6 +68,8 @@ export interface DropCall {
   clearsField: boolean;
   /** Offsets of WARN traps (`ud2` the kernel resumes after) on the straight line into the call or on a jump into its block. */
   warnings: number[];
+  /** The constants the straight path after the call can return in %eax (return-value.ts), or null. */
+  returns: number[] | null;
 }
 
 export interface EntryFacts {
@@ -354,6 +357,7 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
       entry: entryFacts(flow, insns, start, opts, isDrop, callees),
       guard: guardCompared(flow, insns, start, opts, isDrop),
       skb, clearsField: clearsAfter(insns, i, skb, opts, isDrop), warnings,
+      returns: x.flow === 'call' ? codeReturn(insns, fn.at, i, (k, f) => flow.reachingConstants(k, f)) : null,
     });
   });
   return out;

@@ -43,6 +43,8 @@ export interface Insn {
   compares: boolean;
   /** A 64-bit register-to-register `mov`: [destination family, source family]. */
   copy: [number, number] | null;
+  /** A 32-bit register-to-register `mov` (`mov %ebx,%eax`: a return value set before a call): [destination family, source family]. */
+  copy32: [number, number] | null;
   /** A 64-bit `mov disp(%base), %reg` (no index): the loaded register, the base register's family and the displacement. */
   load: { dst: number; base: number; disp: number } | null;
   /** A 64-bit `mov %reg, disp(%base)` (no index). */
@@ -183,6 +185,7 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
     at.set(off, out.length);
     const compares = m === Mnemonic.Cmp || m === Mnemonic.Test;
     let copy: [number, number] | null = null;
+    let copy32: [number, number] | null = null;
     let load: Insn['load'] = null;
     let store: Insn['store'] = null;
     let clears: Insn['clears'] = null;
@@ -192,6 +195,7 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
       const wide = (r: Register): boolean => RegisterExt.isGPR64(r);
       const simple = insn.memoryIndex === Register.None && insn.memorySegment !== Register.GS && insn.memoryBase !== Register.RIP;
       if (k0 === OpKind.Register && k1 === OpKind.Register && wide(insn.op0Register) && wide(insn.op1Register)) copy = [familyOf(insn.op0Register), familyOf(insn.op1Register)];
+      else if (k0 === OpKind.Register && k1 === OpKind.Register && RegisterExt.isGPR32(insn.op0Register) && RegisterExt.isGPR32(insn.op1Register)) copy32 = [familyOf(insn.op0Register), familyOf(insn.op1Register)];
       else if (k0 === OpKind.Register && k1 === OpKind.Memory && wide(insn.op0Register) && simple && familyOf(insn.memoryBase) >= 0) {
         load = { dst: familyOf(insn.op0Register), base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
       } else if (k0 === OpKind.Memory && k1 === OpKind.Register && wide(insn.op1Register) && simple && familyOf(insn.memoryBase) >= 0) {
@@ -200,7 +204,7 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
         clears = { base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
       }
     }
-    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares, copy, load, store, clears });
+    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares, copy, copy32, load, store, clears });
   }
   decoder.free();
   insn.free();

@@ -25,6 +25,7 @@ import { entryLines } from './guards.ts';
 import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceValue } from './dataflow.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, textFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 import { sitePath } from './site-path.ts';
+import { sourceReturn, type SourceReturn } from './return-value.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -106,6 +107,9 @@ const TUNING = {
   /** `kfree_skb(p->skb); p->skb = NULL;` in both, or in only one of them. */
   cleared: 3,
   clearedMismatch: 0.5,
+  /** The constant the code returns right after the drop, against the site's own `return` (return-value.ts). */
+  returnMatch: 2,
+  returnMismatch: 0.3,
   /** Lines of source before and after a site whose calls and constants count as its neighbourhood. */
   before: 10,
   after: 3,
@@ -129,7 +133,7 @@ interface FunctionAnalysis {
   calls: DropCall[];
   strings: Map<bigint | string, string | null>;
   /** Cached assignment per candidate set. */
-  assignments: Map<string, { w: number[][]; p: number[][]; copy: number[][]; copies: number; evidence: Map<number, string[][]> }>;
+  assignments: Map<string, { w: number[][]; p: number[][]; copy: number[][]; copies: number; evidence: Map<number, string[][]>; returns: Set<number> }>;
   module: string | null;
   /** Every function the code calls directly (normalised names). */
   called: Set<string>;
@@ -311,7 +315,8 @@ export class MachineCode implements CodeEvidence {
     const inside = (s: CodeSite): number => (s.role === 'caller' && this.apiNames.has(loc.function) ? TUNING.callerInsideWrapper : 1);
     let cached = fa.assignments.get(key);
     if (cached === undefined) {
-      const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null) * inside(s)));
+      const returns = fa.calls.some((c) => c.returns !== null) ? this.ownReturns(fa, sites) : new Set<number>();
+      const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null, returns) * inside(s)));
       // A call of a wrapper whose body frees in several places stands for as many drop calls.
       const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0));
       // More calls than the sites can take one each: the extra ones are copies of a site's block.
@@ -319,16 +324,16 @@ export class MachineCode implements CodeEvidence {
       const explained = w.map((row) => row.map((x, j) => (x >= TUNING.copyFloor * (sites[j]?.prior ?? 1) ? x : 0)));
       const copies = unplacedCalls(explained, capacity, TUNING.copyFit);
       const a = softAssignWithCopies(w, capacity, TUNING.none, copies > 0 ? { count: copies, weight: TUNING.copyWeight } : null);
-      cached = { w, p: a.p, copy: a.copy, copies, evidence: new Map() };
+      cached = { w, p: a.p, copy: a.copy, copies, evidence: new Map(), returns };
       fa.assignments.set(key, cached);
     }
-    const { w, p, copy, copies } = cached;
+    const { w, p, copy, copies, returns } = cached;
     const qi = fa.calls.indexOf(call);
     const row = p[qi] ?? [];
     // The evidence of one call does not depend on the input: built once per call and site set.
     const built = cached.evidence.get(qi) ?? sites.map((s) => {
       const ev: string[] = [];
-      this.match(fa, call, s, ev);
+      this.match(fa, call, s, ev, returns);
       if (inside(s) < 1) ev.push(`machine code: ${loc.symbol}+${hex(call.ret)} is inside ${loc.function}'s own code, where its own frees are the drop calls; this call of ${loc.function} is not one of them`);
       // Explaining away: another drop call of this function that this site fits better.
       let best = -1;
@@ -579,7 +584,7 @@ export class MachineCode implements CodeEvidence {
   }
 
   /** How well binary call `c` fits site `s`, times the site's prior; `ev` collects why when given. */
-  private match(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
+  private match(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null, returns: ReadonlySet<number>): number {
     let f = s.prior;
     const site = s.site;
     const chain = [site.api, ...site.via];
@@ -651,6 +656,7 @@ export class MachineCode implements CodeEvidence {
     }
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
+    f *= this.returnFactor(fa, c, s, ev, returns);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
     // An errno the code returns here that the site's block does not, while the block returns others.
     const codeErrnos = [...new Set(c.imms)].filter((v) => v >= 0xfffff001 && v !== 0xffffffff && this.errnoValues.has(v));
@@ -702,6 +708,74 @@ export class MachineCode implements CodeEvidence {
       ev?.push(`machine code: references the string ${strings.map((t) => JSON.stringify(t.length > 40 ? t.slice(0, 40) + '…' : t)).join(', ')}, which the source uses near this site`);
     }
     return f;
+  }
+
+  private readonly returnCache = new Map<string, SourceReturn | null>();
+
+  /**
+   * The constant the code returns right after the drop call against the one the site's function returns right
+   * after the site. Only for a site of the reported function itself: an inlined helper's `return` is its
+   * caller's business, and an .isra clone may return nothing.
+   */
+  private returnFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null, returns: ReadonlySet<number>): number {
+    if (c.returns === null) return 1;
+    const r = this.siteReturn(fa, s);
+    if (r === null) return 1;
+    const shown = c.returns.map((v) => `$${hex(v)}`).join(' or ');
+    if (c.returns.includes(r.value)) {
+      // Only among the function's own sites that return different constants does a match say more than a helper's unknown.
+      if (returns.size < 2 || c.returns.length > 1 || TUNING.returnMatch === 1) return 1;
+      ev?.push(`machine code: the code returns ${shown} right after the drop, as this site's function does (return ${r.text}) and others of its sites do not`);
+      return TUNING.returnMatch;
+    }
+    ev?.push(`machine code: the code returns ${shown} right after the drop, but this site's function returns ${r.text} (${hex(r.value)})`);
+    return TUNING.returnMismatch;
+  }
+
+  /**
+   * What the function returns right after site s (return-value.ts), or null. Only for a site of the reported
+   * function itself: an inlined helper's `return` is its caller's business, and an .isra clone may return nothing.
+   */
+  private siteReturn(fa: FunctionAnalysis, s: CodeSite): SourceReturn | null {
+    if (s.via.length > 0 || s.tailCallOf !== null || s.calledAt !== null || /\.isra\./.test(fa.code.name)) return null;
+    const site = s.site;
+    const key = `${site.file}:${site.line}`;
+    let r = this.returnCache.get(key);
+    if (r === undefined) {
+      const all = this.opts.lines(site.file);
+      r = all === null ? null : sourceReturn(all, site.endLine, (e) => this.constantOf(site.file, e));
+      this.returnCache.set(key, r);
+    }
+    return r;
+  }
+
+  /** The distinct constants the function's own candidate sites return right after them. */
+  private ownReturns(fa: FunctionAnalysis, sites: readonly CodeSite[]): Set<number> {
+    const out = new Set<number>();
+    for (const s of sites) {
+      const r = this.siteReturn(fa, s);
+      if (r !== null) out.add(r.value);
+    }
+    return out;
+  }
+
+  /** The integer value of a returned expression: a literal, `-EXXX`, true/false/NULL, or an upper-case name the file defines. */
+  private constantOf(file: string, expr: string): bigint | null {
+    const e = expr.replace(/\s+/g, ' ').trim();
+    const lit = /^(-)? ?(0[xX][0-9a-fA-F]+|\d+)[uUlL]*$/.exec(e);
+    if (lit !== null) return (lit[1] !== undefined ? -1n : 1n) * BigInt(lit[2] ?? '0');
+    const err = /^- ?(E[A-Z0-9]+)$/.exec(e);
+    if (err !== null) {
+      const v = this.errnos.get(err[1] ?? '');
+      return v === undefined ? null : -BigInt(v);
+    }
+    if (e === 'true') return 1n;
+    if (e === 'false' || e === 'NULL') return 0n;
+    if (/^[A-Z_][A-Z0-9_]*$/.test(e) && /[A-Z]/.test(e)) {
+      this.scope ??= new ConstantScope(this.opts.lines);
+      return this.scope.value(file, e);
+    }
+    return null;
   }
 
   /** Where the freed buffer comes from in the code, against what the site frees. */
