@@ -2,14 +2,20 @@
 // its body does (src/scan/forwarder.ts): the two eras of the driver free (6.12's dev_kfree_skb_any_reason,
 // 6.1's __dev_kfree_skb_any) and look-alikes that decide something themselves, in fixtures/scan/forwarder.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
 import { isGenericDropApi } from '../../src/kernel/drop-functions.ts';
 import { FileScan } from '../../src/scan/file-scan.ts';
 import { scanTree } from '../../src/scan/scan-tree.ts';
-import { fixture } from '../helpers/fixture.ts';
+import { layeredFixture } from '../helpers/fixture-tree.ts';
 
-const dir = fixture('scan', 'forwarder');
+// Laid over fixtures/kernel-base; its skbuff.c, skbuff.h and dropreason.h replace the base's (both free
+// functions, the packet's refcount, both reason enums).
+const tmp = mkdtempSync(join(tmpdir(), 'dropsite-forwarder-'));
+const dir = layeredFixture(tmp, 'scan', 'forwarder');
+after(() => rmSync(tmp, { recursive: true, force: true }));
 const calledNames = (text: string): Set<string> => new Set(Array.from(text.matchAll(/\b([A-Za-z_]\w*)\s*\(/g), (m) => m[1] ?? ''));
 
 test('the body shape: one call, or an if/else chain of single calls whose conditions only test', () => {
