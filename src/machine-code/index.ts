@@ -24,7 +24,7 @@ import { ConstantScope, conditionConstants, guardHits, trivialImmediate, type So
 import { entryLines } from './guards.ts';
 import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceValue } from './dataflow.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, textFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
-import { sitePath } from './site-path.ts';
+import { pathBefore, sitePath } from './site-path.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -92,6 +92,15 @@ const TUNING = {
   /** A call on the branches into a `goto` label's drop block that the source calls before a `goto` there. */
   entryCall: 2,
   maxEntryCalls: 3,
+  /**
+   * A call on a path that joins the drop's straight line (path-calls.ts) that the source calls on the site's
+   * path before it (site-path.ts pathBefore: `pathBefore` lines back, `pathLevels` blocks out), at most
+   * `maxPathCalls` of them.
+   */
+  pathCall: 1.5,
+  maxPathCalls: 2,
+  pathBefore: 20,
+  pathLevels: 3,
   /** The freed buffer is what a call returned, and the site's variable is assigned from that call. */
   dataflowCall: 2,
   /** The same for a freed field (`kfree_skb(info.skb2)`) and the calls the file assigns to that field. */
@@ -621,16 +630,19 @@ export class MachineCode implements CodeEvidence {
       ev?.push(`machine code: calls ${near.map((n) => c.neighbours.find((x) => normaliseCallName(x) === n) ?? n).join(', ')} near the drop, as the source does around this site`);
     }
     // The branches into the drop block (a `goto drop` label): what the code calls before them.
+    const entryHits: string[] = [];
     if (c.entry !== null && c.entry.calls.length > 0) {
       const guards = this.gotoFeatures(s);
       if (guards !== null) {
         const hits = [...new Set(c.entry.calls.map(normaliseCallName))].filter((n) => guards.features.calls.has(n) && !near.includes(n));
+        entryHits.push(...hits);
         if (hits.length > 0) {
           f *= TUNING.entryCall ** Math.min(hits.length, TUNING.maxEntryCalls);
           ev?.push(`machine code: the branches into this drop block test what ${hits.map((n) => c.entry?.calls.find((x) => normaliseCallName(x) === n) ?? n).join(', ')} return${hits.length > 1 ? '' : 's'}, as ${guards.label === null ? 'the condition of this site\'s block does' : `a condition of the ${guards.gotos} goto ${guards.label} does`}`);
         }
       }
     }
+    f *= this.pathCallFactor(c, s, [...near, ...entryHits], ev);
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
@@ -792,6 +804,56 @@ export class MachineCode implements CodeEvidence {
     const p = sitePath(all, line, endLine, floor, { maxBefore: TUNING.before, after: TUNING.after, noreturn: this.noreturn });
     const text = [...p.lines].sort((a, b) => a[0] - b[0]).map(([, t]) => t).join('\n');
     return textFeatures(this.errnos, this.mibTable, text);
+  }
+
+  private readonly beforeCache = new Map<string, Map<string, { file: string; line: number; name: string }>>();
+
+  /**
+   * The calls on a site's path before it (pathBefore), with what header inlines they expand to: normalised name
+   * → the source line that calls it (the nearest one). For a site in an inlined helper, also the path before
+   * the helper's call.
+   */
+  private pathSource(s: CodeSite): Map<string, { file: string; line: number; name: string }> {
+    const site = s.site;
+    const key = `${site.file}:${site.line}:${s.via.length > 0 ? `${s.fn.file}:${s.anchorLine}` : ''}`;
+    let out = this.beforeCache.get(key);
+    if (out === undefined) {
+      const found = new Map<string, { file: string; line: number; name: string }>();
+      const add = (file: string, line: number, floor: number): void => {
+        const all = this.opts.lines(file);
+        if (all === null) return;
+        const lines = pathBefore(all, line, floor, { maxBefore: TUNING.pathBefore, levels: TUNING.pathLevels, noreturn: this.noreturn });
+        for (const [n, text] of [...lines].sort((a, b) => b[0] - a[0])) {
+          for (const m of text.matchAll(/\b([A-Za-z_]\w*)\s*\(/g)) {
+            const name = m[1] ?? '';
+            const names = textFeatures(this.errnos, this.mibTable, `${name}()`).calls;
+            expandCalls(names, this.headerBodies(), TUNING.expandDepth);
+            for (const x of names) if (!found.has(x)) found.set(x, { file, line: n, name });
+          }
+        }
+      };
+      add(site.file, site.line, site.functionStartLine);
+      if (s.via.length > 0) add(s.fn.file, s.anchorLine, s.fn.startLine);
+      out = found;
+      this.beforeCache.set(key, out);
+    }
+    return out;
+  }
+
+  /** The calls on the paths joining the drop's straight line (path-calls.ts) that the source makes before the site. */
+  private pathCallFactor(c: DropCall, s: CodeSite, counted: readonly string[], ev: string[] | null): number {
+    if (c.pathCalls.length === 0) return 1;
+    const src = this.pathSource(s);
+    const hits: Array<{ code: DropCall['pathCalls'][number]; at: { file: string; line: number; name: string } }> = [];
+    for (const p of c.pathCalls) {
+      const n = normaliseCallName(p.name);
+      const at = src.get(n);
+      if (at === undefined || counted.includes(n) || hits.some((h) => normaliseCallName(h.code.name) === n)) continue;
+      hits.push({ code: p, at });
+    }
+    if (hits.length === 0) return 1;
+    ev?.push(`machine code: ${hits.map((h) => `${h.code.name} (called at +${hex(h.code.off)}, ${h.code.joins} join${h.code.joins > 1 ? 's' : ''} back)`).join(', ')} on a path into this drop, as the source calls ${hits.map((h) => `${h.at.name}() at ${h.at.file === s.site.file ? 'line ' : `${h.at.file}:`}${h.at.line}`).join(', ')} before this site`);
+    return TUNING.pathCall ** Math.min(hits.length, TUNING.maxPathCalls);
   }
 
   private readonly fieldCache = new Map<string, string[]>();
