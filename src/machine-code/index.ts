@@ -95,10 +95,12 @@ const TUNING = {
   /**
    * A call on a path that joins the drop's straight line (path-calls.ts) that the source calls on the site's
    * path before it (site-path.ts pathBefore: `pathBefore` lines back, `pathLevels` blocks out), at most
-   * `maxPathCalls` of them.
+   * `maxPathCalls` of them; only when one path enters the drop's straight line (with more, gcc merged the
+   * blocks of several sites, or several gotos lead there, and the calls of one path say nothing of the others).
    */
   pathCall: 1.5,
   maxPathCalls: 2,
+  pathMaxEdges: 1,
   pathBefore: 20,
   pathLevels: 3,
   /** The freed buffer is what a call returned, and the site's variable is assigned from that call. */
@@ -806,35 +808,40 @@ export class MachineCode implements CodeEvidence {
     return textFeatures(this.errnos, this.mibTable, text);
   }
 
-  private readonly beforeCache = new Map<string, Map<string, { file: string; line: number; name: string }>>();
+  private readonly directiveless = new Map<string, string[] | null>();
+
+  /** A file's lines with its preprocessor lines blank (`#ifdef CONFIG_X` inside a function is not a block). */
+  private withoutDirectives(file: string): string[] | null {
+    let out = this.directiveless.get(file);
+    if (out === undefined) {
+      out = this.opts.lines(file)?.map((l) => (/^\s*#/.test(l) ? '' : l)) ?? null;
+      this.directiveless.set(file, out);
+    }
+    return out;
+  }
+
+  private readonly beforeCache = new Map<string, Map<string, { line: number; name: string }>>();
 
   /**
-   * The calls on a site's path before it (pathBefore), with what header inlines they expand to: normalised name
-   * → the source line that calls it (the nearest one). For a site in an inlined helper, also the path before
-   * the helper's call.
+   * The calls on a site's path before it (site-path.ts pathBefore), with what header inlines they expand to:
+   * normalised name → the nearest source line that calls it, and the name called there. Only the site's own
+   * function: the path before an inlined helper's call is the same for every site inside the helper.
    */
-  private pathSource(s: CodeSite): Map<string, { file: string; line: number; name: string }> {
+  private pathSource(s: CodeSite): Map<string, { line: number; name: string }> {
     const site = s.site;
-    const key = `${site.file}:${site.line}:${s.via.length > 0 ? `${s.fn.file}:${s.anchorLine}` : ''}`;
+    const key = `${site.file}:${site.line}`;
     let out = this.beforeCache.get(key);
     if (out === undefined) {
-      const found = new Map<string, { file: string; line: number; name: string }>();
-      const add = (file: string, line: number, floor: number): void => {
-        const all = this.opts.lines(file);
-        if (all === null) return;
-        const lines = pathBefore(all, line, floor, { maxBefore: TUNING.pathBefore, levels: TUNING.pathLevels, noreturn: this.noreturn });
-        for (const [n, text] of [...lines].sort((a, b) => b[0] - a[0])) {
-          for (const m of text.matchAll(/\b([A-Za-z_]\w*)\s*\(/g)) {
-            const name = m[1] ?? '';
-            const names = textFeatures(this.errnos, this.mibTable, `${name}()`).calls;
-            expandCalls(names, this.headerBodies(), TUNING.expandDepth);
-            for (const x of names) if (!found.has(x)) found.set(x, { file, line: n, name });
-          }
+      out = new Map();
+      const all = this.withoutDirectives(site.file);
+      const lines = all === null ? new Map<number, string>() : pathBefore(all, site.line, site.functionStartLine, { maxBefore: TUNING.pathBefore, levels: TUNING.pathLevels, noreturn: this.noreturn });
+      for (const [n, text] of [...lines].sort((x, y) => y[0] - x[0])) {
+        for (const name of textFeatures(this.errnos, this.mibTable, text).calls) {
+          const names = new Set([name]);
+          expandCalls(names, this.headerBodies(), TUNING.expandDepth);
+          for (const x of names) if (!out.has(x)) out.set(x, { line: n, name });
         }
-      };
-      add(site.file, site.line, site.functionStartLine);
-      if (s.via.length > 0) add(s.fn.file, s.anchorLine, s.fn.startLine);
-      out = found;
+      }
       this.beforeCache.set(key, out);
     }
     return out;
@@ -842,17 +849,18 @@ export class MachineCode implements CodeEvidence {
 
   /** The calls on the paths joining the drop's straight line (path-calls.ts) that the source makes before the site. */
   private pathCallFactor(c: DropCall, s: CodeSite, counted: readonly string[], ev: string[] | null): number {
-    if (c.pathCalls.length === 0) return 1;
+    if (c.pathCalls.length === 0 || c.guard.edges > TUNING.pathMaxEdges) return 1;
     const src = this.pathSource(s);
-    const hits: Array<{ code: DropCall['pathCalls'][number]; at: { file: string; line: number; name: string } }> = [];
+    const hits: Array<{ code: DropCall['pathCalls'][number]; at: { line: number; name: string } }> = [];
     for (const p of c.pathCalls) {
       const n = normaliseCallName(p.name);
       const at = src.get(n);
-      if (at === undefined || counted.includes(n) || hits.some((h) => normaliseCallName(h.code.name) === n)) continue;
+      // One source call is one hit, whatever it expands to (net_dbg_ratelimited: net_ratelimit and the print).
+      if (at === undefined || counted.includes(n) || hits.some((h) => normaliseCallName(h.code.name) === n || h.at.line === at.line)) continue;
       hits.push({ code: p, at });
     }
     if (hits.length === 0) return 1;
-    ev?.push(`machine code: ${hits.map((h) => `${h.code.name} (called at +${hex(h.code.off)}, ${h.code.joins} join${h.code.joins > 1 ? 's' : ''} back)`).join(', ')} on a path into this drop, as the source calls ${hits.map((h) => `${h.at.name}() at ${h.at.file === s.site.file ? 'line ' : `${h.at.file}:`}${h.at.line}`).join(', ')} before this site`);
+    ev?.push(`machine code: ${hits.map((h) => `${h.code.name} (called at +${hex(h.code.off)}, ${h.code.joins} join${h.code.joins > 1 ? 's' : ''} back)`).join(', ')} on the path into this drop, as the source calls ${hits.map((h) => `${h.at.name}() at line ${h.at.line}`).join(', ')} before this site`);
     return TUNING.pathCall ** Math.min(hits.length, TUNING.maxPathCalls);
   }
 
