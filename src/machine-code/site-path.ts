@@ -460,8 +460,11 @@ export function pathBefore(all: readonly string[], line: number, floor: number, 
       if (h <= floor) break;
       out.set(h, at(h));
       cur = h;
-    } else if (/^(if|for|while|do|switch)\b|^\{$/.test(first) || /^(if|for|while)\b/.test(text)) {
+    } else if (/^(if|for|while|do|switch)\b|^\{$/.test(first)) {
       cur = from;
+    } else if (/^(if|for|while|switch)\b/.test(text)) {
+      // A condition whose line before does not end a statement (a comment, a directive): from the condition itself.
+      cur = open;
     } else break;
   }
   return out;
