@@ -578,7 +578,8 @@ export class MachineCode implements CodeEvidence {
     const chain = [site.api, ...site.via];
     // A call of a function that tail-jumps to the drop: the sites reached through that function (its tail frees).
     const throughHelper = c.through !== null && (s.via.includes(c.callee) || (s.tailCallOf !== null && c.through.path.includes(s.tailCallOf)));
-    if (!chain.includes(c.callee) && !throughHelper && !(this.reach.get(site.api)?.has(c.callee) ?? false)) {
+    const otherCallee = !chain.includes(c.callee) && !throughHelper && !(this.reach.get(site.api)?.has(c.callee) ?? false);
+    if (otherCallee) {
       ev?.push(`machine code: the code ${c.tail ? 'jumps to' : 'calls'} ${c.callee}, which ${site.api}() does not reach`);
       f *= TUNING.calleeMismatch;
     } else if (c.through !== null && site.reportedIn !== null && c.through.path.includes(site.reportedIn)) {
@@ -644,7 +645,8 @@ export class MachineCode implements CodeEvidence {
         }
       }
     }
-    f *= this.pathCallFactor(c, s, [...near, ...entryHits], ev);
+    // The paths into a call that cannot be this site's (another drop function) say nothing of the site.
+    if (!otherCallee) f *= this.pathCallFactor(c, s, [...near, ...entryHits], ev);
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
