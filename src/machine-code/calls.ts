@@ -4,6 +4,7 @@
 import { codeReturn } from './return-value.ts';
 import { valueOrigins, type Origin } from './dataflow.ts';
 import { ARG_FAMILIES, type DecodedFunction, type Insn } from './decode.ts';
+import { pathCalls, type PathCall } from './path-calls.ts';
 
 export interface Callee {
   name: string;
@@ -39,6 +40,11 @@ export interface DropCall {
   reasons: { values: number[]; complete: boolean } | null;
   /** Other functions called in the neighbourhood (before and after the drop call). */
   neighbours: string[];
+  /**
+   * Functions called further back, on the paths that join the call's straight line (one or two joins back,
+   * path-calls.ts): `if (c) helper(); … kfree_skb(skb)` with `helper`'s call laid out elsewhere.
+   */
+  pathCalls: PathCall[];
   /** Immediates of the neighbourhood (unsigned 32-bit). */
   imms: number[];
   /** %gs-relative displacements (per-cpu counters) of the neighbourhood. */
@@ -96,6 +102,9 @@ const FORWARD_WINDOW = 14;
 const AFTER_JUMP = 5;
 /** Instructions read back from each branch into a drop block. */
 const ENTRY_WINDOW = 4;
+/** Joins crossed back from a drop call's straight line, and instructions read on one path, for its path calls. */
+const PATH_JOINS = 2;
+const PATH_BUDGET = 32;
 /** Instructions after a drop call searched for the store that clears the freed field. */
 const CLEAR_WINDOW = 4;
 
@@ -354,6 +363,7 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
     out.push({
       index: i, off: x.off, ret: x.off + x.len, callee: x.callee, tail: x.flow === 'jmp', through: callee?.forward ?? null,
       reasons, neighbours, imms, gsDisps, disps, dataRefs, dropBefore, dropAfter,
+      pathCalls: pathCalls(insns, flow, start, { isDrop, fallsThrough: (y) => fallsThrough(y, opts), ignore: (n) => callees.has(n) || NOT_NEIGHBOURS.test(n), maxJoins: PATH_JOINS, budget: PATH_BUDGET }),
       entry: entryFacts(flow, insns, start, opts, isDrop, callees),
       guard: guardCompared(flow, insns, start, opts, isDrop),
       skb, clearsField: clearsAfter(insns, i, skb, opts, isDrop), warnings,

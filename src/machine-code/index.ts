@@ -24,7 +24,7 @@ import { ConstantScope, conditionConstants, guardHits, trivialImmediate, type So
 import { entryLines } from './guards.ts';
 import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceValue } from './dataflow.ts';
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, textFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
-import { sitePath } from './site-path.ts';
+import { pathBefore, sitePath } from './site-path.ts';
 import { sourceReturn, type SourceReturn } from './return-value.ts';
 
 export { normaliseCallName } from './source-features.ts';
@@ -98,6 +98,17 @@ const TUNING = {
   /** A call on the branches into a `goto` label's drop block that the source calls before a `goto` there. */
   entryCall: 2,
   maxEntryCalls: 3,
+  /**
+   * A call on a path that joins the drop's straight line (path-calls.ts) that the source calls on the site's
+   * path before it (site-path.ts pathBefore: `pathBefore` lines back, `pathLevels` blocks out), at most
+   * `maxPathCalls` of them; only when one path enters the drop's straight line (with more, gcc merged the
+   * blocks of several sites, or several gotos lead there, and the calls of one path say nothing of the others).
+   */
+  pathCall: 1.5,
+  maxPathCalls: 2,
+  pathMaxEdges: 1,
+  pathBefore: 20,
+  pathLevels: 3,
   /** The freed buffer is what a call returned, and the site's variable is assigned from that call. */
   dataflowCall: 2,
   /** The same for a freed field (`kfree_skb(info.skb2)`) and the calls the file assigns to that field. */
@@ -590,7 +601,8 @@ export class MachineCode implements CodeEvidence {
     const chain = [site.api, ...site.via];
     // A call of a function that tail-jumps to the drop: the sites reached through that function (its tail frees).
     const throughHelper = c.through !== null && (s.via.includes(c.callee) || (s.tailCallOf !== null && c.through.path.includes(s.tailCallOf)));
-    if (!chain.includes(c.callee) && !throughHelper && !(this.reach.get(site.api)?.has(c.callee) ?? false)) {
+    const otherCallee = !chain.includes(c.callee) && !throughHelper && !(this.reach.get(site.api)?.has(c.callee) ?? false);
+    if (otherCallee) {
       ev?.push(`machine code: the code ${c.tail ? 'jumps to' : 'calls'} ${c.callee}, which ${site.api}() does not reach`);
       f *= TUNING.calleeMismatch;
     } else if (c.through !== null && site.reportedIn !== null && c.through.path.includes(site.reportedIn)) {
@@ -644,16 +656,20 @@ export class MachineCode implements CodeEvidence {
       ev?.push(`machine code: calls ${near.map((n) => c.neighbours.find((x) => normaliseCallName(x) === n) ?? n).join(', ')} near the drop, as the source does around this site`);
     }
     // The branches into the drop block (a `goto drop` label): what the code calls before them.
+    const entryHits: string[] = [];
     if (c.entry !== null && c.entry.calls.length > 0) {
       const guards = this.gotoFeatures(s);
       if (guards !== null) {
         const hits = [...new Set(c.entry.calls.map(normaliseCallName))].filter((n) => guards.features.calls.has(n) && !near.includes(n));
+        entryHits.push(...hits);
         if (hits.length > 0) {
           f *= TUNING.entryCall ** Math.min(hits.length, TUNING.maxEntryCalls);
           ev?.push(`machine code: the branches into this drop block test what ${hits.map((n) => c.entry?.calls.find((x) => normaliseCallName(x) === n) ?? n).join(', ')} return${hits.length > 1 ? '' : 's'}, as ${guards.label === null ? 'the condition of this site\'s block does' : `a condition of the ${guards.gotos} goto ${guards.label} does`}`);
         }
       }
     }
+    // The paths into a call that cannot be this site's (another drop function) say nothing of the site.
+    if (!otherCallee) f *= this.pathCallFactor(c, s, [...near, ...entryHits], ev);
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
     f *= this.returnFactor(fa, c, s, ev, returns);
@@ -884,6 +900,62 @@ export class MachineCode implements CodeEvidence {
     const p = sitePath(all, line, endLine, floor, { maxBefore: TUNING.before, after: TUNING.after, noreturn: this.noreturn });
     const text = [...p.lines].sort((a, b) => a[0] - b[0]).map(([, t]) => t).join('\n');
     return textFeatures(this.errnos, this.mibTable, text);
+  }
+
+  private readonly directiveless = new Map<string, string[] | null>();
+
+  /** A file's lines with its preprocessor lines blank (`#ifdef CONFIG_X` inside a function is not a block). */
+  private withoutDirectives(file: string): string[] | null {
+    let out = this.directiveless.get(file);
+    if (out === undefined) {
+      out = this.opts.lines(file)?.map((l) => (/^\s*#/.test(l) ? '' : l)) ?? null;
+      this.directiveless.set(file, out);
+    }
+    return out;
+  }
+
+  private readonly beforeCache = new Map<string, Map<string, { line: number; name: string }>>();
+
+  /**
+   * The calls on a site's path before it (site-path.ts pathBefore), with what header inlines they expand to:
+   * normalised name → the nearest source line that calls it, and the name called there. Only the site's own
+   * function: the path before an inlined helper's call is the same for every site inside the helper.
+   */
+  private pathSource(s: CodeSite): Map<string, { line: number; name: string }> {
+    const site = s.site;
+    const key = `${site.file}:${site.line}`;
+    let out = this.beforeCache.get(key);
+    if (out === undefined) {
+      out = new Map();
+      const all = this.withoutDirectives(site.file);
+      const lines = all === null ? new Map<number, string>() : pathBefore(all, site.line, site.functionStartLine, { maxBefore: TUNING.pathBefore, levels: TUNING.pathLevels, noreturn: this.noreturn });
+      for (const [n, text] of [...lines].sort((x, y) => y[0] - x[0])) {
+        for (const name of textFeatures(this.errnos, this.mibTable, text).calls) {
+          const names = new Set([name]);
+          expandCalls(names, this.headerBodies(), TUNING.expandDepth);
+          for (const x of names) if (!out.has(x)) out.set(x, { line: n, name });
+        }
+      }
+      this.beforeCache.set(key, out);
+    }
+    return out;
+  }
+
+  /** The calls on the paths joining the drop's straight line (path-calls.ts) that the source makes before the site. */
+  private pathCallFactor(c: DropCall, s: CodeSite, counted: readonly string[], ev: string[] | null): number {
+    if (c.pathCalls.length === 0 || c.guard.edges > TUNING.pathMaxEdges) return 1;
+    const src = this.pathSource(s);
+    const hits: Array<{ code: DropCall['pathCalls'][number]; at: { line: number; name: string } }> = [];
+    for (const p of c.pathCalls) {
+      const n = normaliseCallName(p.name);
+      const at = src.get(n);
+      // One source call is one hit, whatever it expands to (net_dbg_ratelimited: net_ratelimit and the print).
+      if (at === undefined || counted.includes(n) || hits.some((h) => normaliseCallName(h.code.name) === n || h.at.line === at.line)) continue;
+      hits.push({ code: p, at });
+    }
+    if (hits.length === 0) return 1;
+    ev?.push(`machine code: ${hits.map((h) => `${h.code.name} (called at +${hex(h.code.off)}, ${h.code.joins} join${h.code.joins > 1 ? 's' : ''} back)`).join(', ')} on the path into this drop, as the source calls ${hits.map((h) => `${h.at.name}() at line ${h.at.line}`).join(', ')} before this site`);
+    return TUNING.pathCall ** Math.min(hits.length, TUNING.maxPathCalls);
   }
 
   private readonly fieldCache = new Map<string, string[]>();

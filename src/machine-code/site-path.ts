@@ -402,3 +402,70 @@ function pathEnd(all: readonly string[], endLine: number, depth: number): (PathE
   }
   return next === undefined ? null : { line: next[0], last: next[1], kind: 'other', value: null, next: undefined };
 }
+
+export interface BeforeOptions {
+  /** Lines back from the site that count, over every level (bodies left out do not count). */
+  maxBefore: number;
+  /** Blocks climbed out of at most: the site's own block is level 1, the block around its `if` level 2. */
+  levels: number;
+  noreturn?: ReadonlySet<string>;
+}
+
+/**
+ * The lines before a site on its path, climbing out of the blocks it is in: the statements before it in its
+ * block (bodies that cannot fall through left out), the condition that opens the block, then the same from
+ * that condition in the block around it. An `else` branch climbs to the first `if` of its chain (the other
+ * bodies are not on the path), a `case` to its `switch`; a label or anything else ends the climb (the paths
+ * into a label are its gotos).
+ */
+export function pathBefore(all: readonly string[], line: number, floor: number, opts: BeforeOptions): Map<number, string> {
+  const at = (n: number): string => all[n - 1] ?? '';
+  const out = new Map<number, string>();
+  let cur = line;
+  for (let level = 0; level < opts.levels && cur > floor; level++) {
+    const left = opts.maxBefore - (line - cur);
+    if (left <= 0) break;
+    const depth = indent(at(cur));
+    const p = sitePath(all, cur, cur, floor, { maxBefore: left, after: 0, ...(opts.noreturn === undefined ? {} : { noreturn: opts.noreturn }) });
+    let open = -1;
+    for (const [n, t] of p.lines) {
+      if (n >= cur) continue;
+      out.set(n, t);
+      if (n > open && at(n).trim() !== '' && indent(at(n)) < depth) open = n;
+    }
+    if (open < 0) break;
+    const text = at(open).trim();
+    // The first line of the opening statement (a condition continued over lines).
+    let from = open;
+    while (from - 1 > floor && !/[;{}:]\s*$/.test(at(from - 1).trim()) && at(from - 1).trim() !== '') from--;
+    const first = at(from).trim();
+    if (/^\}?\s*else\b/.test(first)) {
+      // Up to the `if` that starts the chain, past the bodies of the branches before this one.
+      const d = indent(at(from));
+      let h = from - 1;
+      while (h > floor && !(indent(at(h)) === d && /^if\b/.test(at(h).trim()))) {
+        if (at(h).trim() !== '' && indent(at(h)) < d) h = floor;
+        else h--;
+      }
+      if (h <= floor) break;
+      out.set(h, at(h));
+      cur = h;
+    } else if (/^(case\b|default\s*:)/.test(first)) {
+      const d = indent(at(from));
+      let h = from - 1;
+      while (h > floor && !(indent(at(h)) <= d && /^switch\b/.test(at(h).trim()))) {
+        if (at(h).trim() !== '' && indent(at(h)) < d) h = floor;
+        else h--;
+      }
+      if (h <= floor) break;
+      out.set(h, at(h));
+      cur = h;
+    } else if (/^(if|for|while|do|switch)\b|^\{$/.test(first)) {
+      cur = from;
+    } else if (/^(if|for|while|switch)\b/.test(text)) {
+      // A condition whose line before does not end a statement (a comment, a directive): from the condition itself.
+      cur = open;
+    } else break;
+  }
+  return out;
+}

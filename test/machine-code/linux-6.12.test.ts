@@ -135,6 +135,20 @@ test('6.12, a site\'s neighbourhood follows its path: the nested -EINVAL return 
   assert.ok(!(last?.candidates[0]?.evidence.some((x) => x.includes('EINVAL')) ?? true), last?.candidates[0]?.evidence.join('\n'));
 });
 
+test('6.12, a call on the path through a join tells two same-reason frees apart (mt76.ko)', { skip }, async () => {
+  // mt76_rx_aggr_reorder (mt76/agg-rx.c): `if (sn_less) { …; dev_kfree_skb(skb); goto out; }` (line 200), later
+  // `if (!ieee80211_sn_less(…)) { …; mt76_rx_aggr_release_frames(…); }` then `if (tid->reorder_buf[idx]) {
+  // dev_kfree_skb(skb); goto out; }` (line 226). objdump -dr: consume_skb at +0x17c, on the straight line from
+  // +0x15a, which the release_frames call at +0x27f jumps back to (`jmp` at +0x284); consume_skb at +0x2dc.
+  const [slot, late] = await explainJson(['--modules', modules, 'mt76_rx_aggr_reorder+0x181/0x310 [mt76]', 'mt76_rx_aggr_reorder+0x2e1/0x310 [mt76]']);
+  const file = 'drivers/net/wireless/mediatek/mt76/agg-rx.c';
+  assert.equal(slot?.method, 'machine-code');
+  assert.equal(where(slot), `${file}:226`);
+  assert.ok(slot?.candidates[0]?.evidence.some((x) => x.includes('mt76_rx_aggr_release_frames (called at +0x27f, 2 joins back) on the path into this drop') && x.includes('mt76_rx_aggr_release_frames() at line 219 before this site')), slot?.candidates[0]?.evidence.join('\n'));
+  assert.equal(where(late), `${file}:200`);
+  assert.ok(!(late?.candidates[0]?.evidence.some((x) => x.includes('mt76_rx_aggr_release_frames')) ?? true), late?.candidates[0]?.evidence.join('\n'));
+});
+
 test('6.12, what the code adds to the source: the same-named static a bare offset is in, a WARN\'s bug-table line, an indirect call\'s result, a freed field', { skip }, async () => {
   const [vif, warn, own, helper, field] = await explainJson(['--kernel', vmlinuz, '--max', '3', 'reg_vif_xmit+15d', 'wireless_send_event+0x3d7/0x470', 'end_dt_vrf_core+0x170/0x1e0', 'end_dt_vrf_core+0x143/0x1e0', 'netlink_broadcast_filtered+0x15e/0x540 event: consume_skb']);
   // reg_vif_xmit is static in ipmr.c (0x100 bytes) and ip6mr.c (0x170): +0x15d can only be the IPv6 one's.

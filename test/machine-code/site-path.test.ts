@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { endsInJump, sitePath } from '../../src/machine-code/site-path.ts';
+import { endsInJump, pathBefore, sitePath } from '../../src/machine-code/site-path.ts';
 import { blockAround, sourceFeatures, textFeatures, type LineReader } from '../../src/machine-code/source-features.ts';
 
 const FILE = 'fixtures/machine-code/site-path/eeprom_like.c';
@@ -79,4 +79,41 @@ test('whether a body can fall through: its last statement, an if/else whose ever
   assert.equal(endsInJump('BUG();'), true);
   assert.equal(endsInJump('{ fatal_like(dev); }', new Set(['fatal_like'])), true);
   assert.equal(endsInJump('{ }'), false);
+});
+
+const CLIMB = readFileSync('fixtures/machine-code/site-path/climb_like.c', 'utf8').split('\n');
+const climbLine = (text: string, from = 1): number => CLIMB.findIndex((l, i) => i + 1 >= from && l.includes(text)) + 1;
+const before = (fn: string, nth = 1, max = 20): Set<string> => {
+  const floor = climbLine(`static ${fn === 'climb_if' ? 'void' : 'int'} ${fn}(`);
+  let site = floor;
+  for (let k = 0; k < nth; k++) site = climbLine('kfree_skb(skb);', site + 1);
+  // Preprocessor lines blank, as the machine code reads them (an #ifdef inside a function is not a block).
+  const clean = CLIMB.map((l) => (/^\s*#/.test(l) ? '' : l));
+  const lines = pathBefore(clean, site, floor, { maxBefore: max, levels: 3 });
+  assert.ok([...lines.keys()].every((n) => n > floor && n < site), 'only lines before the site, inside its function');
+  return textFeatures(errnos, new Map(), [...lines.values()].join('\n')).calls;
+};
+
+test('the lines before a site climb out of its if block: the if body that falls through stays, the one that jumps goes, the #ifdef is not a block', () => {
+  const calls = before('climb_if');
+  for (const n of ['climb_flush', 'climb_count', 'climb_lock']) assert.ok(calls.has(n), `${n} is on the path: ${[...calls].join(', ')}`);
+  assert.ok(!calls.has('climb_unlock'), 'after the site');
+  // Its own block alone (sitePath) stops at the condition `if (dev->slot) {`.
+  const site = climbLine('kfree_skb(skb);');
+  const own = sitePath(CLIMB, site, site, climbLine('static void climb_if('), { maxBefore: 20, after: 0 });
+  assert.ok(![...own.lines.values()].some((t) => t.includes('climb_flush')));
+  // The window bounds the climb: 4 lines back reach the condition and the #ifdef'd call, not the flush.
+  const near = before('climb_if', 1, 4);
+  assert.ok(near.has('climb_count') && !near.has('climb_flush') && !near.has('climb_lock'), [...near].join(', '));
+});
+
+test('an else branch climbs to the first if of its chain, past the other bodies; a case to its switch; a label ends the climb', () => {
+  const e = before('climb_else');
+  assert.ok(e.has('climb_other') && e.has('climb_prepare'), [...e].join(', '));
+  assert.ok(!e.has('climb_mode_one') && !e.has('climb_mode_two'), 'the bodies of the other branches are not on the path');
+  const s = before('climb_switch');
+  assert.ok(s.has('climb_check') && s.has('climb_prepare'), [...s].join(', '));
+  assert.ok(!s.has('climb_kind_one'), 'another case is not on the path');
+  const l = before('climb_label');
+  assert.ok(!l.has('climb_prepare') && !l.has('climb_check'), `the paths into a label are its gotos: ${[...l].join(', ')}`);
 });
