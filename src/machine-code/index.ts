@@ -388,8 +388,10 @@ export class MachineCode implements CodeEvidence {
       notes.push(`machine code: no candidate explains this call of ${call.callee}${rt !== null ? ` with reason ${rt}` : ''}: a sign of a missed site (a drop through a function pointer, a helper emitted from a header, or more helpers deep than the index follows)`);
     }
     // What the input itself says (tracefs prints the reason): it applies to this call only.
+    // Merged into one block, the sites' code is one: what told them apart (the paths each enters by) is all there.
+    const mergedShare = merged.length > 1 ? merged.reduce((t, j) => t + (row[j] ?? 0), 0) / merged.length : 0;
     const weights = sites.map((s, j) => {
-      let x = (row[j] ?? 0) + 1e-6 * s.prior;
+      let x = (merged.includes(j) ? mergedShare : row[j] ?? 0) + 1e-6 * s.prior;
       if (j === last) x *= TUNING.mergedLast;
       // Only a tie-breaker: gcc moves cold paths out of source order.
       const d = call.ret / fa.code.size - sourcePosition(s.fn, s.anchorLine);
