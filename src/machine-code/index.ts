@@ -380,7 +380,7 @@ export class MachineCode implements CodeEvidence {
     const last = lastOf(merged, sites);
     if (merged.length > 0) {
       const named = merged.map((j) => `${sites[j]?.site.file.replace(/^.*\//, '') ?? ''}:${sites[j]?.site.line ?? 0}`);
-      notes.push(`machine code: ${named.join(' and ')} free the same way and ${fa.code.name} has fewer calls of ${call.callee} than such sites: gcc may have merged their code into this one block, and then the debug info names one of them${last >= 0 ? ', most often the last in the source' : ''}`);
+      notes.push(`machine code: ${named.join(' and ')} free the same way and ${fa.code.name} has fewer calls of ${call.callee} than such sites: gcc may have merged their code into this one block (then each path into it is there, and what tells them apart counts for all of them), and the debug info names one of them${last >= 0 ? ', most often the last in the source' : ''}`);
       if (last >= 0) evidence[last]?.push(`machine code: the last in the source of the sites gcc may have merged here (${named.join(', ')}): gcc's cross-jumping keeps the block that falls through into their shared exit, usually this one`);
     }
     const bestRaw = Math.max(...(w[qi] ?? [0]).map((x, j) => x / Math.max(1e-9, sites[j]?.prior ?? 1)));
