@@ -63,14 +63,14 @@ function ifOfElse(all: readonly string[], n: number, floor: number): number {
 }
 
 /**
- * The lines of the `if` condition a statement is under (for a statement under `else`, its `if`'s condition) (the statement's own line for `if (c) goto x;`), and
- * the assignment just before the condition when the condition reads what it assigns; empty when the
+ * The lines of the `if` condition a statement is under (the statement's own line for `if (c) goto x;`; for a
+ * statement under `else`, its `if`'s condition), and the assignment just before the condition when the condition reads what it assigns; empty when the
  * statement is not under an `if` within a few lines.
  */
 export function conditionLines(all: readonly string[], line: number, floor: number): number[] {
   const at = (n: number): string => all[n - 1] ?? '';
   let open = -1;
-  if (/^\s*(?:\}\s*else\s+)?if\s*\(/.test(at(line))) open = line;
+  if (IF_OPEN.test(at(line))) open = line;
   else {
     const depth = indent(at(line));
     for (let n = line - 1; n > floor && line - n <= MAX_OPEN; n--) {
@@ -79,7 +79,7 @@ export function conditionLines(all: readonly string[], line: number, floor: numb
       // The opener: back over the lines it continues (a condition over several lines).
       let first = n;
       while (first - 1 > floor && n - (first - 1) < 6 && !/[;{}:]\s*$/.test(at(first - 1).trim()) && at(first - 1).trim() !== '') first--;
-      if (/^\s*(?:\}\s*else\s+)?if\s*\(/.test(at(first))) open = first;
+      if (IF_OPEN.test(at(first))) open = first;
       // `} else {` / `else`: the code reaches the branch through the same test as its `if`, taken the other way.
       else if (ELSE.test(at(n))) open = ifOfElse(all, n, floor);
       break;

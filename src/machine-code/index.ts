@@ -730,11 +730,7 @@ export class MachineCode implements CodeEvidence {
 
   private readonly returnCache = new Map<string, SourceReturn | null>();
 
-  /**
-   * The constant the code returns right after the drop call against the one the site's function returns right
-   * after the site. Only for a site of the reported function itself: an inlined helper's `return` is its
-   * caller's business, and an .isra clone may return nothing.
-   */
+  /** The constant the code returns right after the drop call against the one the site's function returns there (siteReturn). */
   private returnFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null, returns: ReadonlySet<number>): number {
     if (c.returns === null) return 1;
     const r = this.siteReturn(fa, s);
@@ -742,7 +738,7 @@ export class MachineCode implements CodeEvidence {
     const shown = c.returns.map((v) => `$${hex(v)}`).join(' or ');
     if (c.returns.includes(r.value)) {
       // Only among the function's own sites that return different constants does a match say more than a helper's unknown.
-      if (returns.size < 2 || c.returns.length > 1 || TUNING.returnMatch === 1) return 1;
+      if (returns.size < 2 || c.returns.length > 1) return 1;
       ev?.push(`machine code: the code returns ${shown} right after the drop, as this site's function does (return ${r.text}) and others of its sites do not`);
       return TUNING.returnMatch;
     }
