@@ -7,8 +7,14 @@ import type { CallEdge, CallPlace, DropSite, FunctionRecord } from '../model.ts'
 import type { RawCandidate } from './rank.ts';
 import { compareText } from '../text-order.ts';
 
-/** How many helper levels to follow: as deep as the index records them (scan/resolve.ts MAX_HELPER_DEPTH). */
+/** How many helper levels to follow (scan/resolve.ts MAX_HELPER_DEPTH). */
 const MAX_DEPTH = 3;
+/**
+ * One level deeper below helpers that are all static and called once: gcc always inlines those, so the helpers they
+ * call are inlined into the same code as theirs (the index records the calls of every function that reaches a site).
+ * Below other helpers a fourth level only adds guesses (on Debian 6.12 it cost the vmlinux set a top-3 location).
+ */
+const MAX_SURE_DEPTH = 4;
 /** How many wrappers of .c files may call one another before the innermost one frees. */
 const MAX_WRAPPERS = 3;
 
@@ -166,9 +172,10 @@ export class CandidateSource {
     const seen = new Set<string>([key]);
     interface Step { from: FunctionRecord; via: string[]; anchor: number | null; mayStay: boolean; surely: boolean; passedTo: string | null }
     let level: Step[] = [{ from: fn, via: [], anchor: null, mayStay: false, surely: true, passedTo: null }];
-    while (level.length > 0 && level[0] !== undefined && level[0].via.length < MAX_DEPTH) {
+    while (level.length > 0 && level[0] !== undefined && level[0].via.length < MAX_SURE_DEPTH) {
       const next: Step[] = [];
       for (const st of level) {
+        if (st.via.length >= MAX_DEPTH && !st.surely) continue;
         for (const e of this.lookups.edgesFrom(st.from.file, st.from.startLine)) {
           if (e.kind === 'wrapper') continue; // followed with the sites of the function (ownSites)
           const helper = this.lookups.functionAt(e.calleeFile, e.callee);
