@@ -196,8 +196,8 @@ export class Explainer {
       candidates = rankByWeights(raw, verdict.weights, verdict.evidence.map((ev, i) => [...ev, ...(structural[i] ?? [])]));
       notes.push(...verdict.notes);
     } else {
-      // Twins count among the sites reached the same way (a tail call's frees are code of another function).
-      const group = (c: RawCandidate): string | null => (c.role === 'site' && c.tailCallOf === null ? `${c.fn.file}:${c.fn.startLine}|${c.via.join('>')}` : null);
+      // Twins count among the sites of the location's function and of the helpers inlined into it (a tail call's frees are code of another function).
+      const group = (c: RawCandidate): string | null => (c.role === 'site' && c.tailCallOf === null ? `${c.fn.file}:${c.fn.startLine}` : null);
       const twins = findTwins(raw.map((c) => ({ site: c.site, group: group(c) })), this.lines());
       candidates = raw.length === 0 ? [] : rankCandidates(input, raw, fnName, twins);
     }
