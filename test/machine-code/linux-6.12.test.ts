@@ -176,6 +176,17 @@ function run(cmd: string, args: readonly string[]): Promise<Buffer> {
   });
 }
 
+test('6.12, source only: a free four static helpers deep, each called once, is a candidate (rtw89_pci_probe → … → rtw89_pci_alloc_rx_ring)', { skip }, async () => {
+  // The debug info of the -dbg package puts rtw89_pci_probe+0x707 at pci.c:3511 inside rtw89_pci_alloc_rx_ring, inlined through
+  // rtw89_pci_setup_resource, rtw89_pci_alloc_trx_rings and rtw89_pci_alloc_rx_rings, all static and called once. Three helper
+  // levels found no candidate at that line.
+  const [e] = await explainJson(['rtw89_pci_probe+0x707/0xe60 [rtw89_pci]']);
+  assert.equal(e?.method, 'source');
+  assert.equal(where(e), 'drivers/net/wireless/realtek/rtw89/pci.c:3511');
+  assert.deepEqual(e?.candidates[0]?.via, ['rtw89_pci_setup_resource', 'rtw89_pci_alloc_trx_rings', 'rtw89_pci_alloc_rx_rings', 'rtw89_pci_alloc_rx_ring']);
+  assert.ok(e?.candidates[0]?.evidence.some((x) => x.includes('are static and called once: always inlined')), JSON.stringify(e?.candidates[0]?.evidence));
+});
+
 test('6.12: the zstd vmlinuz is read in-process, with the build-id and banner that the tree\'s extract-vmlinux and readelf see', { skip }, async () => {
   const { loadKernelImage } = await import('../../src/binary/index.ts');
   const image = await loadKernelImage(vmlinuz);
