@@ -1,5 +1,5 @@
-// Drop sites whose code is the same as another site's of the same function (its own or an inlined helper's): the free call written the
-// same way and followed by the same statement (`kfree_skb(skb); return -EINVAL;` twice). gcc merges such
+// Drop sites whose code is the same as another site's of the same function (its own or an inlined helper's): the
+// free call written the same way and followed by the same statement (`kfree_skb(skb); return -EINVAL;` twice). gcc merges such
 // identical tails into one copy (cross-jumping), so of a group of twins usually only one is a call in the
 // machine code. Measured on the tune half of Debian 6.12 (bench/calibration, every drop call of a function is
 // in the truth): a site with a twin is a call of the binary 30-70 % of the time, a site without one 95 %.
