@@ -177,13 +177,9 @@ export class CandidateSource {
       const passedTo = st.passedTo ?? (e.kind === 'callback' ? e.through ?? '?' : null);
       // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once);
       // one passed as a function is inlined only with the call it is passed to.
-      const surely = passedTo === null && st.surely && e.kind !== 'wrapper' && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
-      // A wrapper's own frees come with the site that calls it (ownSites); the helpers it inlines are reached through it
-      // (`__bpf_redirect_neigh_v6` frees on every path, one of them in its inlined `bpf_out_neigh_v6`).
-      if (e.kind !== 'wrapper') {
-        for (const own of this.ownSites(helper, 0, new Set())) {
-          this.pushOwn(out, fn, own, chain, { anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', passedTo });
-        }
+      const surely = passedTo === null && st.surely && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
+      for (const own of this.ownSites(helper, 0, new Set())) {
+        this.pushOwn(out, fn, own, chain, { anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', passedTo });
       }
       const step: Step = { from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely, passedTo };
       into.push(step);
@@ -199,6 +195,7 @@ export class CandidateSource {
       const next: Step[] = [];
       for (const st of level) {
         for (const e of this.lookups.edgesFrom(st.from.file, st.from.startLine)) {
+          if (e.kind === 'wrapper') continue; // followed with the sites of the function (ownSites)
           // A helper's forward edges were followed when it was reached.
           if (e.kind === 'forward' && st.via.length > 0) continue;
           const helper = this.lookups.functionAt(e.calleeFile, e.callee);
