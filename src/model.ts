@@ -103,9 +103,11 @@ export interface CallEdge {
   /**
    * inline: the callee's code may be inlined here; tail: an extern callee that ends by freeing;
    * callback: a static function passed to a macro or inline function (NF_HOOK's okfn), inlined with it;
-   * wrapper: a call of a drop wrapper of a .c file (isGenericDropApi) inlined here, whose own free is the site.
+   * wrapper: a call of a drop wrapper of a .c file (isGenericDropApi) inlined here, whose own free is the site;
+   * forward: the only statement of a header inline (`__skb_queue_purge` calling `__skb_queue_purge_reason` with a
+   * reason of its own), inlined like `inline` but no level of helpers deeper (scan/resolve.ts headerForwarder).
    */
-  kind: 'inline' | 'tail' | 'callback' | 'wrapper';
+  kind: 'inline' | 'tail' | 'callback' | 'wrapper' | 'forward';
   /** callback: the macro or inline function the callee is passed to. */
   through: string | null;
 }

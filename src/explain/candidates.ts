@@ -172,12 +172,40 @@ export class CandidateSource {
     const seen = new Set<string>([key]);
     interface Step { from: FunctionRecord; via: string[]; anchor: number | null; mayStay: boolean; surely: boolean; passedTo: string | null }
     let level: Step[] = [{ from: fn, via: [], anchor: null, mayStay: false, surely: true, passedTo: null }];
-    while (level.length > 0 && level[0] !== undefined && level[0].via.length < MAX_SURE_DEPTH) {
+    /** A helper reached from `st` through `e`: its sites, and its step in `into` (the next level). */
+    const reach = (st: Step, e: CallEdge, helper: FunctionRecord, into: Step[]): void => {
+      const hk = `${helper.file}:${helper.startLine}`;
+      if (seen.has(hk)) return;
+      seen.add(hk);
+      const chain = [...st.via, helper.name];
+      const anchorLine = st.anchor ?? e.line;
+      const stays = st.mayStay || (!helper.isStatic && !helper.isInline && helper.file.endsWith('.c'));
+      const passedTo = st.passedTo ?? (e.kind === 'callback' ? e.through ?? '?' : null);
+      // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once);
+      // one passed as a function is inlined only with the call it is passed to.
+      const surely = passedTo === null && st.surely && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
+      for (const own of this.ownSites(helper, 0, new Set())) {
+        this.pushOwn(out, fn, own, chain, { anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', passedTo });
+      }
+      const step: Step = { from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely, passedTo };
+      into.push(step);
+      // A header inline whose only statement calls another helper (a `forward` edge) is no level deeper: that helper is
+      // reached with it (`__skb_queue_purge` and its `__skb_queue_purge_reason`).
+      for (const f of this.lookups.edgesFrom(helper.file, helper.startLine)) {
+        if (f.kind !== 'forward') continue;
+        const target = this.lookups.functionAt(f.calleeFile, f.callee);
+        if (target !== null) reach(step, f, target, into);
+      }
+    };
+    // A level is a call deeper (a forward edge is none): MAX_DEPTH levels, one more below helpers surely inlined.
+    for (let depth = 0; level.length > 0 && depth < MAX_SURE_DEPTH; depth++) {
       const next: Step[] = [];
       for (const st of level) {
-        if (st.via.length >= MAX_DEPTH && !st.surely) continue;
+        if (depth >= MAX_DEPTH && !st.surely) continue;
         for (const e of this.lookups.edgesFrom(st.from.file, st.from.startLine)) {
           if (e.kind === 'wrapper') continue; // followed with the sites of the function (ownSites)
+          // A helper's forward edges were followed when it was reached.
+          if (e.kind === 'forward' && st.via.length > 0) continue;
           const helper = this.lookups.functionAt(e.calleeFile, e.callee);
           if (helper === null) continue;
           if (e.kind === 'tail') {
@@ -193,20 +221,7 @@ export class CandidateSource {
             }
             continue;
           }
-          const hk = `${helper.file}:${helper.startLine}`;
-          if (seen.has(hk)) continue;
-          seen.add(hk);
-          const chain = [...st.via, helper.name];
-          const anchorLine = st.anchor ?? e.line;
-          const stays = st.mayStay || (!helper.isStatic && !helper.isInline && helper.file.endsWith('.c'));
-          const passedTo = st.passedTo ?? (e.kind === 'callback' ? e.through ?? '?' : null);
-          // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once);
-          // one passed as a function is inlined only with the call it is passed to.
-          const surely = passedTo === null && st.surely && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
-          for (const own of this.ownSites(helper, 0, new Set())) {
-            this.pushOwn(out, fn, own, chain, { anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', passedTo });
-          }
-          next.push({ from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely, passedTo });
+          reach(st, e, helper, next);
         }
       }
       level = next;

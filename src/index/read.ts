@@ -152,7 +152,7 @@ interface RawEdge { file: string; caller: string; caller_start_line: number; cal
 
 const toEdge = (r: RawEdge): CallEdge => ({
   file: r.file, caller: r.caller, callerStartLine: r.caller_start_line, callee: r.callee, calleeFile: r.callee_file, line: r.line,
-  args: JSON.parse(r.args) as string[], kind: r.kind === 'tail' || r.kind === 'callback' || r.kind === 'wrapper' ? r.kind : 'inline', through: r.through,
+  args: JSON.parse(r.args) as string[], kind: r.kind === 'tail' || r.kind === 'callback' || r.kind === 'wrapper' || r.kind === 'forward' ? r.kind : 'inline', through: r.through,
 });
 
 export function edgesFrom(db: Db, treeId: number, file: string, callerStartLine: number): CallEdge[] {

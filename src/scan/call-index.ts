@@ -102,6 +102,13 @@ export class CallIndex {
   readonly passedIn = new Map<string, PassOrdered<CallRef>>();
   /** Calls of one of the calling function's own parameters (`destroy(ptr)`), with the parameter's index. */
   private readonly paramCallList = new PassOrdered<CallRef & { param: number }>();
+  /**
+   * Header macros that only pass all their arguments on to one function (`#define ptr_ring_resize_multiple_bh(...)
+   * alloc_hooks(ptr_ring_resize_multiple_bh_noprof(__VA_ARGS__))`, 6.x's allocation profiling): by macro name, that
+   * function. A call of the macro is indexed as a call of the function too (callersOf), with the same arguments.
+   */
+  readonly macroTargets = new Map<string, string>();
+  private readonly aliased = new Set<CallSummary>();
   private readonly rank = new Map<string, number>();
   private readonly starts = new Map<string, Set<string>>();
   private readonly macroLines = new Map<string, Set<string>>();
@@ -133,6 +140,11 @@ export class CallIndex {
       const i = u.macros.length;
       u.macros.push(m);
       m.calls.forEach((c, k) => this.macroUsers.add(c.callee, { at: rank * PLACES + i, k, file, macro: m }));
+      const target = isHeader(file) ? forwardedTo(m) : null;
+      if (target !== null && !this.macroTargets.has(m.name)) {
+        this.macroTargets.set(m.name, target);
+        for (const ref of [...(this.callersOf.get(m.name) ?? [])]) this.addAlias(ref, target);
+      }
     }
     if (s.skipped !== undefined && s.skipped.length > 0) u.skipped = [...new Set([...(u.skipped ?? []), ...s.skipped])];
   }
@@ -150,6 +162,8 @@ export class CallIndex {
     fn.calls.forEach((call, k) => {
       const ref: CallRef = { at, k, file, fn, call };
       this.callersOf.add(call.callee, ref);
+      const target = this.macroTargets.get(call.callee);
+      if (target !== undefined) this.addAlias(ref, target);
       const param = fn.params.indexOf(call.callee);
       if (param >= 0) this.paramCallList.add('', { ...ref, param });
       call.args.forEach((a, j) => {
@@ -160,6 +174,13 @@ export class CallIndex {
         passed.add(a, ref);
       });
     });
+  }
+
+  /** A call of a forwarding macro, indexed as the call of its function that it expands to. */
+  private addAlias(ref: CallRef, target: string): void {
+    if (this.aliased.has(ref.call)) return;
+    this.aliased.add(ref.call);
+    this.callersOf.add(target, { ...ref, call: { ...ref.call, callee: target } });
   }
 
   /** Calls of one of the calling function's own parameters (`destroy(ptr)`), with the parameter's index. */
@@ -173,4 +194,17 @@ export class CallIndex {
     if (same !== undefined) return { file, fn: same };
     return this.headerFns.get(name) ?? null;
   }
+}
+
+/**
+ * The function a variadic macro passes all its arguments on to, or null: its one call with `__VA_ARGS__` as the
+ * arguments, every other call of its body only wrapping that one (`alloc_hooks(f_noprof(__VA_ARGS__))`).
+ */
+function forwardedTo(m: MacroSummary): string | null {
+  if (m.params.length !== 1 || m.params[0] !== '...') return null;
+  const inner = m.calls.filter((c) => c.args.length === 1 && c.args[0]?.trim() === '__VA_ARGS__');
+  const target = inner[0]?.callee;
+  if (inner.length !== 1 || target === undefined) return null;
+  const wraps = (c: { callee: string; args: string[] }): boolean => c.callee === target || (c.args.length === 1 && new RegExp(`^\\s*${target}\\s*\\(`).test(c.args[0] ?? ''));
+  return m.calls.every(wraps) ? target : null;
 }

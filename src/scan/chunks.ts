@@ -2,13 +2,22 @@
 // name we look for are handed to tree-sitter. Kernel style closes every function body and every
 // struct or initialiser with a `}` in column 0 (Documentation/process/coding-style.rst §6), so a
 // line starting with `}` ends a top-level piece. Parsing a piece instead of the whole file keeps
-// tree-sitter's work proportional to the code that matters (a tenth of a typical net/ file).
+// tree-sitter's work proportional to the code that matters (a tenth of a typical net/ file). A `}` that
+// continues a macro definition (the line before ends with a backslash) ends no piece: a `#define` inside a
+// function body (`} while (0)` of a local helper macro, adm8211_interrupt's) would cut the body in two.
 
 export interface Chunk {
   /** 0-based line of the chunk's first line in the file. */
   startLine: number;
   startIndex: number;
   endIndex: number;
+}
+
+/** Whether the line before the one starting at `pos` ends with a backslash (a continued macro line). */
+function continuesLine(text: string, pos: number): boolean {
+  let i = pos - 2;
+  if (i >= 0 && text.charCodeAt(i) === 13 /* \r */) i--;
+  return i >= 0 && text.charCodeAt(i) === 92 /* \\ */;
 }
 
 export function splitChunks(text: string): Chunk[] {
@@ -21,7 +30,7 @@ export function splitChunks(text: string): Chunk[] {
   while (pos < n) {
     let eol = text.indexOf('\n', pos);
     if (eol < 0) eol = n;
-    if (text.charCodeAt(pos) === 125 /* } */) {
+    if (text.charCodeAt(pos) === 125 /* } */ && !continuesLine(text, pos)) {
       chunks.push({ startLine, startIndex: start, endIndex: eol });
       start = eol + 1;
       startLine = line + 1;

@@ -211,7 +211,12 @@ export class FileScan {
     }
     this.macros.forEach((m, i) => {
       if (this.macrosDone.has(i)) return;
-      if (!(this.macroCalls[i] ?? []).some((n) => names.has(n))) return;
+      // A macro that calls one of its parameters (`#define CALL_RXH(rxh) … res = rxh(rx); …`) makes a direct call of
+      // the function passed to it: kept whatever is searched, so that resolve sees the call through it.
+      // So is a variadic macro searched by its own name (a callee that code hands a function to): it may only pass its
+      // arguments on (`#define ring_resize(...) alloc_hooks(ring_resize_noprof(__VA_ARGS__))`, call-index.ts macroTargets).
+      const own = m.params.length === 1 && m.params[0] === '...' && names.has(m.name);
+      if (!own && !(this.macroCalls[i] ?? []).some((n) => names.has(n) || m.params.includes(n))) return;
       this.macrosDone.add(i);
       const clean = blankCommentsAndStrings(m.body);
       const calls: MacroSummary['calls'] = [];

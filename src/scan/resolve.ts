@@ -216,6 +216,21 @@ export function resolveRound(index: CallIndex): RoundResolution {
   const callsThrough = (file: string, call: CallSummary): boolean =>
     (/^[A-Z][A-Z0-9_]*$/.test(call.callee) || inlineable(file, call.callee)?.fn.isInline === true)
     && call.args.some((a) => /\bskb\b/.test(a));
+  // A function-like macro that calls one of its parameters (`#define CALL_RXH(rxh) do { res = rxh(rx); … } while (0)`,
+  // often defined inside the function that uses it): a name passed there is called directly, packet or not.
+  const headerMacros = new Map<string, MacroSummary>();
+  for (const [file, units] of files) if (isHeader(file)) for (const m of units.macros) if (!headerMacros.has(m.name)) headerMacros.set(m.name, m);
+  const macroCalledParams = (file: string, name: string): Set<number> | null => {
+    if (!/^[A-Za-z_]\w*$/.test(name)) return null;
+    const m = files.get(file)?.macros.find((x) => x.name === name) ?? headerMacros.get(name);
+    if (m === undefined) return null;
+    const called = new Set<number>();
+    for (const c of m.calls) {
+      const k = m.params.indexOf(c.callee);
+      if (k >= 0) called.add(k);
+    }
+    return called.size > 0 ? called : null;
+  };
   /** By the name passed: every call that passes it. Read by the helper search and, once, for the edges. */
   const argUsers = new Map<string, Array<{ file: string; fn: FunctionSummary; call: CallSummary; target: FunctionSummary }>>();
   const passingStatics: Array<readonly CallRef[] | undefined> = [];
@@ -226,8 +241,10 @@ export function resolveRound(index: CallIndex): RoundResolution {
     for (const name of fewer ? passed.keys() : fns.keys()) if (fns.get(name)?.isStatic === true) passingStatics.push(passed.get(name));
   }
   for (const { file, fn, call } of inPassOrder(passingStatics)) {
-    if (!callsThrough(file, call)) continue;
-    for (const arg of new Set(call.args)) {
+    const through = callsThrough(file, call);
+    const called = through ? null : macroCalledParams(file, call.callee);
+    if (!through && called === null) continue;
+    for (const arg of new Set(call.args.filter((_a, k) => through || called?.has(k) === true))) {
       const target = localFns.get(file)?.get(arg);
       if (target === undefined || target === fn || !target.isStatic) continue;
       let list = argUsers.get(arg);
@@ -456,8 +473,10 @@ export function resolveRound(index: CallIndex): RoundResolution {
         }
         continue;
       }
+      // Static or not: gcc may inline a function of the same file into the direct call the inlined code makes of it
+      // (an exported `tun_ptr_free` given to `ptr_ring_resize_multiple_bh`).
       const target = localFns.get(file)?.get(name);
-      if (target === undefined || target === fn || !target.isStatic) continue;
+      if (target === undefined || target === fn) continue;
       let users = argUsers.get(name);
       if (users === undefined) argUsers.set(name, (users = []));
       if (!users.some((u) => u.call === call && u.target === target)) users.push({ file, fn, call, target });
@@ -479,19 +498,21 @@ export function resolveRound(index: CallIndex): RoundResolution {
   const received = new Map<FunctionSummary, Set<number>>();
   const receivedWork: FunctionSummary[] = [];
   const handOff = (file: string, fn: FunctionSummary, call: CallSummary, passed: (a: string) => boolean): void => {
-    if (!/^[a-z_]\w*$/.test(call.callee) || lookupApi(file, call.callee) !== undefined) return;
+    // A forwarding macro hands its arguments to its function (call-index.ts macroTargets).
+    const callee = index.macroTargets.get(call.callee) ?? call.callee;
+    if (!/^[a-z_]\w*$/.test(callee) || lookupApi(file, callee) !== undefined) return;
     let def: Def | null | undefined;
     call.args.forEach((a, k) => {
       if (!passed(a)) return;
-      def ??= inlineable(file, call.callee);
+      def ??= inlineable(file, callee);
       if (def === null) {
         // Only where the code may run the pointer on a packet at once: a drop API passed, or the packet
         // passed with it (request_irq(irq, handler, …) and call_rcu(head, fn) only store it).
         if (lookupApi(file, a) !== undefined || fn.params.includes(a) || call.args.some((x) => /\bskb\b/.test(x))) {
-          handOffNames.add(call.callee);
+          handOffNames.add(callee);
           let set = handOffCallees.get(file);
           if (set === undefined) handOffCallees.set(file, (set = new Set()));
-          set.add(call.callee);
+          set.add(callee);
         }
         return;
       }
@@ -556,11 +577,14 @@ export function resolveRound(index: CallIndex): RoundResolution {
     if (h === undefined) continue;
     const d = depth.get(h.fn) ?? 0;
     // A call of a generic drop API is a site of its own: the API's body is not a helper of its callers.
-    if (d >= MAX_HELPER_DEPTH || isGenericDropApi(lookupApi(h.file, h.fn.name)?.api)) continue;
+    if (isGenericDropApi(lookupApi(h.file, h.fn.name)?.api)) continue;
     for (const users of [callersOf.get(h.fn.name), argUsers.get(h.fn.name)]) {
       for (const c of users ?? []) {
         if (depth.has(c.fn) || c.fn === h.fn || inlineable(c.file, h.fn.name)?.fn !== h.fn) continue;
-        depth.set(c.fn, d + 1);
+        // A header inline that only calls the helper is no level deeper: its callers are as near the site.
+        const cd = headerForwarder(c.file, c.fn) === h.fn.name ? d : d + 1;
+        if (cd > MAX_HELPER_DEPTH) continue;
+        depth.set(c.fn, cd);
         reachWork.push({ file: c.file, fn: c.fn });
       }
     }
@@ -584,6 +608,8 @@ export function resolveRound(index: CallIndex): RoundResolution {
   // Their callers live in .c files; a header would only declare them, and its chunks are costly to parse.
   const sourceNames = new Set(tailFns.keys());
   for (const n of handOffNames) globalNames.add(n);
+  // The callers of a forwarding macro are its function's: searched for as that function is.
+  for (const [m, target] of index.macroTargets) if (globalNames.has(target)) globalNames.add(m);
   const apis: DropApi[] = [];
   for (const e of globalApis.values()) {
     apis.push(e.api);
@@ -609,9 +635,12 @@ export function resolveRound(index: CallIndex): RoundResolution {
           isStatic: fn.isStatic, isInline: fn.isInline, isMacro: false,
         });
         for (const c of fn.calls) {
-          const h = inlineable(file, c.callee);
-          if (h === null || h.fn === fn || !reach.has(h.fn) || lookupApi(file, c.callee) !== undefined) continue;
-          edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: c.callee, calleeFile: h.file, line: c.line, args: c.args, kind: 'inline', through: null });
+          // A forwarding macro's call is its function's (call-index.ts macroTargets).
+          const callee = index.macroTargets.get(c.callee) ?? c.callee;
+          const h = inlineable(file, callee);
+          if (h === null || h.fn === fn || !reach.has(h.fn) || lookupApi(file, callee) !== undefined) continue;
+          const kind = headerForwarder(file, fn) === callee ? 'forward' : 'inline';
+          edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee, calleeFile: h.file, line: c.line, args: c.args, kind, through: null });
         }
         for (const w of wrapperCalls.get(fn) ?? []) {
           edges.push({ file, caller: fn.name, callerStartLine: fn.startLine, callee: w.wrapper.fn.name, calleeFile: w.wrapper.file, line: w.call.line, args: w.call.args, kind: 'wrapper', through: null });
@@ -634,6 +663,23 @@ export function resolveRound(index: CallIndex): RoundResolution {
   const tailFiles = new Map<string, string>();
   for (const [name, def] of tailFns) tailFiles.set(name, def.file);
   return { globalNames, localNames, sourceNames, tailFiles, handOffCallees, complete };
+}
+
+/**
+ * The helper a header inline only forwards to, or null: its body is one call (forwarder.ts forwardShape) whose
+ * arguments are its parameters and constants (`__skb_queue_purge(list)` is
+ * `__skb_queue_purge_reason(list, SKB_DROP_REASON_QUEUE_PURGE)`). Always inlined and adding no code of its
+ * own, it is no level of helpers deeper (MAX_HELPER_DEPTH): a driver's static helper calling it reaches the
+ * site as a call of the helper itself would.
+ */
+function headerForwarder(file: string, fn: FunctionSummary): string | null {
+  const shape = fn.forward;
+  if (!isHeader(file) || !fn.isInline || shape === undefined || shape.frees.length !== 1 || shape.tests.length > 0) return null;
+  const call = fn.calls[shape.frees[0] ?? -1];
+  if (call === undefined) return null;
+  const params = new Set(fn.params.filter((p) => p !== ''));
+  const passed = (a: string): boolean => params.has(a) || /^[A-Z_][A-Z0-9_]*$/.test(a) || /^(?:0[xX][0-9a-fA-F]+|\d+)[uUlL]*$/.test(a);
+  return call.args.every((a) => passed(a.trim())) ? call.callee : null;
 }
 
 /** What one call of an API can do: a constant reason argument settles drop or consume. */

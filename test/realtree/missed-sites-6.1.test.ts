@@ -138,4 +138,41 @@ for (const { name, skip, tree } of trees()) {
     assert.equal(key(e.candidates[0]), `fs/quota/netlink.c:${own}`, JSON.stringify(e.candidates.slice(0, 3)));
     assert.ok(e.candidates[0]?.evidence.some((x) => x.includes('quota_send_warning is not inlined here and ends with this free')), e.candidates[0]?.evidence.join('; '));
   });
+
+  // Session 18 (issue 10): drops the index used to stop short of, each a mechanism (test/scan/deep-sites.test.ts).
+  const candidateKeys = (ex: Explainer, location: string): string[] => ex.explain(parseLocation(location), { maxCandidates: 200 }).candidates.map(key);
+
+  test(`${name}: a #define inside adm8211_interrupt no longer cuts its body, so adm8211_interrupt_rci's free is a candidate`, { skip }, () => {
+    const { root, ex } = tree();
+    const own = lineAfter(root, 'drivers/net/wireless/admtek/adm8211.c', /^static void adm8211_interrupt_rci\(/, /\bdev_kfree_skb\(newskb\)/);
+    const keys = candidateKeys(ex, 'adm8211_interrupt+0x3e5/0xbc0');
+    assert.ok(keys.includes(`drivers/net/wireless/admtek/adm8211.c:${own}`), keys.join(', '));
+  });
+
+  test(`${name}: the handlers CALL_RXH calls (a local macro calling its parameter) are helpers of ieee80211_rx_handlers`, { skip }, () => {
+    const { root, ex } = tree();
+    const own = lineAfter(root, 'net/mac80211/rx.c', /^ieee80211_rx_h_sta_process\(/, /\bdev_kfree_skb\(rx->skb\)/);
+    const e = ex.explain(parseLocation('ieee80211_rx_handlers+0x2ac/0x23d0'), { maxCandidates: 200 });
+    const c = e.candidates.find((x) => key(x) === `net/mac80211/rx.c:${own}`);
+    assert.ok(c !== undefined, e.candidates.map(key).join(', '));
+    assert.deepEqual(c.via, ['ieee80211_rx_h_sta_process']);
+    assert.ok(c.evidence.some((x) => x.includes('passed as a function to CALL_RXH()')), c.evidence.join('; '));
+  });
+
+  test(`${name}: tun_ptr_free (exported, handed to the ring resize) is a helper of tun_device_event`, { skip }, () => {
+    const { root, ex } = tree();
+    const own = lineAfter(root, 'drivers/net/tun.c', /^void tun_ptr_free\(/, /\b__skb_array_destroy_skb\(ptr\)/);
+    const keys = candidateKeys(ex, 'tun_device_event+0x369/0x480');
+    assert.ok(keys.includes(`drivers/net/tun.c:${own}`), keys.join(', '));
+  });
+
+  test(`${name}: __skb_queue_purge only fixes its reason, so the purge three static helpers below ath11k_dp_rx_wbm_err is a candidate`, { skip }, () => {
+    const { root, ex } = tree();
+    const header = readFileSync(join(root, 'include/linux/skbuff.h'), 'latin1');
+    // 6.1's __skb_queue_purge frees itself; 6.12 passes SKB_DROP_REASON_QUEUE_PURGE to __skb_queue_purge_reason.
+    const purge = /^static inline void __skb_queue_purge_reason\(/m.test(header) ? /^static inline void __skb_queue_purge_reason\(/ : /^static inline void __skb_queue_purge\(/;
+    const own = lineAfter(root, 'include/linux/skbuff.h', purge, /\bkfree_skb(?:_reason)?\(skb/);
+    const keys = candidateKeys(ex, 'ath11k_dp_rx_wbm_err+0x3c7/0x480');
+    assert.ok(keys.includes(`include/linux/skbuff.h:${own}`), keys.join(', '));
+  });
 }
