@@ -26,6 +26,7 @@ import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceV
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, textFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 import { pathBefore, sitePath } from './site-path.ts';
 import { sourceReturn, type SourceReturn } from './return-value.ts';
+import { accessDisplacement, assignedAccess, declaredStruct, fieldAccess, TypeInfo } from './field-offsets.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -136,6 +137,12 @@ const TUNING = {
   guardMinImmediate: 8,
   guardMaxEdges: 4,
   guardConstantMerged: 1.5,
+  /**
+   * The displacement the freed buffer is loaded from, against the site's freed field (`ddev->chaining_skb`, or
+   * the field a freed variable was assigned from) resolved through the image's BTF (field-offsets.ts).
+   */
+  fieldMatch: 2,
+  fieldMismatch: 0.5,
 };
 
 interface FunctionAnalysis {
@@ -152,6 +159,8 @@ interface FunctionAnalysis {
   bugs: Map<number, BugEntry>;
   /** The drop functions its calls were searched for, with the out-of-line functions that tail-jump to one. */
   callees: ReadonlyMap<string, Callee>;
+  /** The module the code is from, or null for the image. */
+  object: ObjectFile | null;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -521,7 +530,7 @@ export class MachineCode implements CodeEvidence {
     const calls = findDropCalls(decoded, callees, { noreturn: this.noreturn, hiddenEdges, resumes });
     const called = new Set<string>();
     for (const x of decoded.insns) if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null) called.add(normaliseCallName(x.callee));
-    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called, bugs, callees };
+    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called, bugs, callees, object: obj };
     for (const c of calls) for (const r of c.dataRefs) if (!fa.strings.has(r)) fa.strings.set(r, this.stringAt(r, obj));
     this.functions.set(key, fa);
     return fa;
@@ -674,6 +683,7 @@ export class MachineCode implements CodeEvidence {
     if (!otherCallee) f *= this.pathCallFactor(c, s, [...near, ...entryHits], ev);
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
+    f *= this.fieldFactor(fa, c, s, ev);
     f *= this.returnFactor(fa, c, s, ev, returns);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
     // An errno the code returns here that the site's block does not, while the block returns others.
@@ -824,6 +834,50 @@ export class MachineCode implements CodeEvidence {
         ev?.push(`machine code: frees the buffer ${hit} returns, as this site frees the field ${v.field}, which this file assigns from ${hit.replace(/\..*$/, '')}(…)`);
         return TUNING.dataflowField;
       }
+    }
+    return 1;
+  }
+
+  private types: TypeInfo | null = null;
+  private readonly freedFieldCache = new Map<string, { text: string; disp: number } | null>();
+
+  /** The site's freed field as the displacement BTF gives it (field-offsets.ts), once per site and module. */
+  private siteField(fa: FunctionAnalysis, site: DropSite): { text: string; disp: number } | null {
+    const key = `${fa.object?.path ?? ''}\0${site.file}:${site.line}:${site.column}`;
+    if (this.freedFieldCache.has(key)) return this.freedFieldCache.get(key) ?? null;
+    let out: { text: string; disp: number } | null = null;
+    const all = this.opts.lines(site.file);
+    const api = this.apiByName.get(site.api);
+    const expr = all === null || api === undefined ? null : callArgument(all.slice(site.line - 1, site.endLine).join(' '), site.api, api.skbArg);
+    if (all !== null && expr !== null) {
+      const plain = expr.replace(/\s+/g, '');
+      const text = /^[A-Za-z_]\w*$/.test(plain) ? assignedAccess(all, site.functionStartLine, site.line, plain) : plain;
+      const access = text === null ? null : fieldAccess(text);
+      const struct = access === null ? null : declaredStruct(all, site.functionStartLine, site.line, access.base);
+      if (access !== null && struct !== null) {
+        this.types ??= new TypeInfo(() => this.opts.image?.btf?.() ?? null);
+        const btf = this.types.of(fa.object);
+        const disp = btf === null ? null : accessDisplacement(btf, struct, access.steps);
+        if (disp !== null && text !== null) out = { text: `${text === plain ? '' : `${plain} = `}${text} (struct ${struct})`, disp };
+      }
+    }
+    this.freedFieldCache.set(key, out);
+    return out;
+  }
+
+  /** The displacement the code loads the freed buffer from, against the site's freed field. */
+  private fieldFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
+    const loads = c.skb.filter((o): o is { kind: 'load'; disp: number } => o.kind === 'load').map((o) => o.disp);
+    if (loads.length === 0) return 1;
+    const f = this.siteField(fa, s.site);
+    if (f === null) return 1;
+    if (loads.includes(f.disp)) {
+      ev?.push(`machine code: frees the buffer loaded from ${hex(f.disp)}(…), the offset of this site's ${f.text} in the image's BTF`);
+      return TUNING.fieldMatch;
+    }
+    if (loads.length === c.skb.length) {
+      ev?.push(`machine code: frees the buffer loaded from ${[...new Set(loads)].map(hex).join(', ')}(…), but this site's ${f.text} is at ${hex(f.disp)} in the image's BTF`);
+      return TUNING.fieldMismatch;
     }
     return 1;
   }
