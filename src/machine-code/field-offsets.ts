@@ -137,3 +137,14 @@ export class TypeInfo {
     return out;
   }
 }
+
+/** The field accesses a condition's text reads (`skb->pkt_type`, `hdr->dst_cid` inside `le64_to_cpu(…)`), once each. */
+export function conditionAccesses(text: string): string[] {
+  const body = text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ').replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const out = new Set<string>();
+  for (const m of body.matchAll(/(?<![\w.>)\]])([A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*)+)(?!\s*\()(?!\s*\[)/g)) {
+    const e = (m[1] ?? '').replace(/\s+/g, '');
+    if (fieldAccess(e) !== null) out.add(e);
+  }
+  return [...out];
+}

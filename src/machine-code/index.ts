@@ -26,7 +26,7 @@ import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceV
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, textFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 import { pathBefore, sitePath } from './site-path.ts';
 import { sourceReturn, type SourceReturn } from './return-value.ts';
-import { accessDisplacement, assignedAccess, declaredStruct, fieldAccess, TypeInfo } from './field-offsets.ts';
+import { accessDisplacement, assignedAccess, conditionAccesses, declaredStruct, fieldAccess, TypeInfo } from './field-offsets.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -143,6 +143,13 @@ const TUNING = {
    */
   fieldMatch: 2,
   fieldMismatch: 0.5,
+  /**
+   * A field the code reads right before a conditional branch into the drop's straight line, at the displacement
+   * BTF gives a field access of the site's condition (on at most `conditionFieldMaxEdges` paths into it: with
+   * more, gcc merged several sites' blocks and one path's test says nothing of the others).
+   */
+  conditionField: 2,
+  conditionFieldMaxEdges: 1,
 };
 
 interface FunctionAnalysis {
@@ -684,6 +691,7 @@ export class MachineCode implements CodeEvidence {
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
     f *= this.fieldFactor(fa, c, s, ev);
+    f *= this.conditionFieldFactor(fa, c, s, ev);
     f *= this.returnFactor(fa, c, s, ev, returns);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
     // An errno the code returns here that the site's block does not, while the block returns others.
@@ -863,6 +871,47 @@ export class MachineCode implements CodeEvidence {
     }
     this.freedFieldCache.set(key, out);
     return out;
+  }
+
+  private readonly conditionFieldCache = new Map<string, { text: string; accesses: Array<{ text: string; disp: number }> } | null>();
+
+  /** The field accesses of the conditions on the paths into a site, with their displacements through BTF. */
+  private conditionFields(fa: FunctionAnalysis, site: DropSite): { text: string; accesses: Array<{ text: string; disp: number }> } | null {
+    const key = `${fa.object?.path ?? ''}\0${site.file}:${site.line}:${site.column}`;
+    if (this.conditionFieldCache.has(key)) return this.conditionFieldCache.get(key) ?? null;
+    let out: { text: string; accesses: Array<{ text: string; disp: number }> } | null = null;
+    const all = this.opts.lines(site.file);
+    const e = entryLines(this.opts.lines, site.file, site.line, site.functionStartLine);
+    if (all !== null && e !== null && e.lines.length > 0) {
+      const text = e.lines.map((n) => (all[n - 1] ?? '').trim()).join(' ');
+      this.types ??= new TypeInfo(() => this.opts.image?.btf?.() ?? null);
+      const accesses: Array<{ text: string; disp: number }> = [];
+      for (const a of conditionAccesses(text)) {
+        const access = fieldAccess(a);
+        const struct = access === null ? null : declaredStruct(all, site.functionStartLine, site.line, access.base);
+        if (access === null || struct === null) continue;
+        const btf = this.types.of(fa.object);
+        const disp = btf === null ? null : accessDisplacement(btf, struct, access.steps);
+        if (disp !== null && disp > 0) accesses.push({ text: `${a} (struct ${struct})`, disp });
+      }
+      if (accesses.length > 0) out = { text, accesses };
+    }
+    this.conditionFieldCache.set(key, out);
+    return out;
+  }
+
+  /** A field the code tests before branching into the drop, against the field accesses of the site's condition. */
+  private conditionFieldFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
+    if (c.guard.fields.length === 0 || c.guard.edges > TUNING.conditionFieldMaxEdges) return 1;
+    const g = this.conditionFields(fa, s.site);
+    if (g === null) return 1;
+    for (const f of c.guard.fields) {
+      const hit = g.accesses.find((a) => a.disp === f.disp);
+      if (hit === undefined) continue;
+      ev?.push(`machine code: the code tests the field at ${hex(f.disp)}(…)${f.imm !== null && f.imm !== 0 ? ` against $${hex(f.imm)}` : ''} before branching here, the offset of ${hit.text} in the image's BTF, as this site's condition \`${shorten(g.text)}\` reads it`);
+      return TUNING.conditionField;
+    }
+    return 1;
   }
 
   /** The displacement the code loads the freed buffer from, against the site's freed field. */
