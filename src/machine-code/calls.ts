@@ -242,7 +242,8 @@ function guardCompared(flow: Flow, insns: readonly Insn[], start: number, noretu
       if (y === undefined || isDrop(y) || !fallsThrough(y, noreturn) || y.flow === 'jcc' || y.flow === 'call' || y.flow === 'icall') break;
       if (y.compares) for (const v of y.imms) if (!out.includes(v)) out.push(v);
       // A field read on the way to the branch: compared in place, or loaded into a register (not a store).
-      if (y.disp !== null && y.store === null && y.clears === null && (y.compares || y.writes !== 0) && !fields.some((f) => f.disp === y.disp)) {
+      const loadsCompared = k === q - 2 && insns[q - 1]?.compares === true && y.writes !== 0;
+      if (y.disp !== null && y.store === null && y.clears === null && (y.compares || loadsCompared) && !fields.some((f) => f.disp === y.disp)) {
         fields.push({ disp: y.disp, imm: y.compares ? (y.imms[0] ?? null) : null });
       }
       if (flow.isJoin(k)) break;
