@@ -24,7 +24,11 @@ const KIND_DECL_TAG = 17;
 const KIND_TYPE_TAG = 18;
 const KIND_ENUM64 = 19;
 
-export class BtfError extends Error {}
+const DECODER = new TextDecoder();
+
+export class BtfError extends Error {
+  override name = 'BtfError';
+}
 
 /** One struct or union member: its name (empty for an anonymous one), its type id and its byte offset. */
 export interface BtfMember {
@@ -118,7 +122,7 @@ export class Btf {
     let end = start;
     const limit = this.strStart + this.strLen;
     while (end < limit && this.bytes[end] !== 0) end++;
-    return new TextDecoder().decode(this.bytes.subarray(start, end));
+    return DECODER.decode(this.bytes.subarray(start, end));
   }
 
   private rec(id: number): { part: Btf; r: TypeRec } | null {

@@ -142,7 +142,7 @@ export class TypeInfo {
 export function conditionAccesses(text: string): string[] {
   const body = text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ').replace(/"(?:[^"\\]|\\.)*"/g, '""');
   const out = new Set<string>();
-  for (const m of body.matchAll(/(?<![\w.>)\]])([A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*)+)(?!\s*\()(?!\s*\[)/g)) {
+  for (const m of body.matchAll(/(?<![\w.>)\]])([A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*)+)\b(?!\s*(?:\(|\[|->|\.))/g)) {
     const e = (m[1] ?? '').replace(/\s+/g, '');
     if (fieldAccess(e) !== null) out.add(e);
   }

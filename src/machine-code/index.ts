@@ -388,6 +388,8 @@ export class MachineCode implements CodeEvidence {
     const rt = this.reasonText(call);
     notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
     if (call.through !== null) notes.push(this.throughNote(call));
+    // A .BTF that could not be read (field-offsets.ts), said once: the field offsets of that image or module are not used.
+    for (const p of this.types?.problems.splice(0) ?? []) notes.push(`machine code: ${p}; its struct member offsets are not used`);
     if (copies > 0) notes.push(`machine code: ${fa.code.name} has ${fa.calls.length} drop calls, and a match of one call per candidate site places only ${fa.calls.length - copies}: ${copies} ${copies === 1 ? 'is a copy' : 'are copies'} gcc made of a site's block, free to go to the site ${copies === 1 ? 'it fits' : 'they fit'}`);
     // Identical code reached from two places: gcc keeps one block, and the debug info names one of the lines.
     // (of one function: same-named static functions of other files are other code)
