@@ -124,6 +124,7 @@ export function openKcore(path: string, kallsyms: string, what = '--kernel'): Co
   };
   let jumpTable: { address: bigint; bytes: Uint8Array } | null | undefined;
   let bugTable: { address: bigint; bytes: Uint8Array } | null | undefined;
+  let btf: Uint8Array | null | undefined;
   return {
     label: 'kernel memory (kcore)',
     banner: null,
@@ -138,6 +139,11 @@ export function openKcore(path: string, kallsyms: string, what = '--kernel'): Co
     bugTable: () => {
       if (bugTable === undefined) bugTable = readTable(kallsyms, '__bug_table', 1, bytesAt);
       return bugTable;
+    },
+    // The running kernel's types (`__start_BTF`/`__stop_BTF` in a CONFIG_KALLSYMS_ALL kallsyms), read once.
+    btf: () => {
+      if (btf === undefined) btf = readTable(kallsyms, 'BTF', 1, bytesAt)?.bytes ?? null;
+      return btf;
     },
     close: () => closeSync(fd),
   };
