@@ -67,7 +67,7 @@ export interface DropCall {
    * inline after one (conditions.ts matches them with the site's condition); `edges`: the paths into that
    * straight line (many when gcc merged the blocks of several sites into one).
    */
-  guard: { compared: number[]; edges: number };
+  guard: { compared: number[]; edges: number; fields: GuardField[] };
   /** Where the freed buffer (the callee's skb argument) comes from, over every path back. */
   skb: Origin[];
   /** The field the freed buffer was loaded from is set to NULL right after the call (`kfree_skb(p->skb); p->skb = NULL;`). */
@@ -76,6 +76,16 @@ export interface DropCall {
   warnings: number[];
   /** The constants the straight path after the call can return in %eax (return-value.ts), or null. */
   returns: number[] | null;
+}
+
+/**
+ * A memory field read before a conditional branch into a drop block: by the compare itself (`cmpl $0x5,0x7c(%rbx)`,
+ * `testb $0x4,0x7e(%rbx)`) or by a load a few instructions before it (`mov 0x70(%rdi),%eax; test %eax,%eax`).
+ */
+export interface GuardField {
+  disp: number;
+  /** The immediate the compare tests the field against (`cmp`) or with (`test`), when it holds the field itself. */
+  imm: number | null;
 }
 
 export interface EntryFacts {
@@ -221,8 +231,9 @@ function entryFacts(flow: Flow, insns: readonly Insn[], start: number, noreturn:
 }
 
 /** The immediates compared before each conditional jump into, or falling through into, the block at `start`. */
-function guardCompared(flow: Flow, insns: readonly Insn[], start: number, noreturn: FallThrough, isDrop: (x: Insn) => boolean): { compared: number[]; edges: number } {
+function guardCompared(flow: Flow, insns: readonly Insn[], start: number, noreturn: FallThrough, isDrop: (x: Insn) => boolean): { compared: number[]; edges: number; fields: GuardField[] } {
   const out: number[] = [];
+  const fields: GuardField[] = [];
   const preds = flow.predecessors(start);
   for (const q of preds) {
     if (insns[q]?.flow !== 'jcc') continue;
@@ -230,10 +241,15 @@ function guardCompared(flow: Flow, insns: readonly Insn[], start: number, noretu
       const y = insns[k];
       if (y === undefined || isDrop(y) || !fallsThrough(y, noreturn) || y.flow === 'jcc' || y.flow === 'call' || y.flow === 'icall') break;
       if (y.compares) for (const v of y.imms) if (!out.includes(v)) out.push(v);
+      // A field read on the way to the branch: compared in place, or loaded into a register (not a store).
+      const loadsCompared = k === q - 2 && insns[q - 1]?.compares === true && y.writes !== 0;
+      if (y.disp !== null && y.store === null && y.clears === null && (y.compares || loadsCompared) && !fields.some((f) => f.disp === y.disp)) {
+        fields.push({ disp: y.disp, imm: y.compares ? (y.imms[0] ?? null) : null });
+      }
       if (flow.isJoin(k)) break;
     }
   }
-  return { compared: out, edges: preds.length };
+  return { compared: out, edges: preds.length, fields };
 }
 
 /** Whether a field the freed buffer was loaded from (`mov 0x100(%r12),%rsi`) is set to 0 just after the call. */

@@ -20,6 +20,8 @@ export interface CodeImage {
   jumpTable(): { address: bigint; bytes: Uint8Array } | null;
   /** `__bug_table` (the `ud2` of every BUG and WARN, with its file and line) with its address, when the image has one. */
   bugTable(): { address: bigint; bytes: Uint8Array } | null;
+  /** The image's `.BTF` (its types: struct member offsets), when it has one. */
+  btf?(): Uint8Array | null;
 }
 
 export function fromKernelImage(image: KernelImage): CodeImage {
@@ -40,6 +42,11 @@ export function fromKernelImage(image: KernelImage): CodeImage {
       const sec = image.elf.section('__bug_table');
       if (sec !== undefined) return { address: sec.addr, bytes: image.elf.sectionBytes(sec) };
       return tableBetween(image.symbolAddress('__start___bug_table'), image.symbolAddress('__stop___bug_table'), 1, (a, l) => image.elf.bytesAt(a, l));
+    },
+    btf: () => {
+      const sec = image.elf.section('.BTF');
+      if (sec !== undefined) return image.elf.sectionBytes(sec);
+      return tableBetween(image.symbolAddress('__start_BTF'), image.symbolAddress('__stop_BTF'), 1, (a, l) => image.elf.bytesAt(a, l))?.bytes ?? null;
     },
   };
 }
@@ -117,6 +124,7 @@ export function openKcore(path: string, kallsyms: string, what = '--kernel'): Co
   };
   let jumpTable: { address: bigint; bytes: Uint8Array } | null | undefined;
   let bugTable: { address: bigint; bytes: Uint8Array } | null | undefined;
+  let btf: Uint8Array | null | undefined;
   return {
     label: 'kernel memory (kcore)',
     banner: null,
@@ -131,6 +139,11 @@ export function openKcore(path: string, kallsyms: string, what = '--kernel'): Co
     bugTable: () => {
       if (bugTable === undefined) bugTable = readTable(kallsyms, '__bug_table', 1, bytesAt);
       return bugTable;
+    },
+    // The running kernel's types (`__start_BTF`/`__stop_BTF` in a CONFIG_KALLSYMS_ALL kallsyms), read once.
+    btf: () => {
+      if (btf === undefined) btf = readTable(kallsyms, 'BTF', 1, bytesAt)?.bytes ?? null;
+      return btf;
     },
     close: () => closeSync(fd),
   };

@@ -26,6 +26,7 @@ import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceV
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, textFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 import { pathBefore, sitePath } from './site-path.ts';
 import { sourceReturn, type SourceReturn } from './return-value.ts';
+import { accessDisplacement, assignedAccess, conditionAccesses, declaredStruct, fieldAccess, TypeInfo } from './field-offsets.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -136,6 +137,19 @@ const TUNING = {
   guardMinImmediate: 8,
   guardMaxEdges: 4,
   guardConstantMerged: 1.5,
+  /**
+   * The displacement the freed buffer is loaded from, against the site's freed field (`ddev->chaining_skb`, or
+   * the field a freed variable was assigned from) resolved through the image's BTF (field-offsets.ts).
+   */
+  fieldMatch: 2,
+  fieldMismatch: 0.5,
+  /**
+   * A field the code reads right before a conditional branch into the drop's straight line, at the displacement
+   * BTF gives a field access of the site's condition (on at most `conditionFieldMaxEdges` paths into it: with
+   * more, gcc merged several sites' blocks and one path's test says nothing of the others).
+   */
+  conditionField: 2,
+  conditionFieldMaxEdges: 1,
 };
 
 interface FunctionAnalysis {
@@ -152,6 +166,8 @@ interface FunctionAnalysis {
   bugs: Map<number, BugEntry>;
   /** The drop functions its calls were searched for, with the out-of-line functions that tail-jump to one. */
   callees: ReadonlyMap<string, Callee>;
+  /** The module the code is from, or null for the image. */
+  object: ObjectFile | null;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -372,6 +388,8 @@ export class MachineCode implements CodeEvidence {
     const rt = this.reasonText(call);
     notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
     if (call.through !== null) notes.push(this.throughNote(call));
+    // A .BTF that could not be read (field-offsets.ts), said once: the field offsets of that image or module are not used.
+    for (const p of this.types?.problems.splice(0) ?? []) notes.push(`machine code: ${p}; its struct member offsets are not used`);
     if (copies > 0) notes.push(`machine code: ${fa.code.name} has ${fa.calls.length} drop calls, and a match of one call per candidate site places only ${fa.calls.length - copies}: ${copies} ${copies === 1 ? 'is a copy' : 'are copies'} gcc made of a site's block, free to go to the site ${copies === 1 ? 'it fits' : 'they fit'}`);
     // Identical code reached from two places: gcc keeps one block, and the debug info names one of the lines.
     // (of one function: same-named static functions of other files are other code)
@@ -521,7 +539,7 @@ export class MachineCode implements CodeEvidence {
     const calls = findDropCalls(decoded, callees, { noreturn: this.noreturn, hiddenEdges, resumes });
     const called = new Set<string>();
     for (const x of decoded.insns) if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null) called.add(normaliseCallName(x.callee));
-    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called, bugs, callees };
+    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called, bugs, callees, object: obj };
     for (const c of calls) for (const r of c.dataRefs) if (!fa.strings.has(r)) fa.strings.set(r, this.stringAt(r, obj));
     this.functions.set(key, fa);
     return fa;
@@ -674,6 +692,8 @@ export class MachineCode implements CodeEvidence {
     if (!otherCallee) f *= this.pathCallFactor(c, s, [...near, ...entryHits], ev);
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
+    f *= this.fieldFactor(fa, c, s, ev);
+    f *= this.conditionFieldFactor(fa, c, s, ev);
     f *= this.returnFactor(fa, c, s, ev, returns);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
     // An errno the code returns here that the site's block does not, while the block returns others.
@@ -824,6 +844,91 @@ export class MachineCode implements CodeEvidence {
         ev?.push(`machine code: frees the buffer ${hit} returns, as this site frees the field ${v.field}, which this file assigns from ${hit.replace(/\..*$/, '')}(…)`);
         return TUNING.dataflowField;
       }
+    }
+    return 1;
+  }
+
+  private types: TypeInfo | null = null;
+  private readonly freedFieldCache = new Map<string, { text: string; disp: number } | null>();
+
+  /** The site's freed field as the displacement BTF gives it (field-offsets.ts), once per site and module. */
+  private siteField(fa: FunctionAnalysis, site: DropSite): { text: string; disp: number } | null {
+    const key = `${fa.object?.path ?? ''}\0${site.file}:${site.line}:${site.column}`;
+    if (this.freedFieldCache.has(key)) return this.freedFieldCache.get(key) ?? null;
+    let out: { text: string; disp: number } | null = null;
+    const all = this.opts.lines(site.file);
+    const api = this.apiByName.get(site.api);
+    const expr = all === null || api === undefined ? null : callArgument(all.slice(site.line - 1, site.endLine).join(' '), site.api, api.skbArg);
+    if (all !== null && expr !== null) {
+      const plain = expr.replace(/\s+/g, '');
+      const text = /^[A-Za-z_]\w*$/.test(plain) ? assignedAccess(all, site.functionStartLine, site.line, plain) : plain;
+      const access = text === null ? null : fieldAccess(text);
+      const struct = access === null ? null : declaredStruct(all, site.functionStartLine, site.line, access.base);
+      if (access !== null && struct !== null) {
+        this.types ??= new TypeInfo(() => this.opts.image?.btf?.() ?? null);
+        const btf = this.types.of(fa.object);
+        const disp = btf === null ? null : accessDisplacement(btf, struct, access.steps);
+        if (disp !== null && text !== null) out = { text: `${text === plain ? '' : `${plain} = `}${text} (struct ${struct})`, disp };
+      }
+    }
+    this.freedFieldCache.set(key, out);
+    return out;
+  }
+
+  private readonly conditionFieldCache = new Map<string, { text: string; accesses: Array<{ text: string; disp: number }> } | null>();
+
+  /** The field accesses of the conditions on the paths into a site, with their displacements through BTF. */
+  private conditionFields(fa: FunctionAnalysis, site: DropSite): { text: string; accesses: Array<{ text: string; disp: number }> } | null {
+    const key = `${fa.object?.path ?? ''}\0${site.file}:${site.line}:${site.column}`;
+    if (this.conditionFieldCache.has(key)) return this.conditionFieldCache.get(key) ?? null;
+    let out: { text: string; accesses: Array<{ text: string; disp: number }> } | null = null;
+    const all = this.opts.lines(site.file);
+    const e = entryLines(this.opts.lines, site.file, site.line, site.functionStartLine);
+    if (all !== null && e !== null && e.lines.length > 0) {
+      const text = e.lines.map((n) => (all[n - 1] ?? '').trim()).join(' ');
+      this.types ??= new TypeInfo(() => this.opts.image?.btf?.() ?? null);
+      const accesses: Array<{ text: string; disp: number }> = [];
+      for (const a of conditionAccesses(text)) {
+        const access = fieldAccess(a);
+        const struct = access === null ? null : declaredStruct(all, site.functionStartLine, site.line, access.base);
+        if (access === null || struct === null) continue;
+        const btf = this.types.of(fa.object);
+        const disp = btf === null ? null : accessDisplacement(btf, struct, access.steps);
+        if (disp !== null && disp > 0) accesses.push({ text: `${a} (struct ${struct})`, disp });
+      }
+      if (accesses.length > 0) out = { text, accesses };
+    }
+    this.conditionFieldCache.set(key, out);
+    return out;
+  }
+
+  /** A field the code tests before branching into the drop, against the field accesses of the site's condition. */
+  private conditionFieldFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
+    if (c.guard.fields.length === 0 || c.guard.edges > TUNING.conditionFieldMaxEdges) return 1;
+    const g = this.conditionFields(fa, s.site);
+    if (g === null) return 1;
+    for (const f of c.guard.fields) {
+      const hit = g.accesses.find((a) => a.disp === f.disp);
+      if (hit === undefined) continue;
+      ev?.push(`machine code: the code tests the field at ${hex(f.disp)}(…)${f.imm !== null && f.imm !== 0 ? ` against $${hex(f.imm)}` : ''} before branching here, the offset of ${hit.text} in the image's BTF, as this site's condition \`${shorten(g.text)}\` reads it`);
+      return TUNING.conditionField;
+    }
+    return 1;
+  }
+
+  /** The displacement the code loads the freed buffer from, against the site's freed field. */
+  private fieldFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
+    const loads = c.skb.filter((o): o is { kind: 'load'; disp: number } => o.kind === 'load').map((o) => o.disp);
+    if (loads.length === 0) return 1;
+    const f = this.siteField(fa, s.site);
+    if (f === null) return 1;
+    if (loads.includes(f.disp)) {
+      ev?.push(`machine code: frees the buffer loaded from ${hex(f.disp)}(…), the offset of this site's ${f.text} in the image's BTF`);
+      return TUNING.fieldMatch;
+    }
+    if (loads.length === c.skb.length) {
+      ev?.push(`machine code: frees the buffer loaded from ${[...new Set(loads)].map(hex).join(', ')}(…), but this site's ${f.text} is at ${hex(f.disp)} in the image's BTF`);
+      return TUNING.fieldMismatch;
     }
     return 1;
   }

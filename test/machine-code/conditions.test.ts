@@ -112,10 +112,13 @@ const callees = new Map([['kfree_skb_reason', { name: 'kfree_skb_reason', reason
 
 test('the immediates compared before the branches into a drop call, and before the jcc an inline drop falls through from', () => {
   const calls = findDropCalls(decodeFunction(codeOf(fns[2] as Fn), namer), callees, { noreturn: new Set(), hiddenEdges: [] });
-  assert.deepEqual(calls.map((c) => c.guard), [{ compared: [0x11], edges: 1 }, { compared: [0xd], edges: 1 }, { compared: [0x5dc], edges: 1 }]);
+  assert.deepEqual(calls.map((c) => ({ compared: c.guard.compared, edges: c.guard.edges })), [{ compared: [0x11], edges: 1 }, { compared: [0xd], edges: 1 }, { compared: [0x5dc], edges: 1 }]);
+  // The field a branch tests (field-offsets.ts): `mov 0x8(%rdi),%eax` right before `cmp $0x5dc,%eax; ja big`; the
+  // other two compares test registers, and the load is not right before them.
+  assert.deepEqual(calls.map((c) => c.guard.fields), [[], [], [{ disp: 8, imm: null }]]);
   const inline = findDropCalls(decodeFunction(codeOf(fns[3] as Fn), namer), callees, { noreturn: new Set(), hiddenEdges: [] });
   assert.equal(inline[0]?.entry, null, 'no jump target: no entry facts');
-  assert.deepEqual(inline[0]?.guard, { compared: [0xffffffa6], edges: 1 });
+  assert.deepEqual(inline[0]?.guard, { compared: [0xffffffa6], edges: 1, fields: [] });
 });
 
 let db: Db;

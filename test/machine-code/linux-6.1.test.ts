@@ -270,14 +270,18 @@ test('a /proc/kcore-shaped core of the image, with a KASLR slide, the boot-time 
   const stop = image.symbolAddress('__stop___jump_table');
   assert.ok(start !== null && stop !== null && start === table.address);
   const corePath = join(dir, 'kcore');
-  writeFileSync(corePath, elfCore([{ vaddr: text.addr + slide, bytes: body }, { vaddr: start + slide, bytes: reorderedJumpTable(table.bytes) }]));
+  // The running kernel's types too (`.BTF`, between `__start_BTF` and `__stop_BTF`): struct field offsets.
+  const btf = image.elf.section('.BTF');
+  assert.ok(btf !== undefined, 'the image keeps its .BTF');
+  writeFileSync(corePath, elfCore([{ vaddr: text.addr + slide, bytes: body }, { vaddr: start + slide, bytes: reorderedJumpTable(table.bytes) }, { vaddr: btf.addr + slide, bytes: image.elf.sectionBytes(btf) }]));
   const ksyms: string[] = [`${(text.addr + slide).toString(16)} T _text`];
   for (const [name, list] of image.symbols()) for (const s of list) ksyms.push(`${(s.address + slide).toString(16)} t ${name}`);
   const ksymsPath = join(dir, 'kallsyms');
   writeFileSync(ksymsPath, ksyms.join('\n') + '\n');
   // The same running kernel's kallsyms with its data symbols (CONFIG_KALLSYMS_ALL), which bound the table.
   const ksymsAllPath = join(dir, 'kallsyms-all');
-  writeFileSync(ksymsAllPath, [...ksyms, `${(start + slide).toString(16)} D __start___jump_table`, `${(stop + slide).toString(16)} D __stop___jump_table`].join('\n') + '\n');
+  writeFileSync(ksymsAllPath, [...ksyms, `${(start + slide).toString(16)} D __start___jump_table`, `${(stop + slide).toString(16)} D __stop___jump_table`,
+    `${(btf.addr + slide).toString(16)} R __start_BTF`, `${(btf.addr + BigInt(btf.size) + slide).toString(16)} R __stop_BTF`].join('\n') + '\n');
 
   // The drop calls of __udp4_lib_rcv return to +0x210, +0x9a2 and +0xae5 (kfree_skb_reason), +0x870 and +0x8c0 (consume_skb).
   const locations = ['udp_send_skb+0x339', 'udp_send_skb+0x350', '__udp4_lib_rcv+0x210', '__udp4_lib_rcv+0x9a2', '__udp4_lib_rcv+0xae5', '__udp4_lib_rcv+0x870'];

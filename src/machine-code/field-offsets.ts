@@ -1,0 +1,150 @@
+// A field access of the source (`ddev->chaining_skb`, `rx_ring->rx_skb_top`) as the displacement the code
+// loads it from (`mov 0x180(%rbx),%rsi`), through the image's own BTF (src/binary/btf.ts): the type of the
+// access's base variable comes from its declaration in the site's function (`struct nfc_digital_dev *ddev`),
+// and only an access that BTF resolves to one displacement counts. Sibling drop blocks that read alike
+// (`kfree_skb(ddev->chaining_skb); ddev->chaining_skb = NULL;` and the same for `saved_skb`) differ there.
+import { Btf } from '../binary/btf.ts';
+import type { ObjectFile } from '../binary/index.ts';
+
+export interface FieldAccess {
+  /** The variable the access starts from (a pointer). */
+  base: string;
+  /** Each member step with the operator before it. */
+  steps: Array<{ op: '->' | '.'; name: string }>;
+}
+
+/** `a->b.c->d` as its base and steps; null for anything else (an index, a call, a cast, a dereference). */
+export function fieldAccess(expr: string): FieldAccess | null {
+  const e = expr.replace(/\s+/g, '');
+  const m = /^([A-Za-z_]\w*)((?:(?:->|\.)[A-Za-z_]\w*)+)$/.exec(e);
+  if (m?.[1] === undefined || m[2] === undefined) return null;
+  const steps = [...m[2].matchAll(/(->|\.)([A-Za-z_]\w*)/g)].map((s) => ({ op: s[1] as '->' | '.', name: s[2] ?? '' }));
+  // The base is a pointer: its first step dereferences it.
+  if (steps[0]?.op !== '->') return null;
+  return { base: m[1], steps };
+}
+
+/**
+ * The struct a pointer variable is declared as (`struct nfc_digital_dev *ddev`) in the function's lines from
+ * `floor` (its parameter list) to `line`: the last such declaration before the line, or null.
+ */
+export function declaredStruct(all: readonly string[], floor: number, line: number, name: string): string | null {
+  const re = new RegExp(`\\bstruct\\s+([A-Za-z_]\\w*)\\s*\\*\\s*(?:const\\s+)?${name}\\s*[,;=)\\[]`);
+  let out: string | null = null;
+  for (let n = floor; n <= line; n++) {
+    const m = re.exec(all[n - 1] ?? '');
+    if (m?.[1] !== undefined) out = m[1];
+  }
+  return out;
+}
+
+/**
+ * The field access a plain variable was last assigned from before `line` (`skb = rx_ring->rx_skb_top;`), or
+ * null when its last assignment is something else or none is seen.
+ */
+export function assignedAccess(all: readonly string[], floor: number, line: number, name: string): string | null {
+  const any = new RegExp(`(?:^|[^\\w.>=!<])${name}\\s*=[^=]`);
+  const plain = new RegExp(`(?:^|[^\\w.>=!<])${name}\\s*=\\s*([A-Za-z_]\\w*(?:\\s*(?:->|\\.)\\s*[A-Za-z_]\\w*)+)\\s*;`);
+  for (let n = line - 1; n > floor; n--) {
+    const text = all[n - 1] ?? '';
+    if (!any.test(text)) continue;
+    return plain.exec(text)?.[1]?.replace(/\s+/g, '') ?? null;
+  }
+  return null;
+}
+
+/**
+ * The displacement of the access's last load: the offsets of its members since the last `->`, resolved
+ * from struct `struct` through BTF. Null unless every struct of that name gives the same one (BTF keeps
+ * same-named structs of different files apart).
+ */
+export function accessDisplacement(btf: Btf, struct: string, steps: FieldAccess['steps']): number | null {
+  const ids = btf.structsNamed(struct);
+  if (ids.length === 0) return null;
+  let out: number | null = null;
+  for (const id of ids) {
+    let type = id;
+    let disp = 0;
+    let ok = true;
+    steps.forEach((s, k) => {
+      if (!ok) return;
+      if (k > 0 && s.op === '->') {
+        // Through the previous member's pointer: a new load, from a displacement counted afresh.
+        if (!btf.isPointer(type)) {
+          ok = false;
+          return;
+        }
+        type = btf.resolve(type, true);
+        disp = 0;
+      } else if (k > 0) type = btf.resolve(type);
+      const m = btf.member(k === 0 ? id : type, s.name);
+      if (m === null) {
+        ok = false;
+        return;
+      }
+      disp += m.offset;
+      type = m.type;
+    });
+    if (!ok) return null;
+    if (out !== null && out !== disp) return null;
+    out = disp;
+  }
+  return out;
+}
+
+/** The BTF of the image and of each module (split on top of the image's), parsed once each; null when absent. */
+export class TypeInfo {
+  private readonly imageBytes: () => Uint8Array | null;
+  private image: Btf | null | undefined;
+  private readonly modules = new Map<string, Btf | null>();
+  /** Why a BTF could not be read (shown once in the notes of a location it was wanted for). */
+  readonly problems: string[] = [];
+
+  constructor(imageBytes: () => Uint8Array | null) {
+    this.imageBytes = imageBytes;
+  }
+
+  private vmlinux(): Btf | null {
+    if (this.image === undefined) {
+      this.image = null;
+      const b = this.imageBytes();
+      if (b !== null) {
+        try {
+          this.image = Btf.parse(b, 'the image\'s .BTF');
+        } catch (err) {
+          this.problems.push(err instanceof Error ? err.message : String(err));
+        }
+      }
+    }
+    return this.image;
+  }
+
+  /** The types of the image (obj null), or of a module: its split `.BTF` needs the image's as its base. */
+  of(obj: ObjectFile | null): Btf | null {
+    const base = this.vmlinux();
+    if (obj === null || base === null) return base;
+    if (this.modules.has(obj.path)) return this.modules.get(obj.path) ?? null;
+    let out: Btf | null = null;
+    const sec = obj.elf.section('.BTF');
+    if (sec !== undefined) {
+      try {
+        out = Btf.parse(obj.elf.sectionBytes(sec), `${obj.path}: .BTF`, base);
+      } catch (err) {
+        this.problems.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    this.modules.set(obj.path, out);
+    return out;
+  }
+}
+
+/** The field accesses a condition's text reads (`skb->pkt_type`, `hdr->dst_cid` inside `le64_to_cpu(…)`), once each. */
+export function conditionAccesses(text: string): string[] {
+  const body = text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ').replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const out = new Set<string>();
+  for (const m of body.matchAll(/(?<![\w.>)\]])([A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*)+)\b(?!\s*(?:\(|\[|->|\.))/g)) {
+    const e = (m[1] ?? '').replace(/\s+/g, '');
+    if (fieldAccess(e) !== null) out.add(e);
+  }
+  return [...out];
+}
