@@ -84,8 +84,9 @@ const IN_MEMORY = /->|\.|\[|^\*|^\(/;
  * What the source does right after the site that ends on `endLine` (1-based) in `all`: its next statements on
  * the way out of its `if` (past an `else`), through one `goto` to its label; a counter bump (`x->n++`, `x->n +=
  * …`, a call named `…_inc`/`…INC…`) or a store to memory (`x->state = …`; not `= NULL`/`= 0`), up to a
- * `return` (or the function's end), a call, a condition or a loop statement. `ownReturn`: a `return` here is
- * the reported function's own (for an inlined helper's, the caller goes on: unknown).
+ * `return` (or the function's end), a call, a condition or a loop statement. `own`: the site is in the reported
+ * function itself, so a `return` there is the code's (for an inlined helper's, the caller goes on: unknown);
+ * `floor`: the function's first line, searched for scope-based cleanup.
  */
 export function sourceAfter(all: readonly string[], endLine: number, own: boolean, floor = 0): After {
   // Scope-based cleanup (`guard(mutex)(…)`, `__free(kfree)`) runs calls at the return that the source does not show.
