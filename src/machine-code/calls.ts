@@ -2,6 +2,7 @@
 // the callee's reason register (walked back through every predecessor), the other calls, immediates,
 // per-cpu counter offsets and strings of its neighbourhood.
 import { codeReturn } from './return-value.ts';
+import { codeAfter, type After } from './after-drop.ts';
 import { valueOrigins, type Origin } from './dataflow.ts';
 import { ARG_FAMILIES, type DecodedFunction, type Insn } from './decode.ts';
 import { pathCalls, type PathCall } from './path-calls.ts';
@@ -76,6 +77,8 @@ export interface DropCall {
   warnings: number[];
   /** The constants the straight path after the call can return in %eax (return-value.ts), or null. */
   returns: number[] | null;
+  /** The memory writes on the straight path after the call, and where that path ends (after-drop.ts). */
+  after: After;
 }
 
 /**
@@ -384,6 +387,7 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
       guard: guardCompared(flow, insns, start, opts, isDrop),
       skb, clearsField: clearsAfter(insns, i, skb, opts, isDrop), warnings,
       returns: x.flow === 'call' ? codeReturn(insns, fn.at, i, (k, f) => flow.reachingConstants(k, f)) : null,
+      after: codeAfter(insns, fn.at, i),
     });
   });
   return out;

@@ -11,6 +11,7 @@ export const ARG_FAMILIES = [7, 6, 2, 1, 8, 9] as const; // rdi, rsi, rdx, rcx, 
 export const FAMILY_NAMES = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;
 const NAMES32 = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi', 'r8d', 'r9d', 'r10d', 'r11d', 'r12d', 'r13d', 'r14d', 'r15d'] as const;
 const RSP_FAMILY = 4;
+const RBP_FAMILY = 5;
 /** rax, rcx, rdx, rsi, rdi, r8-r11: what a call may change. */
 const CALLER_SAVED = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11);
 
@@ -51,6 +52,12 @@ export interface Insn {
   store: { src: number; base: number; disp: number } | null;
   /** A 64-bit `movq $0, disp(%base)` (no index): a pointer field set to NULL. */
   clears: { base: number; disp: number } | null;
+  /**
+   * What it writes to memory through its first operand: `count` (`inc`, `dec`, `add`, `sub`, `xadd`: a counter
+   * bump, `lock incq 0x260(%r14)`), `stack` (through %rsp, or %rbp below it), `write` (any other store or
+   * read-modify-write but a store of 0: an unlock or a cleared pointer), else null.
+   */
+  memWrite: 'count' | 'write' | 'stack' | null;
 }
 
 export interface DecodedFunction {
@@ -129,9 +136,13 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
     else if (fc === FlowControl.Exception || insn.mnemonic === Mnemonic.Hlt || insn.mnemonic === Mnemonic.Ud2 || insn.mnemonic === Mnemonic.Int3) flow = 'stop';
 
     let writes = 0;
+    let op0Writes = false;
     if (flow === 'call' || flow === 'icall') writes = CALLER_SAVED;
     else {
-      for (const u of factory.info(insn).usedRegisters() as Array<{ register: Register; access: OpAccess }>) {
+      const info = factory.info(insn);
+      const a0 = insn.opCount > 0 && insn.op0Kind === OpKind.Memory ? info.op0Access : OpAccess.None;
+      op0Writes = a0 === OpAccess.Write || a0 === OpAccess.CondWrite || a0 === OpAccess.ReadWrite || a0 === OpAccess.ReadCondWrite;
+      for (const u of info.usedRegisters() as Array<{ register: Register; access: OpAccess }>) {
         const a = u.access;
         if (a === OpAccess.Write || a === OpAccess.CondWrite || a === OpAccess.ReadWrite || a === OpAccess.ReadCondWrite) {
           const f = familyOf(u.register);
@@ -204,7 +215,15 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
         clears = { base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
       }
     }
-    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares, copy, copy32, load, store, clears });
+    let memWrite: Insn['memWrite'] = null;
+    if (op0Writes) {
+      const base = familyOf(insn.memoryBase);
+      const d = Number(BigInt.asIntN(64, insn.memoryDisplacement));
+      if (insn.memorySegment !== Register.GS && (base === RSP_FAMILY || (base === RBP_FAMILY && d < 0))) memWrite = 'stack';
+      else if (m === Mnemonic.Inc || m === Mnemonic.Dec || m === Mnemonic.Add || m === Mnemonic.Sub || m === Mnemonic.Xadd) memWrite = 'count';
+      else if (!(m === Mnemonic.Mov && imms.length === 1 && imms[0] === 0)) memWrite = 'write';
+    }
+    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares, copy, copy32, load, store, clears, memWrite });
   }
   decoder.free();
   insn.free();

@@ -27,6 +27,7 @@ import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrn
 import { pathBefore, sitePath } from './site-path.ts';
 import { sourceReturn, type SourceReturn } from './return-value.ts';
 import { accessDisplacement, assignedAccess, conditionAccesses, declaredStruct, fieldAccess, TypeInfo } from './field-offsets.ts';
+import { afterConflict, afterEvidence, SiteAfter } from './after-drop.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -150,6 +151,8 @@ const TUNING = {
    */
   conditionField: 2,
   conditionFieldMaxEdges: 1,
+  /** The code's memory writes right after the drop call contradict the site's next statements (after-drop.ts). */
+  afterConflict: 0.4,
 };
 
 interface FunctionAnalysis {
@@ -695,6 +698,7 @@ export class MachineCode implements CodeEvidence {
     f *= this.fieldFactor(fa, c, s, ev);
     f *= this.conditionFieldFactor(fa, c, s, ev);
     f *= this.returnFactor(fa, c, s, ev, returns);
+    f *= this.afterFactor(c, s, ev);
     const errnos = [...new Set(c.imms)].filter((v) => sf.errnos.has(v));
     // An errno the code returns here that the site's block does not, while the block returns others.
     const codeErrnos = [...new Set(c.imms)].filter((v) => v >= 0xfffff001 && v !== 0xffffffff && this.errnoValues.has(v));
@@ -746,6 +750,17 @@ export class MachineCode implements CodeEvidence {
       ev?.push(`machine code: references the string ${strings.map((t) => JSON.stringify(t.length > 40 ? t.slice(0, 40) + '…' : t)).join(', ')}, which the source uses near this site`);
     }
     return f;
+  }
+
+  private readonly siteAfter = new SiteAfter();
+
+  /** A counter bump or store right after the drop in the code and not at the site, or the other way round (after-drop.ts). */
+  private afterFactor(c: DropCall, s: CodeSite, ev: string[] | null): number {
+    const src = this.siteAfter.of(this.opts.lines, s.site.file, s.site.endLine, s.via.length === 0 && s.tailCallOf === null && s.calledAt === null, s.site.functionStartLine);
+    const why = src === null ? null : afterConflict(c.after, src);
+    if (why === null || src === null) return 1;
+    ev?.push(afterEvidence(why, c.after, src));
+    return TUNING.afterConflict;
   }
 
   private readonly returnCache = new Map<string, SourceReturn | null>();

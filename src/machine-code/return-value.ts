@@ -144,7 +144,7 @@ function braces(text: string): string {
 }
 
 /** The text of the line that opens the block the `}` starting line `n` closes (the line before a lone `{`). */
-function openerOf(all: readonly string[], n: number): string | null {
+export function openerOf(all: readonly string[], n: number): string | null {
   let depth = 1;
   for (let k = n - 1, steps = 0; k >= 1 && steps < 400; k--, steps++) {
     const b = braces(all[k - 1] ?? '');
@@ -160,7 +160,7 @@ function openerOf(all: readonly string[], n: number): string | null {
 }
 
 /** The line of the `}` that closes the block opened at the end of line `n` (`} else {`). */
-function closeOf(all: readonly string[], n: number): number | null {
+export function closeOf(all: readonly string[], n: number): number | null {
   let depth = 0;
   for (let k = n, steps = 0; k <= all.length && steps < 400; k++, steps++) {
     const b = braces(all[k - 1] ?? '');
@@ -173,7 +173,7 @@ function closeOf(all: readonly string[], n: number): number | null {
 }
 
 /** The line of `label:` in the function around `from`: searched forward to the function's closing brace. */
-function labelLine(all: readonly string[], from: number, label: string): number | null {
+export function labelLine(all: readonly string[], from: number, label: string): number | null {
   const re = new RegExp(`^\\s*${label}\\s*:(?!:)`);
   for (let n = from; n <= all.length; n++) {
     const t = all[n - 1] ?? '';

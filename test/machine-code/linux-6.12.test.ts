@@ -135,6 +135,22 @@ test('6.12, a site\'s neighbourhood follows its path: the nested -EINVAL return 
   assert.ok(!(last?.candidates[0]?.evidence.some((x) => x.includes('EINVAL')) ?? true), last?.candidates[0]?.evidence.join('\n'));
 });
 
+test('6.12, what follows the drop: the label that counts after its free against the one that counts before it (sit.ko)', { skip }, async () => {
+  // sit_tunnel_xmit (net/ipv6/sit.c) inlines ipip6_tunnel_xmit, whose tx_error: label frees and then counts
+  // (`kfree_skb(skb); DEV_STATS_INC(dev, tx_errors);`, line 1045), while its own tx_err: counts and then frees
+  // (line 1095). objdump -dr: sk_skb_reason_drop at +0x94 after `lock incq 0x260(%r14)`, then a jump to the
+  // exit; at +0x1ab followed by `lock incq 0x260(%r14)`.
+  const [own, inlined] = await explainJson(['--modules', modules, 'sit_tunnel_xmit+0x99/0x960 [sit]', 'sit_tunnel_xmit+0x1b0/0x960 [sit]']);
+  const file = 'net/ipv6/sit.c';
+  assert.equal(own?.method, 'machine-code');
+  assert.equal(where(own), `${file}:1095`);
+  const counted = own?.candidates.find((c) => c.line === 1045);
+  assert.ok(counted?.evidence.includes('machine code: the code returns after the drop without bumping a counter, but this site bumps one right after it (line 1046: `DEV_STATS_INC(dev, tx_errors);`)'), counted?.evidence.join('\n'));
+  assert.equal(where(inlined), `${file}:1045`);
+  const plain = inlined?.candidates.find((c) => c.line === 1095);
+  assert.ok(plain?.evidence.includes('machine code: the code bumps a counter right after the drop (at +0x1b0), but this site\'s function returns without one'), plain?.evidence.join('\n'));
+});
+
 test('6.12, a call on the path through a join tells two same-reason frees apart (mt76.ko)', { skip }, async () => {
   // mt76_rx_aggr_reorder (mt76/agg-rx.c): `if (sn_less) { …; dev_kfree_skb(skb); goto out; }` (line 200), later
   // `if (!ieee80211_sn_less(…)) { …; mt76_rx_aggr_release_frames(…); }` then `if (tid->reorder_buf[idx]) {
