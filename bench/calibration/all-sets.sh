@@ -6,7 +6,7 @@
 # override with CALIBRATION (truth files), IMAGE612 and IMAGE61 (the `dpkg-deb -x` of each unsigned image).
 set -euo pipefail
 if [ $# -ne 3 ]; then echo "usage: $0 OUT DB612 DB61" >&2; exit 2; fi
-out=$1 db612=$2 db61=$3
+out=$(realpath -m "$1") db612=$(realpath -m "$2") db61=$(realpath -m "$3")
 truth=${CALIBRATION:-/work/cache/calibration}
 img612=${IMAGE612:-/work/cache/img-6.12/x}
 img61=${IMAGE61:-/var/cache/dropsite-ci/img-6.1.0-56}
