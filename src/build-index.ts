@@ -135,9 +135,10 @@ function subsystemReasonFiles(root: string, files: ScanResult['files']): string[
  * The constants a reasons file's values are built from (`SUBSYS_X << SUBSYS_SHIFT`): the enum members and
  * `#define`s of the headers it includes, two levels deep (`<net/x.h>` is include/net/x.h, `"x.h"` is beside it).
  */
-function includedConstants(root: string, file: string, env: Map<string, number>, seen: Set<string>, depth: number): void {
-  if (depth < 0 || seen.has(file)) return;
-  seen.add(file);
+function includedConstants(root: string, file: string, env: Map<string, number>, seen: Map<string, number>, depth: number): void {
+  // A header first reached deep (its own includes cut off) is read again when reached nearer.
+  if (depth < 0 || (seen.get(file) ?? -1) >= depth) return;
+  seen.set(file, depth);
   let text: string;
   try {
     text = readRegularText(join(root, file), LIMITS.source, file);
@@ -216,7 +217,7 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
     if (f === null) continue;
     try {
       const env = new Map<string, number>();
-      includedConstants(root, f, env, new Set(), 2);
+      includedConstants(root, f, env, new Map(), 2);
       reasons.push(...parseDropReasons(readRegularText(join(root, f), LIMITS.source, f), f, env));
     } catch (err) {
       warnings.push(`cannot read drop reasons from ${f}: ${err instanceof Error ? err.message : String(err)}`);
