@@ -93,6 +93,13 @@ test('explain: the subsystem reason the code loads picks its site, against the o
   assert.ok(last.candidates[0]?.evidence.some((e) => e.includes('loads reason VSW_DROP_LAST_ACTION')), last.candidates[0]?.evidence.join('\n'));
   const meter = ex.explain(parseLocation(at('meter_ret')), { code });
   assert.equal(`${meter.candidates[0]?.file}:${meter.candidates[0]?.line}`, 'net/vswitch/actions.c:13');
+  // tracefs prints a subsystem value as its number: it names the same reason, so the right site keeps its place.
+  for (const printed of ['0x20001', '131073']) {
+    const given = ex.explain(parseLocation(`${at('last_ret')} reason: ${printed}`), { code });
+    assert.equal(given.reason, 'VSW_DROP_LAST_ACTION');
+    assert.equal(`${given.candidates[0]?.file}:${given.candidates[0]?.line}`, 'net/vswitch/actions.c:17');
+    assert.ok(!given.candidates[0]?.evidence.some((e) => e.includes('cannot reach this call')), given.candidates[0]?.evidence.join('\n'));
+  }
 });
 
 // The real 6.12 tree (CI sets DROPSITE_KERNEL_TREE_612): openvswitch's reasons get their values.
