@@ -1,12 +1,12 @@
 // `dropsite index` as a library call: scan a tree, read its drop reasons, and store it all.
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { InputError } from './errors.ts';
 import { LIMITS, readRegularText } from './io/regular-file.ts';
 import { inspectForWrite, openForRead } from './index/open.ts';
 import { loadCache, loadFileStats } from './index/read.ts';
 import { writeTree, type CacheRow, type WriteOptions } from './index/write.ts';
-import { parseDropReasons } from './kernel/drop-reasons.ts';
+import { parseConstants, parseDropReasons } from './kernel/drop-reasons.ts';
 import { gitHead, probeTree } from './kernel/tree-layout.ts';
 import type { DropReason } from './model.ts';
 import { discoverSources } from './scan/discover.ts';
@@ -131,6 +131,38 @@ function subsystemReasonFiles(root: string, files: ScanResult['files']): string[
     .filter((p) => existsSync(join(root, p)));
 }
 
+/**
+ * The constants a reasons file's values are built from (`SUBSYS_X << SUBSYS_SHIFT`): the enum members and
+ * `#define`s of the headers it includes, two levels deep (`<net/x.h>` is include/net/x.h, `"x.h"` is beside it).
+ */
+function includedConstants(root: string, file: string, env: Map<string, number>, seen: Map<string, number>, depth: number): void {
+  // A header first reached deep (its own includes cut off) is read again when reached nearer.
+  if (depth < 0 || (seen.get(file) ?? -1) >= depth) return;
+  seen.set(file, depth);
+  let text: string;
+  try {
+    text = readRegularText(join(root, file), LIMITS.source, file);
+  } catch {
+    return; // A header that is not there (a generated one) gives no constants.
+  }
+  for (const m of text.matchAll(/^[ \t]*#[ \t]*include[ \t]*(?:<([^>\n]+)>|"([^"\n]+)")/gm)) {
+    const inc = m[1] !== undefined ? join('include', m[1]) : normalize(join(dirname(file), m[2] ?? ''));
+    if (!inc.startsWith('..')) includedConstants(root, inc, env, seen, depth - 1);
+  }
+  parseConstants(text, env);
+}
+
+/** Sites whose reason argument names a subsystem's reason (`OVS_DROP_X`, not `SKB_DROP_REASON_X`) pass it. */
+function subsystemSiteReasons(sites: ScanResult['resolution']['sites'], reasons: readonly DropReason[]): void {
+  const names = new Set(reasons.filter((r) => r.enumName !== 'skb_drop_reason' && r.value >= 0).map((r) => r.name));
+  if (names.size === 0) return;
+  for (const s of sites) {
+    if (s.reasons.length > 0 || s.reasonText === null) continue;
+    const named = [...new Set(s.reasonText.match(/\b[A-Za-z_]\w*\b/g) ?? [])].filter((n) => names.has(n));
+    if (named.length > 0) s.reasons = named;
+  }
+}
+
 export async function buildIndex(tree: string, opts: BuildOptions): Promise<BuildSummary> {
   const started = performance.now();
   let st;
@@ -184,11 +216,14 @@ export async function buildIndex(tree: string, opts: BuildOptions): Promise<Buil
   for (const f of [probe.reasonsFile, ...subsystemReasonFiles(root, scan.files)]) {
     if (f === null) continue;
     try {
-      reasons.push(...parseDropReasons(readRegularText(join(root, f), LIMITS.source, f), f));
+      const env = new Map<string, number>();
+      includedConstants(root, f, env, new Map(), 2);
+      reasons.push(...parseDropReasons(readRegularText(join(root, f), LIMITS.source, f), f, env));
     } catch (err) {
       warnings.push(`cannot read drop reasons from ${f}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  subsystemSiteReasons(resolution.sites, reasons);
   if (probe.reasonsFile === null && probe.isKernelTree) warnings.push('this tree has no enum skb_drop_reason (a kernel before 5.17?): sites carry no reasons');
 
   const cacheRows: CacheRow[] = scan.files.map((f) => ({

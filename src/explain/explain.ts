@@ -1,7 +1,8 @@
 // From a drop location to ranked candidates: the library entry point behind `dropsite explain`.
 import type { Db } from '../index/open.ts';
-import { edgesNearLine, functionAt, functionNames, listApis, sitesAtLine, sitesOfFunction, type TreeRow } from '../index/read.ts';
+import { edgesNearLine, functionAt, functionNames, listApis, listReasons, sitesAtLine, sitesOfFunction, type TreeRow } from '../index/read.ts';
 import { DEFERRED_REPORTER, isGenericDropApi } from '../kernel/drop-functions.ts';
+import { reasonsByValue } from '../kernel/drop-reasons.ts';
 import { moduleKey, modulesOfSource } from '../kernel/kbuild.ts';
 import type { CallPlace, Candidate, DropApi, DropLocation, DropSite, Explanation, FunctionRecord } from '../model.ts';
 import { changedSinceIndexed } from '../index/freshness.ts';
@@ -138,7 +139,19 @@ export class Explainer {
     return this.names.nearest(name);
   }
 
-  explain(loc: LocationQuery, opts: ExplainOptions = {}): Explanation {
+  /** The tree's reasons by value, read on demand. */
+  private reasonNames: Map<number, string> | null = null;
+
+  /** A reason given as its number (tracefs prints one it has no name for, `0x30001`) → the tree's name for it. */
+  private namedReason(reason: string | null): string | null {
+    if (reason === null || !/^(?:0x[0-9a-f]{1,8}|[0-9]{1,10})$/i.test(reason)) return reason;
+    this.reasonNames ??= reasonsByValue(listReasons(this.db, this.tree.id));
+    return this.reasonNames.get(Number(reason)) ?? reason;
+  }
+
+  explain(given: LocationQuery, opts: ExplainOptions = {}): Explanation {
+    const reason = this.namedReason(given.reason);
+    const loc = reason === given.reason ? given : { ...given, reason };
     const notes: string[] = [];
     const event = loc.event ?? 'kfree_skb';
     const input = { offset: loc.offset, size: loc.size, reason: loc.reason, event, eventGiven: loc.event !== null, isCold: loc.isCold };

@@ -7,8 +7,6 @@ import type { DropReason } from '../model.ts';
 
 export const DROP_REASON_FILES = ['include/net/dropreason-core.h', 'include/net/dropreason.h', 'include/linux/skbuff.h'] as const;
 
-const ENUM_START = /\benum\s+(\w*drop_reason)\s*\{/g;
-const ENUMERATOR = /^\s*([A-Z][A-Z0-9_]*)\s*(?:=\s*([^,\n]+?))?\s*,?\s*(?:\/\*.*)?$/;
 
 /** The name the tracepoint prints for an enumerator: the core prefix removed (`SKB_CONSUMED` → `CONSUMED`). */
 export function reasonString(enumerator: string): string {
@@ -29,44 +27,195 @@ function describe(comment: string, enumerator: string): string {
 }
 
 /**
- * Every `enum …drop_reason { … }` of one file. Bounds (`…_MAX`, `…_SUBSYS_MASK`) are left out.
- * Values follow C rules: an explicit integer sets the counter; any other initialiser leaves it unknown (-1).
+ * Value → name of a tree's reasons: the core enum's first, a subsystem's (`SUBSYS << SHIFT | n`) filling the
+ * numbers it leaves, so an alias of a core value (`RX_CONTINUE = SKB_CONSUMED`) never renames it.
  */
-export function parseDropReasons(text: string, file: string): DropReason[] {
-  const out: DropReason[] = [];
-  for (const m of text.matchAll(ENUM_START)) {
+export function reasonsByValue(reasons: ReadonlyArray<Pick<DropReason, 'name' | 'value' | 'enumName'>>): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const core of [true, false]) {
+    for (const r of reasons) if ((r.enumName === 'skb_drop_reason') === core && r.value >= 0 && !out.has(r.value)) out.set(r.value, r.name);
+  }
+  return out;
+}
+
+/** A constant expression of integers and known names (`A << B`, `(__force T)X`, `0x10 | 2`), or null. */
+export function evaluateConstant(expr: string, env: ReadonlyMap<string, number>): number | null {
+  // Casts to a type name go: `(__force ieee80211_rx_result)___RX_QUEUED`, `(u32)x`.
+  const text = expr.replace(/\(\s*(?:__force\s+)?(?:(?:unsigned|signed|const)\s+)*([A-Za-z_]\w*)\s*\)(?=\s*[\w(~])/g, (all, t: string) => (env.has(t) ? all : ' '));
+  const tokens = text.match(/0x[0-9a-fA-F]+[uUlL]*|\d+[uUlL]*|[A-Za-z_]\w*|<<|>>|[-+*|&^~()]|\S/g) ?? [];
+  let i = 0;
+  const BINARY: Array<Record<string, (a: number, b: number) => number>> = [
+    { '|': (a, b) => a | b }, { '^': (a, b) => a ^ b }, { '&': (a, b) => a & b },
+    { '<<': (a, b) => a << b, '>>': (a, b) => a >>> b }, { '+': (a, b) => a + b, '-': (a, b) => a - b }, { '*': (a, b) => a * b },
+  ];
+  const unary = (): number | null => {
+    const t = tokens[i++];
+    if (t === undefined) return null;
+    if (t === '(') {
+      const v = level(0);
+      return tokens[i++] === ')' ? v : null;
+    }
+    if (t === '~' || t === '-') {
+      const v = unary();
+      return v === null ? null : t === '~' ? ~v : -v;
+    }
+    if (/^\d|^0x/i.test(t)) return Number(t.replace(/[uUlL]+$/, ''));
+    return env.get(t) ?? null;
+  };
+  const level = (n: number): number | null => {
+    const ops = BINARY[n];
+    if (ops === undefined) return unary();
+    let left = level(n + 1);
+    for (let op = tokens[i]; left !== null && op !== undefined && ops[op] !== undefined; op = tokens[i]) {
+      i++;
+      const right = level(n + 1);
+      left = right === null ? null : (ops[op] as (a: number, b: number) => number)(left, right);
+    }
+    return left;
+  };
+  const v = level(0);
+  return v === null || i !== tokens.length || !Number.isFinite(v) ? null : v >>> 0;
+}
+
+/** Function-like list macros of a file: `#define LIST(R) R(A) R(B) …` → LIST → [A, B, …] with each item's line. */
+function listMacros(text: string): Map<string, Array<{ name: string; line: number }>> {
+  const out = new Map<string, Array<{ name: string; line: number }>>();
+  for (const m of text.matchAll(/^[ \t]*#[ \t]*define[ \t]+(\w+)\([ \t]*(\w+)[ \t]*\)((?:[^\n]*\\\n)*[^\n]*)/gm)) {
+    const param = m[2] ?? '';
+    const body = (m[3] ?? '').replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\\\n/g, '\n');
+    const first = text.slice(0, m.index).split('\n').length;
+    const items: Array<{ name: string; line: number }> = [];
+    const item = new RegExp(`\\b${param}\\(\\s*(\\w+)\\s*\\)`, 'g');
+    const rest = body.replace(item, '').trim();
+    if (rest !== '') continue;
+    const lines = (m[3] ?? '').split('\n');
+    lines.forEach((l, k) => {
+      for (const x of l.replace(/\/\*.*?\*\//g, ' ').matchAll(item)) items.push({ name: x[1] ?? '', line: first + k });
+    });
+    if (items.length > 0) out.set(m[1] ?? '', items);
+  }
+  return out;
+}
+
+interface Member { name: string; value: number; line: number; comment: string; enumName: string }
+
+/**
+ * Walk every enum whose name matches `wanted`, calling `onMember` for each member in order. Members a
+ * list macro produces (`LIST(ENUM)` with the enum's own `#define ENUM(x) x,`) are expanded; values
+ * follow C rules, initialisers evaluated against `env` and the members before (unknown: -1).
+ */
+function walkEnums(text: string, wanted: RegExp, env: Map<string, number>, onMember: (m: Member) => void): void {
+  const lists = listMacros(text);
+  for (const m of text.matchAll(/\benum\s+(\w*)\s*\{/g)) {
     const enumName = m[1] ?? '';
+    if (!wanted.test(enumName)) continue;
     const open = m.index + m[0].length;
     const close = text.indexOf('};', open);
     if (close < 0) continue;
+    const body = text.slice(open, close);
+    const macros = new Map<string, { param: string; body: string }>();
     let line = text.slice(0, open).split('\n').length;
-    let comment = '';
     let value = 0;
-    let inComment = false;
-    for (const raw of text.slice(open, close).split('\n')) {
-      const here = line++;
-      const trimmed = raw.trim();
-      if (inComment || trimmed.startsWith('/*')) {
-        comment = inComment ? `${comment}\n${raw}` : raw;
-        inComment = !trimmed.includes('*/');
-        if (trimmed.startsWith('/*') && trimmed.includes('*/') && !trimmed.endsWith('*/')) inComment = false;
-        continue;
-      }
-      if (trimmed === '' || trimmed.startsWith('#')) continue;
-      const e = ENUMERATOR.exec(raw);
-      if (e === null) {
-        comment = '';
-        continue;
-      }
+    let comment = '';
+    let entry = '';
+    let entryLine = line;
+    const member = (raw: string, at: number, note: string): void => {
+      const e = /^([A-Za-z_]\w*)\s*(?:=\s*([\s\S]+))?$/.exec(raw.trim());
+      if (e === null) return;
       const name = e[1] ?? '';
-      const init = e[2]?.trim();
-      if (init !== undefined) value = /^(?:0x[0-9a-f]+|\d+)$/i.test(init) ? Number(init) : -1;
-      if (!/_MAX$|_SUBSYS_MASK$/.test(name)) {
-        out.push({ name: reasonString(name), value, enumName, file, line: here, description: describe(comment, name) });
-      }
+      if (e[2] !== undefined) value = evaluateConstant(e[2], env) ?? -1;
+      if (value >= 0) env.set(name, value);
+      onMember({ name, value, line: at, comment: note, enumName });
       if (value >= 0) value++;
+    };
+    const expand = (raw: string): boolean => {
+      const call = /^(\w+)\s*\(\s*(\w+)\s*\)$/.exec(raw.trim());
+      const items = call === null ? undefined : lists.get(call[1] ?? '');
+      const mac = call === null ? undefined : macros.get(call[2] ?? '');
+      if (items === undefined || mac === undefined) return false;
+      for (const it of items) {
+        const out = mac.body.replace(new RegExp(`\\b${mac.param}\\b`, 'g'), it.name).replace(/\s*##\s*/g, '');
+        for (const part of out.split(',')) if (part.trim() !== '') member(part, it.line, '');
+      }
+      return true;
+    };
+    const flush = (): void => {
+      if (entry.trim() !== '' && !expand(entry)) member(entry, entryLine, comment);
+      entry = '';
       comment = '';
+    };
+    for (let i = 0; i < body.length; i++) {
+      const c = body[i] ?? '';
+      if (c === '\n') {
+        line++;
+        if (expand(entry)) {
+          entry = '';
+          comment = '';
+        }
+      }
+      if (body.startsWith('/*', i)) {
+        const end = body.indexOf('*/', i + 2);
+        const piece = body.slice(i, end < 0 ? body.length : end + 2);
+        line += piece.split('\n').length - 1;
+        // A comment on a line of its own documents the member after it; one after `X,` belongs to X.
+        if (entry.trim() === '' && /\n[ \t]*$/.test(body.slice(Math.max(0, i - 200), i))) comment = piece;
+        i += piece.length - 1;
+        continue;
+      }
+      if (body.startsWith('//', i)) {
+        const end = body.indexOf('\n', i);
+        i = (end < 0 ? body.length : end) - 1;
+        continue;
+      }
+      if (c === '#' && entry.trim() === '') {
+        let end = i;
+        while (end < body.length && (body[end] !== '\n' || body[end - 1] === '\\')) end++;
+        const directive = body.slice(i, end);
+        const d = /^#\s*define\s+(\w+)\(\s*(\w+)\s*\)([\s\S]*)$/.exec(directive.replace(/\\\n/g, ' '));
+        if (d !== null) macros.set(d[1] ?? '', { param: d[2] ?? '', body: d[3] ?? '' });
+        const u = /^#\s*undef\s+(\w+)/.exec(directive);
+        if (u !== null) macros.delete(u[1] ?? '');
+        line += directive.split('\n').length - 1;
+        i = end - 1;
+        continue;
+      }
+      if (c === ',') {
+        flush();
+        continue;
+      }
+      if (entry.trim() === '' && /\S/.test(c)) entryLine = line;
+      entry += c;
     }
+    flush();
   }
+}
+
+/** Constants reasons may be built from: every enum member and object-like `#define NAME <constant>` of a header. */
+export function parseConstants(text: string, env: Map<string, number> = new Map()): Map<string, number> {
+  parseConstantsDefines(text, env);
+  walkEnums(text, /^/, env, () => undefined);
+  return env;
+}
+
+/**
+ * Every `enum …drop_reason { … }` of one file. Bounds (`…_MAX`, `…_SUBSYS_MASK`) and reserved names
+ * (`__BASE`) are left out. Values follow C rules: an initialiser that is a constant expression of integers,
+ * `env`'s constants and earlier members sets the counter; any other leaves it unknown (-1).
+ */
+export function parseDropReasons(text: string, file: string, env: ReadonlyMap<string, number> = new Map()): DropReason[] {
+  const out: DropReason[] = [];
+  const scope = new Map(env);
+  parseConstantsDefines(text, scope);
+  walkEnums(text, /drop_reason$/, scope, (m) => {
+    if (/_MAX$|_SUBSYS_MASK$/.test(m.name) || m.name.startsWith('__')) return;
+    out.push({ name: reasonString(m.name), value: m.value, enumName: m.enumName, file, line: m.line, description: describe(m.comment, m.name) });
+  });
   return out;
+}
+
+function parseConstantsDefines(text: string, env: Map<string, number>): void {
+  for (const m of text.matchAll(/^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+([^\n]+)$/gm)) {
+    const v = evaluateConstant((m[2] ?? '').replace(/\/\*.*?\*\//g, ''), env);
+    if (v !== null) env.set(m[1] ?? '', v);
+  }
 }

@@ -13,6 +13,7 @@ import type { CodeEvidence, CodeSite, CodeVerdict, LocationQuery } from '../expl
 import type { TailCallAt } from '../explain/tail-candidates.ts';
 import type { DropApi, DropSite } from '../model.ts';
 import { isGenericDropApi } from '../kernel/drop-functions.ts';
+import { reasonsByValue } from '../kernel/drop-reasons.ts';
 import { REPORTED_INSIDE_FACTOR, sourcePosition } from '../explain/rank.ts';
 import { mergedSites, softAssignWithCopies, unplacedCalls } from './assign.ts';
 import { normaliseStaticKeys } from './static-keys.ts';
@@ -1476,7 +1477,7 @@ export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCo
     if (isElfCore(opts.kernel)) image = openKcore(opts.kernel, opts.kallsyms ?? '');
     else image = fromKernelImage(opts.loaded ?? await loadKernelImage(opts.kernel, { what: '--kernel', ...(opts.kallsyms !== null ? { kallsyms: opts.kallsyms } : {}) }));
   }
-  const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
+  const reasons = reasonsByValue(listReasons(db, tree.id));
   const functionFiles = (name: string): string[] => functionsNamed(db, tree.id, name).map((f) => f.file);
   const code = new MachineCode({ image, modulesDir: opts.modules, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id), functionFiles });
   const problems = await code.loadModules(opts.moduleNames);

@@ -1,5 +1,5 @@
 /** Bump when summaries or their resolution change: an index or cache of another version is rebuilt. */
-export const SCANNER_VERSION = 20;
+export const SCANNER_VERSION = 21;
 
 // What the scanner keeps of each parsed function or macro: a compact, serialisable summary that is
 // enough to decide later (once every drop API is known) which calls are drop sites, which

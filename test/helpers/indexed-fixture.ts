@@ -8,6 +8,7 @@ import { openForRead, type Db } from '../../src/index/open.ts';
 import { allSites, listApis, listReasons, pickTree, type TreeRow } from '../../src/index/read.ts';
 import type { CodeImage } from '../../src/machine-code/code-image.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
+import { reasonsByValue } from '../../src/kernel/drop-reasons.ts';
 import { layeredFixture } from './fixture-tree.ts';
 
 export interface IndexedFixture {
@@ -24,7 +25,7 @@ export async function indexFixture(into: string, ...parts: string[]): Promise<In
   await buildIndex(layeredFixture(into, ...parts), { db: file });
   const db = openForRead(file);
   const tree = pickTree(db, undefined, file);
-  const reasons = new Map(listReasons(db, tree.id).filter((r) => r.enumName === 'skb_drop_reason').map((r) => [r.value, r.name]));
+  const reasons = reasonsByValue(listReasons(db, tree.id));
   const codeFor = (image: CodeImage): MachineCode =>
     new MachineCode({ image, modulesDir: null, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
   return { db, tree, explainer: new Explainer(db, tree), codeFor };

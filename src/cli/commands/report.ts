@@ -12,6 +12,7 @@ import { checkOutputPath, writeOutputFile, type NamedInput } from '../../io/outp
 import { FileKindError, LIMITS, openRegularStream } from '../../io/regular-file.ts';
 import type { SymbolMap } from '../../locate/kallsyms.ts';
 import { listReasons, pickTree } from '../../index/read.ts';
+import { reasonsByValue } from '../../kernel/drop-reasons.ts';
 import { readRecording, readRecordingBatches, type RecordingFormat } from '../../locate/recording.ts';
 import { findTracefs, overruns, removeStaleInstances, startCapture } from '../../live/tracefs.ts';
 import { RENDERERS } from '../../report/formats.ts';
@@ -93,7 +94,7 @@ function openIndex(flags: { db: string; tree?: string }): { db: Db; explainer: E
 
 /** value → name of the indexed tree's drop reasons (hist files print reasons as numbers). */
 function reasonValues(db: Db, explainer: Explainer): Map<number, string> {
-  return new Map(listReasons(db, explainer.tree.id).map((r) => [r.value, r.name]));
+  return reasonsByValue(listReasons(db, explainer.tree.id));
 }
 
 /** The recording, checked to be a regular file: a FIFO would block and a device never end. */

@@ -6,6 +6,7 @@ import { Explainer } from '../../explain/explain.ts';
 import { parseListenAddress, startExporter, type SourceChoice } from '../../exporter/index.ts';
 import { chooseIndexForKernel, type IndexChoice } from '../../index/fleet.ts';
 import { listReasons } from '../../index/read.ts';
+import { reasonsByValue } from '../../kernel/drop-reasons.ts';
 import { findTracefs, removeStaleInstances } from '../../live/tracefs.ts';
 import { writeErr, writeOut } from '../sink.ts';
 
@@ -75,7 +76,7 @@ export async function runExporterWatch(flags: ExporterFlags): Promise<void> {
     listen, textfile: flags.textfile === undefined ? null : resolve(flags.textfile),
     onJsonl: flags.as === 'jsonl' ? (text) => void writeOut(text) : null,
     host: flags.host ?? hostname(), explainer,
-    reasonNames: choice === null ? null : new Map(listReasons(choice.db, choice.tree.id).map((r) => [r.value, r.name])),
+    reasonNames: choice === null ? null : reasonsByValue(listReasons(choice.db, choice.tree.id)),
     info: { kernel: running, tree_version: choice?.tree.version ?? '', index: choice?.file ?? '' },
     log: (text) => writeErr(`dropsite: ${text}`),
   }).catch((err: unknown) => {
