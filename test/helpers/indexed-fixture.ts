@@ -1,6 +1,9 @@
 // A layered fixture tree (fixture-tree.ts) indexed into its own database, with the Explainer over it and a
 // MachineCode for a hand-assembled image: the setup every small machine-code and ranking test shares.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { buildIndex } from '../../src/build-index.ts';
 import { Explainer } from '../../src/explain/explain.ts';
 import { sourceLines } from '../../src/explain/source-lines.ts';
@@ -29,4 +32,22 @@ export async function indexFixture(into: string, ...parts: string[]): Promise<In
   const codeFor = (image: CodeImage): MachineCode =>
     new MachineCode({ image, modulesDir: null, apis: listApis(db, tree.id), reasons, lines: sourceLines(tree.root), treeRoot: tree.root, sites: allSites(db, tree.id) });
   return { db, tree, explainer: new Explainer(db, tree), codeFor };
+}
+
+/**
+ * `indexFixture` for the tests of one file: indexed into a fresh temporary directory (named from `prefix`) before
+ * they run, `ready` given the fixture; its database closed and the directory removed after them.
+ */
+export function indexFixtureForTests(prefix: string, parts: readonly string[], ready: (fx: IndexedFixture) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  let db: Db | undefined;
+  before(async () => {
+    const fx = await indexFixture(dir, ...parts);
+    db = fx.db;
+    ready(fx);
+  });
+  after(() => {
+    db?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 }

@@ -4,19 +4,15 @@
 // (fixtures/machine-code/after-drop, after net/ipv6/sit.c) that free and count in opposite orders, told apart
 // by whether the code bumps the counter after the call, against the order of their code in the function.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Explainer } from '../../src/explain/explain.ts';
-import type { Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { afterConflict, codeAfter, sourceAfter } from '../../src/machine-code/after-drop.ts';
 import { decodeFunction } from '../../src/machine-code/decode.ts';
 import type { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
 import { fakeImage, type Fn } from '../helpers/fake-image.ts';
-import { indexFixture } from '../helpers/indexed-fixture.ts';
+import { indexFixtureForTests } from '../helpers/indexed-fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 const LOCK_INCQ = [0xf0, 0x48, 0xff, 0x83, 0x60, 0x02, 0x00, 0x00]; // lock incq 0x260(%rbx)
@@ -125,18 +121,11 @@ const image = fakeImage([...stubs, { name: 'tun6_xmit', address: FN, bytes: fn.b
 const firstRet = (fn.labels.get('tx_err') ?? 0) + LOCK_INCQ.length + MOV_RBX_RDI.length + REASON_2.length + 5;
 const secondRet = (fn.labels.get('tx_error') ?? 0) + MOV_RBX_RDI.length + REASON_2.length + 5;
 
-const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-after-'));
-let db: Db;
 let ex: Explainer;
 let code: MachineCode;
-before(async () => {
-  const fx = await indexFixture(dir, 'machine-code', 'after-drop');
-  ({ db, explainer: ex } = fx);
+indexFixtureForTests('dropsite-mc-after-', ['machine-code', 'after-drop'], (fx) => {
+  ({ explainer: ex } = fx);
   code = fx.codeFor(image);
-});
-after(() => {
-  db?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 test('explain: the label that counts after its free takes the call with the counter bump after it', () => {

@@ -2,17 +2,13 @@
 // that jumps there, so the code holds more drop calls than the source has sites; the calls left over by a
 // one-call-per-site match go to the site they fit, with a note and the evidence saying so.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Explainer } from '../../src/explain/explain.ts';
-import { type Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { fakeImage } from '../helpers/fake-image.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
-import { indexFixture } from '../helpers/indexed-fixture.ts';
+import { indexFixtureForTests } from '../helpers/indexed-fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 const STUBS = ['kfree_skb_reason', 'resp_parse', 'resp_apply', 'resp_queue', 'resp_get_param'];
@@ -51,18 +47,11 @@ const image = fakeImage([
   { name: 'resp_handle', address: FN, bytes: fn.bytes },
 ], [], null);
 
-const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-copies-'));
-let db: Db;
 let ex: Explainer;
 let code: MachineCode;
-before(async () => {
-  const fx = await indexFixture(dir, 'machine-code', 'copies');
-  ({ db, explainer: ex } = fx);
+indexFixtureForTests('dropsite-mc-copies-', ['machine-code', 'copies'], (fx) => {
+  ({ explainer: ex } = fx);
   code = fx.codeFor(image);
-});
-after(() => {
-  db?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** The return address of the free in the block at `label` (after mov %rbx,%rdi; mov $2,%esi; call). */

@@ -3,19 +3,15 @@
 // by the field the branch into each tests (`cmpl $0x5,0x10(%rdi)` is `ring->state == 5`) and by the field
 // each frees (`mov 0x8(%rbx),%rdi` is `ring->tail_skb`, through `skb = ring->tail_skb;`).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Explainer } from '../../src/explain/explain.ts';
-import { type Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { assignedAccess, conditionAccesses, declaredStruct, fieldAccess } from '../../src/machine-code/field-offsets.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
 import { buildBtf } from '../helpers/btf-builder.ts';
 import { fakeImage, type Fn } from '../helpers/fake-image.ts';
-import { indexFixture } from '../helpers/indexed-fixture.ts';
+import { indexFixtureForTests } from '../helpers/indexed-fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 const RET = [0xc3];
@@ -51,20 +47,13 @@ const fns = [...stubs, { name: 'ring_drop', address: DROP, bytes: drop.bytes }, 
 const withTypes = { ...fakeImage(fns), btf: () => btf.bytes };
 const withoutTypes = fakeImage(fns);
 
-const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-field-offsets-'));
-let db: Db;
 let ex: Explainer;
 let code: MachineCode;
 let plain: MachineCode;
-before(async () => {
-  const fx = await indexFixture(dir, 'machine-code', 'field-offsets');
-  ({ db, explainer: ex } = fx);
+indexFixtureForTests('dropsite-mc-field-offsets-', ['machine-code', 'field-offsets'], (fx) => {
+  ({ explainer: ex } = fx);
   code = fx.codeFor(withTypes);
   plain = fx.codeFor(withoutTypes);
-});
-after(() => {
-  db?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const ranked = (text: string, mc: MachineCode): Array<{ where: string; score: number; evidence: string[] }> => {

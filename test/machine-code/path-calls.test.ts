@@ -3,13 +3,9 @@
 // `if (c) flush(); if (slot) { kfree_skb(skb); goto out; }`), read back through its joins; and the ranking that
 // tells two same-reason frees apart by those calls (fixtures/machine-code/path-calls).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { FunctionCode } from '../../src/binary/index.ts';
 import type { Explainer } from '../../src/explain/explain.ts';
-import type { Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { findDropCalls } from '../../src/machine-code/calls.ts';
 import { decodeFunction, type Insn } from '../../src/machine-code/decode.ts';
@@ -17,7 +13,7 @@ import type { MachineCode } from '../../src/machine-code/index.ts';
 import { pathCalls } from '../../src/machine-code/path-calls.ts';
 import { assemble, type Part } from '../helpers/assemble.ts';
 import { fakeImage, type Fn } from '../helpers/fake-image.ts';
-import { indexFixture } from '../helpers/indexed-fixture.ts';
+import { indexFixtureForTests } from '../helpers/indexed-fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 const RX = TEXT + 0x1000n;
@@ -117,19 +113,12 @@ test('a loop back into the line is read once: the walk ends', () => {
   assert.deepEqual(c.pathCalls.map((p) => [p.name, p.joins]), [['reo_flush', 1], ['reo_lock', 2]]);
 });
 
-const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-path-calls-'));
-let db: Db;
 let ex: Explainer;
 let mc: MachineCode;
-before(async () => {
-  const fx = await indexFixture(dir, 'machine-code', 'path-calls');
-  ({ db, explainer: ex } = fx);
+indexFixtureForTests('dropsite-mc-path-calls-', ['machine-code', 'path-calls'], (fx) => {
+  ({ explainer: ex } = fx);
   const stubs: Fn[] = STUBS.map((name) => ({ name, address: stubAt(name), bytes: RET }));
   mc = fx.codeFor(fakeImage([...stubs, { name: 'reo_rx', address: RX, bytes: rx.bytes }]));
-});
-after(() => {
-  db?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const explain = (ret: number): ReturnType<Explainer['explain']> => ex.explain(parseLocation(`reo_rx+0x${ret.toString(16)}/0x${rx.bytes.length.toString(16)}`), { code: mc });

@@ -4,12 +4,8 @@
 // its file assigns to it, an indirect call's result, the calls on the branch after a drop, and stack
 // adjustments that are no errno.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Explainer } from '../../src/explain/explain.ts';
-import { type Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { bugEntriesIn, readBugTable } from '../../src/machine-code/bug-table.ts';
 import { findDropCalls } from '../../src/machine-code/calls.ts';
@@ -18,7 +14,7 @@ import { decodeFunction } from '../../src/machine-code/decode.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
 import { fakeImage, type Fn } from '../helpers/fake-image.ts';
-import { indexFixture } from '../helpers/indexed-fixture.ts';
+import { indexFixtureForTests } from '../helpers/indexed-fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 const DATA = 0xffffffff82000000n;
@@ -90,18 +86,11 @@ const image = fakeImage([
   { name: 'event_send', address: EV, bytes: ev.bytes },
 ], [{ address: BUGS, bytes: bugBytes }, { address: FILE_NAME, bytes: fileName }], { address: BUGS, bytes: bugBytes });
 
-const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-ranking-'));
-let db: Db;
 let ex: Explainer;
 let code: MachineCode;
-before(async () => {
-  const fx = await indexFixture(dir, 'machine-code', 'ranking');
-  ({ db, explainer: ex } = fx);
+indexFixtureForTests('dropsite-mc-ranking-', ['machine-code', 'ranking'], (fx) => {
+  ({ explainer: ex } = fx);
   code = fx.codeFor(image);
-});
-after(() => {
-  db?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const first = (text: string): { where: string; evidence: string[]; notes: string[] } => {

@@ -4,10 +4,9 @@
 // net/openvswitch/drop.h and net/mac80211/drop.h). The index lists their values, sites name them, and the
 // reason the code loads picks the site among two of one function.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Explainer } from '../../src/explain/explain.ts';
 import type { Db } from '../../src/index/open.ts';
 import { allSites, listReasons } from '../../src/index/read.ts';
@@ -17,7 +16,7 @@ import type { MachineCode } from '../../src/machine-code/index.ts';
 import type { TreeRow } from '../../src/index/read.ts';
 import { assemble } from '../helpers/assemble.ts';
 import { fakeImage, type Fn } from '../helpers/fake-image.ts';
-import { indexFixture } from '../helpers/indexed-fixture.ts';
+import { indexFixtureForTests } from '../helpers/indexed-fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 const RET = [0xc3];
@@ -39,19 +38,13 @@ const fn = assemble(FN, [
 ], stubAddress);
 const image = fakeImage([...stubs, { name: 'vsw_execute', address: FN, bytes: fn.bytes }]);
 
-const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-subsys-'));
 let db: Db;
 let tree: TreeRow;
 let ex: Explainer;
 let code: MachineCode;
-before(async () => {
-  const fx = await indexFixture(dir, 'machine-code', 'subsys-reasons');
+indexFixtureForTests('dropsite-mc-subsys-', ['machine-code', 'subsys-reasons'], (fx) => {
   ({ db, tree, explainer: ex } = fx);
   code = fx.codeFor(image);
-});
-after(() => {
-  db?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 test('constant expressions: shifts, ors, casts to a type and known names; anything else is unknown', () => {

@@ -4,17 +4,13 @@
 // machine code shows the call's callee tail-jumps to the drop function: its tail frees are the candidates, called at
 // the calling line, with or without the index's record of the caller.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Explainer } from '../../src/explain/explain.ts';
-import { type Db } from '../../src/index/open.ts';
 import { parseLocation } from '../../src/locate/location.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
 import { fakeImage, type Fn as ImageFunction } from '../helpers/fake-image.ts';
-import { indexFixture } from '../helpers/indexed-fixture.ts';
+import { indexFixtureForTests } from '../helpers/indexed-fixture.ts';
 
 const TEXT = 0xffffffff81000000n;
 const REASON_2 = [0xbe, 0x02, 0x00, 0x00, 0x00]; // mov $2,%esi (NOT_SPECIFIED)
@@ -39,19 +35,12 @@ const notify = assemble(NOTIFY, [
   { call: 'fixnl_multicast' }, { label: 'out' }, RET, { label: 'fail' }, REASON_2, { jmp: 'kfree_skb_reason' },
 ], addressOf).bytes;
 
-const dir = mkdtempSync(join(tmpdir(), 'dropsite-mc-tail-notify-'));
-let db: Db;
 let ex: Explainer;
 let code: MachineCode;
-before(async () => {
-  const fx = await indexFixture(dir, 'machine-code', 'tail-notify');
-  ({ db, explainer: ex } = fx);
+indexFixtureForTests('dropsite-mc-tail-notify-', ['machine-code', 'tail-notify'], (fx) => {
+  ({ explainer: ex } = fx);
   const image = fakeImage([...stubs, { name: 'fix_radar_event', address: EVENT, bytes: event }, { name: 'fixnl_event_notify', address: NOTIFY, bytes: notify }, { name: 'fix_hook_event', address: HOOK, bytes: hook }]);
   code = fx.codeFor(image);
-});
-after(() => {
-  db?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const location = `fix_radar_event+0x${AT_NOTIFY.toString(16)}/0x${event.length.toString(16)}`;
