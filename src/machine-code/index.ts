@@ -878,17 +878,25 @@ export class MachineCode implements CodeEvidence {
     if (all !== null && expr !== null) {
       const plain = expr.replace(/\s+/g, '');
       const text = /^[A-Za-z_]\w*$/.test(plain) ? assignedAccess(all, site.functionStartLine, site.line, plain) : plain;
-      const access = text === null ? null : fieldAccess(text);
-      const struct = access === null ? null : declaredStruct(all, site.functionStartLine, site.line, access.base);
-      if (access !== null && struct !== null) {
-        this.types ??= new TypeInfo(() => this.opts.image?.btf?.() ?? null);
-        const btf = this.types.of(fa.object);
-        const disp = btf === null ? null : accessDisplacement(btf, struct, access.steps);
-        if (disp !== null && text !== null) out = { text: `${text === plain ? '' : `${plain} = `}${text} (struct ${struct})`, disp };
-      }
+      const at = text === null ? null : this.displacementAt(fa, all, site, text);
+      if (at !== null && text !== null) out = { text: `${text === plain ? '' : `${plain} = `}${text} (struct ${at.struct})`, disp: at.disp };
     }
     this.freedFieldCache.set(key, out);
     return out;
+  }
+
+  /**
+   * A field access of the site's function (`ddev->chaining_skb`) as the displacement the image's or module's
+   * BTF gives it, the struct of its base variable taken from that variable's declaration; null when either is unknown.
+   */
+  private displacementAt(fa: FunctionAnalysis, all: readonly string[], site: DropSite, text: string): { struct: string; disp: number } | null {
+    const access = fieldAccess(text);
+    const struct = access === null ? null : declaredStruct(all, site.functionStartLine, site.line, access.base);
+    if (access === null || struct === null) return null;
+    this.types ??= new TypeInfo(() => this.opts.image?.btf?.() ?? null);
+    const btf = this.types.of(fa.object);
+    const disp = btf === null ? null : accessDisplacement(btf, struct, access.steps);
+    return disp === null ? null : { struct, disp };
   }
 
   private readonly conditionFieldCache = new Map<string, { text: string; accesses: Array<{ text: string; disp: number }> } | null>();
@@ -902,15 +910,10 @@ export class MachineCode implements CodeEvidence {
     const e = entryLines(this.opts.lines, site.file, site.line, site.functionStartLine);
     if (all !== null && e !== null && e.lines.length > 0) {
       const text = e.lines.map((n) => (all[n - 1] ?? '').trim()).join(' ');
-      this.types ??= new TypeInfo(() => this.opts.image?.btf?.() ?? null);
       const accesses: Array<{ text: string; disp: number }> = [];
       for (const a of conditionAccesses(text)) {
-        const access = fieldAccess(a);
-        const struct = access === null ? null : declaredStruct(all, site.functionStartLine, site.line, access.base);
-        if (access === null || struct === null) continue;
-        const btf = this.types.of(fa.object);
-        const disp = btf === null ? null : accessDisplacement(btf, struct, access.steps);
-        if (disp !== null && disp > 0) accesses.push({ text: `${a} (struct ${struct})`, disp });
+        const at = this.displacementAt(fa, all, site, a);
+        if (at !== null && at.disp > 0) accesses.push({ text: `${a} (struct ${at.struct})`, disp: at.disp });
       }
       if (accesses.length > 0) out = { text, accesses };
     }
