@@ -4,6 +4,7 @@
 // include/net/dropreason.h in 6.0–6.3, include/net/dropreason-core.h from 6.4, commit 5b8285cca6fe);
 // `dropReasonFiles` lists them newest first and the caller reads the first that exists.
 import type { DropReason } from '../model.ts';
+import { evaluateConstant } from './c-constant.ts';
 
 export const DROP_REASON_FILES = ['include/net/dropreason-core.h', 'include/net/dropreason.h', 'include/linux/skbuff.h'] as const;
 
@@ -36,45 +37,6 @@ export function reasonsByValue(reasons: ReadonlyArray<Pick<DropReason, 'name' | 
     for (const r of reasons) if ((r.enumName === 'skb_drop_reason') === core && r.value >= 0 && !out.has(r.value)) out.set(r.value, r.name);
   }
   return out;
-}
-
-/** A constant expression of integers and known names (`A << B`, `(__force T)X`, `0x10 | 2`), or null. */
-export function evaluateConstant(expr: string, env: ReadonlyMap<string, number>): number | null {
-  // Casts to a type name go: `(__force ieee80211_rx_result)___RX_QUEUED`, `(u32)x`.
-  const text = expr.replace(/\(\s*(?:__force\s+)?(?:(?:unsigned|signed|const)\s+)*([A-Za-z_]\w*)\s*\)(?=\s*[\w(~])/g, (all, t: string) => (env.has(t) ? all : ' '));
-  const tokens = text.match(/0x[0-9a-fA-F]+[uUlL]*|\d+[uUlL]*|[A-Za-z_]\w*|<<|>>|[-+*|&^~()]|\S/g) ?? [];
-  let i = 0;
-  const BINARY: Array<Record<string, (a: number, b: number) => number>> = [
-    { '|': (a, b) => a | b }, { '^': (a, b) => a ^ b }, { '&': (a, b) => a & b },
-    { '<<': (a, b) => a << b, '>>': (a, b) => a >>> b }, { '+': (a, b) => a + b, '-': (a, b) => a - b }, { '*': (a, b) => a * b },
-  ];
-  const unary = (): number | null => {
-    const t = tokens[i++];
-    if (t === undefined) return null;
-    if (t === '(') {
-      const v = level(0);
-      return tokens[i++] === ')' ? v : null;
-    }
-    if (t === '~' || t === '-') {
-      const v = unary();
-      return v === null ? null : t === '~' ? ~v : -v;
-    }
-    if (/^\d|^0x/i.test(t)) return Number(t.replace(/[uUlL]+$/, ''));
-    return env.get(t) ?? null;
-  };
-  const level = (n: number): number | null => {
-    const ops = BINARY[n];
-    if (ops === undefined) return unary();
-    let left = level(n + 1);
-    for (let op = tokens[i]; left !== null && op !== undefined && ops[op] !== undefined; op = tokens[i]) {
-      i++;
-      const right = level(n + 1);
-      left = right === null ? null : (ops[op] as (a: number, b: number) => number)(left, right);
-    }
-    return left;
-  };
-  const v = level(0);
-  return v === null || i !== tokens.length || !Number.isFinite(v) ? null : v >>> 0;
 }
 
 /** Function-like list macros of a file: `#define LIST(R) R(A) R(B) …` → LIST → [A, B, …] with each item's line. */

@@ -3,6 +3,7 @@
 // the drop call (`cmp $0x5dc,%eax; ja …`). Names are resolved through the object-like `#define`s and enum
 // constants of the site's file and of the headers it includes (a few levels deep), each header read once.
 import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { evaluate } from '../kernel/c-constant.ts';
 import type { LineReader } from './source-features.ts';
 
 /** How many levels of `#include` are followed from a source file, and how many headers at most. */
@@ -29,65 +30,6 @@ export function u32(v: number | bigint): number {
 
 function stripComments(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ');
-}
-
-/**
- * A tiny evaluator of the integer expressions macros and enum items are defined with: literals (with U/L
- * suffixes), names, unary - ~ !, binary * / % + - << >> & ^ |, parentheses. Anything else (a cast, sizeof,
- * a call) gives null.
- */
-export function evaluate(expr: string, resolve: (name: string) => bigint | null): bigint | null {
-  const tokens = expr.match(/0[xX][0-9a-fA-F]+[uUlL]*|\d+[uUlL]*|[A-Za-z_]\w*|<<|>>|[-+*/%&|^~!()]|\S/g) ?? [];
-  let i = 0;
-  const peek = (): string | undefined => tokens[i];
-  const prec: Record<string, number> = { '|': 1, '^': 2, '&': 3, '<<': 4, '>>': 4, '+': 5, '-': 5, '*': 6, '/': 6, '%': 6 };
-  const primary = (): bigint | null => {
-    const t = tokens[i++];
-    if (t === undefined) return null;
-    if (t === '(') {
-      const v = binary(0);
-      if (tokens[i++] !== ')') return null;
-      return v;
-    }
-    if (t === '-' || t === '~' || t === '!' || t === '+') {
-      const v = primary();
-      if (v === null) return null;
-      return t === '-' ? -v : t === '~' ? ~v : t === '!' ? (v === 0n ? 1n : 0n) : v;
-    }
-    if (/^\d/.test(t)) {
-      const digits = t.replace(/[uUlL]+$/, '');
-      if (/^0\d+$/.test(digits)) return /^[0-7]+$/.test(digits) ? BigInt(`0o${digits.slice(1)}`) : null;
-      return BigInt(digits);
-    }
-    if (/^[A-Za-z_]/.test(t)) return resolve(t);
-    return null;
-  };
-  const binary = (min: number): bigint | null => {
-    let left = primary();
-    for (;;) {
-      const op = peek();
-      const p = op === undefined ? undefined : prec[op];
-      if (left === null || p === undefined || p < min) return left;
-      i++;
-      const right = binary(p + 1);
-      if (right === null) return null;
-      switch (op) {
-        case '|': left = left | right; break;
-        case '^': left = left ^ right; break;
-        case '&': left = left & right; break;
-        case '<<': left = right > 64n ? null : left << right; break;
-        case '>>': left = right > 64n ? null : left >> right; break;
-        case '+': left = left + right; break;
-        case '-': left = left - right; break;
-        case '*': left = left * right; break;
-        case '/': left = right === 0n ? null : left / right; break;
-        case '%': left = right === 0n ? null : left % right; break;
-        default: return null;
-      }
-    }
-  };
-  const v = binary(0);
-  return i === tokens.length ? v : null;
 }
 
 /** The object-like `#define`s, enum constants and `#include`s of one file's text. */
