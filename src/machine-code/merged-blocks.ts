@@ -7,8 +7,8 @@
 // - cross-jumping on RTL (after register allocation) merges any blocks whose instructions match, the same
 //   statements or not: it keeps the block that falls through into their shared exit, else the one numbered last,
 //   which in both cases is most often the last in the source.
-// Measured on the tune halves of the 6.12 sets with their debug info: of 45 merged sets of one function's own
-// sites, the rule below names the kept site for 36 (the last in the source alone: 31).
+// Measured on the tune halves of the 6.12 sets with their debug info (bench/calibration/merged-cases.ts): of 47
+// merged blocks of sites of one function, this rule names the kept site for 39, the last in the source for 32.
 import type { LineReader } from './source-features.ts';
 
 export interface MergedSite {
@@ -111,16 +111,17 @@ export function mergedKeeper(sites: readonly MergedSite[], lines: LineReader): M
   if (first === undefined || last === undefined) return null;
   const named = order.map((x) => `${x.s.file.replace(/^.*\//, '')}:${x.s.line}`).join(', ');
   const all = lines(s0.file);
-  const lastOne: MergedKeeper = {
+  const lastOne = (why: string): MergedKeeper => ({
     keep: last.i,
     first: false,
-    evidence: `machine code: the last in the source of the sites gcc may have merged here (${named}): gcc's cross-jumping keeps the block that falls through into their shared exit, usually this one`,
-  };
-  if (all === null) return lastOne;
+    evidence: `machine code: the last in the source of the sites gcc may have merged here (${named}): gcc's cross-jumping keeps the block that falls through into their shared exit, usually this one${why}`,
+  });
+  if (all === null) return lastOne('');
   const blocks = order.map((x) => siteBlock(all, x.s.line).join('\n'));
-  if (blocks.some((b) => b !== blocks[0])) return lastOne;
+  if (blocks.some((b) => b !== blocks[0])) return lastOne(' (their blocks do not read the same, so tail merging, which keeps the first, did not merge them)');
   const name = freedName(all[first.s.line - 1] ?? '');
-  if (name === null || !parameterNames(all, s0.fn).includes(name) || assignedIn(all, s0.fn, name)) return lastOne;
+  if (name === null || !parameterNames(all, s0.fn).includes(name)) return lastOne(` (their blocks read the same, but free ${name ?? 'what'} ${s0.fn.name} computes itself, so tail merging keeps the later block)`);
+  if (assignedIn(all, s0.fn, name)) return lastOne(` (their blocks read the same, but ${s0.fn.name} assigns its parameter ${name}, so tail merging keeps the later block)`);
   return {
     keep: first.i,
     first: true,
