@@ -397,10 +397,10 @@ export class MachineCode implements CodeEvidence {
     for (const p of this.types?.problems.splice(0) ?? []) notes.push(`machine code: ${p}; its struct member offsets are not used`);
     if (copies > 0) notes.push(`machine code: ${fa.code.name} has ${fa.calls.length} drop calls, and a match of one call per candidate site places only ${fa.calls.length - copies}: ${copies} ${copies === 1 ? 'is a copy' : 'are copies'} gcc made of a site's block, free to go to the site ${copies === 1 ? 'it fits' : 'they fit'}`);
     // Identical code reached from two places: gcc keeps one block, and the debug info names one of the lines.
-    // (of one function: same-named static functions of other files are other code)
-    const own = sites.map((s) => (s.role === 'site' && s.via.length === 0 && s.tailCallOf === null ? `${s.site.api}\0${s.site.reasonText ?? ''}\0${s.fn.file}:${s.fn.startLine}` : ''));
+    // (of one function, or of one inlined helper: same-named static functions of other files are other code)
+    const own = sites.map((s) => (s.role === 'site' && s.tailCallOf === null ? `${s.site.api}\0${s.site.reasonText ?? ''}\0${s.fn.file}:${s.fn.startLine}\0${s.via.join('>')}` : ''));
     const merged = mergedSites(row, own, fa.calls.filter((c) => c.callee === call.callee).length);
-    const keeper = mergedKeeper(merged.map((j) => ({ file: sites[j]?.site.file ?? '', line: sites[j]?.site.line ?? 0, fn: sites[j]?.fn ?? { name: '', startLine: 0, endLine: 0 } })), this.opts.lines);
+    const keeper = mergedKeeper(merged.map((j) => ({ file: sites[j]?.site.file ?? '', line: sites[j]?.site.line ?? 0, fn: sites[j]?.fn ?? { name: '', startLine: 0, endLine: 0 }, inlined: sites[j]?.via.at(-1) ?? null })), this.opts.lines);
     const kept = keeper === null ? -1 : merged[keeper.keep] ?? -1;
     if (merged.length > 0) {
       const named = merged.map((j) => `${sites[j]?.site.file.replace(/^.*\//, '') ?? ''}:${sites[j]?.site.line ?? 0}`);

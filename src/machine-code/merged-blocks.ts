@@ -7,15 +7,19 @@
 // - cross-jumping on RTL (after register allocation) merges any blocks whose instructions match, the same
 //   statements or not: it keeps the block that falls through into their shared exit, else the one numbered last,
 //   which in both cases is most often the last in the source.
+// Inside an inlined helper the parameters are the caller's values, computed in the function, so the last is kept there too.
 // Measured on the tune halves of the 6.12 sets with their debug info (bench/calibration/merged-cases.ts): of 47
-// merged blocks of sites of one function, this rule names the kept site for 39, the last in the source for 32.
+// merged blocks of sites of one function or of one inlined helper, this rule names the kept site for 39, the last in
+// the source for 32.
 import type { LineReader } from './source-features.ts';
 
 export interface MergedSite {
   file: string;
   line: number;
-  /** The function the sites are in, its first line (the declarator) and its last. */
+  /** The function the location names (the sites are in it, or in a helper inlined into it): its first line (the declarator) and its last. */
   fn: { name: string; startLine: number; endLine: number };
+  /** The inlined helper the site is in, or null for a site of fn itself. */
+  inlined?: string | null;
 }
 
 export interface MergedKeeper {
@@ -104,7 +108,7 @@ function assignedIn(all: readonly string[], fn: MergedSite['fn'], name: string):
 export function mergedKeeper(sites: readonly MergedSite[], lines: LineReader): MergedKeeper | null {
   if (sites.length < 2) return null;
   const s0 = sites[0];
-  if (s0 === undefined || sites.some((s) => s.file !== s0.file || s.fn.startLine !== s0.fn.startLine)) return null;
+  if (s0 === undefined || sites.some((s) => s.file !== s0.file || s.fn.startLine !== s0.fn.startLine || (s.inlined ?? null) !== (s0.inlined ?? null))) return null;
   const order = sites.map((s, i) => ({ s, i })).sort((a, b) => a.s.line - b.s.line);
   const first = order[0];
   const last = order[order.length - 1];
@@ -117,6 +121,8 @@ export function mergedKeeper(sites: readonly MergedSite[], lines: LineReader): M
     evidence: `machine code: the last in the source of the sites gcc may have merged here (${named}): gcc's cross-jumping keeps the block that falls through into their shared exit, usually this one${why}`,
   });
   if (all === null) return lastOne('');
+  // An inlined helper's parameter is its caller's value, computed in the function: tail merging keeps the later block too.
+  if (s0.inlined != null) return lastOne(` (inside the inlined ${s0.inlined}, whose parameters are its caller's values, so tail merging too keeps the later block)`);
   const blocks = order.map((x) => siteBlock(all, x.s.line).join('\n'));
   if (blocks.some((b) => b !== blocks[0])) return lastOne(' (their blocks do not read the same, so tail merging, which keeps the first, did not merge them)');
   const name = freedName(all[first.s.line - 1] ?? '');

@@ -104,6 +104,16 @@ test('a parameter the function reassigns (skb = skb_share_check(…)), or a loca
   assert.match(local?.evidence ?? '', /free skb flush_all computes itself/);
 });
 
+test('identical frees of a parameter inside an inlined helper: its parameter is the caller\'s value, so the last is kept', () => {
+  const sites = [site('send_one', 0), site('send_one', 1)].map((s) => ({ ...s, inlined: 'send_one' }));
+  const k = mergedKeeper(sites, lines);
+  assert.equal(k?.first, false);
+  assert.equal(k?.keep, 1);
+  assert.match(k?.evidence ?? '', /inside the inlined send_one, whose parameters are its caller's values/);
+  // A site of the function itself and one of a helper are no merged set of one function.
+  assert.equal(mergedKeeper([site('send_one', 0), { ...site('send_one', 1), inlined: 'send_one' }], lines), null);
+});
+
 test('sites of two functions, or one site, are no merged set; an unreadable file keeps the last', () => {
   assert.equal(mergedKeeper([site('send_one', 0), site('recv_one', 0)], lines), null);
   assert.equal(mergedKeeper([site('send_one', 0)], lines), null);
