@@ -75,8 +75,9 @@ const TUNING = {
   inputReasonMismatch: 0.05,
   position: 0.15,
   /**
-   * Among own sites gcc merged into one block, the one whose line the debug info keeps (merged-blocks.ts): the
-   * first of identical blocks that free an unassigned parameter (tail merging), else the last in the source.
+   * Among sites of one function (or of one inlined helper) gcc merged into one block, the one whose line the debug
+   * info keeps (merged-blocks.ts): the first of identical blocks of the function's own that free an unassigned
+   * parameter (tail merging), else the last in the source.
    */
   mergedKept: 2,
   adjacent: 2,
