@@ -16,6 +16,7 @@ import { isGenericDropApi } from '../kernel/drop-functions.ts';
 import { reasonsByValue } from '../kernel/drop-reasons.ts';
 import { REPORTED_INSIDE_FACTOR, sourcePosition } from '../explain/rank.ts';
 import { mergedSites, softAssignWithCopies, unplacedCalls } from './assign.ts';
+import { mergedKeeper } from './merged-blocks.ts';
 import { normaliseStaticKeys } from './static-keys.ts';
 import { ModuleFinder, treeDirOf, type ModuleHit } from './module-lookup.ts';
 import { findDropCalls, tailJumps, type Callee, type DropCall, type Forward } from './calls.ts';
@@ -74,10 +75,11 @@ const TUNING = {
   inputReasonMismatch: 0.05,
   position: 0.15,
   /**
-   * Among own sites gcc merged into one block, the last in the source: cross-jumping keeps the block that falls
-   * through into the shared exit, which before block reordering is the one laid out last.
+   * Among sites of one function (or of one inlined helper) gcc merged into one block, the one whose line the debug
+   * info keeps (merged-blocks.ts): the first of identical blocks of the function's own that free an unassigned
+   * parameter (tail merging), else the last in the source.
    */
-  mergedLast: 2,
+  mergedKept: 2,
   adjacent: 2,
   debugLine: 8,
   debugLineElsewhere: 0.5,
@@ -396,14 +398,15 @@ export class MachineCode implements CodeEvidence {
     for (const p of this.types?.problems.splice(0) ?? []) notes.push(`machine code: ${p}; its struct member offsets are not used`);
     if (copies > 0) notes.push(`machine code: ${fa.code.name} has ${fa.calls.length} drop calls, and a match of one call per candidate site places only ${fa.calls.length - copies}: ${copies} ${copies === 1 ? 'is a copy' : 'are copies'} gcc made of a site's block, free to go to the site ${copies === 1 ? 'it fits' : 'they fit'}`);
     // Identical code reached from two places: gcc keeps one block, and the debug info names one of the lines.
-    // (of one function: same-named static functions of other files are other code)
-    const own = sites.map((s) => (s.role === 'site' && s.via.length === 0 && s.tailCallOf === null ? `${s.site.api}\0${s.site.reasonText ?? ''}\0${s.fn.file}:${s.fn.startLine}` : ''));
+    // (of one function, or of one inlined helper: same-named static functions of other files are other code)
+    const own = sites.map((s) => (s.role === 'site' && s.tailCallOf === null ? `${s.site.api}\0${s.site.reasonText ?? ''}\0${s.fn.file}:${s.fn.startLine}\0${s.via.join('>')}` : ''));
     const merged = mergedSites(row, own, fa.calls.filter((c) => c.callee === call.callee).length);
-    const last = lastOf(merged, sites);
+    const keeper = mergedKeeper(merged.map((j) => ({ file: sites[j]?.site.file ?? '', line: sites[j]?.site.line ?? 0, fn: sites[j]?.fn ?? { name: '', startLine: 0, endLine: 0 }, inlined: sites[j]?.via.at(-1) ?? null })), this.opts.lines);
+    const kept = keeper === null ? -1 : merged[keeper.keep] ?? -1;
     if (merged.length > 0) {
       const named = merged.map((j) => `${sites[j]?.site.file.replace(/^.*\//, '') ?? ''}:${sites[j]?.site.line ?? 0}`);
-      notes.push(`machine code: ${named.join(' and ')} free the same way and ${fa.code.name} has fewer calls of ${call.callee} than such sites: gcc may have merged their code into this one block (then each path into it is there, and what tells them apart counts for all of them), and the debug info names one of them${last >= 0 ? ', most often the last in the source' : ''}`);
-      if (last >= 0) evidence[last]?.push(`machine code: the last in the source of the sites gcc may have merged here (${named.join(', ')}): gcc's cross-jumping keeps the block that falls through into their shared exit, usually this one`);
+      notes.push(`machine code: ${named.join(' and ')} free the same way and ${fa.code.name} has fewer calls of ${call.callee} than such sites: gcc may have merged their code into this one block (then each path into it is there, and what tells them apart counts for all of them), and the debug info names one of them${keeper === null ? '' : keeper.first ? ', here the first in the source' : ', most often the last in the source'}`);
+      if (keeper !== null) evidence[kept]?.push(keeper.evidence);
     }
     const bestRaw = Math.max(...(w[qi] ?? [0]).map((x, j) => x / Math.max(1e-9, sites[j]?.prior ?? 1)));
     if (bestRaw < 0.05) {
@@ -414,7 +417,7 @@ export class MachineCode implements CodeEvidence {
     const mergedShare = merged.length > 1 ? merged.reduce((t, j) => t + (row[j] ?? 0), 0) / merged.length : 0;
     const weights = sites.map((s, j) => {
       let x = (merged.includes(j) ? mergedShare : row[j] ?? 0) + 1e-6 * s.prior;
-      if (j === last) x *= TUNING.mergedLast;
+      if (j === kept) x *= TUNING.mergedKept;
       // Only a tie-breaker: gcc moves cold paths out of source order.
       const d = call.ret / fa.code.size - sourcePosition(s.fn, s.anchorLine);
       x *= 1 - TUNING.position + TUNING.position * Math.exp(-(d * d) / (2 * 0.2 * 0.2));
@@ -1489,15 +1492,4 @@ export async function openMachineCode(db: Db, tree: TreeRow, opts: OpenMachineCo
     problems.push(`--kernel ${opts.kernel} is ${image.banner.split(' ').slice(0, 3).join(' ')} but the index is of Linux ${tree.version}: its code may not match the indexed sites`);
   }
   return { code, problems };
-}
-
-/** The merged site last in the source (mergedSites gives own sites of one function), or -1. */
-function lastOf(merged: readonly number[], sites: readonly CodeSite[]): number {
-  let best = -1;
-  for (const j of merged) {
-    const s = sites[j];
-    const b = sites[best];
-    if (s !== undefined && (b === undefined || s.site.line > b.site.line)) best = j;
-  }
-  return best;
 }
