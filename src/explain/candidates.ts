@@ -4,7 +4,7 @@
 import type { Db } from '../index/open.ts';
 import { allEdges, allFunctions, allSites, edgesFrom, functionAt, functionsNamed, helperCallSites, sitesOfFunction, sitesReportedIn } from '../index/read.ts';
 import type { CallEdge, CallPlace, DropSite, FunctionRecord } from '../model.ts';
-import type { RawCandidate } from './rank.ts';
+import type { OutOfLineHelper, RawCandidate } from './rank.ts';
 import { compareText } from '../text-order.ts';
 
 /** How many helper levels to follow (scan/resolve.ts MAX_HELPER_DEPTH). */
@@ -154,8 +154,18 @@ export class CandidateSource {
   }
 
   /** The candidate for one of the sites of `fn` or of a helper it reaches (`chain`). */
-  private pushOwn(out: RawCandidate[], fn: FunctionRecord, own: OwnSite, chain: string[], c: Omit<RawCandidate, 'site' | 'fn' | 'via' | 'calledAt' | 'wrappers' | 'tailCallOf'>): void {
-    out.push({ ...c, site: own.site, fn, via: [...chain, ...own.via], tailCallOf: null, calledAt: own.calledAt, wrappers: own.via.length });
+  private pushOwn(out: RawCandidate[], fn: FunctionRecord, own: OwnSite, chain: string[], c: Omit<RawCandidate, 'site' | 'fn' | 'via' | 'calledAt' | 'wrappers' | 'tailCallOf' | 'outOfLine' | 'headerChain'> & { outOfLine?: OutOfLineHelper | null; headerChain?: string[] | null }): void {
+    out.push({ ...c, outOfLine: c.outOfLine ?? null, headerChain: c.headerChain ?? null, site: own.site, fn, via: [...chain, ...own.via], tailCallOf: null, calledAt: own.calledAt, wrappers: own.via.length });
+  }
+
+  /**
+   * A helper gcc inlines only on its own judgement (neither declared inline nor in a header, nor called once): a static
+   * function of a .c file called from more than one place, with its length in lines. (An extern one may stay out of line
+   * whatever its size: rank.ts weighs that already.)
+   */
+  private judgedHelper(helper: FunctionRecord, calls: number): OutOfLineHelper | null {
+    if (calls <= 1 || !helper.isStatic || helper.isInline || helper.isMacro || !helper.file.endsWith('.c')) return null;
+    return { name: helper.name, lines: helper.endLine - helper.startLine + 1, calls };
   }
 
   /** Sites in `fn` and in the helpers it reaches. */
@@ -170,8 +180,8 @@ export class CandidateSource {
     // Breadth first, so that each helper is reached by its shortest chain: a helper that is also
     // called by another helper must not be cut off at the depth limit of the longer chain.
     const seen = new Set<string>([key]);
-    interface Step { from: FunctionRecord; via: string[]; anchor: number | null; mayStay: boolean; surely: boolean; passedTo: string | null }
-    let level: Step[] = [{ from: fn, via: [], anchor: null, mayStay: false, surely: true, passedTo: null }];
+    interface Step { from: FunctionRecord; via: string[]; anchor: number | null; mayStay: boolean; surely: boolean; passedTo: string | null; outOfLine: OutOfLineHelper | null; headerChain: string[] | null }
+    let level: Step[] = [{ from: fn, via: [], anchor: null, mayStay: false, surely: true, passedTo: null, outOfLine: null, headerChain: [] }];
     /** A helper reached from `st` through `e`: its sites, and its step in `into` (the next level). */
     const reach = (st: Step, e: CallEdge, helper: FunctionRecord, into: Step[]): void => {
       const hk = `${helper.file}:${helper.startLine}`;
@@ -183,11 +193,19 @@ export class CandidateSource {
       const passedTo = st.passedTo ?? (e.kind === 'callback' ? e.through ?? '?' : null);
       // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once);
       // one passed as a function is inlined only with the call it is passed to.
-      const surely = passedTo === null && st.surely && helper.isStatic && this.lookups.callSites(helper.file, helper.name) === 1;
+      const calls = this.lookups.callSites(helper.file, helper.name);
+      const surely = passedTo === null && st.surely && helper.isStatic && calls === 1;
+      // The longest helper on the way that gcc inlines only by its own judgement: the one least likely inlined.
+      const judged = passedTo === null ? this.judgedHelper(helper, calls) : null;
+      const outOfLine = judged !== null && (st.outOfLine === null || judged.lines > st.outOfLine.lines) ? judged : st.outOfLine;
+      // The header inlines on the way while every other helper is static and called once, else null.
+      const headerInline = helper.isInline && !helper.file.endsWith('.c');
+      const headerChain = st.headerChain === null || passedTo !== null || !(headerInline || (helper.isStatic && calls === 1)) ? null
+        : headerInline ? [...st.headerChain, helper.name] : st.headerChain;
       for (const own of this.ownSites(helper, 0, new Set())) {
-        this.pushOwn(out, fn, own, chain, { anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', passedTo });
+        this.pushOwn(out, fn, own, chain, { anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', passedTo, outOfLine, headerChain });
       }
-      const step: Step = { from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely, passedTo };
+      const step: Step = { from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely, passedTo, outOfLine, headerChain };
       into.push(step);
       // A header inline whose only statement calls another helper (a `forward` edge) is no level deeper: that helper is
       // reached with it (`__skb_queue_purge` and its `__skb_queue_purge_reason`).
@@ -217,7 +235,7 @@ export class CandidateSource {
               // call is in fn itself (a call inside an inlined helper would add that helper's neighbourhood to the code's match);
               // a wrapper's own free keeps the line that calls the wrapper.
               const calledAt = own.calledAt ?? (st.via.length === 0 ? { file: e.file, line: e.line, function: fn.name } : null);
-              out.push({ site: own.site, fn, via: [...st.via, helper.name, ...own.via], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo, calledAt, wrappers: own.via.length });
+              out.push({ site: own.site, fn, via: [...st.via, helper.name, ...own.via], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo, calledAt, wrappers: own.via.length, outOfLine: st.outOfLine, headerChain: null });
             }
             continue;
           }
@@ -236,7 +254,7 @@ export class CandidateSource {
     if (cached !== undefined) return cached;
     const sites = this.lookups.reportedIn(apiName);
     const fn: FunctionRecord = fnForAnchor ?? { file: '', name: apiName, startLine: 0, endLine: 0, startByte: 0, endByte: 0, isStatic: false, isInline: false, isMacro: false };
-    const out = sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'caller' as const, tailCallOf: null, passedTo: null, calledAt: null, wrappers: 0 }));
+    const out = sites.map((site) => ({ site, fn, via: [], anchorLine: site.line, helperMayStayOutOfLine: false, helpersCalledOnce: false, role: 'caller' as const, tailCallOf: null, passedTo: null, calledAt: null, wrappers: 0, outOfLine: null, headerChain: null }));
     this.callers.set(apiName, out);
     return out;
   }

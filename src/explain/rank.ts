@@ -35,6 +35,39 @@ export interface RawCandidate {
   calledAt: CallPlace | null;
   /** How many entries at the end of `via` are such wrappers (they are inlined: settled when indexed). */
   wrappers: number;
+  /** The longest helper on the way that gcc inlines only by its own judgement (candidates.ts), else null. */
+  outOfLine: OutOfLineHelper | null;
+  /** The inline functions of headers on the way when every other helper is static and called once, else null. */
+  headerChain: string[] | null;
+}
+
+/** A static helper of a .c file, not declared inline, called from several places: gcc inlines it only when it is short. */
+export interface OutOfLineHelper { name: string; lines: number; calls: number }
+
+/** Source-only weights of the mechanisms below, tuned on the tune halves of Debian 6.12 (bench/calibration). */
+export const SOURCE_TUNING = {
+  /** Such a helper by its length: up to `staticShort` lines (no factor), then up to `staticMedium`, then longer. */
+  staticShort: 10, staticMedium: 20, staticMediumFactor: 0.6, staticLongFactor: 0.3,
+  /**
+   * Sites inside inline functions of headers, every other helper on the way static and called once, at any depth
+   * (other helper chains: 0.7 one level deep, 0.6 deeper). 0.7 and 0.8 gave the same tune-half figures, 0.9 fewer.
+   */
+  headerChainFactor: 0.8,
+};
+
+/**
+ * A helper that gcc inlines only by its own judgement: it weighs the body's size against the calls, so a long one
+ * called from several places mostly stays out of line, and its drops are reported in its own symbol. On the tune
+ * halves of Debian 6.12 such static helpers of 20 lines or more held a drop call of their caller 6 times in 475.
+ */
+function outOfLineFactor(c: RawCandidate, ev: string[]): number {
+  const h = c.outOfLine;
+  if (h === null || c.role !== 'site') return 1;
+  const t = SOURCE_TUNING;
+  const f = h.lines > t.staticMedium ? t.staticLongFactor : h.lines > t.staticShort ? t.staticMediumFactor : 1;
+  if (f === 1) return 1;
+  ev.push(`${h.name} is a static function called from ${h.calls} places, ${h.lines} lines long and not declared inline: gcc inlines such a function only when it is short, so its drops are most often reported in its own code`);
+  return f;
 }
 
 const SIGMA = 0.2;
@@ -106,7 +139,7 @@ export const REPORTED_INSIDE_FACTOR = 0.05;
  * What the candidate's place in the call graph says, whatever the location: reported elsewhere, behind a
  * tail call, inside helpers that must have been inlined, a call of the drop function named by the location.
  */
-export function structuralFactor(c: RawCandidate, locationFunction: string, ev: string[], callerSettled = false, reportedHere = false): number {
+export function structuralFactor(c: RawCandidate, locationFunction: string, ev: string[], callerSettled = false, reportedHere = false, sourceOnly = false): number {
   const s = c.site;
   let f = 1;
   // The machine code may have shown that the function it is reported in ends with a tail call: then it is reported here.
@@ -135,7 +168,15 @@ export function structuralFactor(c: RawCandidate, locationFunction: string, ev: 
       f *= CALLBACK_FACTOR;
     }
     if (c.helpersCalledOnce) ev.push(`${inlined.join(', ')} ${inlined.length > 1 ? 'are' : 'is'} static and called once: always inlined`);
-    else f *= inlined.length === 1 ? 0.7 : 0.6;
+    // Source only: with the machine code (which sees whether a helper has a symbol of its own) it lowered the 6.12
+    // modules report half, so that prior keeps the plain depth factor.
+    else if (sourceOnly && c.headerChain !== null && c.headerChain.length > 0) {
+      // Header inlines (through helpers surely inlined): on the tune halves of Debian 6.12, a site one header inline deep
+      // was a call of the binary 63 % of the time and two deep 90 %, against 90 % for the function's own sites.
+      const h = c.headerChain;
+      ev.push(`${h.join(', ')} ${h.length > 1 ? 'are inline functions' : 'is an inline function'} of a header: inlined wherever called unless gcc finds it too long`);
+      f *= SOURCE_TUNING.headerChainFactor;
+    } else f *= inlined.length === 1 ? 0.7 : 0.6;
     if (c.helperMayStayOutOfLine) {
       ev.push(`${inlined[0] ?? ''} is not static: the compiler may keep it out of line`);
       f *= 0.5;
@@ -204,7 +245,8 @@ export function rankCandidates(input: RankInput, raw: readonly RawCandidate[], l
     const s = c.site;
     let f = reasonFactor(input, s, ev) * eventFactor(input, s, ev);
     if (c.role === 'site') f *= positionFactor(input, c, ev);
-    f *= structuralFactor(c, locationFunction, ev);
+    f *= structuralFactor(c, locationFunction, ev, false, false, true);
+    f *= outOfLineFactor(c, ev);
     f *= lastCallFactor(c, ev);
     return { c, f, ev };
   });

@@ -74,7 +74,7 @@ export class TailCandidates {
             for (const line of calls.length > 0 ? calls : [null]) {
               const calledAt: CallPlace | null = line === null ? null : { file: caller.file, line, function: caller.name };
               const c: RawCandidate = {
-                site, fn: caller, via, anchorLine: line ?? caller.startLine, helperMayStayOutOfLine: false, helpersCalledOnce: true,
+                site, fn: caller, via, anchorLine: line ?? caller.startLine, helperMayStayOutOfLine: false, helpersCalledOnce: true, outOfLine: null, headerChain: null,
                 role: 'site', tailCallOf: name, passedTo: null, calledAt, wrappers: 0,
               };
               const hops = through.length > 1 ? ` (reached through ${through.join(' → ')}, each ending with a jump to the next)` : '';

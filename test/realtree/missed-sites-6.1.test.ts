@@ -175,4 +175,33 @@ for (const { name, skip, tree } of trees()) {
     const keys = candidateKeys(ex, 'ath11k_dp_rx_wbm_err+0x3c7/0x480');
     assert.ok(keys.includes(`include/linux/skbuff.h:${own}`), keys.join(', '));
   });
+
+  // Source-only ranking of helpers (rank.ts outOfLineFactor and SOURCE_TUNING.headerChainFactor), on the same index.
+  test(`${name}: ipmr_cache_report (static, long, called from several places) weighs less than reg_vif_xmit's own frees`, { skip }, () => {
+    const { root, ex } = tree();
+    const lines = readFileSync(join(root, 'net/ipv4/ipmr.c'), 'latin1').split('\n');
+    // The definition, not the forward declaration at the top of the file: its body's brace follows within a few lines.
+    const start = lines.findIndex((l, k) => /^static int ipmr_cache_report\(/.test(l) && lines.slice(k + 1, k + 5).some((x) => /^{/.test(x)));
+    const end = lines.findIndex((l, k) => k > start && /^}/.test(l));
+    assert.ok(start >= 0 && end > start);
+    const e = ex.explain(parseLocation('reg_vif_xmit+0x50/0x100'), { maxCandidates: 20 });
+    const helper = e.candidates.filter((c) => c.function === 'ipmr_cache_report');
+    assert.ok(helper.length > 0, JSON.stringify(e.candidates.map(key)));
+    for (const c of helper) {
+      assert.ok(c.evidence.some((x) => new RegExp(`^ipmr_cache_report is a static function called from \\d+ places, ${end - start + 1} lines long and not declared inline: gcc inlines such a function only when it is short`).test(x)), c.evidence.join('; '));
+    }
+    // Every free of reg_vif_xmit itself ranks above them.
+    const own = e.candidates.map((c, i) => ({ c, i })).filter(({ c }) => c.function === 'reg_vif_xmit' && c.file === 'net/ipv4/ipmr.c');
+    const firstHelper = e.candidates.findIndex((c) => c.function === 'ipmr_cache_report');
+    assert.ok(own.length > 0 && own.every(({ i }) => i < firstHelper), JSON.stringify(e.candidates.map(key)));
+  });
+
+  test(`${name}: skb_share_check inside arp_rcv weighs as a header inline, with its evidence`, { skip }, () => {
+    const { root, ex } = tree();
+    const free = lineAfter(root, 'include/linux/skbuff.h', /^static inline struct sk_buff \*skb_share_check\(/, /\bkfree_skb\(skb\)/);
+    const e = ex.explain(parseLocation('arp_rcv+0x40/0x200'), { maxCandidates: 20 });
+    const c = e.candidates.find((x) => key(x) === `include/linux/skbuff.h:${free}`);
+    assert.ok(c !== undefined, JSON.stringify(e.candidates.map(key)));
+    assert.ok(c.evidence.includes('skb_share_check is an inline function of a header: inlined wherever called unless gcc finds it too long'), c.evidence.join('; '));
+  });
 }
