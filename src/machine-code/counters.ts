@@ -35,6 +35,11 @@ const BUMP_CALL = /^(?:__)?(?:atomic(?:64|_long)?|u64_stats|local(?:64)?|this_cp
 /** A call worth expanding as a macro: upper-case or named for an increment (`DEV_STATS_INC`, `IPVS_STAT_INC`). */
 const MACRO_CANDIDATE = /^[A-Z0-9_]*[A-Z][A-Z0-9_]*$|(?:^|_)(?:inc|add)(?:_|$)/;
 const MAX_EXPANSION = 3;
+/**
+ * Calls whose code is a static branch (a tracepoint, dynamic debug, a rate limit): another path joins the code's
+ * straight line after them, so a counter bumped before them is not on the straight line into the drop call.
+ */
+const JOINS_AFTER = /^(?:trace_\w+|\w+_dbg|pr_debug|\w+_ratelimited|net_ratelimit)\s*\(/;
 const MAX_AFTER_LINES = 30;
 const MAX_BEFORE_LINES = 20;
 
@@ -290,8 +295,8 @@ export function countersBefore(all: readonly string[], line: number, floor: numb
     } else text = `${t} ${text}`;
     const prev = strip(all[n - 2] ?? '');
     if (n - 1 <= floor || prev === '' || /[;{}:]$/.test(prev) || prev.startsWith('#')) {
-      // A one-line `if (c) x++;` before the site: a join after it.
-      if (/^(if|else|for|while|do|switch)\b/.test(text)) return { counters, unnamed, closed: true };
+      // A one-line `if (c) x++;` before the site, or a static branch: a join after it.
+      if (/^(if|else|for|while|do|switch)\b/.test(text) || JOINS_AFTER.test(text)) return { counters, unnamed, closed: true };
       for (const a of statementCounters(text, macro)) {
         if (a === null) unnamed++;
         else counters.push({ access: a, line: n, text });
