@@ -74,9 +74,10 @@ export function substitute(def: MacroDef, args: readonly string[]): string {
 
 /** An lvalue as a plain field access (`(dev)->stats.x` → `dev->stats.x`), or null. */
 function plainAccess(expr: string): string | null {
-  let e = expr.replace(/\s+/g, '');
-  e = e.replace(/^\(([A-Za-z_]\w*)\)/, '$1');
-  while (/^\(.*\)$/.test(e) && splitArgs(e.slice(1, -1)).length === 1 && !/^\([A-Za-z_]\w*\)[^)]/.test(e)) e = e.slice(1, -1).replace(/^\(([A-Za-z_]\w*)\)/, '$1');
+  const chain = /^\(([A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*)\)/;
+  let e = expr.replace(/\s+/g, '').replace(chain, '$1');
+  // `((dev)->stats.x)`: the parentheses a macro puts around its expansion.
+  for (let k = 0; k < 3 && /^\(.*\)$/.test(e) && !chain.test(e); k++) e = e.slice(1, -1).replace(chain, '$1');
   return /^[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)+$/.test(e) && e.includes('->') ? e : null;
 }
 
