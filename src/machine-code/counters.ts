@@ -278,9 +278,9 @@ export function countersAfter(all: readonly string[], endLine: number, own: bool
  * The counters bumped in the site's block before the free that starts on `line`: the statements back to the
  * block's opening (`{`, a braceless `if`, a `case` or a label) or to the end of an inner block or `if` before it,
  * where another path joins (the code's straight line into the call starts there too). Closed when that start is
- * reached within the window.
+ * reached within the window, or another free (`isFree`).
  */
-export function countersBefore(all: readonly string[], line: number, floor: number, macro: MacroLookup): CounterWindow {
+export function countersBefore(all: readonly string[], line: number, floor: number, macro: MacroLookup, isFree: (statement: string) => boolean = () => false): CounterWindow {
   const counters: SourceCounter[] = [];
   let unnamed = 0;
   let text = '';
@@ -297,7 +297,8 @@ export function countersBefore(all: readonly string[], line: number, floor: numb
     const prev = strip(all[n - 2] ?? '');
     if (n - 1 <= floor || prev === '' || /[;{}:]$/.test(prev) || prev.startsWith('#')) {
       // A one-line `if (c) x++;` before the site, or a static branch: a join after it.
-      if (/^(if|else|for|while|do|switch)\b/.test(text) || JOINS_AFTER.test(text)) return { counters, unnamed, closed: true };
+      // Another free: the code's straight line into this call starts after that call too.
+      if (/^(if|else|for|while|do|switch)\b/.test(text) || JOINS_AFTER.test(text) || isFree(text)) return { counters, unnamed, closed: true };
       for (const a of statementCounters(text, macro)) {
         if (a === null) unnamed++;
         else counters.push({ access: a, line: n, text });
@@ -350,11 +351,11 @@ function resolveWindow(w: CounterWindow, resolve: Resolve): ResolvedWindow {
  * Both windows of a site (its statements before the free on `site.line`, and after it), resolved. `own`: the site
  * is in the reported function itself (a helper's window after its free is never whole: its caller goes on).
  */
-export function siteCounters(all: readonly string[], site: { file: string; line: number; endLine: number; functionStartLine: number }, own: boolean, macro: MacroLookup, resolve: Resolve): SiteCounters {
+export function siteCounters(all: readonly string[], site: { file: string; line: number; endLine: number; functionStartLine: number }, own: boolean, macro: MacroLookup, resolve: Resolve, isFree?: (statement: string) => boolean): SiteCounters {
   return {
     key: `${site.file}:${site.line}`,
     name: `${site.file.replace(/^.*\//, '')}:${site.line}`,
-    before: resolveWindow(countersBefore(all, site.line, site.functionStartLine, macro), resolve),
+    before: resolveWindow(countersBefore(all, site.line, site.functionStartLine, macro, isFree), resolve),
     after: resolveWindow(countersAfter(all, site.endLine, own, macro), resolve),
   };
 }
@@ -393,7 +394,7 @@ export function counterFactor(code: { before: ReadonlyArray<{ off: number; disp:
         if (without.length === 0 || matches >= weights.maxMatches) continue;
         matches++;
         f *= weights.match;
-        ev?.push(`machine code: the code bumps ${hex(b.disp)}(…) ${when} (at +${hex(b.off)}), the offset of ${hit.field} in ${where}'s BTF, as this site does ${side} its free (line ${hit.line}) and ${without.slice(0, 2).map((o) => o.name).join(', ')} ${without.length === 1 ? 'does' : 'do'} not`);
+        ev?.push(`machine code: the code bumps the counter at ${hex(b.disp)}(…) ${when} (at +${hex(b.off)}), the offset of ${hit.field} in ${where}'s BTF, as this site does ${side} its free (line ${hit.line}) and ${without.slice(0, 2).map((o) => o.name).join(', ')} ${without.length === 1 ? 'does' : 'do'} not`);
         continue;
       }
       if (!mine.complete || !mine.any) continue;
@@ -402,7 +403,7 @@ export function counterFactor(code: { before: ReadonlyArray<{ off: number; disp:
       if (held === undefined) continue;
       f *= weights.mismatch;
       const own = [...mine.at.values()].map((x) => x.field).slice(0, 2).join(', ');
-      ev?.push(`machine code: the code bumps ${hex(b.disp)}(…) ${when} (at +${hex(b.off)}), the offset of ${held.field} in ${where}'s BTF, which ${holders.slice(0, 2).map((o) => o.name).join(', ')} bump${holders.length === 1 ? 's' : ''} ${side} ${holders.length === 1 ? 'its' : 'their'} free; this site bumps ${own} there instead`);
+      ev?.push(`machine code: the code bumps the counter at ${hex(b.disp)}(…) ${when} (at +${hex(b.off)}), the offset of ${held.field} in ${where}'s BTF, which ${holders.slice(0, 2).map((o) => o.name).join(', ')} bump${holders.length === 1 ? 's' : ''} ${side} ${holders.length === 1 ? 'its' : 'their'} free; this site bumps ${own} there instead`);
       return f;
     }
   }

@@ -784,7 +784,7 @@ export class MachineCode implements CodeEvidence {
     const all = this.opts.lines(site.file);
     this.scope ??= new ConstantScope(this.opts.lines);
     const scope = this.scope;
-    const out = all === null ? null : siteCounters(all, site, own, (name) => scope.macro(site.file, name), (access) => this.displacementAt(fa, all, site, access));
+    const out = all === null ? null : siteCounters(all, site, own, (name) => scope.macro(site.file, name), (access) => this.displacementAt(fa, all, site, access), (text) => this.callsApi(text));
     this.counterCache.set(key, out);
     return out;
   }

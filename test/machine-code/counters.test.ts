@@ -112,6 +112,11 @@ test('before a site: the counters of its block back to its opening, stopping at 
   // The body of a braceless if: nothing before it in its block.
   assert.deepEqual(countersBefore(SOURCE, 17, 2, macro), { counters: [], unnamed: 0, closed: true });
   assert.deepEqual(countersBefore(SOURCE, 8, 2, macro).counters, [], 'netdev_dbg is dynamic debug: a static branch');
+  // Two frees in a row: the code's straight line into the second call starts after the first.
+  const twice = ['{', '\tdev->stats.rx_packets++;', '\tconsume_skb(local_skb);', '\tconsume_skb(skb);'];
+  const isFree = (t: string): boolean => /\bconsume_skb\s*\(/.test(t);
+  assert.deepEqual(countersBefore(twice, 3, 0, macro, isFree).counters.map((c) => c.access), ['dev->stats.rx_packets']);
+  assert.deepEqual(countersBefore(twice, 4, 0, macro, isFree), { counters: [], unnamed: 0, closed: true });
 });
 
 // Code: a counter bump before the call (after the last branch), one before that branch, and one on the shared exit.
@@ -152,7 +157,7 @@ test('weighing: a distinct counter matches, another site\'s counter contradicts 
   const code = { before: [], after: [{ off: 0x41f, disp: 0x260 }] };
   const ev: string[] = [];
   assert.equal(counterFactor(code, sites, 1, W, 'x.ko', ev), 3);
-  assert.match(ev[0] ?? '', /bumps 0x260\(…\) right after the call \(at \+0x41f\), the offset of net_device\.stats\.__tx_errors in x\.ko's BTF, as this site does after its free \(line 2\) and a\.c:1025 does not/);
+  assert.match(ev[0] ?? '', /bumps the counter at 0x260\(…\) right after the call \(at \+0x41f\), the offset of net_device\.stats\.__tx_errors in x\.ko's BTF, as this site does after its free \(line 2\) and a\.c:1025 does not/);
   const against: string[] = [];
   assert.ok(Math.abs(counterFactor(code, sites, 0, W, 'x.ko', against) - 1 / 3) < 1e-9);
   assert.match(against[0] ?? '', /which a\.c:1046 bumps after its free; this site bumps net_device\.stats\.__tx_dropped there instead/);
