@@ -21,6 +21,8 @@ export interface After {
   /** Where the first write is (code offset, or source line), for evidence. */
   at: number | null;
   text?: string;
+  /** The code's counter bumps on that path with the displacement each adds to (decode.ts `bump`), for counters.ts. */
+  bumps?: Array<{ off: number; disp: number }>;
 }
 
 /** Instructions followed after the drop call, and unconditional jumps on the way. */
@@ -36,7 +38,8 @@ export function codeAfter(insns: readonly Insn[], at: ReadonlyMap<number, number
   const writes = new Set<'count' | 'write'>();
   let first: number | null = null;
   let stack = false;
-  const done = (end: After['end']): After => ({ writes, end, stack, at: first });
+  const bumps: Array<{ off: number; disp: number }> = [];
+  const done = (end: After['end']): After => ({ writes, end, stack, at: first, bumps });
   if (insns[index]?.flow === 'jmp') return done('ret');
   let i = index + 1;
   let jumps = 0;
@@ -46,6 +49,7 @@ export function codeAfter(insns: readonly Insn[], at: ReadonlyMap<number, number
     if (x.memWrite === 'count' || x.memWrite === 'write') {
       writes.add(x.memWrite);
       first ??= x.off;
+      if (x.bump !== null) bumps.push({ off: x.off, disp: x.bump });
     } else if (x.memWrite === 'stack') stack = true;
     if (x.flow === 'ret') return done('ret');
     if (x.flow === 'call' || x.flow === 'icall') return done('call');

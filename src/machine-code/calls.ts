@@ -79,6 +79,8 @@ export interface DropCall {
   returns: number[] | null;
   /** The memory writes on the straight path after the call, and where that path ends (after-drop.ts). */
   after: After;
+  /** Counter bumps on the straight line into the call, back to its first conditional jump or join (counters.ts). */
+  bumpsBefore: Array<{ off: number; disp: number }>;
 }
 
 /**
@@ -323,12 +325,16 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
     let dropBefore = false;
     let dropAfter = false;
     const warnings: number[] = [];
+    const bumpsBefore: Array<{ off: number; disp: number }> = [];
+    let branchedBack = false;
     // Backwards along the straight line that falls into the call, stopping at the previous drop call.
     for (let k = i - 1, n = 0; k >= 0 && n < BACK_WINDOW; k--, n++) {
       const y = insns[k];
       if (y !== undefined && isDrop(y) && y.flow === 'call') dropBefore = true;
       if (y === undefined || !fallsThrough(y, opts) || isDrop(y)) break;
       take(y);
+      if (y.flow === 'jcc') branchedBack = true;
+      else if (!branchedBack && y.bump !== null) bumpsBefore.push({ off: y.off, disp: y.bump });
       if (y.flow === 'stop') warnings.push(y.off);
       // A jump target starts another path: what comes before it in the layout is not this block.
       if (flow.isJoin(k)) break;
@@ -388,6 +394,7 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
       skb, clearsField: clearsAfter(insns, i, skb, opts, isDrop), warnings,
       returns: x.flow === 'call' ? codeReturn(insns, fn.at, i, (k, f) => flow.reachingConstants(k, f)) : null,
       after: codeAfter(insns, fn.at, i),
+      bumpsBefore,
     });
   });
   return out;

@@ -16,6 +16,14 @@ const EVAL_DEPTH = 8;
 interface FileDefs {
   defs: Map<string, string>;
   includes: string[];
+  /** Function-like `#define`s: name → parameters and body (counters.ts expands them). */
+  macros: Map<string, MacroDef>;
+}
+
+/** A function-like macro: `#define DEV_STATS_INC(DEV, FIELD) atomic_long_inc(&(DEV)->stats.__##FIELD)`. */
+export interface MacroDef {
+  params: string[];
+  body: string;
 }
 
 /** An immediate too common to tell one condition from another (0, 1, -1 as the code holds them). */
@@ -36,6 +44,7 @@ function stripComments(text: string): string {
 export function fileDefinitions(file: string, lines: readonly string[]): FileDefs {
   const defs = new Map<string, string>();
   const includes: string[] = [];
+  const macros = new Map<string, MacroDef>();
   const joined: string[] = [];
   for (let n = 0; n < lines.length; n++) {
     let l = lines[n] ?? '';
@@ -53,6 +62,8 @@ export function fileDefinitions(file: string, lines: readonly string[]): FileDef
       for (const p of paths.map((x) => normalize(x))) if (!p.startsWith('..') && !isAbsolute(p)) includes.push(p);
       continue;
     }
+    const fm = /^\s*#\s*define\s+([A-Za-z_]\w*)\(([\w\s,.]*)\)\s*(.*)$/.exec(l);
+    if (fm?.[1] !== undefined && !macros.has(fm[1])) macros.set(fm[1], { params: (fm[2] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== ''), body: stripComments(fm[3] ?? '').trim() });
     const d = /^\s*#\s*define\s+([A-Za-z_]\w*)(?!\()\s+(.+)$/.exec(l);
     const value = d?.[2] === undefined ? '' : stripComments(d[2]).trim();
     // `#define IPPROTO_UDP IPPROTO_UDP` after the enum item: the item is the value.
@@ -70,7 +81,7 @@ export function fileDefinitions(file: string, lines: readonly string[]): FileDef
       prev = m[1];
     }
   }
-  return { defs, includes };
+  return { defs, includes, macros };
 }
 
 /** Name → value in the scope of each source file: its own definitions, then its includes' (breadth first). */
@@ -99,13 +110,23 @@ export class ConstantScope {
    * includes read only when the name is not found before it.
    */
   private definition(file: string, name: string): string | null {
+    return this.find(file, (d) => d.defs.get(name));
+  }
+
+  /** The function-like macro `name` as `file` sees it (its own, then its headers'), or null. */
+  macro(file: string, name: string): MacroDef | null {
+    return this.find(file, (d) => d.macros.get(name));
+  }
+
+  private find<T>(file: string, pick: (d: FileDefs) => T | undefined): T | null {
     let st = this.scopes.get(file);
     if (st === undefined) {
       st = { order: [], queue: [[file, 0]], seen: new Set([file]) };
       this.scopes.set(file, st);
     }
     for (const f of st.order) {
-      const expr = this.defsOf(f)?.defs.get(name);
+      const d = this.defsOf(f);
+      const expr = d === null ? undefined : pick(d);
       if (expr !== undefined) return expr;
     }
     while (st.queue.length > 0 && st.order.length < MAX_HEADERS) {
@@ -117,7 +138,7 @@ export class ConstantScope {
         st.seen.add(h);
         st.queue.push([h, depth + 1]);
       }
-      const expr = d.defs.get(name);
+      const expr = pick(d);
       if (expr !== undefined) return expr;
     }
     return null;

@@ -58,6 +58,11 @@ export interface Insn {
    * read-modify-write but a store of 0: an unlock or a cleared pointer), else null.
    */
   memWrite: 'count' | 'write' | 'stack' | null;
+  /**
+   * For a counter bump (`memWrite` `count`) through a base register and no index register: the displacement it
+   * adds to (`lock incq 0x270(%r14)`, `addq $1,0x1a8(%rbx)`, `incq %gs:0x10(%rax)`), a struct member's offset; else null.
+   */
+  bump: number | null;
 }
 
 export interface DecodedFunction {
@@ -223,7 +228,8 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
       else if (m === Mnemonic.Inc || m === Mnemonic.Dec || m === Mnemonic.Add || m === Mnemonic.Sub || m === Mnemonic.Xadd) memWrite = 'count';
       else if (!(m === Mnemonic.Mov && imms.length === 1 && imms[0] === 0)) memWrite = 'write';
     }
-    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares, copy, copy32, load, store, clears, memWrite });
+    const bump = memWrite === 'count' && insn.memoryIndex === Register.None && familyOf(insn.memoryBase) >= 0 && insn.memoryBase !== Register.RIP ? Number(BigInt.asIntN(64, insn.memoryDisplacement)) : null;
+    out.push({ off, len, flow, local, callee, writes, loads, imms, dataRef, gsDisp, disp, compares, copy, copy32, load, store, clears, memWrite, bump: bump !== null && bump > 0 ? bump : null });
   }
   decoder.free();
   insn.free();

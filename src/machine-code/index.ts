@@ -30,6 +30,7 @@ import { pathBefore, sitePath } from './site-path.ts';
 import { sourceReturn, type SourceReturn } from './return-value.ts';
 import { accessDisplacement, assignedAccess, conditionAccesses, declaredStruct, fieldAccess, TypeInfo } from './field-offsets.ts';
 import { afterConflict, afterEvidence, SiteAfter } from './after-drop.ts';
+import { counterFactor, siteCounters, type SiteCounters } from './counters.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -156,6 +157,12 @@ const TUNING = {
   conditionFieldMaxEdges: 1,
   /** The code's memory writes right after the drop call contradict the site's next statements (after-drop.ts). */
   afterConflict: 0.4,
+  /**
+   * A counter the code bumps right before or after the drop call, at the BTF offset of a field this site bumps there
+   * and some other candidate does not (at most `maxMatches`), or one that only other candidates bump while this
+   * site's whole window bumps other fields (counters.ts).
+   */
+  counters: { match: 3, mismatch: 1 / 3, maxMatches: 2 },
 };
 
 interface FunctionAnalysis {
@@ -164,7 +171,7 @@ interface FunctionAnalysis {
   calls: DropCall[];
   strings: Map<bigint | string, string | null>;
   /** Cached assignment per candidate set. */
-  assignments: Map<string, { w: number[][]; p: number[][]; copy: number[][]; copies: number; evidence: Map<number, string[][]>; returns: Set<number> }>;
+  assignments: Map<string, { w: number[][]; p: number[][]; copy: number[][]; copies: number; evidence: Map<number, string[][]>; returns: Set<number>; counted: Array<SiteCounters | null> }>;
   module: string | null;
   /** Every function the code calls directly (normalised names). */
   called: Set<string>;
@@ -349,7 +356,8 @@ export class MachineCode implements CodeEvidence {
     let cached = fa.assignments.get(key);
     if (cached === undefined) {
       const returns = fa.calls.some((c) => c.returns !== null) ? this.ownReturns(fa, sites) : new Set<number>();
-      const w = fa.calls.map((c) => sites.map((s) => this.match(fa, c, s, null, returns) * inside(s)));
+      const counted = sites.map((s) => this.countersOf(fa, s));
+      const w = fa.calls.map((c) => sites.map((s, j) => this.match(fa, c, s, null, returns) * inside(s) * this.counterWeight(fa, c, counted, j, null)));
       // A call of a wrapper whose body frees in several places stands for as many drop calls.
       const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0));
       // More calls than the sites can take one each: the extra ones are copies of a site's block.
@@ -357,16 +365,17 @@ export class MachineCode implements CodeEvidence {
       const explained = w.map((row) => row.map((x, j) => (x >= TUNING.copyFloor * (sites[j]?.prior ?? 1) ? x : 0)));
       const copies = unplacedCalls(explained, capacity, TUNING.copyFit);
       const a = softAssignWithCopies(w, capacity, TUNING.none, copies > 0 ? { count: copies, weight: TUNING.copyWeight } : null);
-      cached = { w, p: a.p, copy: a.copy, copies, evidence: new Map(), returns };
+      cached = { w, p: a.p, copy: a.copy, copies, evidence: new Map(), returns, counted };
       fa.assignments.set(key, cached);
     }
-    const { w, p, copy, copies, returns } = cached;
+    const { w, p, copy, copies, returns, counted } = cached;
     const qi = fa.calls.indexOf(call);
     const row = p[qi] ?? [];
     // The evidence of one call does not depend on the input: built once per call and site set.
     const built = cached.evidence.get(qi) ?? sites.map((s) => {
       const ev: string[] = [];
       this.match(fa, call, s, ev, returns);
+      this.counterWeight(fa, call, counted, sites.indexOf(s), ev);
       if (inside(s) < 1) ev.push(`machine code: ${loc.symbol}+${hex(call.ret)} is inside ${loc.function}'s own code, where its own frees are the drop calls; this call of ${loc.function} is not one of them`);
       // Explaining away: another drop call of this function that this site fits better.
       let best = -1;
@@ -765,6 +774,27 @@ export class MachineCode implements CodeEvidence {
     if (why === null || src === null) return 1;
     ev?.push(afterEvidence(why, c.after, src));
     return TUNING.afterConflict;
+  }
+
+  private readonly counterCache = new Map<string, SiteCounters | null>();
+
+  /** A site's counter bumps before and after its free, each field's offset from the BTF of the code's image or module (counters.ts). */
+  private countersOf(fa: FunctionAnalysis, s: CodeSite): SiteCounters | null {
+    const site = s.site;
+    const own = s.via.length === 0 && s.tailCallOf === null && s.calledAt === null;
+    const key = `${fa.object?.path ?? ''}\0${site.file}:${site.line}:${site.column}:${own ? 1 : 0}`;
+    if (this.counterCache.has(key)) return this.counterCache.get(key) ?? null;
+    const all = this.opts.lines(site.file);
+    this.scope ??= new ConstantScope(this.opts.lines);
+    const scope = this.scope;
+    const out = all === null ? null : siteCounters(all, site, own, (name) => scope.macro(site.file, name), (access) => this.displacementAt(fa, all, site, access), (text) => this.callsApi(text));
+    this.counterCache.set(key, out);
+    return out;
+  }
+
+  private counterWeight(fa: FunctionAnalysis, c: DropCall, counted: ReadonlyArray<SiteCounters | null>, j: number, ev: string[] | null): number {
+    const where = fa.module !== null ? `${fa.module}.ko` : 'the image';
+    return counterFactor({ before: c.bumpsBefore, after: c.after.bumps ?? [] }, counted, j, TUNING.counters, where, ev);
   }
 
   private readonly returnCache = new Map<string, SourceReturn | null>();

@@ -165,6 +165,26 @@ test('6.12, what follows the drop: the label that counts after its free against 
   assert.ok(plain?.evidence.includes('machine code: the code bumps a counter right after the drop (at +0x1b0), but this site\'s function returns without one'), plain?.evidence.join('\n'));
 });
 
+test('6.12, which counter follows the drop: tx_dropped after one free, tx_errors after the other, by their BTF offsets (geneve.ko)', { skip }, async () => {
+  // geneve_xmit (drivers/net/geneve.c) frees with dev_kfree_skb (consume_skb) at line 1025, then
+  // `DEV_STATS_INC(dev, tx_dropped)`, and at line 1046 after the xmit fails, then tests err and ends with
+  // `DEV_STATS_INC(dev, tx_errors)`. objdump -dr of geneve.ko: consume_skb returns to +0xa6 followed by
+  // `lock incq 0x270(%r14)`; gcc copied the line-1046 free into the inlined xmit paths, where err is known, and
+  // those copies (+0x2c0, +0x5dd) jump to `lock incq 0x260(%r14)`. The module's BTF puts net_device.stats at
+  // those offsets: __tx_dropped at 0x270, __tx_errors at 0x260 (the split BTF of a module needs the image's as its base).
+  const [first, copy, bare] = await explainJson(['--kernel', vmlinuz, '--modules', modules, 'geneve_xmit+0xa6/0x1360 [geneve]', 'geneve_xmit+0x2c0/0x1360 [geneve]', 'geneve_xmit+5dd [geneve]']);
+  const file = 'drivers/net/geneve.c';
+  assert.equal(copy?.method, 'machine-code');
+  assert.equal(where(first), `${file}:1025`);
+  assert.ok(first?.candidates[0]?.evidence.some((x) => x.includes('bumps the counter at 0x270(…) right after the call') && x.includes('net_device.stats.__tx_dropped in geneve.ko\'s BTF')), first?.candidates[0]?.evidence.join('\n'));
+  for (const e of [copy, bare]) {
+    assert.equal(where(e), `${file}:1046`, e?.candidates.map((c) => `${c.line} ${c.score}`).join(', '));
+    assert.ok(e?.candidates[0]?.evidence.some((x) => x.includes('bumps the counter at 0x260(…) right after the call') && x.includes('net_device.stats.__tx_errors') && x.includes('geneve.c:1025 does not')), e?.candidates[0]?.evidence.join('\n'));
+    const other = e?.candidates.find((c) => c.line === 1025);
+    assert.ok(other?.evidence.some((x) => x.includes('which geneve.c:1046 bumps after its free; this site bumps net_device.stats.__tx_dropped there instead')), other?.evidence.join('\n'));
+  }
+});
+
 test('6.12, a call on the path through a join tells two same-reason frees apart (mt76.ko)', { skip }, async () => {
   // mt76_rx_aggr_reorder (mt76/agg-rx.c): `if (sn_less) { …; dev_kfree_skb(skb); goto out; }` (line 200), later
   // `if (!ieee80211_sn_less(…)) { …; mt76_rx_aggr_release_frames(…); }` then `if (tid->reorder_buf[idx]) {
