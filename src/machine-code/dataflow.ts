@@ -3,7 +3,8 @@
 // sites with the same code around them often free different buffers.
 import { ARG_FAMILIES, type Insn } from './decode.ts';
 
-export type Origin = { kind: 'call'; name: string } | { kind: 'icall' } | { kind: 'param'; index: number } | { kind: 'load'; disp: number } | { kind: 'other' };
+/** A call's result carries the call's instruction index (`at`): the same function called twice is two origins. */
+export type Origin = { kind: 'call'; name: string; at?: number } | { kind: 'icall' } | { kind: 'param'; index: number } | { kind: 'load'; disp: number } | { kind: 'other' };
 
 const RSP = 4;
 const MAX_STEPS = 400;
@@ -16,7 +17,7 @@ export function valueOrigins(insns: readonly Insn[], predecessors: (i: number) =
   type State = { reg: number } | { slot: number };
   const out = new Map<string, Origin>();
   const add = (o: Origin): void => {
-    const k = o.kind === 'call' ? `c:${o.name}` : o.kind === 'param' ? `p:${o.index}` : o.kind === 'load' ? `l:${o.disp}` : o.kind === 'icall' ? 'i' : 'o';
+    const k = o.kind === 'call' ? `c:${o.name}:${o.at ?? ''}` : o.kind === 'param' ? `p:${o.index}` : o.kind === 'load' ? `l:${o.disp}` : o.kind === 'icall' ? 'i' : 'o';
     if (!out.has(k)) out.set(k, o);
   };
   const seen = new Set<string>();
@@ -48,7 +49,7 @@ export function valueOrigins(insns: readonly Insn[], predecessors: (i: number) =
         else if (x.load !== null && x.load.dst === st.reg) {
           if (x.load.base === RSP) work.push([q, { slot: x.load.disp }]);
           else add({ kind: 'load', disp: x.load.disp });
-        } else if ((x.flow === 'call' || x.flow === 'icall') && st.reg === 0) add(x.flow === 'icall' ? { kind: 'icall' } : x.callee !== null ? { kind: 'call', name: x.callee } : { kind: 'other' });
+        } else if ((x.flow === 'call' || x.flow === 'icall') && st.reg === 0) add(x.flow === 'icall' ? { kind: 'icall' } : x.callee !== null ? { kind: 'call', name: x.callee, at: q } : { kind: 'other' });
         else if ((x.writes & bit) !== 0) add({ kind: 'other' });
         else work.push([q, st]);
       } else {

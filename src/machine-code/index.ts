@@ -28,6 +28,7 @@ import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrn
 import { pathBefore, sitePath } from './site-path.ts';
 import { sourceReturn, type SourceReturn } from './return-value.ts';
 import { accessDisplacement, assignedAccess, conditionAccesses, declaredStruct, fieldAccess, TypeInfo } from './field-offsets.ts';
+import { compareArguments, sourceCallArguments, type SourceCallArguments } from './call-arguments.ts';
 import { afterConflict, afterEvidence, SiteAfter } from './after-drop.ts';
 
 export { normaliseCallName } from './source-features.ts';
@@ -154,6 +155,12 @@ const TUNING = {
   conditionFieldMaxEdges: 1,
   /** The code's memory writes right after the drop call contradict the site's next statements (after-drop.ts). */
   afterConflict: 0.4,
+  /**
+   * The constants the code passes to the call whose result it frees, against the arguments of the site's own
+   * assignment from that call (call-arguments.ts): all of them there, or none of them at some position.
+   */
+  argumentMatch: 2,
+  argumentMismatch: 0.3,
 };
 
 interface FunctionAnalysis {
@@ -696,6 +703,7 @@ export class MachineCode implements CodeEvidence {
     if (!otherCallee) f *= this.pathCallFactor(c, s, [...near, ...entryHits], ev);
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
+    f *= this.argumentFactor(c, s, ev);
     f *= this.fieldFactor(fa, c, s, ev);
     f *= this.conditionFieldFactor(fa, c, s, ev);
     f *= this.returnFactor(fa, c, s, ev, returns);
@@ -860,6 +868,37 @@ export class MachineCode implements CodeEvidence {
         ev?.push(`machine code: frees the buffer ${hit} returns, as this site frees the field ${v.field}, which this file assigns from ${hit.replace(/\..*$/, '')}(…)`);
         return TUNING.dataflowField;
       }
+    }
+    return 1;
+  }
+
+  private readonly argumentCache = new Map<string, SourceCallArguments[] | null>();
+
+  /** The constants the code passes to the call whose result it frees, against the site's assignment from that call. */
+  private argumentFactor(c: DropCall, s: CodeSite, ev: string[] | null): number {
+    if (c.skbCallArgs.length === 0) return 1;
+    const v = this.siteValue(s.site);
+    if (v.kind !== 'variable') return 1;
+    const key = `${s.site.file}:${s.site.line}:${s.site.column}`;
+    let src = this.argumentCache.get(key);
+    if (src === undefined) {
+      const all = this.opts.lines(s.site.file);
+      src = all === null ? null : sourceCallArguments(all, s.site.functionStartLine, s.site.line, v.name, (e) => this.constantOf(s.site.file, e));
+      this.argumentCache.set(key, src);
+    }
+    if (src === null) return 1;
+    const verdict = compareArguments(c.skbCallArgs, src);
+    const nth = (p: number): string => ['1st', '2nd', '3rd', '4th', '5th', '6th'][p] ?? `${p + 1}th`;
+    const said = (x: { callee: string }): string => src?.filter((a) => a.callee === x.callee).map((a) => `\`${shorten(a.text)}\``).join(', ') ?? '';
+    const k = verdict.conflicts[0];
+    if (k !== undefined) {
+      ev?.push(`machine code: frees what ${k.callee} returns when called with ${k.values.map((x) => `$${hex(x)}`).join(' or ')} as its ${nth(k.position)} argument, but this site's ${said(k)} passes ${k.site.map(String).join(' or ')}`);
+      return TUNING.argumentMismatch;
+    }
+    const m = verdict.matches[0];
+    if (m !== undefined) {
+      ev?.push(`machine code: frees what ${m.callee} returns when called with ${m.values.map((x) => `$${hex(x)}`).join(' or ')} as its ${nth(m.position)} argument, as this site's ${said(m)} passes`);
+      return TUNING.argumentMatch;
     }
     return 1;
   }
