@@ -320,3 +320,22 @@ test('6.12, a tail-called free reported at the caller, in a file that never name
   assert.equal(`${view.rows[0]?.candidates[0]?.file}:${view.rows[0]?.candidates[0]?.line}`, 'net/wireless/nl80211.c:19761');
   assert.equal(view.rows[0]?.candidates[0]?.calledAt?.line, 1142);
 });
+
+test('6.12, the constants passed to the call that made the freed buffer tell look-alike frees apart (bluetooth.ko)', { skip }, async () => {
+  // send_monitor_replay (net/bluetooth/hci_sock.c), inlined into hci_sock_bind: `skb = create_monitor_event(hdev,
+  // HCI_DEV_REG); … if (sock_queue_rcv_skb(sk, skb)) kfree_skb(skb);` (line 740), the same with HCI_DEV_OPEN (750),
+  // and with HCI_DEV_UP or HCI_DEV_SETUP (761). objdump -dr: `mov $0x1,%esi; call create_monitor_event` before the
+  // sk_skb_reason_drop at +0x6da, `mov $0x7,%esi` before the one at +0x7c1.
+  const [reg, open] = await explainJson(['--kernel', vmlinuz, '--modules', modules, 'hci_sock_bind+0x6df/0x940 [bluetooth]', 'hci_sock_bind+0x7c6/0x940 [bluetooth]']);
+  const file = 'net/bluetooth/hci_sock.c';
+  assert.equal(reg?.method, 'machine-code');
+  assert.equal(where(reg), `${file}:740`);
+  assert.ok(reg?.candidates[0]?.evidence.some((x) => x.includes('frees what create_monitor_event returns when called with $0x1 as its 2nd argument, as this site\'s `skb = create_monitor_event(hdev, HCI_DEV_REG);`')), reg?.candidates[0]?.evidence.join('\n'));
+  const other = reg?.candidates.find((c) => c.line === 750);
+  assert.ok(other?.evidence.some((x) => x.includes('but this site\'s `skb = create_monitor_event(hdev, HCI_DEV_OPEN);` passes 7')), other?.evidence.join('\n'));
+  assert.equal(where(open), `${file}:750`);
+  assert.ok(open?.candidates[0]?.evidence.some((x) => x.includes('called with $0x7 as its 2nd argument')), open?.candidates[0]?.evidence.join('\n'));
+  // The last site is reached by two assignments (HCI_DEV_UP = 3, HCI_DEV_SETUP = 9): neither is the code's 7.
+  const chain = open?.candidates.find((c) => c.line === 761);
+  assert.ok(chain?.evidence.some((x) => x.includes('passes 3 or 9')), chain?.evidence.join('\n'));
+});
