@@ -260,12 +260,14 @@ function guardCompared(flow: Flow, insns: readonly Insn[], start: number, noretu
 
 /** Whether a field the freed buffer was loaded from (`mov 0x100(%r12),%rsi`) is set to 0 just after the call. */
 function clearsAfter(insns: readonly Insn[], i: number, skb: readonly Origin[], noreturn: FallThrough, isDrop: (x: Insn) => boolean): boolean {
-  const disps = new Set(skb.flatMap((o) => (o.kind === 'load' ? [o.disp] : [])));
+  // An array element (loaded through an index register) is cleared through one; a plain field without.
+  const key = (disp: number, indexed: boolean): string => `${disp}${indexed ? 'i' : ''}`;
+  const disps = new Set(skb.flatMap((o) => (o.kind === 'load' ? [key(o.disp, o.indexed === true)] : [])));
   if (disps.size === 0) return false;
   for (let k = i + 1, n = 0; k < insns.length && n < CLEAR_WINDOW; k++, n++) {
     const y = insns[k];
     if (y === undefined || isDrop(y)) break;
-    if (y.clears !== null && disps.has(y.clears.disp)) return true;
+    if (y.clears !== null && disps.has(key(y.clears.disp, y.clears.index !== null))) return true;
     if (!fallsThrough(y, noreturn) || y.flow === 'jcc') break;
   }
   return false;

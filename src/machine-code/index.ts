@@ -976,7 +976,8 @@ export class MachineCode implements CodeEvidence {
 
   /** The displacement the code loads the freed buffer from, against the site's freed field. */
   private fieldFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
-    const loads = c.skb.filter((o): o is { kind: 'load'; disp: number } => o.kind === 'load').map((o) => o.disp);
+    // An array element's displacement (`np->rx_info[i].skb`) is not resolved: only plain fields are compared.
+    const loads = c.skb.filter((o): o is { kind: 'load'; disp: number } => o.kind === 'load' && o.indexed !== true).map((o) => o.disp);
     if (loads.length === 0) return 1;
     const f = this.siteField(fa, s.site);
     if (f === null) return 1;
