@@ -339,3 +339,25 @@ test('6.12, the constants passed to the call that made the freed buffer tell loo
   const chain = open?.candidates.find((c) => c.line === 761);
   assert.ok(chain?.evidence.some((x) => x.includes('passes 3 or 9')), chain?.evidence.join('\n'));
 });
+
+test('6.12, two ring-flush loops freeing look-alike array elements: the element each call loads and clears decides (starfire.ko, hamachi.ko)', { skip }, async () => {
+  // starfire's netdev_close (drivers/net/ethernet/adaptec/starfire.c): `dev_kfree_skb(np->rx_info[i].skb);` (1968) and
+  // `skb = np->tx_info[i].skb; … dev_kfree_skb(skb); np->tx_info[i].skb = NULL;` (1980), np = netdev_priv(dev). objdump -dr:
+  // `mov 0xa20(%rbp,%rbx,2),%rdi; call consume_skb; movq $0x0,0xa20(%rbp,%rbx,2)` (+0x111; %rbp is dev, netdev_priv is
+  // dev + 0xa00), and for tx a pointer stepping through the ring, `mov (%rbx),%r12 … movq $0x0,(%rbx)` (+0x185).
+  // hamachi_tx_timeout: `skb = hmp->tx_skbuff[i]` (1105) at `mov 0x1a10(%rbx,%rbp,8),%r13`, `skb = hmp->rx_skbuff[i]`
+  // (1128) at `mov 0xa10(%rbx,%rbp,1),%r13`.
+  const [rx, tx, ham] = await explainJson(['--kernel', vmlinuz, '--modules', modules, 'netdev_close+0x116/0x260 [starfire]', 'netdev_close+0x18a/0x260 [starfire]', 'hamachi_tx_timeout+0x1ec/0x3f0 [hamachi]']);
+  const file = 'drivers/net/ethernet/adaptec/starfire.c';
+  assert.equal(rx?.method, 'machine-code');
+  assert.equal(where(rx), `${file}:1968`);
+  const ev = rx?.candidates[0]?.evidence ?? [];
+  assert.ok(ev.some((x) => x.includes('frees the buffer loaded from 0xa20(…) (an array element, through an index register), the offset of this site\'s np->rx_info[i].skb (struct netdev_private) in the image\'s BTF past netdev_priv\'s 0xa00')), ev.join('\n'));
+  // The indexed load and the indexed clear: both sites clear their element, and both calls do.
+  assert.ok(ev.some((x) => x.includes('is set to NULL right after the call, as this site does')), ev.join('\n'));
+  assert.ok(rx?.candidates.find((c) => c.line === 1980)?.evidence.some((x) => x.includes('is set to NULL right after the call, as this site does')));
+  assert.equal(where(tx), `${file}:1980`);
+  assert.equal(where(ham), 'drivers/net/ethernet/packetengines/hamachi.c:1128');
+  assert.ok(ham?.candidates[0]?.evidence.some((x) => x.includes('0xa10(…) (an array element, through an index register), the offset of this site\'s skb = hmp->rx_skbuff[i]')), ham?.candidates[0]?.evidence.join('\n'));
+  assert.ok(ham?.candidates.find((c) => c.line === 1105)?.evidence.some((x) => x.includes('is at 0x1010 (0x1a10 past netdev_priv) (an array element, through an index register)')));
+});
