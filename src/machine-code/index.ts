@@ -900,12 +900,14 @@ export class MachineCode implements CodeEvidence {
     const said = (x: { callee: string }): string => src?.filter((a) => a.callee === x.callee).map((a) => `\`${shorten(a.text)}\``).join(', ') ?? '';
     const k = verdict.conflicts[0];
     if (k !== undefined) {
-      ev?.push(`machine code: frees what ${k.callee} returns when called with ${k.values.map((x) => `$${hex(x)}`).join(' or ')} as its ${nth(k.position)} argument, but this site's ${said(k)} passes ${k.site.map(String).join(' or ')}`);
+      const many = (src?.filter((a) => a.callee === k.callee).length ?? 0) > 1;
+      ev?.push(`machine code: frees what ${k.callee} returns when called with ${k.values.map((x) => `$${hex(x)}`).join(' or ')} as its ${nth(k.position)} argument, but this site's ${said(k)} pass${many ? '' : 'es'} ${k.site.map(String).join(' or ')}`);
       return TUNING.argumentMismatch;
     }
     const m = verdict.matches[0];
     if (m !== undefined) {
-      ev?.push(`machine code: frees what ${m.callee} returns when called with ${m.values.map((x) => `$${hex(x)}`).join(' or ')} as its ${nth(m.position)} argument, as this site's ${said(m)} passes`);
+      const many = (src?.filter((a) => a.callee === m.callee).length ?? 0) > 1;
+      ev?.push(`machine code: frees what ${m.callee} returns when called with ${m.values.map((x) => `$${hex(x)}`).join(' or ')} as its ${nth(m.position)} argument, as this site's ${said(m)} pass${many ? '' : 'es'}`);
       return TUNING.argumentMatch;
     }
     return 1;
@@ -1003,7 +1005,7 @@ export class MachineCode implements CodeEvidence {
       return TUNING.fieldMatch;
     }
     if (loads.length === c.skb.length) {
-      ev?.push(`machine code: frees the buffer loaded from ${[...new Set(loads)].map(hex).join(', ')}(…), but this site's ${f.text} is at ${hex(f.disp)}${f.priv !== null ? ` (${hex(f.priv)} past netdev_priv)` : ''}${element} in the image's BTF`);
+      ev?.push(`machine code: frees the buffer loaded from ${[...new Set(loads)].map(hex).join(', ')}(…), but this site's ${f.text} is at ${hex(f.disp)}${f.priv !== null ? ` (${hex(f.priv)} past netdev_priv)` : ''} in the image's BTF${f.indexed ? ', an array element' : ''}`);
       return TUNING.fieldMismatch;
     }
     return 1;
