@@ -184,6 +184,19 @@ export class Btf {
     return cur;
   }
 
+  /** The element type of an array type (after typedefs), or null for another kind. */
+  arrayElement(id: number): number | null {
+    const t = this.rec(this.resolve(id));
+    if (t === null || t.r.kind !== KIND_ARRAY) return null;
+    return t.part.view.getUint32(t.r.data, true);
+  }
+
+  /** The byte size of a struct or union type (after typedefs), or null for another kind. */
+  structSize(id: number): number | null {
+    const t = this.rec(this.resolve(id));
+    return t === null || (t.r.kind !== KIND_STRUCT && t.r.kind !== KIND_UNION) ? null : t.r.sizeOrType;
+  }
+
   /** Whether a type id (after typedefs) is a pointer. */
   isPointer(id: number): boolean {
     return this.rec(this.resolve(id))?.r.kind === KIND_PTR;

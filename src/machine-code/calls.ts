@@ -6,6 +6,7 @@ import { codeAfter, type After } from './after-drop.ts';
 import { valueOrigins, type Origin } from './dataflow.ts';
 import { ARG_FAMILIES, type DecodedFunction, type Insn } from './decode.ts';
 import { pathCalls, type PathCall } from './path-calls.ts';
+import { originArguments, type CodeCallArguments } from './call-arguments.ts';
 
 export interface Callee {
   name: string;
@@ -71,6 +72,8 @@ export interface DropCall {
   guard: { compared: number[]; edges: number; fields: GuardField[] };
   /** Where the freed buffer (the callee's skb argument) comes from, over every path back. */
   skb: Origin[];
+  /** The constant arguments of each call whose result is the freed buffer (call-arguments.ts). */
+  skbCallArgs: CodeCallArguments[];
   /** The field the freed buffer was loaded from is set to NULL right after the call (`kfree_skb(p->skb); p->skb = NULL;`). */
   clearsField: boolean;
   /** Offsets of WARN traps (`ud2` the kernel resumes after) on the straight line into the call or on a jump into its block. */
@@ -259,12 +262,14 @@ function guardCompared(flow: Flow, insns: readonly Insn[], start: number, noretu
 
 /** Whether a field the freed buffer was loaded from (`mov 0x100(%r12),%rsi`) is set to 0 just after the call. */
 function clearsAfter(insns: readonly Insn[], i: number, skb: readonly Origin[], noreturn: FallThrough, isDrop: (x: Insn) => boolean): boolean {
-  const disps = new Set(skb.flatMap((o) => (o.kind === 'load' ? [o.disp] : [])));
+  // An array element (loaded through an index register) is cleared through one; a plain field without.
+  const key = (disp: number, indexed: boolean): string => `${disp}${indexed ? 'i' : ''}`;
+  const disps = new Set(skb.flatMap((o) => (o.kind === 'load' ? [key(o.disp, o.indexed === true)] : [])));
   if (disps.size === 0) return false;
   for (let k = i + 1, n = 0; k < insns.length && n < CLEAR_WINDOW; k++, n++) {
     const y = insns[k];
     if (y === undefined || isDrop(y)) break;
-    if (y.clears !== null && disps.has(y.clears.disp)) return true;
+    if (y.clears !== null && disps.has(key(y.clears.disp, y.clears.index !== null))) return true;
     if (!fallsThrough(y, noreturn) || y.flow === 'jcc') break;
   }
   return false;
@@ -391,7 +396,7 @@ export function findDropCalls(fn: DecodedFunction, callees: ReadonlyMap<string, 
       pathCalls: pathCalls(insns, flow, start, { isDrop, fallsThrough: (y) => fallsThrough(y, opts), ignore: (n) => callees.has(n) || NOT_NEIGHBOURS.test(n), maxJoins: PATH_JOINS, budget: PATH_BUDGET }),
       entry: entryFacts(flow, insns, start, opts, isDrop, callees),
       guard: guardCompared(flow, insns, start, opts, isDrop),
-      skb, clearsField: clearsAfter(insns, i, skb, opts, isDrop), warnings,
+      skb, skbCallArgs: originArguments(skb, (k, f) => flow.reachingConstants(k, f)), clearsField: clearsAfter(insns, i, skb, opts, isDrop), warnings,
       returns: x.flow === 'call' ? codeReturn(insns, fn.at, i, (k, f) => flow.reachingConstants(k, f)) : null,
       after: codeAfter(insns, fn.at, i),
       bumpsBefore,

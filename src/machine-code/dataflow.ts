@@ -3,7 +3,8 @@
 // sites with the same code around them often free different buffers.
 import { ARG_FAMILIES, type Insn } from './decode.ts';
 
-export type Origin = { kind: 'call'; name: string } | { kind: 'icall' } | { kind: 'param'; index: number } | { kind: 'load'; disp: number } | { kind: 'other' };
+/** A call's result carries the call's instruction index (`at`): the same function called twice is two origins. */
+export type Origin = { kind: 'call'; name: string; at?: number } | { kind: 'icall' } | { kind: 'param'; index: number } | { kind: 'load'; disp: number; indexed?: boolean } | { kind: 'other' };
 
 const RSP = 4;
 const MAX_STEPS = 400;
@@ -16,7 +17,7 @@ export function valueOrigins(insns: readonly Insn[], predecessors: (i: number) =
   type State = { reg: number } | { slot: number };
   const out = new Map<string, Origin>();
   const add = (o: Origin): void => {
-    const k = o.kind === 'call' ? `c:${o.name}` : o.kind === 'param' ? `p:${o.index}` : o.kind === 'load' ? `l:${o.disp}` : o.kind === 'icall' ? 'i' : 'o';
+    const k = o.kind === 'call' ? `c:${o.name}:${o.at ?? ''}` : o.kind === 'param' ? `p:${o.index}` : o.kind === 'load' ? `l:${o.disp}${o.indexed === true ? 'i' : ''}` : o.kind === 'icall' ? 'i' : 'o';
     if (!out.has(k)) out.set(k, o);
   };
   const seen = new Set<string>();
@@ -46,9 +47,10 @@ export function valueOrigins(insns: readonly Insn[], predecessors: (i: number) =
         const bit = 1 << st.reg;
         if (x.copy !== null && x.copy[0] === st.reg) work.push([q, { reg: x.copy[1] }]);
         else if (x.load !== null && x.load.dst === st.reg) {
-          if (x.load.base === RSP) work.push([q, { slot: x.load.disp }]);
+          if (x.load.index !== null) add({ kind: 'load', disp: x.load.disp, indexed: true });
+          else if (x.load.base === RSP) work.push([q, { slot: x.load.disp }]);
           else add({ kind: 'load', disp: x.load.disp });
-        } else if ((x.flow === 'call' || x.flow === 'icall') && st.reg === 0) add(x.flow === 'icall' ? { kind: 'icall' } : x.callee !== null ? { kind: 'call', name: x.callee } : { kind: 'other' });
+        } else if ((x.flow === 'call' || x.flow === 'icall') && st.reg === 0) add(x.flow === 'icall' ? { kind: 'icall' } : x.callee !== null ? { kind: 'call', name: x.callee, at: q } : { kind: 'other' });
         else if ((x.writes & bit) !== 0) add({ kind: 'other' });
         else work.push([q, st]);
       } else {
@@ -130,14 +132,15 @@ export function clearedAfter(all: readonly string[], endLine: number, expr: stri
     if (m?.[1] === undefined || /[=!<]$/.test(m[1])) continue;
     const lhs = m[1].replace(/\s+/g, '');
     if (lhs === e) return isMember;
-    if (!isMember && floor !== undefined && /^(?:\*[A-Za-z_]\w*|[A-Za-z_]\w*(?:(?:->|\.)\w+)+)$/.test(lhs) && aliases(all, floor, endLine, e, lhs)) return true;
+    // The memory may be an array element (`np->tx_info[i].skb`), as the code's indexed load and clear are.
+    if (!isMember && floor !== undefined && /^(?:\*[A-Za-z_]\w*|[A-Za-z_]\w*(?:(?:->|\.)\w+(?:\[\w+\])?)+)$/.test(lhs) && aliases(all, floor, endLine, e, lhs)) return true;
   }
   return false;
 }
 
 /** Whether variable `v` is assigned from memory `slot` or stored into it between `floor` and `to` (`v = *slot`, `slot = v`, `v = slot = …`). */
 function aliases(all: readonly string[], floor: number, to: number, v: string, slot: string): boolean {
-  const s = slot.replace(/[*.>-]/g, (c) => `\\${c}`).replace(/\\\*/, '\\*\\s*');
+  const s = slot.replace(/[*.>[\]-]/g, (c) => `\\${c}`).replace(/\\\*/, '\\*\\s*');
   const from = new RegExp(`(?:^|[^\\w.>])${v}\\s*=\\s*${s}(?:\\s*[;=])`);
   const into = new RegExp(`(?:^|[^\\w.>])${s}\\s*=\\s*${v}\\s*;`);
   for (let n = floor + 1; n < to; n++) {

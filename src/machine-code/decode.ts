@@ -46,12 +46,15 @@ export interface Insn {
   copy: [number, number] | null;
   /** A 32-bit register-to-register `mov` (`mov %ebx,%eax`: a return value set before a call): [destination family, source family]. */
   copy32: [number, number] | null;
-  /** A 64-bit `mov disp(%base), %reg` (no index): the loaded register, the base register's family and the displacement. */
-  load: { dst: number; base: number; disp: number } | null;
+  /**
+   * A 64-bit `mov disp(%base[,%index,scale]), %reg`: the loaded register, the base register's family, the
+   * displacement, and the index register's family (null without one: `np->rx_info[i].skb` has one).
+   */
+  load: { dst: number; base: number; disp: number; index: number | null } | null;
   /** A 64-bit `mov %reg, disp(%base)` (no index). */
   store: { src: number; base: number; disp: number } | null;
-  /** A 64-bit `movq $0, disp(%base)` (no index): a pointer field set to NULL. */
-  clears: { base: number; disp: number } | null;
+  /** A 64-bit `movq $0, disp(%base[,%index,scale])`: a pointer field set to NULL (index as in `load`). */
+  clears: { base: number; disp: number; index: number | null } | null;
   /**
    * What it writes to memory through its first operand: `count` (`inc`, `dec`, `add`, `sub`, `xadd`: a counter
    * bump, `lock incq 0x260(%r14)`), `stack` (through %rsp, or %rbp below it), `write` (any other store or
@@ -209,15 +212,19 @@ export function decodeFunction(code: FunctionCode, namer: TargetNamer | null): D
       const k0 = insn.op0Kind;
       const k1 = insn.op1Kind;
       const wide = (r: Register): boolean => RegisterExt.isGPR64(r);
-      const simple = insn.memoryIndex === Register.None && insn.memorySegment !== Register.GS && insn.memoryBase !== Register.RIP;
+      const plain = insn.memorySegment !== Register.GS && insn.memoryBase !== Register.RIP;
+      const simple = plain && insn.memoryIndex === Register.None;
+      const index = insn.memoryIndex === Register.None ? null : familyOf(insn.memoryIndex);
+      // An array element through an index register (`mov 0xa20(%rbp,%rbx,2),%rdi`) is loaded and cleared too.
+      const indexed = plain && (index === null || index >= 0);
       if (k0 === OpKind.Register && k1 === OpKind.Register && wide(insn.op0Register) && wide(insn.op1Register)) copy = [familyOf(insn.op0Register), familyOf(insn.op1Register)];
       else if (k0 === OpKind.Register && k1 === OpKind.Register && RegisterExt.isGPR32(insn.op0Register) && RegisterExt.isGPR32(insn.op1Register)) copy32 = [familyOf(insn.op0Register), familyOf(insn.op1Register)];
-      else if (k0 === OpKind.Register && k1 === OpKind.Memory && wide(insn.op0Register) && simple && familyOf(insn.memoryBase) >= 0) {
-        load = { dst: familyOf(insn.op0Register), base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
+      else if (k0 === OpKind.Register && k1 === OpKind.Memory && wide(insn.op0Register) && indexed && familyOf(insn.memoryBase) >= 0) {
+        load = { dst: familyOf(insn.op0Register), base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)), index };
       } else if (k0 === OpKind.Memory && k1 === OpKind.Register && wide(insn.op1Register) && simple && familyOf(insn.memoryBase) >= 0) {
         store = { src: familyOf(insn.op1Register), base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
-      } else if (k0 === OpKind.Memory && insn.memorySize === MemorySize.UInt64 && imms.length === 1 && imms[0] === 0 && simple && familyOf(insn.memoryBase) >= 0) {
-        clears = { base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)) };
+      } else if (k0 === OpKind.Memory && insn.memorySize === MemorySize.UInt64 && imms.length === 1 && imms[0] === 0 && indexed && familyOf(insn.memoryBase) >= 0) {
+        clears = { base: familyOf(insn.memoryBase), disp: Number(BigInt.asIntN(64, insn.memoryDisplacement)), index };
       }
     }
     let memWrite: Insn['memWrite'] = null;

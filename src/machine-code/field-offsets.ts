@@ -44,7 +44,8 @@ export function declaredStruct(all: readonly string[], floor: number, line: numb
  */
 export function assignedAccess(all: readonly string[], floor: number, line: number, name: string): string | null {
   const any = new RegExp(`(?:^|[^\\w.>=!<])${name}\\s*=[^=]`);
-  const plain = new RegExp(`(?:^|[^\\w.>=!<])${name}\\s*=\\s*([A-Za-z_]\\w*(?:\\s*(?:->|\\.)\\s*[A-Za-z_]\\w*)+)\\s*;`);
+  // A member step may index an array (`skb = np->tx_info[i].skb;`): elementDisplacement reads those.
+  const plain = new RegExp(`(?:^|[^\\w.>=!<])${name}\\s*=\\s*([A-Za-z_]\\w*(?:\\s*(?:->|\\.)\\s*[A-Za-z_]\\w*(?:\\s*\\[\\s*\\w+\\s*\\])?)+)\\s*;`);
   for (let n = line - 1; n > floor; n--) {
     const text = all[n - 1] ?? '';
     if (!any.test(text)) continue;
@@ -147,4 +148,102 @@ export function conditionAccesses(text: string): string[] {
     if (fieldAccess(e) !== null) out.add(e);
   }
   return [...out];
+}
+
+/** A field access whose member steps may index an array (`np->rx_info[i].skb`, `hmp->rx_skbuff[i]`). */
+export interface ElementAccess {
+  base: string;
+  steps: Array<{ op: '->' | '.'; name: string; index: string | null }>;
+}
+
+/** `a->b[i].c` as its base and steps, each with its index (a variable or a decimal literal); null without an index or for anything else. */
+export function elementAccess(expr: string): ElementAccess | null {
+  const e = expr.replace(/\s+/g, '');
+  const m = /^([A-Za-z_]\w*)((?:(?:->|\.)[A-Za-z_]\w*(?:\[\w+\])?)+)$/.exec(e);
+  if (m?.[1] === undefined || m[2] === undefined) return null;
+  const steps = [...m[2].matchAll(/(->|\.)([A-Za-z_]\w*)(?:\[(\w+)\])?/g)].map((x) => ({ op: x[1] as '->' | '.', name: x[2] ?? '', index: x[3] ?? null }));
+  if (steps[0]?.op !== '->' || steps.every((x) => x.index === null)) return null;
+  return { base: m[1], steps };
+}
+
+/**
+ * The displacement of an element access's last load, and whether that load goes through an index register:
+ * an array member's offset, then the element's own members (`np->rx_info[i].skb` is rx_info's offset plus
+ * skb's in struct rx_ring_info; the index is in a register, `mov 0xa20(%rbp,%rbx,2),%rdi`). A literal index
+ * folds into the displacement (index × element size); an upper-case one (a macro) is not resolved. Null unless
+ * every struct of that name gives the same answer.
+ */
+export function elementDisplacement(btf: Btf, struct: string, steps: ElementAccess['steps']): { disp: number; indexed: boolean } | null {
+  const ids = btf.structsNamed(struct);
+  if (ids.length === 0) return null;
+  let out: { disp: number; indexed: boolean } | null = null;
+  for (const id of ids) {
+    let type = id;
+    let disp = 0;
+    let indexed = false;
+    let ok = true;
+    for (const [k, s] of steps.entries()) {
+      if (k > 0 && s.op === '->') {
+        if (!btf.isPointer(type)) {
+          ok = false;
+          break;
+        }
+        type = btf.resolve(type, true);
+        disp = 0;
+        indexed = false;
+      } else if (k > 0) type = btf.resolve(type);
+      const m = btf.member(type, s.name);
+      if (m === null) {
+        ok = false;
+        break;
+      }
+      disp += m.offset;
+      type = m.type;
+      if (s.index === null) continue;
+      const elem = btf.arrayElement(type);
+      if (elem === null) {
+        ok = false;
+        break;
+      }
+      type = elem;
+      if (/^\d+$/.test(s.index)) {
+        const size = btf.isPointer(elem) ? 8 : btf.structSize(elem);
+        if (size === null) {
+          ok = false;
+          break;
+        }
+        disp += Number(s.index) * size;
+      } else if (/^[a-z_]\w*$/.test(s.index)) indexed = true;
+      else {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) return null;
+    if (out !== null && (out.disp !== disp || out.indexed !== indexed)) return null;
+    out = { disp, indexed };
+  }
+  return out;
+}
+
+/** Whether the pointer `name` is set from `netdev_priv(…)` in the function's lines from `floor` to `line`. */
+export function fromNetdevPriv(all: readonly string[], floor: number, line: number, name: string): boolean {
+  const re = new RegExp(`(?:^|[^\\w.>])${name}\\s*=\\s*netdev_priv\\s*\\(`);
+  for (let n = floor; n <= line; n++) if (re.test(all[n - 1] ?? '')) return true;
+  return false;
+}
+
+/** Alignment of a net_device's private area (NETDEV_ALIGN in include/linux/netdevice.h). */
+const NETDEV_ALIGN = 32;
+
+/**
+ * Where `netdev_priv(dev)` points past `dev`: sizeof(struct net_device) rounded up to NETDEV_ALIGN, from BTF.
+ * gcc often keeps `dev` in the register and folds this into each displacement (`mov 0x1a10(%rbx,%rbp,8)` is
+ * `hmp->tx_skbuff[i]` at 0x1010 of struct hamachi_private). Null when BTF has no single net_device.
+ */
+export function netdevPrivOffset(btf: Btf): number | null {
+  const ids = btf.structsNamed('net_device');
+  const sizes = new Set(ids.map((id) => btf.structSize(id)));
+  const size = sizes.size === 1 ? [...sizes][0] : null;
+  return size === null || size === undefined ? null : Math.ceil(size / NETDEV_ALIGN) * NETDEV_ALIGN;
 }

@@ -28,7 +28,8 @@ import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceV
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, textFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 import { pathBefore, sitePath } from './site-path.ts';
 import { sourceReturn, type SourceReturn } from './return-value.ts';
-import { accessDisplacement, assignedAccess, conditionAccesses, declaredStruct, fieldAccess, TypeInfo } from './field-offsets.ts';
+import { accessDisplacement, assignedAccess, conditionAccesses, declaredStruct, elementAccess, elementDisplacement, fieldAccess, fromNetdevPriv, netdevPrivOffset, TypeInfo } from './field-offsets.ts';
+import { compareArguments, sourceCallArguments, type SourceCallArguments } from './call-arguments.ts';
 import { afterConflict, afterEvidence, SiteAfter } from './after-drop.ts';
 import { counterFactor, siteCounters, type SiteCounters } from './counters.ts';
 
@@ -163,6 +164,12 @@ const TUNING = {
    * site's whole window bumps other fields (counters.ts).
    */
   counters: { match: 3, mismatch: 1 / 3, maxMatches: 2 },
+  /**
+   * The constants the code passes to the call whose result it frees, against the arguments of the site's own
+   * assignment from that call (call-arguments.ts): all of them there, or none of them at some position.
+   */
+  argumentMatch: 2,
+  argumentMismatch: 0.3,
 };
 
 interface FunctionAnalysis {
@@ -184,6 +191,14 @@ interface FunctionAnalysis {
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** A site's freed field through BTF: its displacement, whether it is an array element, and past netdev_priv's offset. */
+interface SiteField {
+  text: string;
+  disp: number;
+  indexed: boolean;
+  priv: number | null;
+}
 const shorten = (t: string): string => (t.length > 80 ? `${t.slice(0, 79)}…` : t);
 
 /** How many out-of-line functions deep a chain of tail jumps to a drop function is followed. */
@@ -708,6 +723,7 @@ export class MachineCode implements CodeEvidence {
     if (!otherCallee) f *= this.pathCallFactor(c, s, [...near, ...entryHits], ev);
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
+    f *= this.argumentFactor(c, s, ev);
     f *= this.fieldFactor(fa, c, s, ev);
     f *= this.conditionFieldFactor(fa, c, s, ev);
     f *= this.returnFactor(fa, c, s, ev, returns);
@@ -897,14 +913,47 @@ export class MachineCode implements CodeEvidence {
     return 1;
   }
 
+  private readonly argumentCache = new Map<string, SourceCallArguments[] | null>();
+
+  /** The constants the code passes to the call whose result it frees, against the site's assignment from that call. */
+  private argumentFactor(c: DropCall, s: CodeSite, ev: string[] | null): number {
+    if (c.skbCallArgs.length === 0) return 1;
+    const v = this.siteValue(s.site);
+    if (v.kind !== 'variable') return 1;
+    const key = `${s.site.file}:${s.site.line}:${s.site.column}`;
+    let src = this.argumentCache.get(key);
+    if (src === undefined) {
+      const all = this.opts.lines(s.site.file);
+      src = all === null ? null : sourceCallArguments(all, s.site.functionStartLine, s.site.line, v.name, (e) => this.constantOf(s.site.file, e));
+      this.argumentCache.set(key, src);
+    }
+    if (src === null) return 1;
+    const verdict = compareArguments(c.skbCallArgs, src);
+    const nth = (p: number): string => ['1st', '2nd', '3rd', '4th', '5th', '6th'][p] ?? `${p + 1}th`;
+    const said = (x: { callee: string }): string => src?.filter((a) => a.callee === x.callee).map((a) => `\`${shorten(a.text)}\``).join(', ') ?? '';
+    const k = verdict.conflicts[0];
+    if (k !== undefined) {
+      const many = (src?.filter((a) => a.callee === k.callee).length ?? 0) > 1;
+      ev?.push(`machine code: frees what ${k.callee} returns when called with ${k.values.map((x) => `$${hex(x)}`).join(' or ')} as its ${nth(k.position)} argument, but this site's ${said(k)} pass${many ? '' : 'es'} ${k.site.map(String).join(' or ')}`);
+      return TUNING.argumentMismatch;
+    }
+    const m = verdict.matches[0];
+    if (m !== undefined) {
+      const many = (src?.filter((a) => a.callee === m.callee).length ?? 0) > 1;
+      ev?.push(`machine code: frees what ${m.callee} returns when called with ${m.values.map((x) => `$${hex(x)}`).join(' or ')} as its ${nth(m.position)} argument, as this site's ${said(m)} pass${many ? '' : 'es'}`);
+      return TUNING.argumentMatch;
+    }
+    return 1;
+  }
+
   private types: TypeInfo | null = null;
-  private readonly freedFieldCache = new Map<string, { text: string; disp: number } | null>();
+  private readonly freedFieldCache = new Map<string, SiteField | null>();
 
   /** The site's freed field as the displacement BTF gives it (field-offsets.ts), once per site and module. */
-  private siteField(fa: FunctionAnalysis, site: DropSite): { text: string; disp: number } | null {
+  private siteField(fa: FunctionAnalysis, site: DropSite): SiteField | null {
     const key = `${fa.object?.path ?? ''}\0${site.file}:${site.line}:${site.column}`;
     if (this.freedFieldCache.has(key)) return this.freedFieldCache.get(key) ?? null;
-    let out: { text: string; disp: number } | null = null;
+    let out: SiteField | null = null;
     const all = this.opts.lines(site.file);
     const api = this.apiByName.get(site.api);
     const expr = all === null || api === undefined ? null : callArgument(all.slice(site.line - 1, site.endLine).join(' '), site.api, api.skbArg);
@@ -912,7 +961,7 @@ export class MachineCode implements CodeEvidence {
       const plain = expr.replace(/\s+/g, '');
       const text = /^[A-Za-z_]\w*$/.test(plain) ? assignedAccess(all, site.functionStartLine, site.line, plain) : plain;
       const at = text === null ? null : this.displacementAt(fa, all, site, text);
-      if (at !== null && text !== null) out = { text: `${text === plain ? '' : `${plain} = `}${text} (struct ${at.struct})`, disp: at.disp };
+      if (at !== null && text !== null) out = { text: `${text === plain ? '' : `${plain} = `}${text} (struct ${at.struct})`, disp: at.disp, indexed: at.indexed, priv: at.priv };
     }
     this.freedFieldCache.set(key, out);
     return out;
@@ -922,31 +971,37 @@ export class MachineCode implements CodeEvidence {
    * A field access of the site's function (`ddev->chaining_skb`) as the displacement the image's or module's
    * BTF gives it, the struct of its base variable taken from that variable's declaration; null when either is unknown.
    */
-  private displacementAt(fa: FunctionAnalysis, all: readonly string[], site: DropSite, text: string): { struct: string; disp: number } | null {
-    const access = fieldAccess(text);
+  private displacementAt(fa: FunctionAnalysis, all: readonly string[], site: DropSite, text: string): { struct: string; disp: number; indexed: boolean; priv: number | null } | null {
+    const access = fieldAccess(text) ?? elementAccess(text);
     const struct = access === null ? null : declaredStruct(all, site.functionStartLine, site.line, access.base);
     if (access === null || struct === null) return null;
     this.types ??= new TypeInfo(() => this.opts.image?.btf?.() ?? null);
     const btf = this.types.of(fa.object);
-    const disp = btf === null ? null : accessDisplacement(btf, struct, access.steps);
-    return disp === null ? null : { struct, disp };
+    if (btf === null) return null;
+    const at = 'index' in (access.steps[0] ?? {}) ? elementDisplacement(btf, struct, access.steps as Parameters<typeof elementDisplacement>[2])
+      : ((d) => (d === null ? null : { disp: d, indexed: false }))(accessDisplacement(btf, struct, access.steps));
+    if (at === null) return null;
+    // `np = netdev_priv(dev)`: gcc may keep `dev` and fold the private area's offset into the displacement.
+    const direct = access.steps.slice(1).every((x) => x.op === '.');
+    const off = direct && fromNetdevPriv(all, site.functionStartLine, site.line, access.base) ? netdevPrivOffset(btf) : null;
+    return { struct, disp: at.disp, indexed: at.indexed, priv: off === null ? null : at.disp + off };
   }
 
-  private readonly conditionFieldCache = new Map<string, { text: string; accesses: Array<{ text: string; disp: number }> } | null>();
+  private readonly conditionFieldCache = new Map<string, { text: string; accesses: Array<{ text: string; disp: number; priv: number | null }> } | null>();
 
   /** The field accesses of the conditions on the paths into a site, with their displacements through BTF. */
-  private conditionFields(fa: FunctionAnalysis, site: DropSite): { text: string; accesses: Array<{ text: string; disp: number }> } | null {
+  private conditionFields(fa: FunctionAnalysis, site: DropSite): { text: string; accesses: Array<{ text: string; disp: number; priv: number | null }> } | null {
     const key = `${fa.object?.path ?? ''}\0${site.file}:${site.line}:${site.column}`;
     if (this.conditionFieldCache.has(key)) return this.conditionFieldCache.get(key) ?? null;
-    let out: { text: string; accesses: Array<{ text: string; disp: number }> } | null = null;
+    let out: { text: string; accesses: Array<{ text: string; disp: number; priv: number | null }> } | null = null;
     const all = this.opts.lines(site.file);
     const e = entryLines(this.opts.lines, site.file, site.line, site.functionStartLine);
     if (all !== null && e !== null && e.lines.length > 0) {
       const text = e.lines.map((n) => (all[n - 1] ?? '').trim()).join(' ');
-      const accesses: Array<{ text: string; disp: number }> = [];
+      const accesses: Array<{ text: string; disp: number; priv: number | null }> = [];
       for (const a of conditionAccesses(text)) {
         const at = this.displacementAt(fa, all, site, a);
-        if (at !== null && at.disp > 0) accesses.push({ text: `${a} (struct ${at.struct})`, disp: at.disp });
+        if (at !== null && at.disp > 0) accesses.push({ text: `${a} (struct ${at.struct})`, disp: at.disp, priv: at.priv });
       }
       if (accesses.length > 0) out = { text, accesses };
     }
@@ -960,9 +1015,9 @@ export class MachineCode implements CodeEvidence {
     const g = this.conditionFields(fa, s.site);
     if (g === null) return 1;
     for (const f of c.guard.fields) {
-      const hit = g.accesses.find((a) => a.disp === f.disp);
+      const hit = g.accesses.find((a) => a.disp === f.disp || a.priv === f.disp);
       if (hit === undefined) continue;
-      ev?.push(`machine code: the code tests the field at ${hex(f.disp)}(…)${f.imm !== null && f.imm !== 0 ? ` against $${hex(f.imm)}` : ''} before branching here, the offset of ${hit.text} in the image's BTF, as this site's condition \`${shorten(g.text)}\` reads it`);
+      ev?.push(`machine code: the code tests the field at ${hex(f.disp)}(…)${f.imm !== null && f.imm !== 0 ? ` against $${hex(f.imm)}` : ''} before branching here, the offset of ${hit.text} in the image's BTF${hit.priv === f.disp ? ` past netdev_priv's ${hex(hit.priv - hit.disp)}` : ''}, as this site's condition \`${shorten(g.text)}\` reads it`);
       return TUNING.conditionField;
     }
     return 1;
@@ -970,16 +1025,20 @@ export class MachineCode implements CodeEvidence {
 
   /** The displacement the code loads the freed buffer from, against the site's freed field. */
   private fieldFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, ev: string[] | null): number {
-    const loads = c.skb.filter((o): o is { kind: 'load'; disp: number } => o.kind === 'load').map((o) => o.disp);
-    if (loads.length === 0) return 1;
+    if (!c.skb.some((o) => o.kind === 'load')) return 1;
     const f = this.siteField(fa, s.site);
     if (f === null) return 1;
-    if (loads.includes(f.disp)) {
-      ev?.push(`machine code: frees the buffer loaded from ${hex(f.disp)}(…), the offset of this site's ${f.text} in the image's BTF`);
+    // An array element (`np->rx_info[i].skb`) is loaded through an index register, a plain field without one.
+    const loads = c.skb.filter((o): o is { kind: 'load'; disp: number; indexed?: boolean } => o.kind === 'load' && (o.indexed === true) === f.indexed).map((o) => o.disp);
+    if (loads.length === 0) return 1;
+    const element = f.indexed ? ' (an array element, through an index register)' : '';
+    if (loads.includes(f.disp) || (f.priv !== null && loads.includes(f.priv))) {
+      const at = loads.includes(f.disp) ? f.disp : (f.priv ?? f.disp);
+      ev?.push(`machine code: frees the buffer loaded from ${hex(at)}(…)${element}, the offset of this site's ${f.text} in the image's BTF${at !== f.disp ? ` past netdev_priv's ${hex(at - f.disp)}` : ''}`);
       return TUNING.fieldMatch;
     }
     if (loads.length === c.skb.length) {
-      ev?.push(`machine code: frees the buffer loaded from ${[...new Set(loads)].map(hex).join(', ')}(…), but this site's ${f.text} is at ${hex(f.disp)} in the image's BTF`);
+      ev?.push(`machine code: frees the buffer loaded from ${[...new Set(loads)].map(hex).join(', ')}(…), but this site's ${f.text} is at ${hex(f.disp)}${f.priv !== null ? ` (${hex(f.priv)} past netdev_priv)` : ''} in the image's BTF${f.indexed ? ', an array element' : ''}`);
       return TUNING.fieldMismatch;
     }
     return 1;

@@ -5,7 +5,10 @@ export interface BtfStruct {
   name: string;
   union?: boolean;
   size: number;
-  /** type: 'int', 'ptr' (a pointer to the int), 'ptr:NAME' (a pointer to struct NAME), or 'NAME' (struct NAME embedded). */
+  /**
+   * type: 'int', 'ptr' (a pointer to the int), 'ptr:NAME' (a pointer to struct NAME), 'NAME' (struct NAME embedded),
+   * or 'arr:N:T' (an array of N elements of type T, any of the above).
+   */
   members: Array<{ name: string; type: string; offset: number; bits?: number }>;
 }
 
@@ -32,6 +35,14 @@ export function buildBtf(structs: readonly BtfStruct[], base: { types: number; s
     if (i < 0) throw new Error(`no struct ${n}`);
     return i;
   };
+  // Array types follow the pointer to the int, one per array member, in order.
+  const arrays: Array<{ of: string; n: number }> = [];
+  for (const st of structs) for (const m of st.members) {
+    const a = /^arr:(\d+):(.+)$/.exec(m.type);
+    if (a !== null) arrays.push({ of: a[2] ?? 'int', n: Number(a[1]) });
+  }
+  const plainType = (t: string): number => (t === 'int' ? INT : t === 'ptr' ? PTR_INT : t.startsWith('ptr:') ? ptrTo(index(t.slice(4))) : structId(index(t)));
+  let nextArray = 0;
   const words: number[] = [];
   const type = (nameOff: number, kind: number, vlen: number, sizeOrType: number, kindFlag = false): void => {
     words.push(nameOff, ((kindFlag ? 1 : 0) << 31) | (kind << 24) | vlen, sizeOrType);
@@ -42,12 +53,16 @@ export function buildBtf(structs: readonly BtfStruct[], base: { types: number; s
     const flagged = s.members.some((m) => m.bits !== undefined);
     type(str(s.name), s.union === true ? 5 : 4, s.members.length, s.size, flagged);
     for (const m of s.members) {
-      const t = m.type === 'int' ? INT : m.type === 'ptr' ? PTR_INT : m.type.startsWith('ptr:') ? ptrTo(index(m.type.slice(4))) : structId(index(m.type));
+      const t = m.type.startsWith('arr:') ? PTR_INT + 1 + nextArray++ : plainType(m.type);
       words.push(str(m.name), t, (flagged ? ((m.bits ?? 0) << 24) : 0) | (m.offset * 8));
     }
     type(0, 2, 0, structId(i));
   });
   type(0, 2, 0, INT);
+  for (const a of arrays) {
+    type(0, 3, 0, 0);
+    words.push(plainType(a.of), INT, a.n);
+  }
   const typeBytes = new Uint8Array(words.length * 4);
   const tv = new DataView(typeBytes.buffer);
   words.forEach((w, k) => tv.setUint32(4 * k, w >>> 0, true));
@@ -62,5 +77,5 @@ export function buildBtf(structs: readonly BtfStruct[], base: { types: number; s
   v.setUint32(20, strs.length, true);
   out.set(typeBytes, 24);
   out.set(strs, 24 + typeBytes.length);
-  return { bytes: out, types: (base?.types ?? 0) + 2 + 2 * structs.length, strings: (base?.strings ?? 0) + strs.length };
+  return { bytes: out, types: (base?.types ?? 0) + 2 + 2 * structs.length + arrays.length, strings: (base?.strings ?? 0) + strs.length };
 }

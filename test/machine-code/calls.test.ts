@@ -139,3 +139,22 @@ test('in a module, a string loaded as a relocated immediate (mov $0x0,%rsi + R_X
   assert.deepEqual(c.neighbours, ['netdev_err']);
   assert.deepEqual(c.dataRefs, ['.rodata.str1.8+0x978']);
 });
+
+test('an array element freed through an index register and cleared through it counts as a cleared field; a plain field at the same displacement does not', () => {
+  // `dev_kfree_skb(np->rx_info[i].skb); np->rx_info[i].skb = NULL;` in a loop, as starfire's netdev_close has it:
+  //  0: mov 0xa20(%rbp,%rbx,2),%rsi; 8: mov $2,%edx; d: call drop; 12: movq $0,0xa20(%rbp,%rbx,2); 1e: ret
+  const indexed = [
+    0x48, 0x8b, 0xb4, 0x5d, 0x20, 0x0a, 0x00, 0x00,
+    0xba, 0x02, 0x00, 0x00, 0x00,
+    0xe8, ...rel32(0x12, DROP),
+    0x48, 0xc7, 0x84, 0x5d, 0x20, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xc3,
+  ];
+  const [c] = findDropCalls(decodeFunction(code(indexed), namer), callees, flow);
+  assert.deepEqual(c?.skb, [{ kind: 'load', disp: 0xa20, indexed: true }]);
+  assert.equal(c?.clearsField, true);
+  // The same load, then `movq $0,0xa20(%rbp)`: another memory (no index), not the element freed.
+  const other = [...indexed.slice(0, 18), 0x48, 0xc7, 0x85, 0x20, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc3];
+  const [d] = findDropCalls(decodeFunction(code(other), namer), callees, flow);
+  assert.equal(d?.clearsField, false);
+});

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explainer } from '../../src/explain/explain.ts';
 import { parseLocation } from '../../src/locate/location.ts';
-import { assignedAccess, conditionAccesses, declaredStruct, fieldAccess } from '../../src/machine-code/field-offsets.ts';
+import { assignedAccess, conditionAccesses, declaredStruct, elementAccess, elementDisplacement, fieldAccess, fromNetdevPriv, netdevPrivOffset } from '../../src/machine-code/field-offsets.ts';
+import { Btf } from '../../src/binary/btf.ts';
 import { MachineCode } from '../../src/machine-code/index.ts';
 import { assemble } from '../helpers/assemble.ts';
 import { buildBtf } from '../helpers/btf-builder.ts';
@@ -99,4 +100,28 @@ test('look-alike frees: the displacement the freed buffer is loaded from is the 
   assert.equal(second[0]?.where, 'net/core/ring_drop.c:37');
   assert.ok(second[0]?.evidence.includes('machine code: frees the buffer loaded from 0x8(…), the offset of this site\'s skb = ring->tail_skb (struct ring) in the image\'s BTF'), second[0]?.evidence.join('\n'));
   assert.ok(second[1]?.evidence.includes('machine code: frees the buffer loaded from 0x8(…), but this site\'s ring->head_skb (struct ring) is at 0x0 in the image\'s BTF'), second[1]?.evidence.join('\n'));
+});
+
+test('an array element: the member\'s offset plus the element\'s field, through an index register (a literal index folds in); past netdev_priv when the base is the private area', () => {
+  assert.deepEqual(elementAccess('np->rx_info[i].skb'), { base: 'np', steps: [{ op: '->', name: 'rx_info', index: 'i' }, { op: '.', name: 'skb', index: null }] });
+  assert.equal(elementAccess('np->rx_skb'), null, 'no index: a plain field (fieldAccess)');
+  assert.equal(elementAccess('np->ring[i + 1].skb'), null, 'an expression as the index is not read');
+  const types = Btf.parse(buildBtf([
+    { name: 'sk_buff', size: 0x80, members: [{ name: 'len', type: 'int', offset: 0x70 }] },
+    { name: 'ring_info', size: 0x18, members: [{ name: 'mapping', type: 'int', offset: 0 }, { name: 'skb', type: 'ptr:sk_buff', offset: 8 }] },
+    { name: 'priv', size: 0x400, members: [{ name: 'rx_info', type: 'arr:16:ring_info', offset: 0x20 }, { name: 'tx_skbuff', type: 'arr:32:ptr:sk_buff', offset: 0x200 }] },
+    { name: 'net_device', size: 0x9e8, members: [{ name: 'flags', type: 'int', offset: 0 }] },
+  ]).bytes, 'test BTF');
+  const at = (expr: string): ReturnType<typeof elementDisplacement> => elementDisplacement(types, 'priv', elementAccess(expr)?.steps ?? []);
+  assert.deepEqual(at('np->rx_info[i].skb'), { disp: 0x28, indexed: true });
+  assert.deepEqual(at('np->tx_skbuff[entry]'), { disp: 0x200, indexed: true });
+  assert.deepEqual(at('np->rx_info[2].skb'), { disp: 0x20 + 2 * 0x18 + 8, indexed: false });
+  assert.deepEqual(at('np->tx_skbuff[3]'), { disp: 0x200 + 3 * 8, indexed: false });
+  assert.equal(at('np->rx_info[RX_HEAD].skb'), null, 'a macro index is not resolved');
+  assert.equal(at('np->mapping[i]'), null, 'no such member');
+  // sizeof(struct net_device) 0x9e8 rounded up to NETDEV_ALIGN (32)
+  assert.equal(netdevPrivOffset(types), 0xa00);
+  const fn = ['static int close(struct net_device *dev)', '{', '\tstruct priv *np = netdev_priv(dev);', '\tstruct priv *other = dev->ml_priv;', '\tkfree_skb(np->rx_info[0].skb);'];
+  assert.equal(fromNetdevPriv(fn, 1, 5, 'np'), true);
+  assert.equal(fromNetdevPriv(fn, 1, 5, 'other'), false);
 });

@@ -354,3 +354,44 @@ test('6.12, a tail-called free reported at the caller, in a file that never name
   assert.equal(`${view.rows[0]?.candidates[0]?.file}:${view.rows[0]?.candidates[0]?.line}`, 'net/wireless/nl80211.c:19761');
   assert.equal(view.rows[0]?.candidates[0]?.calledAt?.line, 1142);
 });
+
+test('6.12, the constants passed to the call that made the freed buffer tell look-alike frees apart (bluetooth.ko)', { skip }, async () => {
+  // send_monitor_replay (net/bluetooth/hci_sock.c), inlined into hci_sock_bind: `skb = create_monitor_event(hdev,
+  // HCI_DEV_REG); … if (sock_queue_rcv_skb(sk, skb)) kfree_skb(skb);` (line 740), the same with HCI_DEV_OPEN (750),
+  // and with HCI_DEV_UP or HCI_DEV_SETUP (761). objdump -dr: `mov $0x1,%esi; call create_monitor_event` before the
+  // sk_skb_reason_drop at +0x6da, `mov $0x7,%esi` before the one at +0x7c1.
+  const [reg, open] = await explainJson(['--kernel', vmlinuz, '--modules', modules, 'hci_sock_bind+0x6df/0x940 [bluetooth]', 'hci_sock_bind+0x7c6/0x940 [bluetooth]']);
+  const file = 'net/bluetooth/hci_sock.c';
+  assert.equal(reg?.method, 'machine-code');
+  assert.equal(where(reg), `${file}:740`);
+  assert.ok(reg?.candidates[0]?.evidence.some((x) => x.includes('frees what create_monitor_event returns when called with $0x1 as its 2nd argument, as this site\'s `skb = create_monitor_event(hdev, HCI_DEV_REG);`')), reg?.candidates[0]?.evidence.join('\n'));
+  const other = reg?.candidates.find((c) => c.line === 750);
+  assert.ok(other?.evidence.some((x) => x.includes('but this site\'s `skb = create_monitor_event(hdev, HCI_DEV_OPEN);` passes 7')), other?.evidence.join('\n'));
+  assert.equal(where(open), `${file}:750`);
+  assert.ok(open?.candidates[0]?.evidence.some((x) => x.includes('called with $0x7 as its 2nd argument')), open?.candidates[0]?.evidence.join('\n'));
+  // The last site is reached by two assignments (HCI_DEV_UP = 3, HCI_DEV_SETUP = 9): neither is the code's 7.
+  const chain = open?.candidates.find((c) => c.line === 761);
+  assert.ok(chain?.evidence.some((x) => x.includes('pass 3 or 9')), chain?.evidence.join('\n'));
+});
+
+test('6.12, two ring-flush loops freeing look-alike array elements: the element each call loads and clears decides (starfire.ko, hamachi.ko)', { skip }, async () => {
+  // starfire's netdev_close (drivers/net/ethernet/adaptec/starfire.c): `dev_kfree_skb(np->rx_info[i].skb);` (1968) and
+  // `skb = np->tx_info[i].skb; … dev_kfree_skb(skb); np->tx_info[i].skb = NULL;` (1980), np = netdev_priv(dev). objdump -dr:
+  // `mov 0xa20(%rbp,%rbx,2),%rdi; call consume_skb; movq $0x0,0xa20(%rbp,%rbx,2)` (+0x111; %rbp is dev, netdev_priv is
+  // dev + 0xa00), and for tx a pointer stepping through the ring, `mov (%rbx),%r12 … movq $0x0,(%rbx)` (+0x185).
+  // hamachi_tx_timeout: `skb = hmp->tx_skbuff[i]` (1105) at `mov 0x1a10(%rbx,%rbp,8),%r13`, `skb = hmp->rx_skbuff[i]`
+  // (1128) at `mov 0xa10(%rbx,%rbp,1),%r13`.
+  const [rx, tx, ham] = await explainJson(['--kernel', vmlinuz, '--modules', modules, 'netdev_close+0x116/0x260 [starfire]', 'netdev_close+0x18a/0x260 [starfire]', 'hamachi_tx_timeout+0x1ec/0x3f0 [hamachi]']);
+  const file = 'drivers/net/ethernet/adaptec/starfire.c';
+  assert.equal(rx?.method, 'machine-code');
+  assert.equal(where(rx), `${file}:1968`);
+  const ev = rx?.candidates[0]?.evidence ?? [];
+  assert.ok(ev.some((x) => x.includes('frees the buffer loaded from 0xa20(…) (an array element, through an index register), the offset of this site\'s np->rx_info[i].skb (struct netdev_private) in the image\'s BTF past netdev_priv\'s 0xa00')), ev.join('\n'));
+  // The indexed load and the indexed clear: both sites clear their element, and both calls do.
+  assert.ok(ev.some((x) => x.includes('is set to NULL right after the call, as this site does')), ev.join('\n'));
+  assert.ok(rx?.candidates.find((c) => c.line === 1980)?.evidence.some((x) => x.includes('is set to NULL right after the call, as this site does')));
+  assert.equal(where(tx), `${file}:1980`);
+  assert.equal(where(ham), 'drivers/net/ethernet/packetengines/hamachi.c:1128');
+  assert.ok(ham?.candidates[0]?.evidence.some((x) => x.includes('0xa10(…) (an array element, through an index register), the offset of this site\'s skb = hmp->rx_skbuff[i]')), ham?.candidates[0]?.evidence.join('\n'));
+  assert.ok(ham?.candidates.find((c) => c.line === 1105)?.evidence.some((x) => x.includes('is at 0x1010 (0x1a10 past netdev_priv) in the image\'s BTF, an array element')));
+});

@@ -54,7 +54,8 @@ test('a branch into a drop block: the call whose result it tests is the entry ca
 
 test('the freed buffer traced back: the clone through two register copies, the parameter through a stack spill', () => {
   const calls = findDropCalls(decodeFunction(code(spillAndClone), namer), callees, flow);
-  assert.deepEqual(calls[0]?.skb, [{ kind: 'call', name: 'skb_clone' }]);
+  // The call's instruction comes along (index 1, after the spill): the same function called twice is two origins.
+  assert.deepEqual(calls[0]?.skb, [{ kind: 'call', name: 'skb_clone', at: 1 }]);
   // %rsi, argument 2 of the function (index 1), stored at (%rsp) before the clone and loaded back.
   assert.deepEqual(calls[1]?.skb, [{ kind: 'param', index: 1 }]);
 });
@@ -167,4 +168,24 @@ test('a local variable freed and the memory it was loaded from cleared after (`*
   assert.equal(clearedAfter(shared, 19, 'nskb', 2, 1), false);
   // without the function's start, only a freed field itself counts (as before)
   assert.equal(clearedAfter(shared, 7, 'skb'), false);
+});
+
+test('a local variable loaded from an array element and that element cleared after the free counts as a cleared field', () => {
+  const loop = [
+    'static int close_rings(struct net_device *dev)', //            1
+    '{', //                                                           2
+    '\tfor (i = 0; i < TX_RING_SIZE; i++) {', //                     3
+    '\t\tstruct sk_buff *skb = np->tx_info[i].skb;', //              4
+    '\t\tif (skb == NULL)', //                                       5
+    '\t\t\tcontinue;', //                                            6
+    '\t\tdev_kfree_skb(skb);', //                                    7
+    '\t\tnp->tx_info[i].skb = NULL;', //                             8
+    '\t\tdev_kfree_skb(other);', //                                  9
+    '\t\tnp->tx_info[i].skb = NULL;', //                             10
+    '\t}', //                                                         11
+    '}', //                                                            12
+  ];
+  assert.equal(clearedAfter(loop, 7, 'skb', 2, 1), true);
+  // `other` was never loaded from that element
+  assert.equal(clearedAfter(loop, 9, 'other', 2, 1), false);
 });

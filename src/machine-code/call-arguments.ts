@@ -1,0 +1,138 @@
+// The constant arguments of the call that made the freed buffer. Sibling sites often free what the same
+// function returned, called with other constants (`skb = create_monitor_event(hdev, HCI_DEV_REG);` and, a few
+// lines on, `skb = create_monitor_event(hdev, HCI_DEV_OPEN);`): the code loads them into the argument
+// registers right before that call (`mov $0x1,%esi; call create_monitor_event`), and the site's own
+// assignment names them.
+import { ARG_FAMILIES } from './decode.ts';
+import type { Origin } from './dataflow.ts';
+import { callArgument } from './dataflow.ts';
+import { indent } from './source-features.ts';
+
+/** One call instruction whose result reaches the freed buffer: its callee and each argument's constants (null: not a known constant). */
+export interface CodeCallArguments {
+  name: string;
+  args: Array<number[] | null>;
+}
+
+/** One assignment of the freed variable from a call on the site's path: the callee and each argument's value (null: not a constant). */
+export interface SourceCallArguments {
+  line: number;
+  callee: string;
+  args: Array<bigint | null>;
+  text: string;
+}
+
+/**
+ * The constants each argument register holds at every call whose result is the freed buffer (dataflow.ts
+ * origins with their instruction), over every path back; an argument some path leaves unknown is null.
+ */
+export function originArguments(origins: readonly Origin[], constants: (at: number, family: number) => { values: number[]; complete: boolean }): CodeCallArguments[] {
+  const out: CodeCallArguments[] = [];
+  for (const o of origins) {
+    if (o.kind !== 'call' || o.at === undefined) continue;
+    const at = o.at;
+    const args = ARG_FAMILIES.map((f) => {
+      const r = constants(at, f);
+      return r.complete && r.values.length > 0 ? r.values : null;
+    });
+    out.push({ name: o.name, args });
+  }
+  return out;
+}
+
+const HEADER = /^\s*(?:\}\s*)?(?:else\b|if\s*\(|for\s*\(|while\s*\()/;
+
+/**
+ * The assignments of `variable` that reach the statement at `line`, walking back from it: the nearest one,
+ * with the other arms of its `if`/`else` chain when it sits under one (`if (a) skb = f(x, A); else if (b)
+ * skb = f(x, B); else skb = NULL;`); an assignment that is not under a brace-less `if`/`else` ends the walk.
+ * Each is the statement's text, joined over the lines it continues on.
+ */
+export function reachingAssignments(all: readonly string[], floor: number, line: number, variable: string): Array<{ line: number; text: string }> {
+  const re = new RegExp(`(?:^|[^\\w.>=!<])${variable}\\s*=[^=]`);
+  const out: Array<{ line: number; text: string }> = [];
+  let depth = -1;
+  for (let n = line - 1; n > floor; n--) {
+    const t = all[n - 1] ?? '';
+    if (t.trim() === '') continue;
+    if (depth >= 0 && indent(t) < depth && !/^\s*(?:\}\s*)?else\b/.test(t)) break;
+    if (!re.test(t)) continue;
+    let text = t.trim();
+    for (let k = n + 1; k < line && !/;\s*$/.test(text) && k - n < 4; k++) text += ` ${(all[k - 1] ?? '').trim()}`;
+    out.push({ line: n, text });
+    // Under a brace-less `if`/`else` of a chain: the chain's other arms reach the site too.
+    let p = n - 1;
+    while (p > floor && (all[p - 1] ?? '').trim() === '') p--;
+    const prev = (all[p - 1] ?? '').trim();
+    const conditional = HEADER.test(prev) && !/[;{}]\s*$/.test(prev);
+    if (!conditional) break;
+    depth = indent(t);
+  }
+  return out.reverse();
+}
+
+/** The assignment `variable = callee(args…);` as its callee and argument texts, or null for anything else. */
+export function assignedCall(text: string, variable: string): { callee: string; args: string[] } | null {
+  const m = new RegExp(`(?:^|[^\\w.>=!<])${variable}\\s*=\\s*([A-Za-z_]\\w*)\\s*\\(`).exec(text);
+  if (m?.[1] === undefined) return null;
+  const args: string[] = [];
+  for (let k = 0; k < ARG_FAMILIES.length; k++) {
+    const a = callArgument(text, m[1], k);
+    if (a === null) break;
+    if (a !== '') args.push(a);
+  }
+  return { callee: m[1], args };
+}
+
+/**
+ * The site's reaching assignments from calls, with each argument as a constant when `value` resolves it.
+ * Assignments of no call (`skb = NULL;`) are left out; null when none of them is a call.
+ */
+export function sourceCallArguments(all: readonly string[], floor: number, line: number, variable: string, value: (expr: string) => bigint | null): SourceCallArguments[] | null {
+  const out: SourceCallArguments[] = [];
+  for (const a of reachingAssignments(all, floor, line, variable)) {
+    const c = assignedCall(a.text, variable);
+    if (c === null) continue;
+    out.push({ line: a.line, callee: c.callee, args: c.args.map((x) => value(x)), text: a.text.replace(/\s+/g, ' ') });
+  }
+  return out.length > 0 ? out : null;
+}
+
+/** What the code's constant arguments say of a site: positions that agree, and positions where no assignment passes the code's value. */
+export interface ArgumentVerdict {
+  matches: Array<{ callee: string; position: number; values: number[] }>;
+  conflicts: Array<{ callee: string; position: number; values: number[]; site: bigint[] }>;
+}
+
+/** A value as the unsigned 32-bit constant an argument register holds (the low 32 bits). */
+function u32(v: bigint): number {
+  return Number(BigInt.asUintN(32, v));
+}
+
+/**
+ * Compare the code's constant arguments with the site's assignments, callee by callee (the same name: a
+ * `.constprop` or `.isra` copy has other parameters) and position by position: where every code call of that
+ * callee passes known constants and every assignment of the site passes a constant there, all of the code's
+ * values among the site's is a match, none of them a conflict.
+ */
+export function compareArguments(code: readonly CodeCallArguments[], site: readonly SourceCallArguments[]): ArgumentVerdict {
+  const out: ArgumentVerdict = { matches: [], conflicts: [] };
+  for (const callee of new Set(code.map((c) => c.name))) {
+    const mine = site.filter((s) => s.callee === callee);
+    if (mine.length === 0) continue;
+    const theirs = code.filter((c) => c.name === callee);
+    const positions = Math.min(...mine.map((s) => s.args.length));
+    for (let p = 0; p < positions; p++) {
+      const sv = mine.map((s) => s.args[p]);
+      if (sv.some((v) => v === null || v === undefined)) continue;
+      const cv = theirs.map((c) => c.args[p]);
+      if (cv.some((v) => v === null || v === undefined)) continue;
+      const values = [...new Set(cv.flatMap((v) => v ?? []))].sort((a, b) => a - b);
+      const siteValues = new Set((sv as bigint[]).map(u32));
+      const hits = values.filter((v) => siteValues.has(v));
+      if (hits.length === values.length) out.matches.push({ callee, position: p, values });
+      else if (hits.length === 0) out.conflicts.push({ callee, position: p, values, site: [...new Set(sv as bigint[])] });
+    }
+  }
+  return out;
+}
