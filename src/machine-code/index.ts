@@ -29,6 +29,7 @@ import { pathBefore, sitePath } from './site-path.ts';
 import { sourceReturn, type SourceReturn } from './return-value.ts';
 import { accessDisplacement, assignedAccess, conditionAccesses, declaredStruct, fieldAccess, TypeInfo } from './field-offsets.ts';
 import { afterConflict, afterEvidence, SiteAfter } from './after-drop.ts';
+import { pointerTargets } from './pointer-target.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -341,6 +342,9 @@ export class MachineCode implements CodeEvidence {
       sites = sites.map((s, j) => (home.outside[j] === true ? { ...s, prior: s.prior * TUNING.otherModule } : s));
       notes.push(home.note);
     }
+    // A call through a pointer bound to a drop function elsewhere, where this chain passes another function (pointer-target.ts).
+    const pointer = pointerTargets(sites, this.opts.lines);
+    if (pointer.factors.some((x) => x !== 1)) sites = sites.map((s, j) => ({ ...s, prior: s.prior * (pointer.factors[j] ?? 1) }));
     const key = sites.map((s) => `${s.site.file}:${s.site.line}:${s.site.column}:${s.via.join('>')}:${s.prior}`).join('|');
     // Inside a wrapper of a .c file, the code's drop calls are its own frees: a call of it elsewhere is none of them.
     const inside = (s: CodeSite): number => (s.role === 'caller' && this.apiNames.has(loc.function) ? TUNING.callerInsideWrapper : 1);
@@ -388,6 +392,7 @@ export class MachineCode implements CodeEvidence {
         if (out) evidence[j]?.push(`machine code: the code is ${fa.module ?? ''}.ko's, built from ${home.dir}/; ${sites[j]?.fn.file ?? ''} is another module's source`);
       });
     }
+    pointer.evidence.forEach((e, j) => { if (e !== null) evidence[j]?.push(e); });
     const callText = `${call.tail ? 'jumps to' : 'calls'} ${call.callee} at +${hex(call.off)}`;
     const rt = this.reasonText(call);
     notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
