@@ -406,7 +406,7 @@ export class MachineCode implements CodeEvidence {
     pointer.evidence.forEach((e, j) => { if (e !== null) evidence[j]?.push(e); });
     sites.forEach((s, j) => {
       const n = this.helperCopies(fa, s);
-      if (n > 1) evidence[j]?.push(`machine code: ${s.fn.name} calls ${s.via[0] ?? ''} ${n === MAX_INLINED_COPIES ? `${n} or more` : n} times in its source and the code never calls it whole by name: ${n} inlined copies of its code, so this site can stand for ${n} drop calls`);
+      if (n > 1) evidence[j]?.push(`machine code: ${s.fn.name} calls ${s.via[0] ?? ''} ${n === MAX_INLINED_COPIES ? `${n} or more` : n} times in its source, and the code calls only ${s.via[0] ?? ''}.part (gcc split it: its head is inlined at each call): ${n} copies of this site's code, so it can stand for ${n} drop calls`);
     });
     const callText = `${call.tail ? 'jumps to' : 'calls'} ${call.callee} at +${hex(call.off)}`;
     const rt = this.reasonText(call);

@@ -30,12 +30,14 @@ export function outOfLineHelpers(inlined: readonly string[], called: ReadonlySet
 export const MAX_INLINED_COPIES = 4;
 
 /**
- * How many copies of `helper`'s code the function whose source is `body` holds: each of its calls there is one
- * inlined copy (a static helper called twice is inlined twice, each with its own drop calls), unless the code calls
- * the helper whole by name (then the copies are out of line, and none are here). At least 1, at most MAX_INLINED_COPIES.
+ * How many copies of `helper`'s head the function whose source is `body` holds when gcc split the helper (the code
+ * calls `helper.part.N`, the out-of-line tail, and never the whole helper): each call of it there inlined the head,
+ * with its own drop calls. 1 when the helper is not split so: a helper inlined whole at several calls is as often
+ * merged back into one block, and counting it twice cost right answers elsewhere. At most MAX_INLINED_COPIES.
  */
 export function inlinedCopies(body: string, helper: string, called: ReadonlySet<string>): number {
-  if ([...called].some((c) => cloneOf(c).base === helper && cloneOf(c).whole)) return 1;
+  const clones = [...called].map(cloneOf).filter((c) => c.base === helper);
+  if (clones.length === 0 || clones.some((c) => c.whole)) return 1;
   const calls = body.match(new RegExp(`(?<![\\w$.>])${helper.replace(/[$]/g, '\\$')}\\s*\\(`, 'g'))?.length ?? 0;
   return Math.min(MAX_INLINED_COPIES, Math.max(1, calls));
 }

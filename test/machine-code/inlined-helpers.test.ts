@@ -9,7 +9,7 @@ import type { CodeSite } from '../../src/explain/explain.ts';
 import type { DropSite, FunctionRecord } from '../../src/model.ts';
 import { argumentAgreement, codeArguments } from '../../src/machine-code/call-arguments.ts';
 import { decodeFunction } from '../../src/machine-code/decode.ts';
-import { outOfLineHelpers } from '../../src/machine-code/out-of-line.ts';
+import { inlinedCopies, MAX_INLINED_COPIES, outOfLineHelpers } from '../../src/machine-code/out-of-line.ts';
 import { POINTER_OTHER_TARGET, pointerTargets } from '../../src/machine-code/pointer-target.ts';
 import { assemble, type Part } from '../helpers/assemble.ts';
 
@@ -20,6 +20,15 @@ test('out of line: a call of the helper or of a whole clone of it (constprop, is
   // The split helper's head is inlined, but a helper it calls further is most often in its out-of-line tail.
   assert.deepEqual(outOfLineHelpers(['__beacon_tx', 'recv_cb'], called), ['__beacon_tx']);
   assert.deepEqual(outOfLineHelpers([], called), []);
+});
+
+test('inlined copies: a helper gcc split (only its .part is called) holds one copy of its head per call in the caller\'s source', () => {
+  const body = '\tif (ema) {\n\t\tfor (i = 0; i < n; i++)\n\t\t\t__beacon_tx(conf, bcn[i]);\n\t} else {\n\t\t__beacon_tx(conf, skb);\n\t}\n\tops->__beacon_tx(x); /* __beacon_tx_done() */\n';
+  assert.equal(inlinedCopies(body, '__beacon_tx', new Set(['__beacon_tx.part.0', 'consume_skb'])), 2);
+  // Called whole by name, or not split at all: one copy, as any site.
+  assert.equal(inlinedCopies(body, '__beacon_tx', new Set(['__beacon_tx.part.0', '__beacon_tx'])), 1);
+  assert.equal(inlinedCopies(body, '__beacon_tx', new Set(['consume_skb'])), 1);
+  assert.equal(inlinedCopies('a(1); a(2); a(3); a(4); a(5); a(6);', 'a', new Set(['a.part.1'])), MAX_INLINED_COPIES);
 });
 
 const TEXT = 0xffffffff81000000n;
