@@ -1123,7 +1123,8 @@ export class MachineCode implements CodeEvidence {
     if (all === null || path === undefined) return 1;
     let f = 1;
     for (const h of hits) {
-      if (normaliseCallName(h.code.name) !== normaliseCallName(h.at.name)) continue;
+      // The same function only (a macro or a `__` variant of it may take its arguments in another order).
+      if (h.code.name.replace(/\..*$/, '') !== h.at.name) continue;
       const i = fa.decoded.at.get(h.code.off);
       if (i === undefined) continue;
       const code = codeArguments(fa.decoded.insns, i);
