@@ -41,6 +41,8 @@ export interface CodeSite {
   tailCallOf: string | null;
   /** The site is the free inside an inlined wrapper of a .c file: where that wrapper is called, else null. */
   calledAt: CallPlace | null;
+  /** Reached through a function passed to this macro or inline function (RawCandidate.passedTo). */
+  passedTo?: string | null;
 }
 
 export interface CodeVerdict {
@@ -198,7 +200,7 @@ export class Explainer {
     if (loc.offset === null && loc.symbol !== '' && raw.length > 0) notes.push(noOffsetNote(fnName, raw));
     let verdict: CodeVerdict | null = null;
     if (opts.code !== undefined) {
-      const sites = raw.map((c) => ({ site: c.site, via: c.via, role: c.role, fn: c.fn, anchorLine: c.anchorLine, prior: structuralFactor(c, fnName, []), tailCallOf: c.tailCallOf, calledAt: c.calledAt }));
+      const sites = raw.map((c) => ({ site: c.site, via: c.via, role: c.role, fn: c.fn, anchorLine: c.anchorLine, prior: structuralFactor(c, fnName, []), tailCallOf: c.tailCallOf, calledAt: c.calledAt, passedTo: c.passedTo }));
       verdict = opts.code.weigh(loc, sites);
       if (verdict === null) notes.push(...opts.code.remarks?.(loc) ?? []);
     }

@@ -1,11 +1,13 @@
-// The constant arguments of the call that made the freed buffer. Sibling sites often free what the same
-// function returned, called with other constants (`skb = create_monitor_event(hdev, HCI_DEV_REG);` and, a few
-// lines on, `skb = create_monitor_event(hdev, HCI_DEV_OPEN);`): the code loads them into the argument
-// registers right before that call (`mov $0x1,%esi; call create_monitor_event`), and the site's own
-// assignment names them.
-import { ARG_FAMILIES } from './decode.ts';
-import type { Origin } from './dataflow.ts';
-import { callArgument } from './dataflow.ts';
+// The constant arguments of calls, in the code and in the source. Sites whose blocks read alike often differ only
+// in what a call before their free is given: `skb = create_monitor_event(hdev, HCI_DEV_REG); … kfree_skb(skb);`
+// and, a few lines on, the same with HCI_DEV_OPEN. gcc sets each argument register right before the call
+// (`mov $0x1,%esi; mov %rbx,%rdi; call create_monitor_event`), so the constants a call receives say which of the
+// source's calls it is. Two uses: the call whose result is the freed buffer (`originArguments`, over every
+// path back, against the site's own assignment) and a call on the straight line into the drop
+// (`codeArguments`, against the source's call on the site's path).
+import { ARG_FAMILIES, type Insn } from './decode.ts';
+import { callArgument, type Origin } from './dataflow.ts';
+import { u32 } from './conditions.ts';
 import { indent } from './source-features.ts';
 
 /** One call instruction whose result reaches the freed buffer: its callee and each argument's constants (null: not a known constant). */
@@ -104,11 +106,6 @@ export interface ArgumentVerdict {
   conflicts: Array<{ callee: string; position: number; values: number[]; site: bigint[] }>;
 }
 
-/** A value as the unsigned 32-bit constant an argument register holds (the low 32 bits). */
-function u32(v: bigint): number {
-  return Number(BigInt.asUintN(32, v));
-}
-
 /**
  * Compare the code's constant arguments with the site's assignments, callee by callee (the same name: a
  * `.constprop` or `.isra` copy has other parameters) and position by position: where every code call of that
@@ -133,6 +130,57 @@ export function compareArguments(code: readonly CodeCallArguments[], site: reado
       if (hits.length === values.length) out.matches.push({ callee, position: p, values });
       else if (hits.length === 0) out.conflicts.push({ callee, position: p, values, site: [...new Set(sv as bigint[])] });
     }
+  }
+  return out;
+}
+
+// A call on the straight line into the drop.
+
+/** Instructions read back from a call for the constants of its argument registers (its straight line only). */
+const WINDOW = 10;
+
+/**
+ * The constants the argument registers hold at the call at instruction index `i`, by argument position, read back
+ * through the straight line before it: a register written by `mov $imm` or `xor %r,%r` last holds that constant; one
+ * written otherwise, or not written within the line (a branch, a call or WINDOW instructions back), is left out.
+ */
+export function codeArguments(insns: readonly Insn[], i: number): Map<number, number> {
+  const out = new Map<number, number>();
+  const done = new Set<number>();
+  for (let k = i - 1; k >= 0 && k >= i - WINDOW && done.size < ARG_FAMILIES.length; k--) {
+    const x = insns[k];
+    if (x === undefined || x.flow !== 'next') break;
+    ARG_FAMILIES.forEach((family, arg) => {
+      if (done.has(arg) || (x.writes & (1 << family)) === 0) return;
+      done.add(arg);
+      if (x.loads !== null && x.loads[0] === family) out.set(arg, x.loads[1] >>> 0);
+    });
+  }
+  return out;
+}
+
+export interface ArgumentAgreement {
+  /** Arguments whose constant is the same in both, with the source's spelling. */
+  same: Array<{ arg: number; value: number; text: string }>;
+  /** Arguments the code and the source give different constants. */
+  differ: Array<{ arg: number; code: number; source: number; text: string }>;
+}
+
+/**
+ * The call of `name` in `text` (a source line and the next few, for a call spread over lines) against the
+ * constants the code passes (codeArguments): each argument the source writes as a constant (`constant` resolves a
+ * literal, `-EXXX` or a name the file defines; null for anything else) that the code loads too.
+ */
+export function argumentAgreement(code: ReadonlyMap<number, number>, text: string, name: string, constant: (expr: string) => bigint | null): ArgumentAgreement {
+  const out: ArgumentAgreement = { same: [], differ: [] };
+  for (const [arg, value] of code) {
+    const expr = callArgument(text, name, arg);
+    if (expr === null) continue;
+    const v = constant(expr);
+    if (v === null) continue;
+    const source = u32(v);
+    if (source === value) out.same.push({ arg, value, text: expr });
+    else out.differ.push({ arg, code: value, source, text: expr });
   }
   return out;
 }

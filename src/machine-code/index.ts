@@ -32,6 +32,9 @@ import { accessDisplacement, assignedAccess, conditionAccesses, declaredStruct, 
 import { compareArguments, sourceCallArguments, type SourceCallArguments } from './call-arguments.ts';
 import { afterConflict, afterEvidence, SiteAfter } from './after-drop.ts';
 import { counterFactor, siteCounters, type SiteCounters } from './counters.ts';
+import { pointerTargets } from './pointer-target.ts';
+import { inlinedCopies, MAX_INLINED_COPIES, outOfLineHelpers } from './out-of-line.ts';
+import { argumentAgreement, codeArguments } from './call-arguments.ts';
 
 export { normaliseCallName } from './source-features.ts';
 
@@ -113,6 +116,12 @@ const TUNING = {
    */
   pathCall: 1.5,
   maxPathCalls: 2,
+  /**
+   * The constants the code loads into a matched path call's argument registers, against the constants the source's
+   * call passes (call-arguments.ts): all that both give agree, or one differs.
+   */
+  pathArgumentMatch: 2,
+  pathArgumentConflict: 0.3,
   pathMaxEdges: 1,
   pathBefore: 20,
   pathLevels: 3,
@@ -182,6 +191,8 @@ interface FunctionAnalysis {
   module: string | null;
   /** Every function the code calls directly (normalised names). */
   called: Set<string>;
+  /** The same, the symbols as named (out-of-line.ts). */
+  symbolsCalled: Set<string>;
   /** The image's __bug_table entries inside the function, by offset. */
   bugs: Map<number, BugEntry>;
   /** The drop functions its calls were searched for, with the out-of-line functions that tail-jump to one. */
@@ -365,6 +376,9 @@ export class MachineCode implements CodeEvidence {
       sites = sites.map((s, j) => (home.outside[j] === true ? { ...s, prior: s.prior * TUNING.otherModule } : s));
       notes.push(home.note);
     }
+    // A call through a pointer bound to a drop function elsewhere, where this chain passes another function (pointer-target.ts).
+    const pointer = pointerTargets(sites, this.opts.lines);
+    if (pointer.factors.some((x) => x !== 1)) sites = sites.map((s, j) => ({ ...s, prior: s.prior * (pointer.factors[j] ?? 1) }));
     const key = sites.map((s) => `${s.site.file}:${s.site.line}:${s.site.column}:${s.via.join('>')}:${s.prior}`).join('|');
     // Inside a wrapper of a .c file, the code's drop calls are its own frees: a call of it elsewhere is none of them.
     const inside = (s: CodeSite): number => (s.role === 'caller' && this.apiNames.has(loc.function) ? TUNING.callerInsideWrapper : 1);
@@ -374,7 +388,8 @@ export class MachineCode implements CodeEvidence {
       const counted = sites.map((s) => this.countersOf(fa, s));
       const w = fa.calls.map((c) => sites.map((s, j) => this.match(fa, c, s, null, returns) * inside(s) * this.counterWeight(fa, c, counted, j, null)));
       // A call of a wrapper whose body frees in several places stands for as many drop calls.
-      const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0));
+      // A helper the function calls more than once is inlined as many times: so many copies of its sites (out-of-line.ts).
+      const capacity = sites.map((s) => Math.max(TUNING.capacity, this.bodySites.get(s.site.api) ?? 0, this.helperCopies(fa, s)));
       // More calls than the sites can take one each: the extra ones are copies of a site's block.
       // Only a call some site explains (its weight without the site's prior at least copyFloor) can be a copy; the others are missed sites.
       const explained = w.map((row) => row.map((x, j) => (x >= TUNING.copyFloor * (sites[j]?.prior ?? 1) ? x : 0)));
@@ -414,6 +429,11 @@ export class MachineCode implements CodeEvidence {
         if (out) evidence[j]?.push(`machine code: the code is ${fa.module ?? ''}.ko's, built from ${home.dir}/; ${sites[j]?.fn.file ?? ''} is another module's source`);
       });
     }
+    pointer.evidence.forEach((e, j) => { if (e !== null) evidence[j]?.push(e); });
+    sites.forEach((s, j) => {
+      const n = this.helperCopies(fa, s);
+      if (n > 1) evidence[j]?.push(`machine code: ${s.fn.name} calls ${s.via[0] ?? ''} ${n === MAX_INLINED_COPIES ? `${n} or more` : n} times in its source, and the code calls only ${s.via[0] ?? ''}.part (gcc split it: its head is inlined at each call): ${n} copies of this site's code, so it can stand for ${n} drop calls`);
+    });
     const callText = `${call.tail ? 'jumps to' : 'calls'} ${call.callee} at +${hex(call.off)}`;
     const rt = this.reasonText(call);
     notes.push(`machine code (${where}): ${loc.symbol}+${hex(call.ret)} returns from the instruction that ${callText}${rt !== null ? `, reason ${rt}` : ''}; ${fa.calls.length} drop call${fa.calls.length === 1 ? '' : 's'} in ${fa.code.name} (${fa.code.size} bytes) matched to ${sites.length} candidate site${sites.length === 1 ? '' : 's'}`);
@@ -456,6 +476,14 @@ export class MachineCode implements CodeEvidence {
     const through = call.through;
     const reportedHere = sites.map((s) => through !== null && s.site.reportedIn !== null && through.path.includes(s.site.reportedIn));
     return { method: 'machine-code', weights, evidence, notes, reason: single, event, size: fa.code.size, settled: sites.map((s) => inside(s) < 1), reportedHere };
+  }
+
+  /** How many inlined copies of the first helper of a site's chain the location's function holds (out-of-line.ts), 1 for its own sites. */
+  private helperCopies(fa: FunctionAnalysis, s: CodeSite): number {
+    const helper = s.via[0];
+    if (helper === undefined || s.role !== 'site' || s.tailCallOf !== null || s.calledAt !== null) return 1;
+    const body = this.opts.lines(s.fn.file)?.slice(s.fn.startLine, s.fn.endLine).join('\n');
+    return body === undefined ? 1 : inlinedCopies(body, helper, fa.symbolsCalled);
   }
 
   /** The forward path of the drop call the location returns from (a call of a function that ends with a jump to a drop function), else null. */
@@ -569,8 +597,13 @@ export class MachineCode implements CodeEvidence {
     }
     const calls = findDropCalls(decoded, callees, { noreturn: this.noreturn, hiddenEdges, resumes });
     const called = new Set<string>();
-    for (const x of decoded.insns) if ((x.flow === 'call' || x.flow === 'jmp') && x.callee !== null) called.add(normaliseCallName(x.callee));
-    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called, bugs, callees, object: obj };
+    const symbolsCalled = new Set<string>();
+    for (const x of decoded.insns) {
+      if ((x.flow !== 'call' && x.flow !== 'jmp') || x.callee === null) continue;
+      called.add(normaliseCallName(x.callee));
+      symbolsCalled.add(x.callee);
+    }
+    const fa: FunctionAnalysis = { code, decoded, calls, strings: new Map(), assignments: new Map(), module, called, symbolsCalled, bugs, callees, object: obj };
     for (const c of calls) for (const r of c.dataRefs) if (!fa.strings.has(r)) fa.strings.set(r, this.stringAt(r, obj));
     this.functions.set(key, fa);
     return fa;
@@ -688,7 +721,7 @@ export class MachineCode implements CodeEvidence {
     // Through a function whose tail call reports here: it and what it jumps to are out of line, as the code shows.
     const cut = c.through === null ? -1 : inlined0.findIndex((h) => c.through?.path.includes(h) === true);
     const inlined = cut >= 0 ? inlined0.slice(0, cut) : inlined0;
-    const outOfLine = inlined.filter((h) => fa.called.has(normaliseCallName(h)));
+    const outOfLine = outOfLineHelpers(inlined, fa.symbolsCalled);
     if (outOfLine.length > 0) {
       ev?.push(`machine code: ${fa.code.name} calls ${outOfLine.join(', ')} (${outOfLine.length > 1 ? 'they have their own symbols' : 'it has its own symbol'}): not inlined here, so its drops are reported inside it`);
       f *= TUNING.helperCalled;
@@ -720,7 +753,7 @@ export class MachineCode implements CodeEvidence {
       }
     }
     // The paths into a call that cannot be this site's (another drop function) say nothing of the site.
-    if (!otherCallee) f *= this.pathCallFactor(c, s, [...near, ...entryHits], ev);
+    if (!otherCallee) f *= this.pathCallFactor(fa, c, s, [...near, ...entryHits], ev);
     f *= this.guardFactor(c, s, ev);
     f *= this.dataflow(c, s, ev);
     f *= this.argumentFactor(c, s, ev);
@@ -1129,6 +1162,8 @@ export class MachineCode implements CodeEvidence {
   }
 
   private readonly beforeCache = new Map<string, Map<string, { line: number; name: string }>>();
+  /** The lines of each site's path before it (site-path.ts pathBefore), by line number. */
+  private readonly pathLinesCache = new Map<string, ReadonlyMap<number, string>>();
 
   /**
    * The calls on a site's path before it (site-path.ts pathBefore), with what header inlines they expand to:
@@ -1143,6 +1178,7 @@ export class MachineCode implements CodeEvidence {
       out = new Map();
       const all = this.withoutDirectives(site.file);
       const lines = all === null ? new Map<number, string>() : pathBefore(all, site.line, site.functionStartLine, { maxBefore: TUNING.pathBefore, levels: TUNING.pathLevels, noreturn: this.noreturn });
+      this.pathLinesCache.set(key, lines);
       for (const [n, text] of [...lines].sort((x, y) => y[0] - x[0])) {
         for (const name of textFeatures(this.errnos, this.mibTable, text).calls) {
           const names = new Set([name]);
@@ -1156,7 +1192,7 @@ export class MachineCode implements CodeEvidence {
   }
 
   /** The calls on the paths joining the drop's straight line (path-calls.ts) that the source makes before the site. */
-  private pathCallFactor(c: DropCall, s: CodeSite, counted: readonly string[], ev: string[] | null): number {
+  private pathCallFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, counted: readonly string[], ev: string[] | null): number {
     if (c.pathCalls.length === 0 || c.guard.edges > TUNING.pathMaxEdges) return 1;
     const src = this.pathSource(s);
     const hits: Array<{ code: DropCall['pathCalls'][number]; at: { line: number; name: string } }> = [];
@@ -1169,7 +1205,40 @@ export class MachineCode implements CodeEvidence {
     }
     if (hits.length === 0) return 1;
     ev?.push(`machine code: ${hits.map((h) => `${h.code.name} (called at +${hex(h.code.off)}, ${h.code.joins} join${h.code.joins > 1 ? 's' : ''} back)`).join(', ')} on the path into this drop, as the source calls ${hits.map((h) => `${h.at.name}() at line ${h.at.line}`).join(', ')} before this site`);
-    return TUNING.pathCall ** Math.min(hits.length, TUNING.maxPathCalls);
+    return TUNING.pathCall ** Math.min(hits.length, TUNING.maxPathCalls) * this.pathArgumentFactor(fa, s, hits, ev);
+  }
+
+  /** The constants the code passes to the path calls matched to the site's source calls, against the source's arguments (call-arguments.ts). */
+  private pathArgumentFactor(fa: FunctionAnalysis, s: CodeSite, hits: ReadonlyArray<{ code: DropCall['pathCalls'][number]; at: { line: number; name: string } }>, ev: string[] | null): number {
+    const all = this.opts.lines(s.site.file);
+    const path = this.pathLinesCache.get(`${s.site.file}:${s.site.line}`);
+    if (all === null || path === undefined) return 1;
+    let f = 1;
+    for (const h of hits) {
+      // The same function only (a macro or a `__` variant of it may take its arguments in another order).
+      if (h.code.name.replace(/\..*$/, '') !== h.at.name) continue;
+      const i = fa.decoded.at.get(h.code.off);
+      if (i === undefined) continue;
+      const code = codeArguments(fa.decoded.insns, i);
+      if (code.size === 0) continue;
+      // Every call of that name on the site's path after the last drop before it (the code's paths end at a drop call), nearest first: one that agrees is this call.
+      const call = new RegExp(`\\b${h.at.name}\\s*\\(`);
+      const drops = [...path.keys()].filter((n) => [...textFeatures(this.errnos, this.mibTable, path.get(n) ?? '').calls].some((x) => this.apiNames.has(x)));
+      const floor = Math.max(0, ...drops);
+      const lines = [...path.keys()].filter((n) => n > floor && call.test(path.get(n) ?? '')).sort((x, y) => y - x);
+      const seen = lines.map((n) => ({ n, a: argumentAgreement(code, all.slice(n - 1, n + 3).join(' '), h.at.name, (e) => this.constantOf(s.site.file, e)) }));
+      const agree = seen.find((x) => x.a.same.length > 0 && x.a.differ.length === 0);
+      const told = seen.filter((x) => x.a.same.length + x.a.differ.length > 0);
+      if (agree !== undefined) {
+        f *= TUNING.pathArgumentMatch;
+        ev?.push(`machine code: the code passes ${agree.a.same.map((d) => `$${hex(d.value)} as argument ${d.arg + 1}`).join(', ')} to ${h.code.name} at +${hex(h.code.off)}, as the source's call at line ${agree.n} passes ${agree.a.same.map((d) => d.text).join(', ')}`);
+      } else if (told.length > 0 && told.every((x) => x.a.differ.length > 0)) {
+        f *= TUNING.pathArgumentConflict;
+        const d = told[0]?.a.differ ?? [];
+        ev?.push(`machine code: the code passes ${d.map((x) => `$${hex(x.code)} as argument ${x.arg + 1}`).join(', ')} to ${h.code.name} at +${hex(h.code.off)}, but the source's call${told.length > 1 ? 's' : ''} on the path into this site (line${told.length > 1 ? 's' : ''} ${told.map((x) => x.n).join(', ')}) pass${told.length > 1 ? '' : 'es'} ${d.map((x) => `${x.text} (${x.source})`).join(', ')}${told.length > 1 ? ' and others' : ''}`);
+      }
+    }
+    return f;
   }
 
   private readonly fieldCache = new Map<string, string[]>();
