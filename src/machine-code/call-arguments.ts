@@ -86,18 +86,48 @@ export function assignedCall(text: string, variable: string): { callee: string; 
   return { callee: m[1], args };
 }
 
+/** One assignment of the freed variable from a call on the site's path, its arguments as written. */
+export interface SourceCallTexts {
+  line: number;
+  callee: string;
+  args: string[];
+  text: string;
+}
+
+/** The site's reaching assignments from calls (`sourceCallArguments` before any argument is evaluated), or null when none is a call. */
+export function sourceCallTexts(all: readonly string[], floor: number, line: number, variable: string): SourceCallTexts[] | null {
+  const out: SourceCallTexts[] = [];
+  for (const a of reachingAssignments(all, floor, line, variable)) {
+    const c = assignedCall(a.text, variable);
+    if (c === null) continue;
+    out.push({ line: a.line, callee: c.callee, args: c.args, text: a.text.replace(/\s+/g, ' ') });
+  }
+  return out.length > 0 ? out : null;
+}
+
 /**
  * The site's reaching assignments from calls, with each argument as a constant when `value` resolves it.
  * Assignments of no call (`skb = NULL;`) are left out; null when none of them is a call.
  */
 export function sourceCallArguments(all: readonly string[], floor: number, line: number, variable: string, value: (expr: string) => bigint | null): SourceCallArguments[] | null {
-  const out: SourceCallArguments[] = [];
-  for (const a of reachingAssignments(all, floor, line, variable)) {
-    const c = assignedCall(a.text, variable);
-    if (c === null) continue;
-    out.push({ line: a.line, callee: c.callee, args: c.args.map((x) => value(x)), text: a.text.replace(/\s+/g, ' ') });
-  }
-  return out.length > 0 ? out : null;
+  const texts = sourceCallTexts(all, floor, line, variable);
+  return texts === null ? null : evaluateArguments(texts, value);
+}
+
+/**
+ * `texts` with their arguments resolved by `value` where `wanted` (callee, position) holds, null elsewhere:
+ * resolving a name may read many headers, so only what the code gives a constant to compare with is resolved.
+ */
+export function evaluateArguments(texts: readonly SourceCallTexts[], value: (expr: string) => bigint | null, wanted: (callee: string, position: number) => boolean = () => true): SourceCallArguments[] {
+  return texts.map((t) => ({ line: t.line, callee: t.callee, args: t.args.map((x, p) => (wanted(t.callee, p) ? value(x) : null)), text: t.text }));
+}
+
+/** Callee and position pairs where every code call of that callee passes a known constant (what `compareArguments` reads). */
+export function comparedPositions(code: readonly CodeCallArguments[]): (callee: string, position: number) => boolean {
+  return (callee, position) => {
+    const theirs = code.filter((c) => c.name === callee);
+    return theirs.length > 0 && theirs.every((c) => c.args[position] !== null && c.args[position] !== undefined);
+  };
 }
 
 /** What the code's constant arguments say of a site: positions that agree, and positions where no assignment passes the code's value. */

@@ -90,6 +90,8 @@ export class ConstantScope {
   private readonly files = new Map<string, FileDefs | null>();
   private readonly scopes = new Map<string, { order: string[]; queue: Array<[string, number]>; seen: Set<string> }>();
   private readonly values = new Map<string, Map<string, bigint | null>>();
+  /** `macro`'s answers by file and name (most names asked are functions, found in no header). */
+  private readonly macros = new Map<string, MacroDef | null>();
 
   constructor(lines: LineReader) {
     this.lines = lines;
@@ -115,7 +117,13 @@ export class ConstantScope {
 
   /** The function-like macro `name` as `file` sees it (its own, then its headers'), or null. */
   macro(file: string, name: string): MacroDef | null {
-    return this.find(file, (d) => d.macros.get(name));
+    const key = `${file}\0${name}`;
+    let m = this.macros.get(key);
+    if (m === undefined) {
+      m = this.find(file, (d) => d.macros.get(name));
+      this.macros.set(key, m);
+    }
+    return m;
   }
 
   private find<T>(file: string, pick: (d: FileDefs) => T | undefined): T | null {

@@ -29,11 +29,11 @@ import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrn
 import { pathBefore, sitePath } from './site-path.ts';
 import { sourceReturn, type SourceReturn } from './return-value.ts';
 import { accessDisplacement, assignedAccess, conditionAccesses, declaredStruct, elementAccess, elementDisplacement, fieldAccess, fromNetdevPriv, netdevPrivOffset, TypeInfo } from './field-offsets.ts';
-import { compareArguments, sourceCallArguments, type SourceCallArguments } from './call-arguments.ts';
+import { compareArguments, comparedPositions, evaluateArguments, sourceCallTexts, type SourceCallTexts } from './call-arguments.ts';
 import { afterConflict, afterEvidence, SiteAfter } from './after-drop.ts';
 import { counterFactor, siteCounters, type SiteCounters } from './counters.ts';
 import { pointerTargets } from './pointer-target.ts';
-import { inlinedCopies, MAX_INLINED_COPIES, outOfLineHelpers } from './out-of-line.ts';
+import { inlinedCopies, MAX_INLINED_COPIES, outOfLineHelpers, splitHelper } from './out-of-line.ts';
 import { argumentAgreement, codeArguments } from './call-arguments.ts';
 
 export { normaliseCallName } from './source-features.ts';
@@ -385,7 +385,9 @@ export class MachineCode implements CodeEvidence {
     let cached = fa.assignments.get(key);
     if (cached === undefined) {
       const returns = fa.calls.some((c) => c.returns !== null) ? this.ownReturns(fa, sites) : new Set<number>();
-      const counted = sites.map((s) => this.countersOf(fa, s));
+      // The sites' counters are read only when the code bumps one next to some drop call (they weigh nothing else).
+      const bumps = fa.calls.some((c) => c.bumpsBefore.length > 0 || (c.after.bumps?.length ?? 0) > 0);
+      const counted = sites.map((s) => (bumps ? this.countersOf(fa, s) : null));
       const w = fa.calls.map((c) => sites.map((s, j) => this.match(fa, c, s, null, returns) * inside(s) * this.counterWeight(fa, c, counted, j, null)));
       // A call of a wrapper whose body frees in several places stands for as many drop calls.
       // A helper the function calls more than once is inlined as many times: so many copies of its sites (out-of-line.ts).
@@ -481,7 +483,7 @@ export class MachineCode implements CodeEvidence {
   /** How many inlined copies of the first helper of a site's chain the location's function holds (out-of-line.ts), 1 for its own sites. */
   private helperCopies(fa: FunctionAnalysis, s: CodeSite): number {
     const helper = s.via[0];
-    if (helper === undefined || s.role !== 'site' || s.tailCallOf !== null || s.calledAt !== null) return 1;
+    if (helper === undefined || s.role !== 'site' || s.tailCallOf !== null || s.calledAt !== null || !splitHelper(helper, fa.symbolsCalled)) return 1;
     const body = this.opts.lines(s.fn.file)?.slice(s.fn.startLine, s.fn.endLine).join('\n');
     return body === undefined ? 1 : inlinedCopies(body, helper, fa.symbolsCalled);
   }
@@ -946,33 +948,36 @@ export class MachineCode implements CodeEvidence {
     return 1;
   }
 
-  private readonly argumentCache = new Map<string, SourceCallArguments[] | null>();
+  private readonly argumentCache = new Map<string, SourceCallTexts[] | null>();
 
   /** The constants the code passes to the call whose result it frees, against the site's assignment from that call. */
   private argumentFactor(c: DropCall, s: CodeSite, ev: string[] | null): number {
-    if (c.skbCallArgs.length === 0) return 1;
+    // Only a constant the code passes can tell sites apart: without one the source's arguments are not read.
+    if (!c.skbCallArgs.some((a) => a.args.some((x) => x !== null))) return 1;
     const v = this.siteValue(s.site);
     if (v.kind !== 'variable') return 1;
     const key = `${s.site.file}:${s.site.line}:${s.site.column}`;
-    let src = this.argumentCache.get(key);
-    if (src === undefined) {
+    let texts = this.argumentCache.get(key);
+    if (texts === undefined) {
       const all = this.opts.lines(s.site.file);
-      src = all === null ? null : sourceCallArguments(all, s.site.functionStartLine, s.site.line, v.name, (e) => this.constantOf(s.site.file, e));
-      this.argumentCache.set(key, src);
+      texts = all === null ? null : sourceCallTexts(all, s.site.functionStartLine, s.site.line, v.name);
+      this.argumentCache.set(key, texts);
     }
-    if (src === null) return 1;
+    if (texts === null) return 1;
+    // Only the arguments the code gives a constant to compare with are resolved.
+    const src = evaluateArguments(texts, (e) => this.constantOf(s.site.file, e), comparedPositions(c.skbCallArgs));
     const verdict = compareArguments(c.skbCallArgs, src);
     const nth = (p: number): string => ['1st', '2nd', '3rd', '4th', '5th', '6th'][p] ?? `${p + 1}th`;
-    const said = (x: { callee: string }): string => src?.filter((a) => a.callee === x.callee).map((a) => `\`${shorten(a.text)}\``).join(', ') ?? '';
+    const said = (x: { callee: string }): string => src.filter((a) => a.callee === x.callee).map((a) => `\`${shorten(a.text)}\``).join(', ');
     const k = verdict.conflicts[0];
     if (k !== undefined) {
-      const many = (src?.filter((a) => a.callee === k.callee).length ?? 0) > 1;
+      const many = src.filter((a) => a.callee === k.callee).length > 1;
       ev?.push(`machine code: frees what ${k.callee} returns when called with ${k.values.map((x) => `$${hex(x)}`).join(' or ')} as its ${nth(k.position)} argument, but this site's ${said(k)} pass${many ? '' : 'es'} ${k.site.map(String).join(' or ')}`);
       return TUNING.argumentMismatch;
     }
     const m = verdict.matches[0];
     if (m !== undefined) {
-      const many = (src?.filter((a) => a.callee === m.callee).length ?? 0) > 1;
+      const many = src.filter((a) => a.callee === m.callee).length > 1;
       ev?.push(`machine code: frees what ${m.callee} returns when called with ${m.values.map((x) => `$${hex(x)}`).join(' or ')} as its ${nth(m.position)} argument, as this site's ${said(m)} pass${many ? '' : 'es'}`);
       return TUNING.argumentMatch;
     }

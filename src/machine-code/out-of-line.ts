@@ -12,18 +12,35 @@ function cloneOf(symbol: string): { base: string; whole: boolean } {
   return { base, whole: !suffix.includes('part') };
 }
 
+/** The called symbols' base names, split into whole clones and ipa-split parts: once per set of symbols. */
+const splitCache = new WeakMap<ReadonlySet<string>, { whole: Set<string>; part: Set<string> }>();
+
+function calledBases(called: ReadonlySet<string>): { whole: Set<string>; part: Set<string> } {
+  let out = splitCache.get(called);
+  if (out === undefined) {
+    out = { whole: new Set<string>(), part: new Set<string>() };
+    for (const c of called) {
+      const k = cloneOf(c);
+      (k.whole ? out.whole : out.part).add(k.base);
+    }
+    splitCache.set(called, out);
+  }
+  return out;
+}
+
 /**
  * The helpers among `inlined` (a candidate's chain, outermost first) that the code calls out of line, given the
  * symbols it calls (call or jump): a whole clone anywhere in the chain, an ipa-split part before its last helper.
  */
 export function outOfLineHelpers(inlined: readonly string[], called: ReadonlySet<string>): string[] {
-  const whole = new Set<string>();
-  const part = new Set<string>();
-  for (const c of called) {
-    const k = cloneOf(c);
-    (k.whole ? whole : part).add(k.base);
-  }
+  const { whole, part } = calledBases(called);
   return inlined.filter((h, i) => whole.has(h) || (part.has(h) && i < inlined.length - 1));
+}
+
+/** Whether the code calls only an ipa-split part of `helper` (`helper.part.N`), never the whole of it. */
+export function splitHelper(helper: string, called: ReadonlySet<string>): boolean {
+  const { whole, part } = calledBases(called);
+  return part.has(helper) && !whole.has(helper);
 }
 
 /** Copies of a helper's code counted at most (a loop of calls says nothing more). */
@@ -36,8 +53,7 @@ export const MAX_INLINED_COPIES = 4;
  * merged back into one block, and counting it twice cost right answers elsewhere. At most MAX_INLINED_COPIES.
  */
 export function inlinedCopies(body: string, helper: string, called: ReadonlySet<string>): number {
-  const clones = [...called].map(cloneOf).filter((c) => c.base === helper);
-  if (clones.length === 0 || clones.some((c) => c.whole)) return 1;
+  if (!splitHelper(helper, called)) return 1;
   const calls = body.match(new RegExp(`(?<![\\w$.>])${helper.replace(/[$]/g, '\\$')}\\s*\\(`, 'g'))?.length ?? 0;
   return Math.min(MAX_INLINED_COPIES, Math.max(1, calls));
 }
