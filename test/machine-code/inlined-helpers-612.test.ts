@@ -12,12 +12,12 @@
 //   split by gcc (`call __mac80211_hwsim_beacon_tx.part.0`): its head, with `dev_kfree_skb(skb); return;` at line
 //   2247, is inlined at both calls (consume_skb at +0x11b and +0x238).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Explanation } from '../../src/model.ts';
-import { explainJsonIn, runCli } from '../helpers/fixture.ts';
+import { explainJsonIn } from '../helpers/fixture.ts';
+import { indexedTreeForTests } from '../helpers/indexed-tree.ts';
 
 const tree = process.env['DROPSITE_KERNEL_TREE_612'];
 const imageDir = process.env['DROPSITE_KERNEL_IMAGE_DIR_612'];
@@ -27,14 +27,7 @@ const skip = tree === undefined || tree === '' ? 'set DROPSITE_KERNEL_TREE_612 t
   : !existsSync(modules) ? `DROPSITE_KERNEL_IMAGE_DIR_612 has no lib/modules (${modules})`
   : false;
 
-const dir = mkdtempSync(join(tmpdir(), 'dropsite-inlined-helpers-612-'));
-const db = join(dir, 'index.sqlite');
-after(() => rmSync(dir, { recursive: true, force: true }));
-before(async () => {
-  if (skip !== false) return;
-  const r = await runCli(['index', tree ?? '', '--db', db, '-q']);
-  assert.equal(r.code, 0, r.stderr);
-});
+const { db } = indexedTreeForTests('dropsite-inlined-helpers-612-', tree, skip);
 
 const explainJson = (args: string[]): Promise<Explanation[]> => explainJsonIn(db, ['--modules', modules, ...args]);
 const where = (e: Explanation | undefined, rank = 0): string => `${e?.candidates[rank]?.file}:${e?.candidates[rank]?.line}`;

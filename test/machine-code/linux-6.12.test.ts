@@ -13,15 +13,15 @@
 //   the drop: label's dev_kfree_skb (line 2664) is the consume_skb call at +0x6f3.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Explanation } from '../../src/model.ts';
 import { openForRead } from '../../src/index/open.ts';
 import { listApis, pickTree } from '../../src/index/read.ts';
 import { isGenericDropApi } from '../../src/kernel/drop-functions.ts';
 import { explainJsonIn, runCli } from '../helpers/fixture.ts';
+import { indexedTreeForTests } from '../helpers/indexed-tree.ts';
 
 const tree = process.env['DROPSITE_KERNEL_TREE_612'];
 const imageDir = process.env['DROPSITE_KERNEL_IMAGE_DIR_612'];
@@ -33,14 +33,7 @@ const skip = tree === undefined || tree === '' ? 'set DROPSITE_KERNEL_TREE_612 t
   : !existsSync(vmlinuz) ? `DROPSITE_KERNEL_IMAGE_DIR_612 has no boot/vmlinuz-${RELEASE} (${vmlinuz})`
   : false;
 
-const dir = mkdtempSync(join(tmpdir(), 'dropsite-machine-code-612-'));
-const db = join(dir, 'index.sqlite');
-after(() => rmSync(dir, { recursive: true, force: true }));
-before(async () => {
-  if (skip !== false) return;
-  const r = await runCli(['index', tree ?? '', '--db', db, '-q']);
-  assert.equal(r.code, 0, r.stderr);
-});
+const { dir, db } = indexedTreeForTests('dropsite-machine-code-612-', tree, skip);
 
 const explainJson = (args: string[]): Promise<Explanation[]> => explainJsonIn(db, args);
 

@@ -5,15 +5,15 @@
 // where vxlan_xmit_one+0xae9 in vxlan.ko.xz is the tx_error free at drivers/net/vxlan/vxlan_core.c:2676
 // (see linux-6.12.test.ts for how that was checked against `objdump -dr`).
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { ObjectFile } from '../../src/binary/index.ts';
 import { kbuildModules, sourceLevels } from '../../src/kernel/kbuild.ts';
 import { ModuleFinder, treeDirOf } from '../../src/machine-code/module-lookup.ts';
 import type { Explanation } from '../../src/model.ts';
 import { explainJsonIn, runCli } from '../helpers/fixture.ts';
+import { indexedTreeForTests } from '../helpers/indexed-tree.ts';
 
 test('a source file\'s directory and its parents, nearest first; a module file\'s folder from after kernel/', () => {
   assert.deepEqual(sourceLevels('drivers/net/vxlan/vxlan_core.c'), ['drivers/net/vxlan', 'drivers/net', 'drivers']);
@@ -83,14 +83,7 @@ const skip = tree === undefined || tree === '' ? 'set DROPSITE_KERNEL_TREE_612 t
   : !existsSync(vmlinuz) || !existsSync(vxlanKo) ? `DROPSITE_KERNEL_IMAGE_DIR_612 has no boot/vmlinuz-${RELEASE} or no ${vxlanKo}`
   : false;
 
-const dir = mkdtempSync(join(tmpdir(), 'dropsite-module-lookup-'));
-const db = join(dir, 'index.sqlite');
-after(() => rmSync(dir, { recursive: true, force: true }));
-before(async () => {
-  if (skip !== false) return;
-  const r = await runCli(['index', tree ?? '', '--db', db, '-q']);
-  assert.equal(r.code, 0, r.stderr);
-});
+const { dir, db } = indexedTreeForTests('dropsite-module-lookup-', tree, skip);
 
 const where = (e: Explanation | undefined): string => `${e?.candidates[0]?.file}:${e?.candidates[0]?.line}`;
 
