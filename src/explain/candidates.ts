@@ -180,8 +180,8 @@ export class CandidateSource {
     // Breadth first, so that each helper is reached by its shortest chain: a helper that is also
     // called by another helper must not be cut off at the depth limit of the longer chain.
     const seen = new Set<string>([key]);
-    interface Step { from: FunctionRecord; via: string[]; anchor: number | null; mayStay: boolean; surely: boolean; passedTo: string | null; outOfLine: OutOfLineHelper | null; headerChain: string[] | null }
-    let level: Step[] = [{ from: fn, via: [], anchor: null, mayStay: false, surely: true, passedTo: null, outOfLine: null, headerChain: [] }];
+    interface Step { from: FunctionRecord; via: string[]; anchor: number | null; mayStay: boolean; surely: boolean; passedTo: string | null; passed: string | null; outOfLine: OutOfLineHelper | null; headerChain: string[] | null }
+    let level: Step[] = [{ from: fn, via: [], anchor: null, mayStay: false, surely: true, passedTo: null, passed: null, outOfLine: null, headerChain: [] }];
     /** A helper reached from `st` through `e`: its sites, and its step in `into` (the next level). */
     const reach = (st: Step, e: CallEdge, helper: FunctionRecord, into: Step[]): void => {
       const hk = `${helper.file}:${helper.startLine}`;
@@ -191,6 +191,7 @@ export class CandidateSource {
       const anchorLine = st.anchor ?? e.line;
       const stays = st.mayStay || (!helper.isStatic && !helper.isInline && helper.file.endsWith('.c'));
       const passedTo = st.passedTo ?? (e.kind === 'callback' ? e.through ?? '?' : null);
+      const passed = st.passedTo !== null ? st.passed : passedTo !== null ? helper.name : null;
       // gcc inlines a static function with a single call site whatever its size (-finline-functions-called-once);
       // one passed as a function is inlined only with the call it is passed to.
       const calls = this.lookups.callSites(helper.file, helper.name);
@@ -203,9 +204,9 @@ export class CandidateSource {
       const headerChain = st.headerChain === null || passedTo !== null || !(headerInline || (helper.isStatic && calls === 1)) ? null
         : headerInline ? [...st.headerChain, helper.name] : st.headerChain;
       for (const own of this.ownSites(helper, 0, new Set())) {
-        this.pushOwn(out, fn, own, chain, { anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', passedTo, outOfLine, headerChain });
+        this.pushOwn(out, fn, own, chain, { anchorLine, helperMayStayOutOfLine: stays, helpersCalledOnce: surely, role: 'site', passedTo, passed, outOfLine, headerChain });
       }
-      const step: Step = { from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely, passedTo, outOfLine, headerChain };
+      const step: Step = { from: helper, via: chain, anchor: anchorLine, mayStay: stays, surely, passedTo, passed, outOfLine, headerChain };
       into.push(step);
       // A header inline whose only statement calls another helper (a `forward` edge) is no level deeper: that helper is
       // reached with it (`__skb_queue_purge` and its `__skb_queue_purge_reason`).
@@ -235,7 +236,7 @@ export class CandidateSource {
               // call is in fn itself (a call inside an inlined helper would add that helper's neighbourhood to the code's match);
               // a wrapper's own free keeps the line that calls the wrapper.
               const calledAt = own.calledAt ?? (st.via.length === 0 ? { file: e.file, line: e.line, function: fn.name } : null);
-              out.push({ site: own.site, fn, via: [...st.via, helper.name, ...own.via], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo, calledAt, wrappers: own.via.length, outOfLine: st.outOfLine, headerChain: null });
+              out.push({ site: own.site, fn, via: [...st.via, helper.name, ...own.via], anchorLine: st.anchor ?? e.line, helperMayStayOutOfLine: st.mayStay, helpersCalledOnce: st.via.length === 0 || st.surely, role: 'site', tailCallOf: helper.name, passedTo: st.passedTo, passed: st.passed, calledAt, wrappers: own.via.length, outOfLine: st.outOfLine, headerChain: null });
             }
             continue;
           }

@@ -31,6 +31,8 @@ export interface RawCandidate {
   tailCallOf: string | null;
   /** Reached through a function passed to this macro or inline function (NF_HOOK's okfn). */
   passedTo: string | null;
+  /** The function of the chain passed to `passedTo` (absent when `passedTo` is null). */
+  passed?: string | null;
   /** The site is the free inside an inlined wrapper of a .c file: the call of the (outermost) wrapper. */
   calledAt: CallPlace | null;
   /** How many entries at the end of `via` are such wrappers (they are inlined: settled when indexed). */
@@ -164,7 +166,7 @@ export function structuralFactor(c: RawCandidate, locationFunction: string, ev: 
   if (inlined.length > 0) {
     ev.push(`inside ${inlined.join(' → ')}, inlined into ${c.fn.name}`);
     if (c.passedTo !== null) {
-      ev.push(`${inlined[0] ?? ''} is passed as a function to ${c.passedTo}(): inlined only when that call is, and the call through the pointer with it`);
+      ev.push(`${c.passed ?? inlined[0] ?? ''} is passed as a function to ${c.passedTo}(): inlined only when that call is, and the call through the pointer with it`);
       f *= CALLBACK_FACTOR;
     }
     if (c.helpersCalledOnce) ev.push(`${inlined.join(', ')} ${inlined.length > 1 ? 'are' : 'is'} static and called once: always inlined`);

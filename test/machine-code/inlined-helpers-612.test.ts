@@ -39,6 +39,9 @@ test('6.12 modules: a bound `destroy(ptr)` of ptr_ring gives way to the function
   assert.equal(where(tun), 'drivers/net/tun.c:623');
   const ring = evidenceOf(tun, 'include/linux/ptr_ring.h', 571);
   assert.ok(ring.some((x) => x.startsWith('machine code: this line calls through a pointer (`destroy(ptr);`), bound to __skb_array_destroy_skb only where a caller passes it; here tun_ptr_free is passed to ptr_ring_resize_multiple_bh_noprof()')), ring.join('\n'));
+  // The source's evidence names the function handed over, not the first helper of the chain (tun_queue_resize).
+  const own = evidenceOf(tun, 'drivers/net/tun.c', 623);
+  assert.ok(own.includes('tun_ptr_free is passed as a function to ptr_ring_resize_multiple_bh_noprof(): inlined only when that call is, and the call through the pointer with it'), own.join('\n'));
   assert.equal(where(veth), 'drivers/net/veth.c:297');
   const cleanup = evidenceOf(veth, 'include/linux/ptr_ring.h', 673);
   assert.ok(cleanup.some((x) => x.includes('here veth_ptr_free is passed to ptr_ring_cleanup()')), cleanup.join('\n'));
@@ -50,7 +53,9 @@ test('6.12 modules: the constant a path call is given tells three look-alike fre
   assert.equal(reg?.method, 'machine-code');
   assert.equal(where(reg), `${file}:740`);
   assert.ok(evidenceOf(reg, file, 740).includes('machine code: the code passes $0x1 as argument 2 to create_monitor_event at +0x6b2, as the source\'s call at line 735 passes HCI_DEV_REG'), evidenceOf(reg, file, 740).join('\n'));
-  assert.ok(evidenceOf(reg, file, 750).some((x) => x.includes('but the source\'s call on the path into this site (line 745) passes HCI_DEV_OPEN (7)')), evidenceOf(reg, file, 750).join('\n'));
+  // The look-alike frees after HCI_DEV_OPEN and HCI_DEV_UP contradict both the path call's and the freed buffer's
+  // constants: so far below that they are left out of the list.
+  assert.ok(!reg?.candidates.some((c) => c.file === file && (c.line === 750 || c.line === 761) && c.score > 0.05), JSON.stringify(reg?.candidates.map((c) => [c.line, c.score])));
   assert.equal(where(open), `${file}:750`);
   assert.ok(evidenceOf(open, file, 750).some((x) => x.includes('the code passes $0x7 as argument 2 to create_monitor_event at +0x661')), evidenceOf(open, file, 750).join('\n'));
 });
