@@ -1210,11 +1210,11 @@ export class MachineCode implements CodeEvidence {
     }
     if (hits.length === 0) return 1;
     ev?.push(`machine code: ${hits.map((h) => `${h.code.name} (called at +${hex(h.code.off)}, ${h.code.joins} join${h.code.joins > 1 ? 's' : ''} back)`).join(', ')} on the path into this drop, as the source calls ${hits.map((h) => `${h.at.name}() at line ${h.at.line}`).join(', ')} before this site`);
-    return TUNING.pathCall ** Math.min(hits.length, TUNING.maxPathCalls) * this.pathArgumentFactor(fa, s, hits, ev);
+    return TUNING.pathCall ** Math.min(hits.length, TUNING.maxPathCalls) * this.pathArgumentFactor(fa, c, s, hits, ev);
   }
 
   /** The constants the code passes to the path calls matched to the site's source calls, against the source's arguments (call-arguments.ts). */
-  private pathArgumentFactor(fa: FunctionAnalysis, s: CodeSite, hits: ReadonlyArray<{ code: DropCall['pathCalls'][number]; at: { line: number; name: string } }>, ev: string[] | null): number {
+  private pathArgumentFactor(fa: FunctionAnalysis, c: DropCall, s: CodeSite, hits: ReadonlyArray<{ code: DropCall['pathCalls'][number]; at: { line: number; name: string } }>, ev: string[] | null): number {
     const all = this.opts.lines(s.site.file);
     const path = this.pathLinesCache.get(`${s.site.file}:${s.site.line}`);
     if (all === null || path === undefined) return 1;
@@ -1223,7 +1223,8 @@ export class MachineCode implements CodeEvidence {
       // The same function only (a macro or a `__` variant of it may take its arguments in another order).
       if (h.code.name.replace(/\..*$/, '') !== h.at.name) continue;
       const i = fa.decoded.at.get(h.code.off);
-      if (i === undefined) continue;
+      // The call that made the freed buffer has its constants weighed already (argumentFactor): the same fact once.
+      if (i === undefined || c.skb.some((o) => o.kind === 'call' && o.at === i)) continue;
       const code = codeArguments(fa.decoded.insns, i);
       if (code.size === 0) continue;
       // Every call of that name on the site's path after the last drop before it (the code's paths end at a drop call), nearest first: one that agrees is this call.
