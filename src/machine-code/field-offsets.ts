@@ -44,7 +44,7 @@ export function declaredStruct(all: readonly string[], floor: number, line: numb
  */
 export function assignedAccess(all: readonly string[], floor: number, line: number, name: string): string | null {
   const any = new RegExp(`(?:^|[^\\w.>=!<])${name}\\s*=[^=]`);
-  // A member step may index an array (`skb = np->tx_info[i].skb;`): elementDisplacement reads those.
+  // A member step may index an array (`skb = np->tx_info[i].skb;`): elementDisplacement reads those too.
   const plain = new RegExp(`(?:^|[^\\w.>=!<])${name}\\s*=\\s*([A-Za-z_]\\w*(?:\\s*(?:->|\\.)\\s*[A-Za-z_]\\w*(?:\\s*\\[\\s*\\w+\\s*\\])?)+)\\s*;`);
   for (let n = line - 1; n > floor; n--) {
     const text = all[n - 1] ?? '';
@@ -52,45 +52,6 @@ export function assignedAccess(all: readonly string[], floor: number, line: numb
     return plain.exec(text)?.[1]?.replace(/\s+/g, '') ?? null;
   }
   return null;
-}
-
-/**
- * The displacement of the access's last load: the offsets of its members since the last `->`, resolved
- * from struct `struct` through BTF. Null unless every struct of that name gives the same one (BTF keeps
- * same-named structs of different files apart).
- */
-export function accessDisplacement(btf: Btf, struct: string, steps: FieldAccess['steps']): number | null {
-  const ids = btf.structsNamed(struct);
-  if (ids.length === 0) return null;
-  let out: number | null = null;
-  for (const id of ids) {
-    let type = id;
-    let disp = 0;
-    let ok = true;
-    steps.forEach((s, k) => {
-      if (!ok) return;
-      if (k > 0 && s.op === '->') {
-        // Through the previous member's pointer: a new load, from a displacement counted afresh.
-        if (!btf.isPointer(type)) {
-          ok = false;
-          return;
-        }
-        type = btf.resolve(type, true);
-        disp = 0;
-      } else if (k > 0) type = btf.resolve(type);
-      const m = btf.member(k === 0 ? id : type, s.name);
-      if (m === null) {
-        ok = false;
-        return;
-      }
-      disp += m.offset;
-      type = m.type;
-    });
-    if (!ok) return null;
-    if (out !== null && out !== disp) return null;
-    out = disp;
-  }
-  return out;
 }
 
 /** The BTF of the image and of each module (split on top of the image's), parsed once each; null when absent. */
@@ -167,13 +128,14 @@ export function elementAccess(expr: string): ElementAccess | null {
 }
 
 /**
- * The displacement of an element access's last load, and whether that load goes through an index register:
- * an array member's offset, then the element's own members (`np->rx_info[i].skb` is rx_info's offset plus
+ * The displacement of a field access's last load (the offsets of its members since the last `->`, resolved from
+ * struct `struct` through BTF), and whether that load goes through an index register: an array member's offset,
+ * then the element's own members (`np->rx_info[i].skb` is rx_info's offset plus
  * skb's in struct rx_ring_info; the index is in a register, `mov 0xa20(%rbp,%rbx,2),%rdi`). A literal index
  * folds into the displacement (index × element size); an upper-case one (a macro) is not resolved. Null unless
- * every struct of that name gives the same answer.
+ * every struct of that name gives the same answer (BTF keeps same-named structs of different files apart).
  */
-export function elementDisplacement(btf: Btf, struct: string, steps: ElementAccess['steps']): { disp: number; indexed: boolean } | null {
+export function elementDisplacement(btf: Btf, struct: string, steps: ReadonlyArray<{ op: '->' | '.'; name: string; index?: string | null }>): { disp: number; indexed: boolean } | null {
   const ids = btf.structsNamed(struct);
   if (ids.length === 0) return null;
   let out: { disp: number; indexed: boolean } | null = null;
@@ -184,6 +146,7 @@ export function elementDisplacement(btf: Btf, struct: string, steps: ElementAcce
     let ok = true;
     for (const [k, s] of steps.entries()) {
       if (k > 0 && s.op === '->') {
+        // Through the previous member's pointer: a new load, from a displacement counted afresh.
         if (!btf.isPointer(type)) {
           ok = false;
           break;
@@ -199,7 +162,7 @@ export function elementDisplacement(btf: Btf, struct: string, steps: ElementAcce
       }
       disp += m.offset;
       type = m.type;
-      if (s.index === null) continue;
+      if (s.index === null || s.index === undefined) continue;
       const elem = btf.arrayElement(type);
       if (elem === null) {
         ok = false;

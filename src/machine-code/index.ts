@@ -28,7 +28,7 @@ import { callArgument, clearedAfter, fieldAssignments, sourceValue, type SourceV
 import { blockAround, expandCalls, normaliseCallName, readHeaderBodies, readErrnoTable, readMibTable, sourceFeatures, textFeatures, type LineReader, type SourceFeatures } from './source-features.ts';
 import { pathBefore, sitePath } from './site-path.ts';
 import { sourceReturn, type SourceReturn } from './return-value.ts';
-import { accessDisplacement, assignedAccess, conditionAccesses, declaredStruct, elementAccess, elementDisplacement, fieldAccess, fromNetdevPriv, netdevPrivOffset, TypeInfo } from './field-offsets.ts';
+import { assignedAccess, conditionAccesses, declaredStruct, elementAccess, elementDisplacement, fieldAccess, fromNetdevPriv, netdevPrivOffset, TypeInfo } from './field-offsets.ts';
 import { compareArguments, comparedPositions, evaluateArguments, sourceCallTexts, type SourceCallTexts } from './call-arguments.ts';
 import { afterConflict, afterEvidence, SiteAfter } from './after-drop.ts';
 import { counterFactor, siteCounters, type SiteCounters } from './counters.ts';
@@ -1016,8 +1016,7 @@ export class MachineCode implements CodeEvidence {
     this.types ??= new TypeInfo(() => this.opts.image?.btf?.() ?? null);
     const btf = this.types.of(fa.object);
     if (btf === null) return null;
-    const at = 'index' in (access.steps[0] ?? {}) ? elementDisplacement(btf, struct, access.steps as Parameters<typeof elementDisplacement>[2])
-      : ((d) => (d === null ? null : { disp: d, indexed: false }))(accessDisplacement(btf, struct, access.steps));
+    const at = elementDisplacement(btf, struct, access.steps);
     if (at === null) return null;
     // `np = netdev_priv(dev)`: gcc may keep `dev` and fold the private area's offset into the displacement.
     const direct = access.steps.slice(1).every((x) => x.op === '.');
